@@ -1,0 +1,68 @@
+/**
+ * @module
+ * The one backend contract (like Hono's `router.ts`): the reference, the core and the
+ * kvm backend each implement {@linkcode Backend}, and one conformance suite in `test/`
+ * holds all of them to the same cases. The reference also implements
+ * {@linkcode Oracle}: it judges another backend's outcome against the set of outcomes
+ * the architecture and the KVM uAPI permit, and follows the branch that was taken.
+ *
+ * Backends share constants and types only, never logic (DESIGN.md section 1).
+ */
+import type { Config, Op, Outcome } from "./trace/types.ts";
+
+/** The names of the backends. */
+export type BackendName = "reference" | "core" | "kvm";
+
+/** One executable machine. Created for one trace config, then fed ops in order. */
+export interface Backend {
+  readonly name: BackendName;
+  /**
+   * Runs one op and returns its outcome. Total over valid ops: it never throws for an
+   * op that parsed (an exception is a finding of kind `crash`).
+   */
+  step(op: Op): Outcome;
+  /** Releases OS resources (the kvm backend's VM); a no-op elsewhere. */
+  close(): void;
+}
+
+/** How a backend is made; `available()` says why it cannot run here, or `null`. */
+export interface BackendFactory {
+  readonly name: BackendName;
+  available(): string | null;
+  create(config: Config, options?: BackendOptions): Backend;
+}
+
+export interface BackendOptions {
+  /** Injected bug names (core only). */
+  inject?: readonly string[];
+}
+
+/**
+ * One permitted outcome. For `value`, `bitmap` and `young` outcomes `dontCare` holds
+ * the bits that may take either value (an A bit that may or may not have been set, a
+ * page that may or may not be reported dirty or young).
+ */
+export interface Permitted {
+  outcome: Outcome;
+  dontCare?: bigint;
+  /** Why this outcome is permitted, for humans: "current walk", "stale until invlpg at op 7". */
+  why: string;
+}
+
+/** The reference's verdict on one op. */
+export interface Judgement {
+  /** Every permitted outcome; the first is the canonical one (strict mode keeps only it). */
+  permitted: Permitted[];
+  /** The index of the permitted entry the observed outcome matched, or -1. */
+  match: number;
+}
+
+/** A backend that knows every permitted outcome (the reference). */
+export interface Oracle {
+  /**
+   * Judges `observed` for `op` and advances along the branch it took. Without
+   * `observed`, takes the canonical outcome. On a mismatch (match -1) the state
+   * advances along the canonical outcome.
+   */
+  judge(op: Op, observed?: Outcome): Judgement;
+}

@@ -1,0 +1,25 @@
+/**
+ * @module
+ * The backend registry: every backend factory by name. Importing it has no side
+ * effects (the kvm backend opens /dev/kvm only when a backend is created).
+ */
+import type { BackendFactory, BackendName } from "./backend.ts";
+import { referenceFactory } from "./reference/mod.ts";
+
+/** Every backend, by name. */
+export const BACKENDS: Readonly<Record<string, BackendFactory>> = {
+  reference: referenceFactory,
+};
+
+/** The factory of `name`, or a RangeError naming the choices. */
+export function backendFactory(name: string): BackendFactory {
+  const f = BACKENDS[name];
+  if (f === undefined) {
+    throw new RangeError(
+      `Unknown backend "${name}": expected one of ${Object.keys(BACKENDS).join(", ")}`,
+    );
+  }
+  return f;
+}
+
+export type { BackendName };

@@ -1,0 +1,95 @@
+/**
+ * @module
+ * The reference's host memory: bytes owned by host-virtual pages (memslots map guest-
+ * physical ranges onto them, possibly aliased), plus "don't care" bits: bits of guest
+ * memory whose value the oracle cannot know because the architecture let the backend
+ * choose (an A bit that a cached translation may have left unset). Reads report those
+ * bits as don't care; a write or an observed read pins them down again.
+ */
+
+const PAGE = 4096;
+
+/** Host memory, sparse by page. All memory starts zero. */
+export class HostMemory {
+  readonly #pages = new Map<number, Uint8Array>();
+  /** hva / 8 -> bits of that qword whose value is unknown. */
+  readonly #fuzzy = new Map<number, bigint>();
+
+  /** Reads `size` bytes at `hva` (little-endian). Never crosses a page (the trace forbids it). */
+  read(hva: number, size: number): bigint {
+    const page = this.#pages.get(Math.floor(hva / PAGE));
+    if (page === undefined) return 0n;
+    let value = 0n;
+    const off = hva % PAGE;
+    for (let i = size - 1; i >= 0; i--) value = (value << 8n) | BigInt(page[off + i]!);
+    return value;
+  }
+
+  /** Writes `size` bytes at `hva`; written bits are no longer don't care. */
+  write(hva: number, size: number, value: bigint): void {
+    const key = Math.floor(hva / PAGE);
+    let page = this.#pages.get(key);
+    if (page === undefined) {
+      if (value === 0n) {
+        this.#clearFuzzy(hva, size);
+        return;
+      }
+      page = new Uint8Array(PAGE);
+      this.#pages.set(key, page);
+    }
+    const off = hva % PAGE;
+    for (let i = 0; i < size; i++) page[off + i] = Number((value >> BigInt(8 * i)) & 0xffn);
+    this.#clearFuzzy(hva, size);
+  }
+
+  /** Drops a page (MADV_DONTNEED): it reads back as zero. */
+  discardPage(hvaPage: number): void {
+    this.#pages.delete(hvaPage);
+    for (let q = 0; q < PAGE / 8; q++) this.#fuzzy.delete(hvaPage * (PAGE / 8) + q);
+  }
+
+  /** Whether a page holds any non-zero byte (sparse pages only). */
+  hasPage(hvaPage: number): boolean {
+    return this.#pages.has(hvaPage);
+  }
+
+  /** The don't-care bits of the `size` bytes at `hva`, aligned like `read`'s result. */
+  dontCare(hva: number, size: number): bigint {
+    let mask = 0n;
+    for (let i = size - 1; i >= 0; i--) {
+      const a = hva + i;
+      const q = this.#fuzzy.get(Math.floor(a / 8));
+      const byte = q === undefined ? 0n : (q >> BigInt(8 * (a % 8))) & 0xffn;
+      mask = (mask << 8n) | byte;
+    }
+    return mask;
+  }
+
+  /** Marks bits of the qword at 8-aligned `hva` as don't care. */
+  addDontCare(hva: number, mask: bigint): void {
+    if (mask === 0n) return;
+    const key = hva / 8;
+    this.#fuzzy.set(key, (this.#fuzzy.get(key) ?? 0n) | mask);
+  }
+
+  /** Pins don't-care bits to the value a backend observed. */
+  resolve(hva: number, size: number, observed: bigint): void {
+    const care = this.dontCare(hva, size);
+    if (care === 0n) return;
+    const now = this.read(hva, size);
+    this.write(hva, size, (now & ~care) | (observed & care));
+  }
+
+  #clearFuzzy(hva: number, size: number): void {
+    if (this.#fuzzy.size === 0) return;
+    for (let i = 0; i < size; i++) {
+      const a = hva + i;
+      const key = Math.floor(a / 8);
+      const q = this.#fuzzy.get(key);
+      if (q === undefined) continue;
+      const rest = q & ~(0xffn << BigInt(8 * (a % 8)));
+      if (rest === 0n) this.#fuzzy.delete(key);
+      else this.#fuzzy.set(key, rest);
+    }
+  }
+}

@@ -1,0 +1,471 @@
+/**
+ * @module
+ * The reference backend: the oracle. It is the x86 architecture plus the KVM uAPI as
+ * pinned in KVM-FACTS.md and `docs/semantics.md`, with no caches: every access walks the guest page tables in guest
+ * memory and looks the gfn up in the memslots. Where the architecture permits several
+ * outcomes it returns all of them ({@linkcode Judgement}) and follows the branch a
+ * backend took.
+ */
+import type { Backend, BackendFactory, Judgement, Oracle, Permitted } from "../backend.ts";
+import { findMatch } from "../trace/outcome.ts";
+import type {
+  AccessOp,
+  Config,
+  CtlOp,
+  Op,
+  Outcome,
+  ReadOp,
+  SlotOp,
+  WriteOp,
+} from "../trace/types.ts";
+import { PTE_A } from "../x86/paging.ts";
+import { HostMemory } from "./memory.ts";
+import { Memslots, type Slot } from "./memslots.ts";
+import { ReferencePmu } from "./pmu.ts";
+import { InvalidationLog, makeView } from "./tlb.ts";
+import {
+  accessedDirtyUpdates,
+  isCanonical,
+  permissionFault,
+  type Translation,
+  walk,
+  type WalkEntry,
+  walkFaultCode,
+  type WalkRegs,
+} from "./walk.ts";
+
+/** Options of the reference. */
+export interface ReferenceOptions {
+  /** Collapse every permitted set to the current walk (`--strict`). */
+  strict?: boolean;
+}
+
+/** One way an op may have gone: its outcome and how the state advances if it did. */
+interface Branch {
+  permitted: Permitted;
+  commit(observed: Outcome): void;
+}
+
+/** A data access at a guest-physical address, resolved against the current slots. */
+interface PhysTarget {
+  gpa: bigint;
+  slot: Slot | undefined;
+  hva: number;
+}
+
+/** The architectural reference model. */
+export class ReferenceBackend implements Backend, Oracle {
+  readonly name = "reference" as const;
+  readonly config: Config;
+  readonly #memory = new HostMemory();
+  readonly #slots = new Memslots();
+  readonly #log: InvalidationLog;
+  readonly #pmu: ReferencePmu;
+  readonly #regs: WalkRegs;
+  #pce: boolean;
+  /** gfns the guest touched since the last `age` that covered them. */
+  readonly #accessed = new Set<number>();
+  /** Index of the op being judged (for "why" texts). */
+  #opIndex = 0;
+
+  constructor(config: Config, options: ReferenceOptions = {}) {
+    this.config = config;
+    this.#log = new InvalidationLog(!options.strict);
+    this.#pmu = new ReferencePmu(config);
+    this.#regs = {
+      root: 0n,
+      wp: config.cr0.wp,
+      smep: config.cr4.smep,
+      smap: config.cr4.smap,
+      nx: config.efer.nx,
+      ac: config.rflags.ac,
+    };
+    this.#pce = config.cr4.pce;
+  }
+
+  step(op: Op): Outcome {
+    const j = this.judge(op);
+    return j.permitted[0]!.outcome;
+  }
+
+  close(): void {}
+
+  judge(op: Op, observed?: Outcome): Judgement {
+    const branches = this.#branches(op);
+    const permitted = branches.map((b) => b.permitted);
+    const match = observed === undefined ? 0 : findMatch(permitted, observed);
+    const taken = branches[match === -1 ? 0 : match]!;
+    taken.commit(observed !== undefined && match !== -1 ? observed : taken.permitted.outcome);
+    this.#opIndex++;
+    return { permitted, match };
+  }
+
+  #branches(op: Op): Branch[] {
+    switch (op.op) {
+      case "slot":
+        return [this.#slot(op)];
+      case "write":
+        return [this.#physWrite(op)];
+      case "read":
+        return [this.#physRead(op)];
+      case "access":
+        return this.#access(op);
+      case "invlpg":
+        return [fixed({ ok: true }, "INVLPG", () => {
+          if (isCanonical(op.gva)) this.#log.invlpg(op.gva, this.#opIndex);
+        })];
+      case "cr3":
+        return [this.#cr3(op.gpa)];
+      case "ctl":
+        return [this.#ctl(op)];
+      case "discard":
+        return [fixed({ ok: true }, "MADV_DONTNEED", () => this.#discard(op.hva, op.pages))];
+      case "dirtylog": {
+        const r = this.#slots.getDirtyLog(op.id);
+        if ("errno" in r) return [fixed(r, "KVM_GET_DIRTY_LOG", () => {})];
+        return [{
+          permitted: {
+            outcome: { bitmap: r.bitmap },
+            ...(r.dontCare !== 0n ? { dontCare: r.dontCare } : {}),
+            why: "pages written since the last GET (don't care: mapped writable on a read)",
+          },
+          commit: () => this.#slots.clearDirtyLog(op.id),
+        }];
+      }
+      case "age":
+        return [this.#age(op.gpa, op.pages)];
+      case "wrmsr":
+        return [fixed(this.#pmu.wrmsr(op.msr, op.value), "WRMSR", () => {})];
+      case "rdmsr":
+        return [fixed(this.#pmu.rdmsr(op.msr) ?? { gp: true }, "RDMSR", () => {})];
+      case "rdpmc":
+        return [fixed(this.#pmu.rdpmc(op.ecx, op.user, this.#pce), "RDPMC", () => {})];
+      case "filter":
+        return [fixed(this.#pmu.filter(op), "KVM_SET_PMU_EVENT_FILTER", () => {})];
+      case "events":
+        return [fixed(this.#pmu.events(op), "events", () => {})];
+      case "pmis":
+        return [fixed(this.#pmu.pmis(), "PMIs since the last pmis", () => {})];
+    }
+  }
+
+  // --- memslots ---------------------------------------------------------------------
+
+  #slot(op: SlotOp): Branch {
+    const before = this.#slots.slots;
+    const { errno, change } = this.#slots.set(op);
+    const gone = change.kind === "delete" || change.kind === "move"
+      ? { gfn: change.old.gfn, pages: change.old.pages }
+      : null;
+    if (change.kind !== "none" && change.kind !== "flags") {
+      this.#log.slotsChanged(before, gone, this.#opIndex);
+    }
+    return fixed({ errno }, "KVM_SET_USER_MEMORY_REGION", () => {});
+  }
+
+  #phys(gpa: bigint): PhysTarget {
+    const gfn = Number(gpa >> 12n);
+    const slot = Memslots.find(this.#slots.slots, gfn);
+    const hva = slot === undefined ? 0 : slot.hva + (gfn - slot.gfn) * 4096 + Number(gpa & 0xfffn);
+    return { gpa, slot, hva };
+  }
+
+  /** Stores through the log so that earlier states stay reconstructible. */
+  #store(hva: number, size: number, value: bigint): void {
+    const first = hva - (hva % 8);
+    const last = hva + size - 1 - ((hva + size - 1) % 8);
+    for (let q = first; q <= last; q += 8) {
+      this.#log.memoryChanged(q, this.#memory.read(q, 8), this.#opIndex);
+    }
+    this.#memory.write(hva, size, value);
+  }
+
+  #physWrite(op: WriteOp): Branch {
+    const target = this.#phys(op.gpa);
+    if (target.slot === undefined || target.slot.ro) {
+      return fixed({ mmio: { gpa: op.gpa, write: true } }, "no writable memslot", () => {});
+    }
+    return fixed({ ok: true }, "guest-physical store", () => {
+      this.#store(target.hva, op.size, op.value);
+      this.#touch(op.gpa, true);
+    });
+  }
+
+  #physRead(op: ReadOp): Branch {
+    const target = this.#phys(op.gpa);
+    if (target.slot === undefined) {
+      return fixed({ mmio: { gpa: op.gpa, write: false } }, "no memslot", () => {});
+    }
+    return this.#readBranch(target, op.size, "guest-physical load", true, () => {
+      this.#accessed.add(Number(op.gpa >> 12n));
+    });
+  }
+
+  #readBranch(
+    target: PhysTarget,
+    size: number,
+    why: string,
+    resolve: boolean,
+    after: () => void,
+  ): Branch {
+    const value = this.#memory.read(target.hva, size);
+    const dontCare = this.#memory.dontCare(target.hva, size);
+    return {
+      permitted: { outcome: { value }, ...(dontCare !== 0n ? { dontCare } : {}), why },
+      commit: (observed) => {
+        if (resolve && dontCare !== 0n && "value" in observed) {
+          this.#memory.resolve(target.hva, size, observed.value);
+        }
+        after();
+      },
+    };
+  }
+
+  /** A guest access to `gpa`: aging always, dirty logging when it writes. */
+  #touch(gpa: bigint, write: boolean, definite = true): void {
+    const gfn = Number(gpa >> 12n);
+    this.#accessed.add(gfn);
+    if (write) this.#slots.markDirty(gfn, definite);
+  }
+
+  #discard(hva: bigint, pages: number): void {
+    const first = Number(hva >> 12n);
+    for (let p = first; p < first + pages; p++) {
+      if (!this.#memory.hasPage(p)) continue;
+      for (let q = p * 4096; q < (p + 1) * 4096; q += 8) {
+        const old = this.#memory.read(q, 8);
+        if (old !== 0n) this.#log.memoryChanged(q, old, this.#opIndex);
+      }
+      this.#memory.discardPage(p);
+    }
+  }
+
+  #age(gpa: bigint, pages: number): Branch {
+    const first = Number(gpa >> 12n);
+    let young = 0n;
+    const hit: number[] = [];
+    for (const gfn of this.#accessed) {
+      if (gfn >= first && gfn < first + pages) {
+        young |= 1n << BigInt(gfn - first);
+        hit.push(gfn);
+      }
+    }
+    return {
+      permitted: {
+        outcome: { young },
+        ...(young !== 0n ? { dontCare: young } : {}),
+        why: "young only if accessed since the last age (any subset)",
+      },
+      commit: () => {
+        for (const gfn of hit) this.#accessed.delete(gfn);
+      },
+    };
+  }
+
+  // --- control registers --------------------------------------------------------------
+
+  #cr3(value: bigint): Branch {
+    // CR3 bits 63:MAXPHYADDR are reserved without PCIDE (SDM 4.5.2): MOV to CR3 #GPs.
+    if (value >> BigInt(this.config.maxPhyAddr) !== 0n) return fixed({ gp: true }, "MOV CR3", noop);
+    return fixed({ ok: true }, "MOV CR3 (full flush)", () => {
+      this.#regs.root = value & ~0xfffn;
+      this.#log.flush();
+    });
+  }
+
+  #ctl(op: CtlOp): Branch {
+    const f = this.config.features;
+    if ((op.smep === true && !f.smep) || (op.smap === true && !f.smap)) {
+      return fixed({ gp: true }, "CR4 bit not in CPUID", noop);
+    }
+    return fixed({ ok: true }, "control bits", () => {
+      const r = this.#regs;
+      // CR0.WP, CR4.SMEP/SMAP and EFER.NX are MMU role bits: a change resets KVM's MMU
+      // context (KVM_MMU_CR0/CR4/EFER_ROLE_BITS) and the issue counts it as an
+      // invalidation. EFLAGS.AC and CR4.PCE change no translation.
+      let flush = false;
+      if (op.wp !== undefined && op.wp !== r.wp) (r.wp = op.wp), (flush = true);
+      if (op.smep !== undefined && op.smep !== r.smep) (r.smep = op.smep), (flush = true);
+      if (op.smap !== undefined && op.smap !== r.smap) (r.smap = op.smap), (flush = true);
+      if (op.nx !== undefined && op.nx !== r.nx) (r.nx = op.nx), (flush = true);
+      if (op.ac !== undefined) r.ac = op.ac;
+      if (op.pce !== undefined) this.#pce = op.pce;
+      if (flush) this.#log.flush();
+    });
+  }
+
+  // --- accesses through the page tables -------------------------------------------------
+
+  #access(op: AccessOp): Branch[] {
+    if (!isCanonical(op.gva)) return [fixed({ gp: true }, "non-canonical address", noop)];
+    const regs = this.#regs;
+    const view = makeView(this.#memory, this.#slots.slots);
+    const w = walk(view, this.config, regs, op.gva);
+    const current = w.ok ? w.t : null;
+    const { stale, currentCached } = this.#log.stale(
+      this.#memory,
+      this.#slots.slots,
+      this.config,
+      regs,
+      op.gva,
+      current,
+      w.ok ? w.t.entries : w.entries,
+    );
+    const candidates: Candidate[] = [];
+    if (w.ok) {
+      candidates.push({ t: w.t, current: true, why: "current walk" });
+    } else {
+      const code = walkFaultCode(w.rsvd, op, regs);
+      candidates.push({ fault: code, current: true, why: "current walk" });
+    }
+    for (const s of stale) {
+      candidates.push({
+        t: s.t,
+        current: false,
+        why: `stale translation from before op ${s.until} (valid until invalidated)`,
+      });
+    }
+    // Evaluate each candidate, then merge candidates with identical outcomes.
+    const groups: { outcome: Outcome; dontCare: bigint; members: Candidate[] }[] = [];
+    for (const c of candidates) {
+      const { outcome, dontCare } = this.#evaluate(c, op);
+      const g = groups.find((x) => sameOutcome(x.outcome, outcome) && x.dontCare === dontCare);
+      if (g === undefined) groups.push({ outcome, dontCare, members: [c] });
+      else g.members.push(c);
+    }
+    const walked = w.ok ? w.t.entries : w.entries;
+    return groups.map((g) => ({
+      permitted: {
+        outcome: g.outcome,
+        ...(g.dontCare !== 0n ? { dontCare: g.dontCare } : {}),
+        why: g.members.map((m) => m.why).join("; ") +
+          (currentCached && g.members.some((m) => m.current) ? " (or its cached copy)" : ""),
+      },
+      commit: (observed) => this.#commitAccess(op, g.members, currentCached, observed, walked),
+    }));
+  }
+
+  #evaluate(c: Candidate, op: AccessOp): { outcome: Outcome; dontCare: bigint } {
+    if (c.t === undefined) {
+      return { outcome: { pf: { code: c.fault!, cr2: op.gva } }, dontCare: 0n };
+    }
+    const code = permissionFault(c.t, op, this.#regs);
+    if (code !== 0) return { outcome: { pf: { code, cr2: op.gva } }, dontCare: 0n };
+    const target = this.#phys(c.t.gpa);
+    const write = op.kind === "write";
+    if (target.slot === undefined || (write && target.slot.ro)) {
+      return { outcome: { mmio: { gpa: c.t.gpa, write } }, dontCare: 0n };
+    }
+    if (write) return { outcome: { ok: true }, dontCare: 0n };
+    return {
+      outcome: { value: this.#memory.read(target.hva, op.size) },
+      dontCare: this.#memory.dontCare(target.hva, op.size),
+    };
+  }
+
+  #commitAccess(
+    op: AccessOp,
+    members: Candidate[],
+    currentCached: boolean,
+    observed: Outcome,
+    walked: readonly WalkEntry[],
+  ): void {
+    const write = op.kind === "write";
+    for (const e of walked) this.#accessed.add(Number(e.gpa >> 12n));
+    if ("pf" in observed) {
+      // A faulting walk sets no A/D in KVM (KVM-FACTS A.5); hardware may set A in the
+      // upper levels it used, so those A bits become don't care (DESIGN.md section 3).
+      // The leaf (or the faulting entry) stays unchanged, as access.c checks.
+      for (const e of walked.slice(0, -1)) {
+        if ((e.value & PTE_A) === 0n) this.#memory.addDontCare(e.hva - (e.hva % 8), PTE_A);
+      }
+      return;
+    }
+    const ambiguous = members.length > 1;
+    const translations = members.filter((m) => m.t !== undefined).map((m) => m.t!);
+    // A/D updates of the current walk: definite unless a cached copy or another branch
+    // with the same outcome may have served the access instead.
+    const cur = members.find((m) => m.current && m.t !== undefined);
+    if (cur !== undefined) {
+      const fuzzy = ambiguous || currentCached;
+      for (const { entry, value } of accessedDirtyUpdates(cur.t!, write)) {
+        // A/D updates are not logged: they never change a translation.
+        const unknown = this.#memory.dontCare(entry.hva, 8);
+        const changed = value ^ entry.value;
+        this.#memory.write(entry.hva, 8, value);
+        this.#memory.addDontCare(entry.hva, fuzzy ? unknown | changed : unknown & ~changed);
+        this.#touch(entry.gpa, true, !fuzzy);
+      }
+    }
+    for (const t of translations) {
+      for (const e of t.entries) this.#accessed.add(Number(e.gpa >> 12n));
+    }
+    // An MMIO exit leaves memory alone (the A/D updates of the walk already happened).
+    if ("mmio" in observed) return;
+    const frames = translations.map((t) => this.#phys(t.gpa));
+    const distinct = new Set(frames.map((f) => f.hva));
+    if (write) {
+      const primary = frames[0]!;
+      const old = this.#memory.read(primary.hva, op.size);
+      this.#store(primary.hva, op.size, op.value!);
+      this.#touch(primary.gpa, true, distinct.size === 1);
+      for (const f of frames.slice(1)) {
+        if (f.hva === primary.hva) continue;
+        // The write may have landed here instead: every bit it would change is unknown.
+        const other = this.#memory.read(f.hva, op.size);
+        this.#markUnknown(f.hva, op.size, other ^ op.value!);
+        this.#touch(f.gpa, true, false);
+      }
+      if (distinct.size > 1) this.#markUnknown(primary.hva, op.size, old ^ op.value!);
+      return;
+    }
+    for (const f of frames) this.#accessed.add(Number(f.gpa >> 12n));
+    if (!ambiguous && "value" in observed) {
+      this.#memory.resolve(frames[0]!.hva, op.size, observed.value);
+    }
+    // KVM maps a page writable on a read fault when the gpte is writable and dirty, and
+    // then marks it dirty (make_spte): such a page may appear in the dirty log.
+    for (const t of translations) {
+      const leaf = t.entries[t.entries.length - 1]!;
+      if (t.w && (this.#memory.read(leaf.hva - (leaf.hva % 8), 8) & (1n << 6n)) !== 0n) {
+        this.#touch(t.gpa, true, false);
+      }
+    }
+  }
+
+  /** Marks `mask` bits of the `size` bytes at `hva` as don't care. */
+  #markUnknown(hva: number, size: number, mask: bigint): void {
+    for (let i = 0; i < size; i++) {
+      const byte = (mask >> BigInt(8 * i)) & 0xffn;
+      if (byte === 0n) continue;
+      const a = hva + i;
+      this.#memory.addDontCare(a - (a % 8), byte << BigInt(8 * (a % 8)));
+    }
+  }
+}
+
+/** A way an access may be served: a translation (current or stale) or the walk's fault. */
+interface Candidate {
+  t?: Translation;
+  fault?: number;
+  current: boolean;
+  why: string;
+}
+
+function noop(): void {}
+
+function fixed(outcome: Outcome, why: string, commit: () => void): Branch {
+  return { permitted: { outcome, why }, commit: () => commit() };
+}
+
+function sameOutcome(a: Outcome, b: Outcome): boolean {
+  return JSON.stringify(a, (_k, v) => typeof v === "bigint" ? v.toString(16) : v) ===
+    JSON.stringify(b, (_k, v) => typeof v === "bigint" ? v.toString(16) : v);
+}
+
+/** The reference as a backend factory. */
+export const referenceFactory: BackendFactory = {
+  name: "reference",
+  available: () => null,
+  create: (config: Config) => new ReferenceBackend(config),
+};

@@ -1,0 +1,260 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { arbConfig, arbOp, arbOutcome, arbPermitted, arbTrace } from "../../test/arbitraries.ts";
+import { defaultConfig, kvmPvmConfig } from "./config.ts";
+import {
+  configToJson,
+  formatTrace,
+  opToJson,
+  outcomeFromJson,
+  outcomeToJson,
+  permittedFromJson,
+  permittedToJson,
+  traceToJson,
+} from "./json.ts";
+import { parseConfig, parseOpJson, parseTrace } from "./parse.ts";
+import { type Outcome, type Trace, TRACE_FORMAT } from "./types.ts";
+
+/** Through real JSON text, so nothing non-JSON (bigint, undefined) survives by accident. */
+function viaText(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value));
+}
+
+Deno.test("formatTrace: parseTrace(formatTrace(t)) deep-equals t", () => {
+  fc.assert(
+    fc.property(arbTrace(), (trace) => {
+      assert.deepEqual(parseTrace(formatTrace(trace)), trace);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("formatTrace: the text is plain JSON equal to traceToJson", () => {
+  fc.assert(
+    fc.property(arbTrace({ maxOps: 5 }), (trace) => {
+      assert.deepEqual(JSON.parse(formatTrace(trace)), viaText(traceToJson(trace)));
+    }),
+    { numRuns: 100 },
+  );
+});
+
+Deno.test("formatTrace: writes lowercase hex only", () => {
+  fc.assert(
+    fc.property(arbTrace({ maxOps: 10 }), (trace) => {
+      const text = formatTrace({ ...trace, comment: "" });
+      assert.doesNotMatch(text, /0x[0-9a-f]*[A-F]/);
+    }),
+    { numRuns: 100 },
+  );
+});
+
+Deno.test("formatTrace: lays a trace out with 2-space indent and one op per line", () => {
+  const trace: Trace = {
+    format: TRACE_FORMAT,
+    comment: "a stale translation",
+    config: kvmPvmConfig(),
+    ops: [
+      { op: "slot", id: 0, gpa: 0n, pages: 1024, hva: 0x100000000n, flags: ["log"] },
+      { op: "write", gpa: 0x1000n, size: 8, value: 0x2003n },
+      { op: "access", gva: 0x400ABCn, kind: "write", user: true, size: 4, value: 0xBEEFn },
+      { op: "access", gva: 0x400000n, kind: "read", user: false, size: 8 },
+      { op: "wrmsr", msr: 0x186, value: 0x5300c0n },
+      { op: "filter", action: 1, flags: 0, fixed: 0, events: [0xc0n] },
+      { op: "ctl", wp: false },
+      { op: "pmis" },
+    ],
+  };
+  assert.equal(
+    formatTrace(trace),
+    `{
+  "format": "shadowfuzz.trace/1",
+  "comment": "a stale translation",
+  "config": {
+    "vendor": "amd",
+    "maxPhyAddr": 48,
+    "gbPages": false,
+    "features": { "smep": false, "smap": false },
+    "pmu": { "version": 0 }
+  },
+  "ops": [
+    { "op": "slot", "id": 0, "gpa": "0x0", "pages": 1024, "hva": "0x100000000", "flags": ["log"] },
+    { "op": "write", "gpa": "0x1000", "size": 8, "value": "0x2003" },
+    { "op": "access", "gva": "0x400abc", "kind": "write", "value": "0xbeef", "user": true, "size": 4 },
+    { "op": "access", "gva": "0x400000", "kind": "read", "user": false },
+    { "op": "wrmsr", "msr": "0x186", "value": "0x5300c0" },
+    { "op": "filter", "action": 1, "flags": 0, "fixed": 0, "events": ["0xc0"] },
+    { "op": "ctl", "wp": false },
+    { "op": "pmis" }
+  ]
+}
+`,
+  );
+});
+
+Deno.test("formatTrace: an empty trace on the default machine stays short", () => {
+  const text = formatTrace({ format: TRACE_FORMAT, config: defaultConfig(), ops: [] });
+  assert.equal(text, `{\n  "format": "shadowfuzz.trace/1",\n  "config": {},\n  "ops": []\n}\n`);
+});
+
+Deno.test("opToJson: parseOpJson(opToJson(op)) deep-equals op for every kind", () => {
+  fc.assert(
+    fc.property(arbOp(), fc.nat(), (op, index) => {
+      assert.deepEqual(parseOpJson(viaText(opToJson(op)), index), op);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+Deno.test("opToJson: size is always written for write/read, for access only when not 8", () => {
+  assert.deepEqual(opToJson({ op: "read", gpa: 0n, size: 8 }), {
+    op: "read",
+    gpa: "0x0",
+    size: 8,
+  });
+  assert.deepEqual(opToJson({ op: "access", gva: 0n, kind: "fetch", user: false, size: 8 }), {
+    op: "access",
+    gva: "0x0",
+    kind: "fetch",
+    user: false,
+  });
+  assert.deepEqual(opToJson({ op: "access", gva: 0n, kind: "fetch", user: false, size: 2 }), {
+    op: "access",
+    gva: "0x0",
+    kind: "fetch",
+    user: false,
+    size: 2,
+  });
+});
+
+Deno.test("opToJson: msr and ecx are hex strings, the filter action a number", () => {
+  assert.deepEqual(opToJson({ op: "rdmsr", msr: 0xc0010004 }), { op: "rdmsr", msr: "0xc0010004" });
+  assert.deepEqual(opToJson({ op: "rdpmc", ecx: 0x40000001, user: true }), {
+    op: "rdpmc",
+    ecx: "0x40000001",
+    user: true,
+  });
+  assert.deepEqual(
+    opToJson({ op: "filter", action: 0, flags: 1, fixed: 7, events: [0x1n, 0xABn] }),
+    { op: "filter", action: 0, flags: 1, fixed: 7, events: ["0x1", "0xab"] },
+  );
+});
+
+Deno.test("configToJson: writes only the fields that differ from the defaults", () => {
+  assert.deepEqual(configToJson(defaultConfig()), {});
+  assert.deepEqual(configToJson(kvmPvmConfig()), {
+    vendor: "amd",
+    maxPhyAddr: 48,
+    gbPages: false,
+    features: { smep: false, smap: false },
+    pmu: { version: 0 },
+  });
+  const oneBit = defaultConfig();
+  oneBit.quirks.slotZapAll = false;
+  assert.deepEqual(configToJson(oneBit), { quirks: { slotZapAll: false } });
+});
+
+Deno.test("configToJson: parseConfig(configToJson(c)) deep-equals c", () => {
+  fc.assert(
+    fc.property(arbConfig(), (config) => {
+      assert.deepEqual(parseConfig(viaText(configToJson(config))), config);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("outcomeToJson: outcomeFromJson(outcomeToJson(o)) deep-equals o", () => {
+  fc.assert(
+    fc.property(arbOutcome(), (outcome) => {
+      assert.deepEqual(outcomeFromJson(viaText(outcomeToJson(outcome))), outcome);
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+Deno.test("outcomeToJson: writes the documented shapes", () => {
+  const cases: [Outcome, unknown][] = [
+    [{ errno: "EINVAL" }, { errno: "EINVAL" }],
+    [{ errno: 0 }, { errno: 0 }],
+    [{ ok: true }, { ok: true }],
+    [{ value: 0xABn }, { value: "0xab" }],
+    [{ mmio: { gpa: 0xfee00000n, write: false } }, { mmio: { gpa: "0xfee00000", write: false } }],
+    [{ pf: { code: 7, cr2: 0x7f000n } }, { pf: { code: "0x7", cr2: "0x7f000" } }],
+    [{ gp: true }, { gp: true }],
+    [{ bitmap: 0x5n }, { bitmap: "0x5" }],
+    [{ young: 0n }, { young: "0x0" }],
+    [{ count: 3 }, { count: 3 }],
+    [{ crash: "msg" }, { crash: "msg" }],
+  ];
+  for (const [outcome, json] of cases) assert.deepEqual(outcomeToJson(outcome), json);
+});
+
+type ErrorClass = typeof TypeError | typeof RangeError;
+
+const BAD_OUTCOMES: [unknown, ErrorClass, string][] = [
+  [null, TypeError, "not a JSON object"],
+  [{}, TypeError, "needs exactly one key, got 0"],
+  [{ ok: true, gp: true }, TypeError, "needs exactly one key, got 2"],
+  [{ oops: 1 }, TypeError, 'unknown kind "oops"'],
+  [{ errno: "EFOO" }, RangeError, 'field "errno" is not a known errno name: "EFOO"'],
+  [{ errno: 22 }, TypeError, 'field "errno" is not an errno name or 0'],
+  [{ ok: false }, TypeError, 'field "ok" is not true'],
+  [{ value: 35 }, TypeError, 'field "value" is not a 64-bit hex string'],
+  [{ mmio: { gpa: "0x0" } }, TypeError, 'field "mmio.write" is missing'],
+  [{ mmio: { gpa: "0x0", write: true, size: 4 } }, TypeError, 'unknown field "mmio.size"'],
+  [{ mmio: { gpa: "0x0", write: "w" } }, TypeError, 'field "mmio.write" is not a boolean'],
+  [
+    { pf: { code: "0x100000000", cr2: "0x0" } },
+    RangeError,
+    'field "pf.code" is out of range: must be an integer from 0x0 to 0xffffffff',
+  ],
+  [{ pf: { code: 7, cr2: "0x0" } }, TypeError, 'field "pf.code" is not a 64-bit hex string'],
+  [
+    { count: -1 },
+    RangeError,
+    'field "count" is out of range: must be an integer from 0 to 9007199254740991',
+  ],
+  [{ count: "3" }, TypeError, 'field "count" is not a number'],
+  [{ crash: 1 }, TypeError, 'field "crash" is not a string'],
+];
+
+for (const [json, cls, detail] of BAD_OUTCOMES) {
+  Deno.test(`outcomeFromJson: rejects ${JSON.stringify(json)} with ${cls.name}`, () => {
+    assert.throws(() => outcomeFromJson(json), (error: unknown) => {
+      assert.equal((error as Error).constructor, cls);
+      assert.equal((error as Error).message, `Cannot parse outcome: ${detail}`);
+      return true;
+    });
+  });
+}
+
+Deno.test("permittedToJson: writes {outcome, dontCare?, why} and reads back", () => {
+  assert.deepEqual(
+    permittedToJson({ outcome: { value: 0x23n }, dontCare: 0x20n, why: "stale" }),
+    { outcome: { value: "0x23" }, dontCare: "0x20", why: "stale" },
+  );
+  assert.deepEqual(permittedToJson({ outcome: { ok: true }, dontCare: 0n, why: "current walk" }), {
+    outcome: { ok: true },
+    why: "current walk",
+  });
+  fc.assert(
+    fc.property(arbPermitted(), (permitted) => {
+      // A zero mask means "care about every bit" and is not written.
+      const expected = permitted.dontCare === 0n
+        ? { outcome: permitted.outcome, why: permitted.why }
+        : permitted;
+      assert.deepEqual(permittedFromJson(viaText(permittedToJson(permitted))), expected);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("permittedFromJson: rejects a missing why and a bad mask", () => {
+  assert.throws(
+    () => permittedFromJson({ outcome: { ok: true } }),
+    new TypeError('Cannot parse permitted outcome: field "why" is not a string'),
+  );
+  assert.throws(
+    () => permittedFromJson({ outcome: { ok: true }, dontCare: 32, why: "" }),
+    new TypeError('Cannot parse permitted outcome: field "dontCare" is not a 64-bit hex string'),
+  );
+});

@@ -1,0 +1,510 @@
+/**
+ * @module
+ * The one-line text form of ops and outcomes, for humans: the console, the corpus
+ * comments, the dashboard and the conformance cases all print and read it.
+ *
+ * ```
+ * slot <id> gpa=<hex> pages=<dec> hva=<hex> [log] [ro]
+ * write <gpa> <value> [size=<1|2|4|8>]
+ * read <gpa> [size=<n>]
+ * access <r|w|x> <gva> [<value>] [user] [size=<n>]      (value present iff w)
+ * invlpg <gva>
+ * cr3 <hex>
+ * ctl [wp=0|1] [smep=0|1] [smap=0|1] [nx=0|1] [ac=0|1] [pce=0|1]   (at least one)
+ * discard <hva> pages=<dec>
+ * dirtylog <id>
+ * age <gpa> pages=<dec>
+ * wrmsr <msr hex> <value hex>
+ * rdmsr <msr hex>
+ * rdpmc <ecx hex> [user]
+ * filter <allow|deny|action=<dec>> [flags=<hex>] [fixed=<hex>] [<event hex> ...]
+ * events <event hex> umask=<hex> count=<dec> [user]
+ * pmis
+ * ```
+ *
+ * Hex numbers are `0x` and 1..16 hex digits (any case on input). Output is canonical:
+ * lowercase hex, defaults omitted (size 8, user off, filter flags and fixed 0), slot
+ * flags in the order log, ro and ctl fields in the order wp smep smap nx ac pce. On
+ * input, the `key=value` and word options after the positional tokens may come in any
+ * order. The value rules are the JSON form's (`_rules.ts`), so
+ * `parseOp(formatOp(op))` deep-equals `op` and the two forms accept the same ops.
+ *
+ * Outcomes: `ok | gp | errno <NAME|0> | value <hex> | mmio <gpa hex> <r|w> |
+ * pf code=<hex> cr2=<hex> | bitmap <hex> | young <hex> | count <dec> | crash <message>`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatOp, parseOp } from "./text.ts";
+ * const op = parseOp("access w 0x7f000 0x5 user");
+ * assert.equal(op.op === "access" && op.value, 5n);
+ * assert.equal(formatOp(op), "access w 0x7f000 0x5 user");
+ * ```
+ */
+import type { Permitted } from "../backend.ts";
+import { hex, parseHex64 } from "./_hex.ts";
+import { checkOp, checkOutcome, CTL_FIELDS, type Problem, SLOT_FLAGS } from "./_rules.ts";
+import {
+  type AccessKind,
+  type CtlOp,
+  type Errno,
+  FILTER_ALLOW,
+  FILTER_DENY,
+  type Op,
+  type Outcome,
+  type Size,
+  type SlotFlag,
+} from "./types.ts";
+
+const ACCESS_LETTERS: Record<AccessKind, string> = { read: "r", write: "w", fetch: "x" };
+const ACCESS_KINDS_BY_LETTER: Record<string, AccessKind> = { r: "read", w: "write", x: "fetch" };
+
+/** The canonical one-line text of an op. */
+export function formatOp(op: Op): string {
+  switch (op.op) {
+    case "slot":
+      return words(
+        `slot ${op.id} gpa=${hex(op.gpa)} pages=${op.pages} hva=${hex(op.hva)}`,
+        ...SLOT_FLAGS.filter((f) => op.flags.includes(f)),
+      );
+    case "write":
+      return words(`write ${hex(op.gpa)} ${hex(op.value)}`, sizeWord(op.size));
+    case "read":
+      return words(`read ${hex(op.gpa)}`, sizeWord(op.size));
+    case "access":
+      return words(
+        `access ${ACCESS_LETTERS[op.kind]} ${hex(op.gva)}`,
+        op.value === undefined ? "" : hex(op.value),
+        op.user ? "user" : "",
+        sizeWord(op.size),
+      );
+    case "invlpg":
+      return `invlpg ${hex(op.gva)}`;
+    case "cr3":
+      return `cr3 ${hex(op.gpa)}`;
+    case "ctl":
+      return words(
+        "ctl",
+        ...CTL_FIELDS.map((f) => op[f] === undefined ? "" : `${f}=${op[f] ? 1 : 0}`),
+      );
+    case "discard":
+      return `discard ${hex(op.hva)} pages=${op.pages}`;
+    case "dirtylog":
+      return `dirtylog ${op.id}`;
+    case "age":
+      return `age ${hex(op.gpa)} pages=${op.pages}`;
+    case "wrmsr":
+      return `wrmsr ${hex(op.msr)} ${hex(op.value)}`;
+    case "rdmsr":
+      return `rdmsr ${hex(op.msr)}`;
+    case "rdpmc":
+      return words(`rdpmc ${hex(op.ecx)}`, op.user ? "user" : "");
+    case "filter":
+      return words(
+        "filter",
+        op.action === FILTER_ALLOW
+          ? "allow"
+          : op.action === FILTER_DENY
+          ? "deny"
+          : `action=${op.action}`,
+        op.flags === 0 ? "" : `flags=${hex(op.flags)}`,
+        op.fixed === 0 ? "" : `fixed=${hex(op.fixed)}`,
+        ...op.events.map(hex),
+      );
+    case "events":
+      return words(
+        `events ${hex(op.event)} umask=${hex(op.umask)} count=${op.count}`,
+        op.user ? "user" : "",
+      );
+    case "pmis":
+      return "pmis";
+  }
+}
+
+/**
+ * Parses one op from its text form.
+ *
+ * @param line One op, e.g. `slot 1 gpa=0x800000 pages=16 hva=0x40000000 log`.
+ * @throws {SyntaxError} A token is missing, unknown, repeated or malformed.
+ * @throws {RangeError} A value is out of range or the access crosses a page.
+ */
+export function parseOp(line: string): Op {
+  const r = new OpLine(line);
+  const op = readOp(r);
+  r.done();
+  const problem = checkOp(op);
+  if (problem) throw r.problemError(problem);
+  if (op.op === "slot") op.flags = SLOT_FLAGS.filter((f) => op.flags.includes(f));
+  return op;
+}
+
+/** The text of an outcome: `value 0x23`, `pf code=0x7 cr2=0x7f000`, `errno EINVAL`. */
+export function formatOutcome(outcome: Outcome): string {
+  if ("errno" in outcome) return `errno ${outcome.errno}`;
+  if ("ok" in outcome) return "ok";
+  if ("gp" in outcome) return "gp";
+  if ("value" in outcome) return `value ${hex(outcome.value)}`;
+  if ("mmio" in outcome) return `mmio ${hex(outcome.mmio.gpa)} ${outcome.mmio.write ? "w" : "r"}`;
+  if ("pf" in outcome) return `pf code=${hex(outcome.pf.code)} cr2=${hex(outcome.pf.cr2)}`;
+  if ("bitmap" in outcome) return `bitmap ${hex(outcome.bitmap)}`;
+  if ("young" in outcome) return `young ${hex(outcome.young)}`;
+  if ("count" in outcome) return `count ${outcome.count}`;
+  return `crash ${outcome.crash}`;
+}
+
+/**
+ * Parses an outcome from its text form. A `crash` message is everything after
+ * `crash `, kept verbatim.
+ *
+ * @throws {SyntaxError} Unknown kind, or a missing, extra or malformed token.
+ * @throws {RangeError} A value out of range (an unknown errno name, a 33-bit code).
+ */
+export function parseOutcome(text: string): Outcome {
+  const where = `Cannot parse outcome ${JSON.stringify(text)}`;
+  const start = text.trimStart();
+  if (start === "crash" || start.startsWith("crash ")) return { crash: start.slice(6) };
+  const tokens = start.trim().split(/\s+/);
+  const kind = tokens[0] as string;
+  const fail = (detail: string): never => {
+    throw new SyntaxError(`${where}: ${detail}`);
+  };
+  const arity = (n: number): string[] => {
+    if (tokens.length < n + 1) fail(`missing ${n === 1 ? "a value" : "values"} after "${kind}"`);
+    if (tokens.length > n + 1) fail(`${JSON.stringify(tokens[n + 1])} is unexpected`);
+    return tokens.slice(1);
+  };
+  /** A hex token, or a `code=<hex>` style one when `prefix` is given. */
+  const hexToken = (token: string, prefix = ""): bigint => {
+    const value = token.startsWith(prefix) ? parseHex64(token.slice(prefix.length)) : undefined;
+    if (value !== undefined) return value;
+    const expected = prefix === "" ? "a hex number" : `${prefix}<hex>`;
+    return fail(`${JSON.stringify(token)} is not ${expected}`);
+  };
+  let outcome: Outcome;
+  switch (kind) {
+    case "":
+      return fail("empty outcome");
+    case "ok":
+      arity(0);
+      return { ok: true };
+    case "gp":
+      arity(0);
+      return { gp: true };
+    case "errno": {
+      const [name] = arity(1) as [string];
+      outcome = { errno: name === "0" ? 0 : name as Errno };
+      break;
+    }
+    case "value":
+      outcome = { value: hexToken(arity(1)[0] as string) };
+      break;
+    case "bitmap":
+      outcome = { bitmap: hexToken(arity(1)[0] as string) };
+      break;
+    case "young":
+      outcome = { young: hexToken(arity(1)[0] as string) };
+      break;
+    case "mmio": {
+      const [gpa, rw] = arity(2) as [string, string];
+      if (rw !== "r" && rw !== "w") fail(`${JSON.stringify(rw)} is not r or w`);
+      outcome = { mmio: { gpa: hexToken(gpa), write: rw === "w" } };
+      break;
+    }
+    case "pf": {
+      const [code, cr2] = arity(2) as [string, string];
+      // Up to 16 digits convert exactly enough for checkOutcome to reject >= 2^32.
+      outcome = { pf: { code: Number(hexToken(code, "code=")), cr2: hexToken(cr2, "cr2=") } };
+      break;
+    }
+    case "count": {
+      const [count] = arity(1) as [string];
+      if (!/^[0-9]+$/.test(count)) fail(`${JSON.stringify(count)} is not a decimal number`);
+      outcome = { count: Number(count) };
+      break;
+    }
+    default:
+      return fail(`unknown outcome ${JSON.stringify(kind)}`);
+  }
+  const problem = checkOutcome(outcome);
+  if (problem) {
+    throw new problem.error(`${where}: ${problem.field ?? kind} ${problem.detail}`);
+  }
+  return outcome;
+}
+
+/**
+ * A permitted outcome for humans:
+ * `value 0x23 (don't care 0x20): stale until invlpg at op 7`.
+ */
+export function formatPermitted(permitted: Permitted): string {
+  const { dontCare, why } = permitted;
+  const care = dontCare === undefined || dontCare === 0n ? "" : ` (don't care ${hex(dontCare)})`;
+  return `${formatOutcome(permitted.outcome)}${care}${why === "" ? "" : `: ${why}`}`;
+}
+
+/**
+ * Parses the expectation of a conformance step: outcome alternatives separated by
+ * ` | `, or `*` for "any outcome".
+ *
+ * @throws {SyntaxError} An alternative is not an outcome.
+ * @throws {RangeError} An alternative has a value out of range.
+ */
+export function parseExpect(text: string): Outcome[] | "*" {
+  if (text.trim() === "*") return "*";
+  return text.split(" | ").map(parseOutcome);
+}
+
+/** Joins the non-empty words with single spaces. */
+function words(...parts: string[]): string {
+  return parts.filter((p) => p !== "").join(" ");
+}
+
+function sizeWord(size: Size): string {
+  return size === 8 ? "" : `size=${size}`;
+}
+
+function readOp(r: OpLine): Op {
+  const kind = r.kind;
+  switch (kind) {
+    case "slot": {
+      const id = r.dec("id");
+      r.options(["gpa", "pages", "hva"], ["log", "ro"]);
+      return {
+        op: kind,
+        id,
+        gpa: r.keyHex("gpa"),
+        pages: r.keyDec("pages"),
+        hva: r.keyHex("hva"),
+        flags: SLOT_FLAGS.filter((f) => r.word(f)) as SlotFlag[],
+      };
+    }
+    case "write": {
+      const gpa = r.hex("gpa");
+      const value = r.hex("value");
+      r.options(["size"], []);
+      return { op: kind, gpa, size: r.keyDec("size", 8) as Size, value };
+    }
+    case "read": {
+      const gpa = r.hex("gpa");
+      r.options(["size"], []);
+      return { op: kind, gpa, size: r.keyDec("size", 8) as Size };
+    }
+    case "access": {
+      const letter = r.next("kind");
+      const accessKind = ACCESS_KINDS_BY_LETTER[letter];
+      if (accessKind === undefined) r.fail(`${JSON.stringify(letter)} is not r, w or x`);
+      const gva = r.hex("gva");
+      const value = accessKind === "write" ? r.hex("value") : undefined;
+      r.options(["size"], ["user"]);
+      return {
+        op: kind,
+        gva,
+        kind: accessKind,
+        user: r.word("user"),
+        size: r.keyDec("size", 8) as Size,
+        ...(value === undefined ? {} : { value }),
+      };
+    }
+    case "invlpg":
+      return { op: kind, gva: r.hex("gva") };
+    case "cr3":
+      return { op: kind, gpa: r.hex("gpa") };
+    case "ctl": {
+      r.options(CTL_FIELDS, []);
+      const op: CtlOp = { op: kind };
+      for (const field of CTL_FIELDS) {
+        const value = r.keyBit(field);
+        if (value !== undefined) op[field] = value;
+      }
+      return op;
+    }
+    case "discard": {
+      const hva = r.hex("hva");
+      r.options(["pages"], []);
+      return { op: kind, hva, pages: r.keyDec("pages") };
+    }
+    case "dirtylog":
+      return { op: kind, id: r.dec("id") };
+    case "age": {
+      const gpa = r.hex("gpa");
+      r.options(["pages"], []);
+      return { op: kind, gpa, pages: r.keyDec("pages") };
+    }
+    case "wrmsr":
+      // Up to 16 digits convert exactly enough for checkOp to reject >= 2^32.
+      return { op: kind, msr: Number(r.hex("msr")), value: r.hex("value") };
+    case "rdmsr":
+      return { op: kind, msr: Number(r.hex("msr")) };
+    case "rdpmc": {
+      const ecx = Number(r.hex("ecx"));
+      r.options([], ["user"]);
+      return { op: kind, ecx, user: r.word("user") };
+    }
+    case "filter": {
+      const action = r.action();
+      const events = r.options(["flags", "fixed"], [], "events");
+      return {
+        op: kind,
+        action,
+        flags: Number(r.keyHex("flags", 0n)),
+        fixed: Number(r.keyHex("fixed", 0n)),
+        events,
+      };
+    }
+    case "events": {
+      const event = Number(r.hex("event"));
+      r.options(["umask", "count"], ["user"]);
+      return {
+        op: kind,
+        event,
+        umask: Number(r.keyHex("umask")),
+        count: r.keyDec("count"),
+        user: r.word("user"),
+      };
+    }
+    case "pmis":
+      return { op: kind };
+    default:
+      return r.fail(`unknown op ${JSON.stringify(kind)}`);
+  }
+}
+
+/**
+ * The tokens of one op line: positional tokens first, then options (`key=value` and
+ * words). Remembers which token each field came from, to name it in errors.
+ */
+class OpLine {
+  readonly kind: string;
+  readonly #where: string;
+  readonly #tokens: string[];
+  #next = 1;
+  /** The token each field came from (`gpa` -> `0x1000`, `size` -> `size=2`). */
+  readonly #tokenOf = new Map<string, string>();
+  /** Option values by key (`size` -> `2`) and words by themselves (`user` -> ``). */
+  readonly #options = new Map<string, string>();
+
+  constructor(line: string) {
+    const trimmed = line.trim();
+    this.#where = `Cannot parse op ${JSON.stringify(trimmed)}`;
+    this.#tokens = trimmed === "" ? [] : trimmed.split(/\s+/);
+    this.kind = this.#tokens[0] ?? "";
+    if (this.kind === "") this.fail("empty line");
+  }
+
+  fail(detail: string): never {
+    throw new SyntaxError(`${this.#where}: ${detail}`);
+  }
+
+  /** The next positional token, for `field`. */
+  next(field: string): string {
+    const token = this.#tokens[this.#next];
+    if (token === undefined) this.fail(`missing ${field}`);
+    this.#next++;
+    this.#tokenOf.set(field, token);
+    return token;
+  }
+
+  hex(field: string): bigint {
+    const token = this.next(field);
+    return parseHex64(token) ?? this.fail(`${JSON.stringify(token)} is not a hex number`);
+  }
+
+  dec(field: string): number {
+    const token = this.next(field);
+    if (!/^[0-9]+$/.test(token)) this.fail(`${JSON.stringify(token)} is not a decimal number`);
+    return Number(token);
+  }
+
+  /** The filter action: `allow`, `deny` or `action=<dec>`. */
+  action(): number {
+    const token = this.next("action");
+    if (token === "allow") return FILTER_ALLOW;
+    if (token === "deny") return FILTER_DENY;
+    const match = /^action=([0-9]+)$/.exec(token);
+    if (!match) this.fail(`${JSON.stringify(token)} is not allow, deny or action=<dec>`);
+    return Number(match[1]);
+  }
+
+  /**
+   * Reads every remaining token as an option: `key=value` for `keys`, or one of
+   * `words`. With `loose`, other tokens are hex numbers collected under that field
+   * name (`events[0]`, ...) and returned.
+   */
+  options(keys: readonly string[], words: readonly string[], loose?: string): bigint[] {
+    const collected: bigint[] = [];
+    for (const token of this.#tokens.slice(this.#next)) {
+      const eq = token.indexOf("=");
+      const key = eq < 0 ? token : token.slice(0, eq);
+      const known = eq < 0 ? words.includes(key) : keys.includes(key);
+      if (!known && loose !== undefined && eq < 0) {
+        const value = parseHex64(token);
+        if (value === undefined) this.fail(`${JSON.stringify(token)} is not a hex number`);
+        this.#tokenOf.set(`${loose}[${collected.length}]`, token);
+        collected.push(value);
+        continue;
+      }
+      if (!known) this.fail(`${JSON.stringify(token)} is unexpected`);
+      if (this.#options.has(key)) this.fail(`${JSON.stringify(token)} repeats ${key}`);
+      this.#options.set(key, eq < 0 ? "" : token.slice(eq + 1));
+      this.#tokenOf.set(key, token);
+    }
+    this.#next = this.#tokens.length;
+    return collected;
+  }
+
+  /** Whether the word option is present. */
+  word(name: string): boolean {
+    return this.#options.has(name);
+  }
+
+  keyHex(key: string, fallback?: bigint): bigint {
+    const value = this.#key(key, fallback);
+    if (typeof value === "bigint") return value;
+    return parseHex64(value) ?? this.#badValue(key, value, "is not a hex number");
+  }
+
+  keyDec(key: string, fallback?: number): number {
+    const value = this.#key(key, fallback);
+    if (typeof value === "number") return value;
+    if (!/^[0-9]+$/.test(value)) this.#badValue(key, value, "is not a decimal number");
+    return Number(value);
+  }
+
+  /** A `key=0|1` option, or `undefined` if absent. */
+  keyBit(key: string): boolean | undefined {
+    const value = this.#options.get(key);
+    if (value === undefined) return undefined;
+    if (value !== "0" && value !== "1") this.#badValue(key, value, "is not 0 or 1");
+    return value === "1";
+  }
+
+  /** Fails if tokens are left over. */
+  done(): void {
+    const token = this.#tokens[this.#next];
+    if (token !== undefined) this.fail(`${JSON.stringify(token)} is unexpected`);
+  }
+
+  /** The error for a broken value rule, naming the token the field came from. */
+  problemError(problem: Problem): Error {
+    const token = problem.field === undefined ? undefined : this.#tokenOf.get(problem.field);
+    const subject = token !== undefined
+      ? `${JSON.stringify(token)} `
+      : problem.field !== undefined
+      ? `${problem.field} `
+      : "";
+    // A missing or contradictory token is a syntax error in the text form.
+    const error = problem.error === TypeError ? SyntaxError : problem.error;
+    return new error(`${this.#where}: ${subject}${problem.detail}`);
+  }
+
+  #key<T>(key: string, fallback: T | undefined): string | T {
+    const value = this.#options.get(key);
+    if (value !== undefined) return value;
+    if (fallback === undefined) this.fail(`missing "${key}=..."`);
+    return fallback;
+  }
+
+  #badValue(key: string, value: string, detail: string): never {
+    return this.fail(`${JSON.stringify(`${key}=${value}`)}: ${JSON.stringify(value)} ${detail}`);
+  }
+}

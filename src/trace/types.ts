@@ -1,0 +1,295 @@
+/**
+ * @module
+ * The types of the trace format, version 1 (DESIGN.md section 2): the machine
+ * configuration, the ops and their outcomes. Types only: parsing lives in
+ * `parse.ts`, JSON formatting in `json.ts`, the one-line text form in `text.ts`.
+ *
+ * In memory every 64-bit quantity (addresses, register and MSR values, bitmaps) is a
+ * `bigint`; small counts, sizes and ids are `number`s. In JSON, 64-bit quantities are
+ * hex strings (`"0x8000000000000003"`).
+ */
+
+/** The format tag every version-1 trace carries. */
+export const TRACE_FORMAT = "shadowfuzz.trace/1";
+
+/** CPU vendor the guest sees; selects the PMU MSR map and vendor reserved bits. */
+export type Vendor = "intel" | "amd";
+
+/**
+ * The guest vPMU.
+ *
+ * - Intel: `version` 0 (no vPMU), 1 (GP counters only) or 2 (adds fixed counters and
+ *   GLOBAL_CTRL/STATUS/OVF_CTRL). KVM caps the version at 2 (KVM-FACTS C.1).
+ * - AMD: `version` 0 (no vPMU), 1 (legacy K7 MSRs; `gp: 6` also exposes the F15H
+ *   PerfCtrExtCore MSRs) or 2 (PerfMonV2: adds PERF_CNTR_GLOBAL_*). AMD has no fixed
+ *   counters and 48-bit counters.
+ */
+export interface PmuConfig {
+  version: 0 | 1 | 2;
+  /** Number of general-purpose counters (Intel <= 8, AMD 4 or 6). */
+  gp: number;
+  /** Number of fixed counters (Intel version 2 only, <= 3). */
+  fixed: number;
+  /** GP counter width in bits (Intel CPUID.0AH EAX[23:16]; AMD always 48). */
+  gpWidth: number;
+  /** Fixed counter width in bits (Intel CPUID.0AH EDX[12:5]). */
+  fixedWidth: number;
+  /** IA32_PERF_CAPABILITIES.FW_WRITE (bit 13): the IA32_A_PMCx aliases exist. */
+  fullWidthWrites: boolean;
+}
+
+/** The machine a trace runs on. Every field has a default (see `config.ts`). */
+export interface Config {
+  vendor: Vendor;
+  /** Guest MAXPHYADDR (CPUID.80000008H:EAX[7:0]); 36..52. */
+  maxPhyAddr: number;
+  /** CPUID.80000001H:EDX[26] Page1GB: without it PDPTE.PS is a reserved bit. */
+  gbPages: boolean;
+  /** CPUID features the guest may enable with `ctl` (setting an absent one #GPs). */
+  features: { smep: boolean; smap: boolean };
+  /** Initial control bits (the guest runs in 64-bit long mode with CR0.PG=1). */
+  cr0: { wp: boolean };
+  cr4: { smep: boolean; smap: boolean; pce: boolean };
+  efer: { nx: boolean };
+  rflags: { ac: boolean };
+  pmu: PmuConfig;
+  quirks: {
+    /**
+     * KVM_X86_QUIRK_SLOT_ZAP_ALL (v6.12; KVM-FACTS B.8): on, deleting or moving a
+     * memslot zaps everything (fast zap); off, only the slot's sptes and shadow pages.
+     */
+    slotZapAll: boolean;
+  };
+  /** Bits of memslot generation kept in MMIO sptes (19 in v6.10; smaller reaches wrap). */
+  mmioGenBits: number;
+}
+
+/** A deep-partial config as it may appear in a trace file (defaults fill the rest). */
+export type ConfigInput = {
+  [K in keyof Config]?: Config[K] extends object ? Partial<Config[K]> : Config[K];
+};
+
+/** Memslot flags: KVM_MEM_LOG_DIRTY_PAGES (`log`) and KVM_MEM_READONLY (`ro`). */
+export type SlotFlag = "log" | "ro";
+
+/** Access sizes of guest loads and stores. */
+export type Size = 1 | 2 | 4 | 8;
+
+/** KVM_SET_USER_MEMORY_REGION. `pages: 0` deletes the slot. */
+export interface SlotOp {
+  op: "slot";
+  /** The uAPI `slot` field: address space in bits 31:16, slot id in 15:0. */
+  id: number;
+  gpa: bigint;
+  pages: number;
+  hva: bigint;
+  flags: SlotFlag[];
+}
+
+/** A guest store to guest-physical memory through a direct map. Never crosses a page. */
+export interface WriteOp {
+  op: "write";
+  gpa: bigint;
+  size: Size;
+  value: bigint;
+}
+
+/** A guest load from guest-physical memory through a direct map. Never crosses a page. */
+export interface ReadOp {
+  op: "read";
+  gpa: bigint;
+  size: Size;
+}
+
+export type AccessKind = "read" | "write" | "fetch";
+
+/**
+ * A load, store or instruction fetch at a linear address through the current page
+ * tables, from CPL 3 (`user`) or CPL 0. Never crosses a page. A fetch reads `size`
+ * bytes like a load.
+ */
+export interface AccessOp {
+  op: "access";
+  gva: bigint;
+  kind: AccessKind;
+  user: boolean;
+  size: Size;
+  /** The stored value; present exactly when `kind` is `"write"`. */
+  value?: bigint;
+}
+
+/** INVLPG. */
+export interface InvlpgOp {
+  op: "invlpg";
+  gva: bigint;
+}
+
+/** MOV to CR3 (`gpa` is the whole CR3 value). */
+export interface Cr3Op {
+  op: "cr3";
+  gpa: bigint;
+}
+
+/** Changes control bits: CR0.WP, CR4.SMEP/SMAP/PCE, EFER.NXE, EFLAGS.AC. */
+export interface CtlOp {
+  op: "ctl";
+  wp?: boolean;
+  smep?: boolean;
+  smap?: boolean;
+  nx?: boolean;
+  ac?: boolean;
+  pce?: boolean;
+}
+
+/** The host drops pages of its memory (MADV_DONTNEED); they read back as zero. */
+export interface DiscardOp {
+  op: "discard";
+  hva: bigint;
+  pages: number;
+}
+
+/** KVM_GET_DIRTY_LOG: returns and clears the slot's dirty bitmap. */
+export interface DirtyLogOp {
+  op: "dirtylog";
+  id: number;
+}
+
+/** mmu-notifier clear_young over guest-physical pages [gpa, gpa + pages * 4096). */
+export interface AgeOp {
+  op: "age";
+  gpa: bigint;
+  pages: number;
+}
+
+/** Guest WRMSR. */
+export interface WrmsrOp {
+  op: "wrmsr";
+  msr: number;
+  value: bigint;
+}
+
+/** Guest RDMSR. */
+export interface RdmsrOp {
+  op: "rdmsr";
+  msr: number;
+}
+
+/** Guest RDPMC from CPL 3 (`user`) or CPL 0. */
+export interface RdpmcOp {
+  op: "rdpmc";
+  ecx: number;
+  user: boolean;
+}
+
+/** KVM_PMU_EVENT_ALLOW and KVM_PMU_EVENT_DENY (api.rst). */
+export const FILTER_ALLOW = 0;
+export const FILTER_DENY = 1;
+
+/** KVM_SET_PMU_EVENT_FILTER. `action`, `flags`, `fixed` are the raw u32 uAPI fields. */
+export interface FilterOp {
+  op: "filter";
+  action: number;
+  flags: number;
+  /** fixed_counter_bitmap. */
+  fixed: number;
+  events: bigint[];
+}
+
+/** `count` occurrences of hardware event (event select, umask) happen in the guest. */
+export interface EventsOp {
+  op: "events";
+  /** Event select: 8 bits on Intel, 12 bits on AMD. */
+  event: number;
+  umask: number;
+  count: number;
+  /** The events happen at CPL 3 (counted by USR) or CPL 0 (counted by OS). */
+  user: boolean;
+}
+
+/** The number of PMIs delivered since the last `pmis`. */
+export interface PmisOp {
+  op: "pmis";
+}
+
+export type Op =
+  | SlotOp
+  | WriteOp
+  | ReadOp
+  | AccessOp
+  | InvlpgOp
+  | Cr3Op
+  | CtlOp
+  | DiscardOp
+  | DirtyLogOp
+  | AgeOp
+  | WrmsrOp
+  | RdmsrOp
+  | RdpmcOp
+  | FilterOp
+  | EventsOp
+  | PmisOp;
+
+export type OpKind = Op["op"];
+
+/** Every op kind, in the order of DESIGN.md section 2. */
+export const OP_KINDS: readonly OpKind[] = [
+  "slot",
+  "write",
+  "read",
+  "access",
+  "invlpg",
+  "cr3",
+  "ctl",
+  "discard",
+  "dirtylog",
+  "age",
+  "wrmsr",
+  "rdmsr",
+  "rdpmc",
+  "filter",
+  "events",
+  "pmis",
+];
+
+/** The errno names an ioctl op may return (0 is success). */
+export type Errno = 0 | "EINVAL" | "EEXIST" | "ENOENT" | "E2BIG" | "EFAULT" | "ENOMEM" | "EPERM";
+
+/** `pf.code` bits (SDM vol. 3A 4.7; KVM PFERR_*). */
+export interface PageFault {
+  code: number;
+  cr2: bigint;
+}
+
+/** The outcome of one op. Exactly one key is present. */
+export type Outcome =
+  | { errno: Errno }
+  | { ok: true }
+  | { value: bigint }
+  | { mmio: { gpa: bigint; write: boolean } }
+  | { pf: PageFault }
+  | { gp: true }
+  | { bitmap: bigint }
+  | { young: bigint }
+  | { count: number }
+  /** A backend threw: like a kernel oops, always a finding of kind `crash`. */
+  | { crash: string };
+
+export type OutcomeKind =
+  | "errno"
+  | "ok"
+  | "value"
+  | "mmio"
+  | "pf"
+  | "gp"
+  | "bitmap"
+  | "young"
+  | "count"
+  | "crash";
+
+/** A whole trace. */
+export interface Trace {
+  format: typeof TRACE_FORMAT;
+  comment?: string;
+  config: Config;
+  ops: Op[];
+}

@@ -1,0 +1,61 @@
+/**
+ * @module
+ * x86-64 paging constants: page-table entry bits, page-fault error-code bits and
+ * page sizes. Constants only (shared by every backend; no logic).
+ *
+ * Sources: Intel SDM vol. 3A section 4.5 (4-level paging) table 4-14..4-20 and 4.7
+ * (page-fault error code); AMD APM vol. 2 section 5.3; KVM-FACTS.md A.1 and A.4.
+ */
+
+/** Bit 0: present. */
+export const PTE_P = 1n << 0n;
+/** Bit 1: read/write (writes allowed if set at every level). */
+export const PTE_W = 1n << 1n;
+/** Bit 2: user/supervisor (CPL 3 allowed if set at every level). */
+export const PTE_U = 1n << 2n;
+/** Bit 3: page-level write-through (cache attribute; no effect on permissions). */
+export const PTE_PWT = 1n << 3n;
+/** Bit 4: page-level cache disable (cache attribute; no effect on permissions). */
+export const PTE_PCD = 1n << 4n;
+/** Bit 5: accessed. */
+export const PTE_A = 1n << 5n;
+/** Bit 6: dirty (leaf entries only; ignored in non-leaf entries). */
+export const PTE_D = 1n << 6n;
+/** Bit 7: page size in PDPTEs and PDEs (1 GiB / 2 MiB leaf); PAT in PTEs; MBZ in PML4Es. */
+export const PTE_PS = 1n << 7n;
+/** Bit 8: global (leaf); AMD: MBZ in PML4Es (KVM-FACTS A.2). */
+export const PTE_G = 1n << 8n;
+/** Bit 12 of a large-page leaf: PAT. */
+export const PTE_LARGE_PAT = 1n << 12n;
+/** Bit 63: execute-disable when EFER.NXE=1, reserved otherwise. */
+export const PTE_NX = 1n << 63n;
+
+/** Page-fault error code bits (SDM 4.7; KVM PFERR_*_MASK). */
+export const PFERR_PRESENT = 1 << 0;
+export const PFERR_WRITE = 1 << 1;
+export const PFERR_USER = 1 << 2;
+export const PFERR_RSVD = 1 << 3;
+export const PFERR_FETCH = 1 << 4;
+export const PFERR_PK = 1 << 5;
+
+/** Page sizes and shifts. */
+export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = 4096;
+export const PT_ENTRIES = 512;
+/** Linear-address bit where level L's index starts: 12 + 9 * (L - 1). */
+export const LEVEL_SHIFT = [0, 12, 21, 30, 39] as const;
+/** Levels: 1 = PTE (4 KiB), 2 = PDE (2 MiB), 3 = PDPTE (1 GiB), 4 = PML4E. */
+export const PG_LEVEL_4K = 1;
+export const PG_LEVEL_2M = 2;
+export const PG_LEVEL_1G = 3;
+export const PT64_ROOT_4LEVEL = 4;
+
+/** Linear addresses are 48 bits wide in 4-level paging; bits 63:47 must be equal. */
+export const VA_BITS = 48;
+
+/**
+ * The gfn limit of KVM_SET_USER_MEMORY_REGION under shadow paging: `kvm_mmu_max_gfn()`
+ * uses 52 address bits when TDP is off (`arch/x86/kvm/mmu/mmu.c`), so slots must end
+ * below 2^52.
+ */
+export const KVM_MAX_GPA_BITS_SHADOW = 52;

@@ -1,0 +1,22 @@
+/**
+ * @module
+ * The shape of one conformance case: text ops with the outcomes every backend must
+ * produce. Written once, run against every backend (see `runner.ts`).
+ */
+import type { ConfigInput } from "../../src/trace/types.ts";
+
+export type Area = "mmu" | "memslot" | "pmu";
+
+export interface ConformanceCase {
+  /** Says the behaviour: "mmu: a user read of a supervisor page faults with P|U". */
+  name: string;
+  /** Where the expected behaviour comes from: SDM section, KVM-FACTS item, api.rst. */
+  source: string;
+  config?: ConfigInput;
+  areas?: Area[];
+  /**
+   * `[opText, expectText]` pairs. `expectText` is outcome text alternatives separated
+   * by " | " (any one is correct), or "*" when the outcome is not checked.
+   */
+  steps: [string, string][];
+}
