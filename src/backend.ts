@@ -62,7 +62,8 @@ export interface Oracle {
   /**
    * Judges `observed` for `op` and advances along the branch it took. Without
    * `observed`, takes the canonical outcome. On a mismatch (match -1) the state
-   * advances along the canonical outcome.
+   * advances along the canonical outcome. `observed` may also be a function that picks
+   * an outcome once the permitted set is known (tests use it to walk every branch).
    */
-  judge(op: Op, observed?: Outcome): Judgement;
+  judge(op: Op, observed?: Outcome | ((permitted: readonly Permitted[]) => Outcome)): Judgement;
 }

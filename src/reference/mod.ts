@@ -90,9 +90,10 @@ export class ReferenceBackend implements Backend, Oracle {
 
   close(): void {}
 
-  judge(op: Op, observed?: Outcome): Judgement {
+  judge(op: Op, observe?: Outcome | ((permitted: readonly Permitted[]) => Outcome)): Judgement {
     const branches = this.#branches(op);
     const permitted = branches.map((b) => b.permitted);
+    const observed = typeof observe === "function" ? observe(permitted) : observe;
     const match = observed === undefined ? 0 : findMatch(permitted, observed);
     const taken = branches[match === -1 ? 0 : match]!;
     taken.commit(observed !== undefined && match !== -1 ? observed : taken.permitted.outcome);
