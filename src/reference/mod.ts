@@ -113,7 +113,7 @@ export class ReferenceBackend implements Backend, Oracle {
         return this.#access(op);
       case "invlpg":
         return [fixed({ ok: true }, "INVLPG", () => {
-          if (isCanonical(op.gva)) this.#log.invlpg(op.gva, this.#opIndex);
+          if (isCanonical(op.gva)) this.#log.invlpg(op.gva);
         })];
       case "cr3":
         return [this.#cr3(op.gpa)];
@@ -300,7 +300,7 @@ export class ReferenceBackend implements Backend, Oracle {
   #access(op: AccessOp): Branch[] {
     if (!isCanonical(op.gva)) return [fixed({ gp: true }, "non-canonical address", noop)];
     const regs = this.#regs;
-    const view = makeView(this.#memory, this.#slots.slots);
+    const view = makeView(this.#slots.slots, (hva) => this.#memory.read(hva, 8));
     const w = walk(view, this.config, regs, op.gva);
     const current = w.ok ? w.t : null;
     const { stale, currentCached } = this.#log.stale(

@@ -11,18 +11,15 @@
  * Invalidations: a full flush clears the log; INVLPG of a gva ends the window of every
  * translation of the page (of any size) containing it; a memslot delete or move ends
  * the window of every translation that read the slot's memory (KVM zaps those sptes).
+ *
+ * The log is indexed per qword of host memory, so that going back in time visits only
+ * the changes to entries a walk reads: a trace that stores to data pages a million
+ * times costs nothing at the next access.
  */
-import { type Slot } from "./memslots.ts";
+import type { Slot } from "./memslots.ts";
 import type { HostMemory } from "./memory.ts";
 import { type Translation, walk, type WalkRegs, type WalkView } from "./walk.ts";
 import type { Config } from "../trace/types.ts";
-
-type LogEntry =
-  /** A qword of host memory changed; `old` is its previous value. */
-  | { t: "mem"; hva: number; old: bigint; op: number }
-  /** The memslot list changed; `gone` is the gfn range whose memory the guest lost. */
-  | { t: "slots"; old: readonly Slot[]; gone: { gfn: number; pages: number } | null; op: number }
-  | { t: "invlpg"; gva: bigint; op: number };
 
 /** A stale translation and the op before which it was valid. */
 export interface StaleTranslation {
@@ -31,26 +28,42 @@ export interface StaleTranslation {
   until: number;
 }
 
-/** Reads guest memory through a slot list, with an undo overlay keyed by qword hva. */
+interface MemChange {
+  /** Position in the log (a global sequence number since the last flush). */
+  seq: number;
+  /** The qword's value before this change. */
+  old: bigint;
+  op: number;
+}
+
+interface SlotsChange {
+  seq: number;
+  old: readonly Slot[];
+  /** The gfn range whose memory the guest lost (delete, move), or null (create). */
+  gone: { gfn: number; pages: number } | null;
+  op: number;
+}
+
+interface Invlpg {
+  seq: number;
+  gva: bigint;
+}
+
+/** Reads guest memory through a slot list and a function giving each qword's value. */
 export function makeView(
-  memory: HostMemory,
   slots: readonly Slot[],
-  overlay?: ReadonlyMap<number, bigint>,
+  qword: (hva: number) => bigint,
 ): WalkView {
   return {
     readEntry(gpa: bigint) {
       const gfn = Number(gpa >> 12n);
-      let slot: Slot | undefined;
       for (const s of slots) {
         if (s.id >>> 16 === 0 && gfn >= s.gfn && gfn < s.gfn + s.pages) {
-          slot = s;
-          break;
+          const hva = s.hva + (gfn - s.gfn) * 4096 + Number(gpa & 0xff8n);
+          return { hva, value: qword(hva), ro: s.ro };
         }
       }
-      if (slot === undefined) return null;
-      const hva = slot.hva + (gfn - slot.gfn) * 4096 + Number(gpa & 0xff8n);
-      const value = overlay?.get(hva) ?? memory.read(hva, 8);
-      return { hva, value, ro: slot.ro };
+      return null;
     },
   };
 }
@@ -59,9 +72,9 @@ function sameTranslation(a: Translation, b: Translation): boolean {
   return a.gpa === b.gpa && a.level === b.level && a.w === b.w && a.u === b.u && a.x === b.x;
 }
 
-function pageContains(t: Translation, gvaOfT: bigint, other: bigint): boolean {
-  const shift = BigInt(12 + 9 * (t.level - 1));
-  return gvaOfT >> shift === other >> shift;
+function pageContains(level: number, gva: bigint, other: bigint): boolean {
+  const shift = BigInt(12 + 9 * (level - 1));
+  return gva >> shift === other >> shift;
 }
 
 function usesRange(t: Translation, range: { gfn: number; pages: number }): boolean {
@@ -72,10 +85,25 @@ function usesRange(t: Translation, range: { gfn: number; pages: number }): boole
   return inRange(t.gpa) || t.entries.some((e) => inRange(e.gpa));
 }
 
+/** The largest index i with list[i].seq < seq, or -1 (lists are sorted by seq). */
+function lastBefore(list: readonly { seq: number }[], seq: number): number {
+  let lo = 0, hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
 /** The change log since the last full flush. */
 export class InvalidationLog {
-  #log: LogEntry[] = [];
-  /** 4 KiB gva page -> index in the log of its last INVLPG. */
+  #seq = 0;
+  /** hva of a qword -> its changes, oldest first. */
+  #mem = new Map<number, MemChange[]>();
+  #slots: SlotsChange[] = [];
+  #invlpgs: Invlpg[] = [];
+  /** 4 KiB gva page -> seq of its last INVLPG. */
   #lastInvlpg = new Map<bigint, number>();
   /** Disabled in strict mode: nothing stale is ever permitted. */
   readonly enabled: boolean;
@@ -84,18 +112,21 @@ export class InvalidationLog {
     this.enabled = enabled;
   }
 
-  get length(): number {
-    return this.#log.length;
-  }
-
   /** CR3 load or a control-bit change that resets the MMU: nothing cached survives. */
   flush(): void {
-    this.#log = [];
+    this.#seq = 0;
+    this.#mem = new Map();
+    this.#slots = [];
+    this.#invlpgs = [];
     this.#lastInvlpg.clear();
   }
 
   memoryChanged(hva: number, old: bigint, op: number): void {
-    if (this.enabled) this.#log.push({ t: "mem", hva, old, op });
+    if (!this.enabled) return;
+    const list = this.#mem.get(hva);
+    const change = { seq: this.#seq++, old, op };
+    if (list === undefined) this.#mem.set(hva, [change]);
+    else list.push(change);
   }
 
   slotsChanged(
@@ -103,13 +134,24 @@ export class InvalidationLog {
     gone: { gfn: number; pages: number } | null,
     op: number,
   ): void {
-    if (this.enabled) this.#log.push({ t: "slots", old, gone, op });
+    if (this.enabled) this.#slots.push({ seq: this.#seq++, old, gone, op });
   }
 
-  invlpg(gva: bigint, op: number): void {
+  invlpg(gva: bigint): void {
     if (!this.enabled) return;
-    this.#lastInvlpg.set(gva >> 12n, this.#log.length);
-    this.#log.push({ t: "invlpg", gva, op });
+    const seq = this.#seq++;
+    this.#lastInvlpg.set(gva >> 12n, seq);
+    this.#invlpgs.push({ seq, gva });
+  }
+
+  /** The value of a qword just before log position `seq` (current memory if unchanged since). */
+  #valueAt(memory: HostMemory, hva: number, seq: number): bigint {
+    const list = this.#mem.get(hva);
+    if (list !== undefined) {
+      const i = lastBefore(list, seq) + 1;
+      if (i < list.length) return list[i]!.old;
+    }
+    return memory.read(hva, 8);
   }
 
   /**
@@ -129,38 +171,49 @@ export class InvalidationLog {
   ): { stale: StaleTranslation[]; currentCached: boolean } {
     const out: StaleTranslation[] = [];
     let currentCached = false;
-    if (!this.enabled || this.#log.length === 0) return { stale: out, currentCached };
+    if (!this.enabled || this.#seq === 0) return { stale: out, currentCached };
     const start = (this.#lastInvlpg.get(gva >> 12n) ?? -1) + 1;
-    const overlay = new Map<number, bigint>();
-    const gone: { gfn: number; pages: number }[] = [];
-    const invlpgs: bigint[] = [];
-    let viewSlots = slots;
-    let hvas = new Set(currentEntries.map((e) => e.hva));
-    for (let i = this.#log.length - 1; i >= start; i--) {
-      const e = this.#log[i]!;
-      if (e.t === "invlpg") {
-        invlpgs.push(e.gva);
-        continue;
+    let at = this.#seq;
+    let hvas: readonly { hva: number }[] = currentEntries;
+    for (;;) {
+      // The newest change before `at` to an entry the last walk read, or to the slots.
+      let next = -1;
+      let op = 0;
+      for (const { hva } of hvas) {
+        const list = this.#mem.get(hva);
+        if (list === undefined) continue;
+        const i = lastBefore(list, at);
+        if (i >= 0 && list[i]!.seq > next) (next = list[i]!.seq), (op = list[i]!.op);
       }
-      if (e.t === "mem") {
-        overlay.set(e.hva, e.old);
-        if (!hvas.has(e.hva)) continue;
-      } else {
-        viewSlots = e.old;
-        if (e.gone !== null) gone.push(e.gone);
+      const si = lastBefore(this.#slots, at);
+      if (si >= 0 && this.#slots[si]!.seq > next) {
+        next = this.#slots[si]!.seq;
+        op = this.#slots[si]!.op;
       }
-      // The state before entry i differs in something this walk reads: walk it again.
-      const w = walk(makeView(memory, viewSlots, overlay), config, regs, gva);
-      hvas = new Set((w.ok ? w.t.entries : w.entries).map((x) => x.hva));
+      if (next < start) break;
+      at = next;
+      // The state just before change `at`: memory and slots as they were then.
+      const sAt = lastBefore(this.#slots, at) + 1;
+      const viewSlots = sAt < this.#slots.length ? this.#slots[sAt]!.old : slots;
+      const view = makeView(viewSlots, (hva) => this.#valueAt(memory, hva, at));
+      const w = walk(view, config, regs, gva);
+      hvas = w.ok ? w.t.entries : w.entries;
       if (!w.ok) continue;
       const t = w.t;
-      if (gone.some((r) => usesRange(t, r))) continue;
-      if (invlpgs.some((g) => pageContains(t, gva, g))) continue;
+      // Ended by a later memslot delete/move of memory it read, or a later INVLPG.
+      const endedBySlot = this.#slots.some((s) =>
+        s.seq >= at && s.gone !== null && usesRange(t, s.gone)
+      );
+      if (endedBySlot) continue;
+      const endedByInvlpg = this.#invlpgs.some((x) =>
+        x.seq > at && pageContains(t.level, gva, x.gva)
+      );
+      if (endedByInvlpg) continue;
       if (current !== null && sameTranslation(t, current)) {
         currentCached = true;
         continue;
       }
-      if (!out.some((s) => sameTranslation(s.t, t))) out.push({ t, until: e.op });
+      if (!out.some((s) => sameTranslation(s.t, t))) out.push({ t, until: op });
     }
     return { stale: out, currentCached };
   }
