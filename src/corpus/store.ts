@@ -1,0 +1,551 @@
+/**
+ * @module
+ * The corpus store (DESIGN.md section 7): reads and writes finding files
+ * (`<corpus>/findings/<id>.json`), campaign run records (`<corpus>/runs/*.json`) and
+ * the catalogue self-test results (`<corpus>/selftest.json`).
+ *
+ * Every write goes to a temporary file in the same directory and is then renamed over
+ * the target, so a reader sees the old file or the new one, never half of one (rename
+ * within one directory is atomic on POSIX file systems). Read-modify-write updates hold
+ * a lock file beside the finding, so two writers never lose each other's change.
+ * Readers never crash on a bad file: {@linkcode listFindings} and
+ * {@linkcode listRuns} report a corrupt or invalid file by name and skip it.
+ */
+import { join } from "node:path";
+import {
+  type Area,
+  type Finding,
+  FINDING_FORMAT,
+  FINDING_STATUSES,
+  type FindingStatus,
+  RUN_FORMAT,
+  type RunRecord,
+} from "./types.ts";
+
+/** A finding id: 16 lowercase hex digits (the signature hash; also the file name). */
+export const FINDING_ID_RE: RegExp = /^[0-9a-f]{16}$/;
+
+/** The longest triage note the store accepts, in UTF-16 code units. */
+export const MAX_NOTE_LENGTH = 4000;
+
+/** A file the store could not use, and why. */
+export interface FileError {
+  /** The file name, relative to its directory (`findings/` or `runs/`). */
+  file: string;
+  error: string;
+}
+
+/** The catalogue self-test results (`corpus/selftest.json`). */
+export interface SelfTest {
+  bugs: SelfTestBug[];
+  found: number;
+  total: number;
+  medianSeconds: number | null;
+  /** ISO 8601 time of the self-test run. */
+  time: string;
+}
+
+/** One injected bug of the self-test: was it found, how fast, how small. */
+export interface SelfTestBug {
+  name: string;
+  found: boolean;
+  /** Seconds to the first finding; `null` when not found. */
+  seconds: number | null;
+  /** Length of the minimized trace; `null` when not found. */
+  minimizedOps: number | null;
+}
+
+/** A triage change to a finding. */
+export interface FindingUpdate {
+  status?: FindingStatus;
+  note?: string;
+}
+
+const AREAS: readonly Area[] = ["mmu", "memslot", "pmu"];
+const KINDS = ["divergence", "invariant", "crash"] as const;
+const BACKENDS = ["reference", "core", "kvm"] as const;
+
+/**
+ * Says whether `id` is a well-formed finding id. Checked before any path is built
+ * from it, so an id can never name a file outside `findings/`.
+ */
+export function isFindingId(id: string): boolean {
+  return FINDING_ID_RE.test(id);
+}
+
+/** Says whether `status` is one of {@linkcode FINDING_STATUSES}. */
+export function isFindingStatus(status: unknown): status is FindingStatus {
+  return typeof status === "string" && (FINDING_STATUSES as readonly string[]).includes(status);
+}
+
+/** The directory of finding files in a corpus. */
+export function findingsDir(dir: string): string {
+  return join(dir, "findings");
+}
+
+/** The directory of run records in a corpus. */
+export function runsDir(dir: string): string {
+  return join(dir, "runs");
+}
+
+/**
+ * Checks the structure of a parsed finding file and returns it typed. Traces are
+ * checked only to be objects with an `ops` array: their ops are the trace parser's
+ * business, and a finding whose trace no longer parses must still be listable.
+ *
+ * @param value The parsed JSON.
+ * @returns The same value, typed.
+ * @throws {TypeError} Naming the first bad field.
+ */
+export function validateFinding(value: unknown): Finding {
+  const f = expectObject(value, "finding");
+  if (f.format !== FINDING_FORMAT) {
+    fail(`field "format" is not "${FINDING_FORMAT}"`);
+  }
+  const id = expectString(f, "id");
+  if (!isFindingId(id)) fail(`field "id" is not 16 lowercase hex digits`);
+  expectString(f, "signature");
+  expectOneOf(f, "area", AREAS);
+  expectOneOf(f, "kind", KINDS);
+  expectString(f, "title");
+  expectOneOf(f, "status", FINDING_STATUSES);
+  if (f.note !== undefined) {
+    const note = expectString(f, "note");
+    if (note.length > MAX_NOTE_LENGTH) fail(`field "note" is longer than ${MAX_NOTE_LENGTH}`);
+  }
+  expectTime(f, "firstSeen");
+  expectTime(f, "lastSeen");
+  const hits = f.hits;
+  if (typeof hits !== "number" || !Number.isSafeInteger(hits) || hits < 0) {
+    fail(`field "hits" is not a non-negative integer`);
+  }
+  if (!Array.isArray(f.seeds) || !f.seeds.every((s) => typeof s === "string")) {
+    fail(`field "seeds" is not an array of strings`);
+  }
+  if (f.inject !== undefined) expectString(f, "inject");
+  expectTrace(f, "trace");
+  expectTrace(f, "minimized");
+  const d = expectObject(f.divergence, `field "divergence"`);
+  const opIndex = d.opIndex;
+  if (typeof opIndex !== "number" || !Number.isSafeInteger(opIndex) || opIndex < 0) {
+    fail(`field "divergence.opIndex" is not a non-negative integer`);
+  }
+  expectOneOf(d, "backend", BACKENDS, "divergence.");
+  if (!("observed" in d)) fail(`field "divergence.observed" is missing`);
+  if (!Array.isArray(d.permitted)) fail(`field "divergence.permitted" is not an array`);
+  if (d.invariant !== undefined) expectString(d, "invariant", "divergence.");
+  expectString(f, "harness");
+  return value as Finding;
+}
+
+/**
+ * Checks the structure of a parsed run record and returns it typed.
+ *
+ * @throws {TypeError} Naming the first bad field.
+ */
+export function validateRun(value: unknown): RunRecord {
+  const r = expectObject(value, "run record");
+  if (r.format !== RUN_FORMAT) fail(`field "format" is not "${RUN_FORMAT}"`);
+  expectTime(r, "time");
+  expectString(r, "seed");
+  for (const key of ["seconds", "opsPerSec"] as const) {
+    const v = r[key];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+      fail(`field "${key}" is not a non-negative number`);
+    }
+  }
+  for (const key of ["runs", "ops", "workers", "coverage"] as const) {
+    const v = r[key];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+      fail(`field "${key}" is not a non-negative integer`);
+    }
+  }
+  expectOneOf(r, "backend", BACKENDS);
+  if (r.inject !== undefined) expectString(r, "inject");
+  if (!Array.isArray(r.findings)) fail(`field "findings" is not an array`);
+  for (const [i, item] of r.findings.entries()) {
+    const f = expectObject(item, `field "findings[${i}]"`);
+    expectString(f, "id", `findings[${i}].`);
+    expectString(f, "signature", `findings[${i}].`);
+    if (typeof f.new !== "boolean") fail(`field "findings[${i}].new" is not a boolean`);
+  }
+  return value as RunRecord;
+}
+
+/**
+ * Checks the structure of a parsed self-test results file and returns it typed.
+ *
+ * @throws {TypeError} Naming the first bad field.
+ */
+export function validateSelfTest(value: unknown): SelfTest {
+  const s = expectObject(value, "self-test results");
+  if (!Array.isArray(s.bugs)) fail(`field "bugs" is not an array`);
+  for (const [i, item] of s.bugs.entries()) {
+    const b = expectObject(item, `field "bugs[${i}]"`);
+    expectString(b, "name", `bugs[${i}].`);
+    if (typeof b.found !== "boolean") fail(`field "bugs[${i}].found" is not a boolean`);
+    for (const key of ["seconds", "minimizedOps"] as const) {
+      const v = b[key];
+      if (v !== null && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) {
+        fail(`field "bugs[${i}].${key}" is not a non-negative number or null`);
+      }
+    }
+  }
+  for (const key of ["found", "total"] as const) {
+    const v = s[key];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+      fail(`field "${key}" is not a non-negative integer`);
+    }
+  }
+  const median = s.medianSeconds;
+  if (median !== null && (typeof median !== "number" || !Number.isFinite(median))) {
+    fail(`field "medianSeconds" is not a number or null`);
+  }
+  expectTime(s, "time");
+  return value as SelfTest;
+}
+
+/**
+ * Parses and validates the text of a finding file.
+ *
+ * @param text The file contents.
+ * @param file The file name, checked against the id inside (`<id>.json`).
+ * @throws {SyntaxError} When the text is not JSON.
+ * @throws {TypeError} When the structure is wrong or the id does not match the name.
+ */
+export function parseFindingFile(text: string, file?: string): Finding {
+  const finding = validateFinding(JSON.parse(text));
+  if (file !== undefined && file !== `${finding.id}.json`) {
+    fail(`field "id" (${finding.id}) does not match the file name`);
+  }
+  return finding;
+}
+
+/**
+ * Reads every finding of a corpus. A missing `findings/` directory is an empty corpus.
+ *
+ * @param dir The corpus directory.
+ * @returns The valid findings in file-name order, and one error per file that could
+ *   not be read, parsed or validated.
+ */
+export async function listFindings(
+  dir: string,
+): Promise<{ findings: Finding[]; errors: FileError[] }> {
+  const base = findingsDir(dir);
+  const names = await jsonFiles(base);
+  const findings: Finding[] = [];
+  const errors: FileError[] = [];
+  const results = await Promise.all(names.map(async (file) => {
+    try {
+      return { file, finding: parseFindingFile(await Deno.readTextFile(join(base, file)), file) };
+    } catch (e) {
+      return { file, error: errorText(e) };
+    }
+  }));
+  for (const r of results) {
+    if ("finding" in r) findings.push(r.finding);
+    else errors.push({ file: r.file, error: r.error });
+  }
+  return { findings, errors };
+}
+
+/**
+ * Reads one finding.
+ *
+ * @param dir The corpus directory.
+ * @param id The finding id (16 lowercase hex digits).
+ * @returns The finding, or `null` when no file has that id.
+ * @throws {TypeError} When the id is malformed (before touching the disk) or the file
+ *   is invalid; {SyntaxError} when it is not JSON.
+ */
+export async function readFinding(dir: string, id: string): Promise<Finding | null> {
+  checkId(id);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(join(findingsDir(dir), `${id}.json`));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  return parseFindingFile(text, `${id}.json`);
+}
+
+/**
+ * Writes a finding atomically to `findings/<id>.json`, creating the directory.
+ *
+ * @throws {TypeError} When the finding is structurally invalid (nothing is written).
+ */
+export async function writeFinding(dir: string, finding: Finding): Promise<void> {
+  validateFinding(finding);
+  const base = findingsDir(dir);
+  await Deno.mkdir(base, { recursive: true });
+  await atomicWriteText(join(base, `${finding.id}.json`), formatJson(finding));
+}
+
+/**
+ * Changes a finding under its lock: reads it, applies `change`, validates the result
+ * and writes it atomically. Concurrent callers (workers recording hits, a dashboard
+ * setting a status) are serialized, so no change is lost.
+ *
+ * @param change Returns the new finding; it may modify and return its argument.
+ * @returns The finding as written, or `null` when no file has that id (nothing is
+ *   written, `change` is not called).
+ * @throws {TypeError} When the id is malformed or the changed finding is invalid
+ *   (nothing is written).
+ */
+export async function modifyFinding(
+  dir: string,
+  id: string,
+  change: (finding: Finding) => Finding,
+): Promise<Finding | null> {
+  checkId(id);
+  const path = join(findingsDir(dir), `${id}.json`);
+  return await withLock(path, async () => {
+    const current = await readFinding(dir, id);
+    if (current === null) return null;
+    const next = validateFinding(change(current));
+    if (next.id !== id) fail(`field "id" cannot change from ${id} to ${next.id}`);
+    await atomicWriteText(path, formatJson(next));
+    return next;
+  });
+}
+
+/**
+ * Sets a finding's triage status and/or note (an atomic read-modify-write).
+ *
+ * @returns The finding as written, or `null` when it does not exist.
+ * @throws {TypeError} When the id, status or note is bad; nothing is written.
+ */
+export async function updateFinding(
+  dir: string,
+  id: string,
+  update: FindingUpdate,
+): Promise<Finding | null> {
+  checkId(id);
+  if (update.status !== undefined && !isFindingStatus(update.status)) {
+    throw new TypeError(
+      `Cannot update finding ${id}: status must be one of ${FINDING_STATUSES.join(", ")}`,
+    );
+  }
+  if (update.note !== undefined) {
+    if (typeof update.note !== "string") {
+      throw new TypeError(`Cannot update finding ${id}: note is not a string`);
+    }
+    if (update.note.length > MAX_NOTE_LENGTH) {
+      throw new TypeError(
+        `Cannot update finding ${id}: note is longer than ${MAX_NOTE_LENGTH} characters`,
+      );
+    }
+  }
+  return await modifyFinding(dir, id, (f) => {
+    if (update.status !== undefined) f.status = update.status;
+    if (update.note !== undefined) {
+      if (update.note === "") delete f.note;
+      else f.note = update.note;
+    }
+    return f;
+  });
+}
+
+/**
+ * Reads every run record of a corpus, oldest first. A missing `runs/` directory is
+ * no runs.
+ */
+export async function listRuns(dir: string): Promise<{ runs: RunRecord[]; errors: FileError[] }> {
+  const base = runsDir(dir);
+  const names = await jsonFiles(base);
+  const runs: RunRecord[] = [];
+  const errors: FileError[] = [];
+  for (const file of names) {
+    try {
+      runs.push(validateRun(JSON.parse(await Deno.readTextFile(join(base, file)))));
+    } catch (e) {
+      errors.push({ file, error: errorText(e) });
+    }
+  }
+  runs.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  return { runs, errors };
+}
+
+/**
+ * Writes a run record atomically to `runs/<time>-<seed>.json` (the time with `:` and
+ * `.` replaced by `-` so the name is portable).
+ *
+ * @returns The file name written.
+ * @throws {TypeError} When the record is invalid (nothing is written).
+ */
+export async function writeRun(dir: string, run: RunRecord): Promise<string> {
+  validateRun(run);
+  const base = runsDir(dir);
+  await Deno.mkdir(base, { recursive: true });
+  const safe = (s: string) => s.replace(/[^0-9A-Za-z-]/g, "-");
+  const file = `${safe(run.time)}-${safe(run.seed)}.json`;
+  await atomicWriteText(join(base, file), formatJson(run));
+  return file;
+}
+
+/**
+ * Reads `selftest.json` of a corpus.
+ *
+ * @returns The results, or `null` when the file does not exist.
+ * @throws {SyntaxError|TypeError} When the file is not valid results.
+ */
+export async function readSelfTest(dir: string): Promise<SelfTest | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(join(dir, "selftest.json"));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  return validateSelfTest(JSON.parse(text));
+}
+
+/**
+ * Writes `text` to `path` atomically: a temporary file in the same directory (so the
+ * rename never crosses a file system), flushed, then renamed over the target.
+ */
+export async function atomicWriteText(path: string, text: string): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  const dirPart = slash >= 0 ? path.slice(0, slash + 1) : "";
+  const name = path.slice(slash + 1);
+  // A leading dot and the .tmp suffix keep readers (which list *.json) from seeing it.
+  const tmp = `${dirPart}.${name}.${crypto.randomUUID()}.tmp`;
+  const file = await Deno.open(tmp, { write: true, createNew: true });
+  try {
+    await file.write(new TextEncoder().encode(text));
+    await file.sync();
+  } catch (e) {
+    file.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  file.close();
+  try {
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/** How old a lock file may get before it is taken to be left by a dead process. */
+const STALE_LOCK_MS = 30_000;
+/** Serializes lockers within this process before they contend for the lock file. */
+const localLocks = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs `fn` holding `<path>.lock`, created exclusively (O_EXCL), so writers in other
+ * processes (fuzz workers, a dashboard) wait for each other.
+ */
+async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const previous = localLocks.get(path) ?? Promise.resolve();
+  const run = previous.catch(() => {}).then(async () => {
+    const lock = `${path}.lock`;
+    await acquire(lock);
+    try {
+      return await fn();
+    } finally {
+      await Deno.remove(lock).catch(() => {});
+    }
+  });
+  localLocks.set(path, run);
+  try {
+    return await run;
+  } finally {
+    if (localLocks.get(path) === run) localLocks.delete(path);
+  }
+}
+
+async function acquire(lock: string): Promise<void> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      const f = await Deno.open(lock, { write: true, createNew: true });
+      f.close();
+      return;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    try {
+      const info = await Deno.stat(lock);
+      if (info.mtime && Date.now() - info.mtime.getTime() > STALE_LOCK_MS) {
+        await Deno.remove(lock).catch(() => {});
+        continue;
+      }
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw e;
+    }
+    await new Promise((r) => setTimeout(r, Math.min(2 + attempt, 50)));
+  }
+}
+
+/** The `*.json` file names of a directory, sorted; none when it does not exist. */
+async function jsonFiles(base: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(base)) {
+      if (entry.isFile && entry.name.endsWith(".json") && !entry.name.startsWith(".")) {
+        names.push(entry.name);
+      }
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+  return names.sort();
+}
+
+function formatJson(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
+
+function checkId(id: string): void {
+  if (typeof id !== "string" || !isFindingId(id)) {
+    throw new TypeError(`Cannot use finding id ${JSON.stringify(id)}: not 16 lowercase hex digits`);
+  }
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof SyntaxError) return `Cannot parse JSON: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function fail(detail: string): never {
+  throw new TypeError(`Cannot read corpus file: ${detail}`);
+}
+
+function expectObject(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    fail(`${what} is not an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function expectString(o: Record<string, unknown>, key: string, prefix = ""): string {
+  const v = o[key];
+  if (typeof v !== "string") fail(`field "${prefix}${key}" is not a string`);
+  return v;
+}
+
+function expectOneOf(
+  o: Record<string, unknown>,
+  key: string,
+  values: readonly string[],
+  prefix = "",
+): void {
+  const v = o[key];
+  if (typeof v !== "string" || !values.includes(v)) {
+    fail(`field "${prefix}${key}" is not one of ${values.join(", ")}`);
+  }
+}
+
+function expectTime(o: Record<string, unknown>, key: string): void {
+  const v = expectString(o, key);
+  if (Number.isNaN(Date.parse(v))) fail(`field "${key}" is not an ISO 8601 time`);
+}
+
+function expectTrace(o: Record<string, unknown>, key: string): void {
+  const t = expectObject(o[key], `field "${key}"`);
+  if (!Array.isArray(t.ops)) fail(`field "${key}.ops" is not an array`);
+}

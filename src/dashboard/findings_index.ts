@@ -1,0 +1,162 @@
+/**
+ * @module
+ * An in-memory index of a corpus's findings for the list page, so that a list request
+ * does not read 10,000 files.
+ *
+ * Finding files are only ever replaced by rename (`store.ts`), and a rename changes the
+ * directory's mtime; so the index re-reads the directory when its mtime moved, and
+ * otherwise at most every `maxAgeMs` (for files edited in place by hand). File-system
+ * timestamps come from a coarse clock, so a change in the same tick as a re-read
+ * leaves the mtime unchanged: a directory mtime that close to the re-read is not
+ * trusted, and the next request re-reads again. A re-read
+ * stats every file and parses only those whose mtime or size changed. Concurrent
+ * requests share one re-read.
+ */
+import { join } from "node:path";
+import { type FileError, findingsDir, parseFindingFile } from "../corpus/store.ts";
+import { type FindingSummary, summarize } from "./summary.ts";
+
+/** What the list page shows: the valid findings and the files that are not. */
+export interface Snapshot {
+  summaries: FindingSummary[];
+  errors: FileError[];
+}
+
+interface Entry {
+  /** The inode changes on every atomic replace, even within one mtime tick. */
+  ino: number | null;
+  mtime: number;
+  size: number;
+  summary?: FindingSummary;
+  error?: string;
+}
+
+/**
+ * How close (ms) a directory mtime may be to a re-read before it cannot tell a later
+ * change apart: Linux stamps files from the coarse clock (one tick, at most 10 ms at
+ * HZ=100); 50 ms leaves room for the lag between that clock and ours.
+ */
+const MTIME_TICK_MS = 50;
+
+/** How many files are statted or read at once during a re-read. */
+const PARALLEL = 64;
+
+export class FindingsIndex {
+  readonly #base: string;
+  readonly #maxAgeMs: number;
+  #entries = new Map<string, Entry>();
+  #snapshot: Snapshot = { summaries: [], errors: [] };
+  #dirMtime = -1;
+  #scannedAt = -Infinity;
+  #stale = true;
+  #mtimeTrusted = false;
+  #inflight: Promise<Snapshot> | null = null;
+
+  /**
+   * @param corpusDir The corpus directory (findings are in its `findings/`).
+   * @param options `maxAgeMs`: longest time between full re-reads (default 10 s).
+   */
+  constructor(corpusDir: string, options: { maxAgeMs?: number } = {}) {
+    this.#base = findingsDir(corpusDir);
+    this.#maxAgeMs = options.maxAgeMs ?? 10_000;
+  }
+
+  /** Marks the index stale, e.g. after the dashboard itself wrote a finding. */
+  invalidate(): void {
+    this.#stale = true;
+  }
+
+  /** The current findings, re-read if anything may have changed. */
+  snapshot(): Promise<Snapshot> {
+    if (this.#inflight !== null) return this.#inflight;
+    const p = this.#refresh().finally(() => {
+      this.#inflight = null;
+    });
+    this.#inflight = p;
+    return p;
+  }
+
+  async #refresh(): Promise<Snapshot> {
+    let dirMtime: number;
+    try {
+      dirMtime = (await Deno.stat(this.#base)).mtime?.getTime() ?? 0;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      this.#entries.clear();
+      this.#snapshot = { summaries: [], errors: [] };
+      return this.#snapshot;
+    }
+    const fresh = Date.now() - this.#scannedAt < this.#maxAgeMs;
+    if (!this.#stale && fresh && this.#mtimeTrusted && dirMtime === this.#dirMtime) {
+      return this.#snapshot;
+    }
+    this.#stale = false;
+    const scannedAt = Date.now();
+    const names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(this.#base)) {
+        if (e.isFile && e.name.endsWith(".json") && !e.name.startsWith(".")) names.push(e.name);
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    names.sort();
+    const next = new Map<string, Entry>();
+    await forEachLimited(names, PARALLEL, async (name) => {
+      next.set(name, await this.#load(name));
+    });
+    this.#entries = next;
+    const summaries: FindingSummary[] = [];
+    const errors: FileError[] = [];
+    for (const name of names) {
+      const e = next.get(name);
+      if (e?.summary) summaries.push(e.summary);
+      else if (e?.error !== undefined) errors.push({ file: name, error: e.error });
+    }
+    this.#snapshot = { summaries, errors };
+    this.#dirMtime = dirMtime;
+    this.#scannedAt = scannedAt;
+    this.#mtimeTrusted = scannedAt - dirMtime > MTIME_TICK_MS;
+    return this.#snapshot;
+  }
+
+  async #load(name: string): Promise<Entry> {
+    const path = join(this.#base, name);
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch (e) {
+      return { ino: null, mtime: 0, size: 0, error: e instanceof Error ? e.message : String(e) };
+    }
+    const mtime = info.mtime?.getTime() ?? 0;
+    const ino = info.ino;
+    const old = this.#entries.get(name);
+    if (old && old.ino === ino && old.mtime === mtime && old.size === info.size) return old;
+    try {
+      const summary = summarize(parseFindingFile(await Deno.readTextFile(path), name));
+      return { ino, mtime, size: info.size, summary };
+    } catch (e) {
+      const error = e instanceof SyntaxError
+        ? `Cannot parse JSON: ${e.message}`
+        : e instanceof Error
+        ? e.message
+        : String(e);
+      return { ino, mtime, size: info.size, error };
+    }
+  }
+}
+
+async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
