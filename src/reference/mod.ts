@@ -158,8 +158,11 @@ export class ReferenceBackend implements Backend, Oracle {
     const gone = change.kind === "delete" || change.kind === "move"
       ? { gfn: change.old.gfn, pages: change.old.pages }
       : null;
+    const added = change.kind === "create" || change.kind === "move"
+      ? { gfn: change.slot.gfn, pages: change.slot.pages }
+      : null;
     if (change.kind !== "none" && change.kind !== "flags") {
-      this.#log.slotsChanged(before, gone, this.#opIndex);
+      this.#log.slotsChanged(before, gone, added, this.#opIndex);
     }
     return fixed({ errno }, "KVM_SET_USER_MEMORY_REGION", () => {});
   }

@@ -18,7 +18,7 @@
  */
 import type { Slot } from "./memslots.ts";
 import type { HostMemory } from "./memory.ts";
-import { type Translation, walk, type WalkRegs, type WalkView } from "./walk.ts";
+import { type Translation, walk, type WalkEntry, type WalkRegs, type WalkView } from "./walk.ts";
 import type { Config } from "../trace/types.ts";
 
 /** A stale translation and the op before which it was valid. */
@@ -36,11 +36,18 @@ interface MemChange {
   op: number;
 }
 
+interface GfnRange {
+  gfn: number;
+  pages: number;
+}
+
 interface SlotsChange {
   seq: number;
   old: readonly Slot[];
   /** The gfn range whose memory the guest lost (delete, move), or null (create). */
-  gone: { gfn: number; pages: number } | null;
+  gone: GfnRange | null;
+  /** The gfn range that gained memory (create, move), or null (delete). */
+  added: GfnRange | null;
   op: number;
 }
 
@@ -77,12 +84,13 @@ function pageContains(level: number, gva: bigint, other: bigint): boolean {
   return gva >> shift === other >> shift;
 }
 
-function usesRange(t: Translation, range: { gfn: number; pages: number }): boolean {
-  const inRange = (gpa: bigint) => {
-    const gfn = Number(gpa >> 12n);
-    return gfn >= range.gfn && gfn < range.gfn + range.pages;
-  };
-  return inRange(t.gpa) || t.entries.some((e) => inRange(e.gpa));
+function inRange(gpa: bigint, range: GfnRange): boolean {
+  const gfn = Number(gpa >> 12n);
+  return gfn >= range.gfn && gfn < range.gfn + range.pages;
+}
+
+function usesRange(t: Translation, range: GfnRange): boolean {
+  return inRange(t.gpa, range) || t.entries.some((e) => inRange(e.gpa, range));
 }
 
 /** The largest index i with list[i].seq < seq, or -1 (lists are sorted by seq). */
@@ -102,6 +110,11 @@ export class InvalidationLog {
   /** hva of a qword -> its changes, oldest first. */
   #mem = new Map<number, MemChange[]>();
   #slots: SlotsChange[] = [];
+  /** Each distinct gfn range a memslot change touched -> those changes, oldest first. */
+  #ranges = new Map<
+    string,
+    { range: GfnRange; changes: { seq: number; op: number }[]; gone: number[] }
+  >();
   #invlpgs: Invlpg[] = [];
   /** 4 KiB gva page -> seq of its last INVLPG. */
   #lastInvlpg = new Map<bigint, number>();
@@ -117,6 +130,7 @@ export class InvalidationLog {
     this.#seq = 0;
     this.#mem = new Map();
     this.#slots = [];
+    this.#ranges = new Map();
     this.#invlpgs = [];
     this.#lastInvlpg.clear();
   }
@@ -131,10 +145,21 @@ export class InvalidationLog {
 
   slotsChanged(
     old: readonly Slot[],
-    gone: { gfn: number; pages: number } | null,
+    gone: GfnRange | null,
+    added: GfnRange | null,
     op: number,
   ): void {
-    if (this.enabled) this.#slots.push({ seq: this.#seq++, old, gone, op });
+    if (!this.enabled) return;
+    const seq = this.#seq++;
+    this.#slots.push({ seq, old, gone, added, op });
+    for (const [range, isGone] of [[gone, true], [added, false]] as const) {
+      if (range === null) continue;
+      const key = `${range.gfn}:${range.pages}`;
+      let entry = this.#ranges.get(key);
+      if (entry === undefined) this.#ranges.set(key, entry = { range, changes: [], gone: [] });
+      if (entry.changes.at(-1)?.seq !== seq) entry.changes.push({ seq, op });
+      if (isGone) entry.gone.push(seq);
+    }
   }
 
   invlpg(gva: bigint): void {
@@ -167,14 +192,14 @@ export class InvalidationLog {
     regs: WalkRegs,
     gva: bigint,
     current: Translation | null,
-    currentEntries: readonly { hva: number }[],
+    currentEntries: readonly WalkEntry[],
   ): { stale: StaleTranslation[]; currentCached: boolean } {
     const out: StaleTranslation[] = [];
     let currentCached = false;
     if (!this.enabled || this.#seq === 0) return { stale: out, currentCached };
     const start = (this.#lastInvlpg.get(gva >> 12n) ?? -1) + 1;
     let at = this.#seq;
-    let hvas: readonly { hva: number }[] = currentEntries;
+    let hvas: readonly WalkEntry[] = currentEntries;
     for (;;) {
       // The newest change before `at` to an entry the last walk read, or to the slots.
       let next = -1;
@@ -185,10 +210,11 @@ export class InvalidationLog {
         const i = lastBefore(list, at);
         if (i >= 0 && list[i]!.seq > next) (next = list[i]!.seq), (op = list[i]!.op);
       }
-      const si = lastBefore(this.#slots, at);
-      if (si >= 0 && this.#slots[si]!.seq > next) {
-        next = this.#slots[si]!.seq;
-        op = this.#slots[si]!.op;
+      // A memslot change matters only if it changed the memory under an entry read.
+      for (const { range, changes } of this.#ranges.values()) {
+        if (!hvas.some((e) => inRange(e.gpa, range))) continue;
+        const k = lastBefore(changes, at);
+        if (k >= 0 && changes[k]!.seq > next) (next = changes[k]!.seq), (op = changes[k]!.op);
       }
       if (next < start) break;
       at = next;
@@ -201,9 +227,10 @@ export class InvalidationLog {
       if (!w.ok) continue;
       const t = w.t;
       // Ended by a later memslot delete/move of memory it read, or a later INVLPG.
-      const endedBySlot = this.#slots.some((s) =>
-        s.seq >= at && s.gone !== null && usesRange(t, s.gone)
-      );
+      let endedBySlot = false;
+      for (const { range, gone } of this.#ranges.values()) {
+        if (gone.length > 0 && gone.at(-1)! >= at && usesRange(t, range)) endedBySlot = true;
+      }
       if (endedBySlot) continue;
       const endedByInvlpg = this.#invlpgs.some((x) =>
         x.seq > at && pageContains(t.level, gva, x.gva)

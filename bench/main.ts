@@ -1,0 +1,106 @@
+/**
+ * @module
+ * `deno task bench [--json] [--quick]`: core vs reference ops/s on the same op arrays,
+ * as ratios measured in one run (DESIGN.md section 9), and the core's memory for a
+ * 1 TiB guest-physical layout with 1M touched pages (measured in a child process).
+ * No timing is asserted anywhere: this prints figures.
+ */
+import { parseArgs } from "node:util";
+import type { BackendFactory } from "../src/backend.ts";
+import { BACKENDS } from "../src/backends.ts";
+import { defaultConfig } from "../src/trace/config.ts";
+import type { Op } from "../src/trace/types.ts";
+import { churn, memslotChurn, pmu, steadyAccess } from "./workloads.ts";
+
+interface WorkloadResult {
+  name: string;
+  ops: number;
+  referenceOpsPerSec: number;
+  coreOpsPerSec: number | null;
+  ratio: number | null;
+}
+
+/** Ops/s of one backend over `ops`: the best of `reps` runs, each on a fresh backend. */
+function opsPerSec(factory: BackendFactory, ops: readonly Op[], reps: number): number {
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const backend = factory.create(defaultConfig());
+    const t0 = performance.now();
+    for (const op of ops) backend.step(op);
+    const dt = performance.now() - t0;
+    backend.close();
+    best = Math.min(best, dt);
+  }
+  return ops.length / (best / 1000);
+}
+
+async function memory(quick: boolean): Promise<Record<string, number> | { error: string }> {
+  const url = new URL("./memory.ts", import.meta.url);
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys",
+      url.pathname,
+      ...(quick ? ["--quick"] : []),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const out = await cmd.output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) return { error: new TextDecoder().decode(out.stderr).trim().slice(0, 500) };
+  return JSON.parse(text);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { json: { type: "boolean" }, quick: { type: "boolean" } },
+    strict: true,
+  });
+  const n = values.quick ? 20_000 : 200_000;
+  const reps = values.quick ? 1 : 3;
+  const core = BACKENDS.core;
+  const reference = BACKENDS.reference!;
+  const workloads: [string, Op[]][] = [
+    ["steady-state access", steadyAccess(n)],
+    ["churn (PTE writes, invlpg, accesses)", churn(n)],
+    ["memslot churn (create, use, delete)", memslotChurn(n)],
+    ["pmu (eventsel, counters, events, rdpmc)", pmu(n)],
+  ];
+  const results: WorkloadResult[] = [];
+  for (const [name, ops] of workloads) {
+    const ref = opsPerSec(reference, ops, reps);
+    const cor = core === undefined ? null : opsPerSec(core, ops, reps);
+    results.push({
+      name,
+      ops: ops.length,
+      referenceOpsPerSec: Math.round(ref),
+      coreOpsPerSec: cor === null ? null : Math.round(cor),
+      ratio: cor === null ? null : Math.round((cor / ref) * 100) / 100,
+    });
+  }
+  const mem = core === undefined
+    ? { error: "no core backend registered" }
+    : await memory(values.quick ?? false);
+  if (values.json) {
+    console.log(JSON.stringify({ workloads: results, memory: mem }));
+    return;
+  }
+  console.log(
+    "workload                                   ops   reference ops/s   core ops/s   ratio",
+  );
+  for (const r of results) {
+    console.log(
+      `${r.name.padEnd(40)} ${String(r.ops).padStart(7)} ${
+        String(r.referenceOpsPerSec).padStart(17)
+      } ` +
+        `${String(r.coreOpsPerSec ?? "-").padStart(12)} ${String(r.ratio ?? "-").padStart(7)}`,
+    );
+  }
+  console.log(`memory: ${JSON.stringify(mem)}`);
+}
+
+if (import.meta.main) await main();
