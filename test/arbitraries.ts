@@ -180,6 +180,7 @@ function arbPmu(vendor: Vendor): Arbitrary<PmuConfig> {
       fullWidthWrites: fc.boolean(),
     }).map((p) => ({
       ...p,
+      tsx: false,
       gp: p.version === 0 ? 0 : p.gp,
       fixed: 0,
       gpWidth: 48,
@@ -193,6 +194,7 @@ function arbPmu(vendor: Vendor): Arbitrary<PmuConfig> {
     gpWidth: fc.integer({ min: 32, max: 48 }),
     fixedWidth: fc.integer({ min: 32, max: 48 }),
     fullWidthWrites: fc.boolean(),
+    tsx: fc.boolean(),
   }).map((p) => ({
     ...p,
     gp: p.version === 0 ? 0 : p.gp,

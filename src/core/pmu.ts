@@ -141,7 +141,7 @@ export class CorePmu {
       gpWidth: config.pmu.gpWidth,
       fixedWidth: config.pmu.fixedWidth,
       fullWidthWrites: config.pmu.fullWidthWrites,
-      tsx: options.tsx ?? false,
+      tsx: options.tsx ?? (config.vendor === "intel" && config.pmu.tsx),
     });
     // At RESET the GP enable bits of PERF_GLOBAL_CTRL are set (de120e1d692d).
     if (p.version > 1 && p.nrArchGpCounters > 0) {

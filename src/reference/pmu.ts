@@ -9,8 +9,8 @@
  *
  * Model assumptions (the shadowfuzz guest and host):
  * - The guest runs in 64-bit mode (CR0.PE = 1), so RDPMC at CPL 3 needs CR4.PCE.
- * - The guest has no HLE/RTM, no PEBS, no Intel PT and no LBRs: IN_TX/IN_TXCP/ADAPTIVE
- *   stay reserved, and GLOBAL_STATUS bit 55 stays reserved.
+ * - The guest has no PEBS, no Intel PT and no LBRs: ADAPTIVE stays reserved, and
+ *   GLOBAL_STATUS bit 55 stays reserved. HLE/RTM (IN_TX/IN_TXCP) follow `pmu.tsx`.
  * - CPUID.0AH EBX reports every architectural event available.
  * - kvm.enable_vmware_backdoor is off (its default): ECX 0x10000-0x10002 are ordinary
  *   RDPMC values (a #GP on both vendors).
@@ -31,6 +31,8 @@ import {
   AMD_EVENTSEL_RESERVED,
   EVENTSEL_EN,
   EVENTSEL_EVENT,
+  EVENTSEL_IN_TX,
+  EVENTSEL_IN_TXCP,
   EVENTSEL_INT,
   EVENTSEL_OS,
   EVENTSEL_UMASK,
@@ -126,6 +128,8 @@ export class ReferencePmu {
   readonly #nrFixed: number;
   /** Intel FW_WRITE: the IA32_A_PMCx aliases exist (`fw_writes_is_enabled`). */
   readonly #fullWidthWrites: boolean;
+  /** Intel HLE/RTM in guest CPUID: IN_TX/IN_TXCP allowed (`intel_pmu_refresh`). */
+  readonly #tsx: boolean;
   /** AMD PerfCtrExtCore: the F15H CTL/CTR MSRs exist (model: 6 GP counters). */
   readonly #perfCtrCore: boolean;
   /** counter_bitmask[GP] and [FIXED] (KVM-FACTS C.3). */
@@ -161,6 +165,7 @@ export class ReferencePmu {
       );
     }
     this.#fullWidthWrites = vendor === "intel" && pmu.fullWidthWrites;
+    this.#tsx = vendor === "intel" && pmu.tsx;
     this.#perfCtrCore = vendor === "amd" && this.#nrGp >= AMD64_NUM_COUNTERS_CORE;
     // AMD counters are always 48 bits (`amd_pmu_refresh`); Intel widths come from CPUID.0AH.
     this.#gpMask = (1n << BigInt(vendor === "amd" ? AMD_COUNTER_WIDTH : pmu.gpWidth)) - 1n;
@@ -206,8 +211,14 @@ export class ReferencePmu {
         return gp();
       case "eventsel":
         if (this.#vendor === "intel") {
-          // intel_pmu_set_msr: any reserved bit => #GP (KVM-FACTS C.2).
-          if (value & INTEL_EVENTSEL_RESERVED) return gp();
+          // intel_pmu_set_msr: any reserved bit => #GP (KVM-FACTS C.2). With HLE/RTM
+          // in guest CPUID, IN_TX is allowed, and IN_TXCP on counter 2 only.
+          let reserved = INTEL_EVENTSEL_RESERVED;
+          if (this.#tsx) {
+            reserved &= ~EVENTSEL_IN_TX;
+            if (role.index === 2) reserved &= ~EVENTSEL_IN_TXCP;
+          }
+          if (value & reserved) return gp();
           this.#eventsel[role.index] = value;
         } else {
           // amd_pmu_set_msr: reserved bits dropped silently (C.2, cb1d220da0fa).

@@ -142,6 +142,7 @@ export function checkConfig(config: Config): Problem | undefined {
     }
     return undefined;
   }
+  if (pmu.tsx) return rule("pmu.tsx", "must be false on amd (IN_TX is an Intel eventsel bit)");
   if (![0, 4, 6].includes(pmu.gp)) return rule("pmu.gp", "must be 0, 4 or 6 on amd");
   if (pmu.fixed !== 0) return rule("pmu.fixed", "must be 0 on amd (no fixed counters)");
   if (pmu.gpWidth !== 48) return rule("pmu.gpWidth", "must be 48 on amd");

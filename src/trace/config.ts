@@ -26,6 +26,7 @@ export function defaultConfig(): Config {
       gpWidth: 48,
       fixedWidth: 48,
       fullWidthWrites: true,
+      tsx: false,
     },
     quirks: { slotZapAll: true },
     mmioGenBits: 19,

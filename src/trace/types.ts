@@ -36,6 +36,11 @@ export interface PmuConfig {
   fixedWidth: number;
   /** IA32_PERF_CAPABILITIES.FW_WRITE (bit 13): the IA32_A_PMCx aliases exist. */
   fullWidthWrites: boolean;
+  /**
+   * Intel only: the guest CPUID has HLE/RTM, so eventsel IN_TX (bit 32) and, on counter
+   * 2, IN_TXCP (bit 33) are no longer reserved (`intel_pmu_refresh`, KVM-FACTS C.2).
+   */
+  tsx: boolean;
 }
 
 /** The machine a trace runs on. Every field has a default (see `config.ts`). */

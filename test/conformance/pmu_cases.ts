@@ -1113,6 +1113,38 @@ const filterCases: ConformanceCase[] = [
   },
 ];
 
+const tsxCases: ConformanceCase[] = [
+  {
+    name: "intel: with HLE/RTM IN_TX is a legal eventsel bit and IN_TXCP only on counter 2",
+    source: "KVM-FACTS C.2 (intel_pmu_refresh un-reserves IN_TX; intel_pmu_set_msr IN_TXCP)",
+    config: { ...INTEL_V2, pmu: { ...INTEL_V2.pmu, tsx: true } },
+    steps: [
+      ["wrmsr 0x186 0x1004300c0", "ok"],
+      ["wrmsr 0x186 0x2004300c0", "gp"],
+      ["wrmsr 0x188 0x3004300c0", "ok"],
+      ["rdmsr 0x188", "value 0x3004300c0"],
+    ],
+  },
+  {
+    name: "intel: without HLE/RTM IN_TX is reserved",
+    source: "KVM-FACTS C.2 (reserved_bits 0xffffffff00200000)",
+    config: INTEL_V2,
+    steps: [["wrmsr 0x186 0x1004300c0", "gp"]],
+  },
+  {
+    name: "filter: IN_TX in the eventsel does not escape a deny list",
+    source: "aa570a7481c3 (filter lookup uses only event select and umask); KVM-FACTS D.11",
+    config: { ...INTEL_V2, pmu: { ...INTEL_V2.pmu, tsx: true } },
+    steps: [
+      ["filter deny 0xc0", "errno 0"],
+      ["wrmsr 0x38f 0x1", "ok"],
+      ["wrmsr 0x186 0x1004300c0", "ok"],
+      ["events 0xc0 umask=0x0 count=5", "ok"],
+      ["rdmsr 0xc1", "value 0x0"],
+    ],
+  },
+];
+
 /** Every PMU conformance case. */
 export const pmuCases: ConformanceCase[] = [
   ...intelMsrCases,
@@ -1120,4 +1152,5 @@ export const pmuCases: ConformanceCase[] = [
   ...rdpmcCases,
   ...amdCases,
   ...filterCases,
+  ...tsxCases,
 ].map((c) => ({ ...c, areas: ["pmu"] }));
