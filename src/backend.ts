@@ -21,6 +21,12 @@ export interface Backend {
    * op that parsed (an exception is a finding of kind `crash`).
    */
   step(op: Op): Outcome;
+  /**
+   * Why this backend cannot run `op` in its current state (the kvm backend cannot
+   * fetch, age or count hardware events from userspace), or null. Runners call it
+   * before `step` and skip with the printed reason; `step` throws on such an op.
+   */
+  supports?(op: Op): string | null;
   /** Releases OS resources (the kvm backend's VM); a no-op elsewhere. */
   close(): void;
 }
@@ -29,6 +35,11 @@ export interface Backend {
 export interface BackendFactory {
   readonly name: BackendName;
   available(): string | null;
+  /**
+   * Why the backend can never run `op` under `config`, whatever the state (a static
+   * check runners use to skip a whole case or avoid an op up front), or null.
+   */
+  cannotRun?(op: Op, config: Config): string | null;
   create(config: Config, options?: BackendOptions): Backend;
 }
 

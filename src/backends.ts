@@ -4,11 +4,15 @@
  * effects (the kvm backend opens /dev/kvm only when a backend is created).
  */
 import type { BackendFactory, BackendName } from "./backend.ts";
+import { coreFactory } from "./core/mod.ts";
+import { kvmFactory } from "./kvm/mod.ts";
 import { referenceFactory } from "./reference/mod.ts";
 
 /** Every backend, by name. */
 export const BACKENDS: Readonly<Record<string, BackendFactory>> = {
   reference: referenceFactory,
+  core: coreFactory,
+  kvm: kvmFactory,
 };
 
 /** The factory of `name`, or a RangeError naming the choices. */

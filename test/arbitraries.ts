@@ -209,6 +209,7 @@ export function arbConfig(): Arbitrary<Config> {
       vendor: fc.constant(vendor),
       maxPhyAddr: fc.integer({ min: 36, max: 52 }),
       gbPages: fc.boolean(),
+      smm: fc.boolean(),
       features: record({ smep: fc.boolean(), smap: fc.boolean() }),
       cr0: record({ wp: fc.boolean() }),
       cr4: record({ smep: fc.boolean(), smap: fc.boolean(), pce: fc.boolean() }),

@@ -42,11 +42,18 @@ function hasFlag(flags: readonly SlotFlag[], flag: SlotFlag): boolean {
 
 /** The memslot table of a VM, with a dirty bitmap per logged slot. */
 export class Memslots {
+  /** Memslot address spaces of this VM: 2 with SMM, else 1. */
+  readonly #addressSpaces: number;
+
+  constructor(smm = true) {
+    this.#addressSpaces = smm ? KVM_ADDRESS_SPACE_NUM : 1;
+  }
+
   /** Immutable slot list: replaced, never mutated, so old states stay readable. */
   slots: readonly Slot[] = [];
   /** Per logged slot id: pages (index in slot) written since the last GET. */
   readonly dirty = new Map<number, Set<number>>();
-  /** Per logged slot id: pages KVM may also report (mapped writable on a read). */
+  /** Per logged slot id: pages KVM may also report (mapped writable without a write). */
   readonly mayDirty = new Map<number, Set<number>>();
 
   /** Validates and applies a KVM_SET_USER_MEMORY_REGION, in the order v6.10 checks. */
@@ -59,7 +66,7 @@ export class Memslots {
     if ((op.gpa & 0xfffn) !== 0n) return fail("EINVAL");
     if ((op.hva & 0xfffn) !== 0n || op.hva + size > USER_PTR_MAX) return fail("EINVAL");
     // kvm_vm_ioctl_set_memory_region: (u16)slot >= KVM_USER_MEM_SLOTS; as_id check.
-    if (asId >= KVM_ADDRESS_SPACE_NUM || id >= KVM_USER_MEM_SLOTS) return fail("EINVAL");
+    if (asId >= this.#addressSpaces || id >= KVM_USER_MEM_SLOTS) return fail("EINVAL");
     if (op.gpa + size >= 1n << 64n) return fail("EINVAL");
     if (op.pages > KVM_MEM_MAX_NR_PAGES) return fail("EINVAL");
     const old = this.slots.find((s) => s.id === op.id);
@@ -131,7 +138,7 @@ export class Memslots {
 
   /** KVM_GET_DIRTY_LOG: the bitmap and the pages that may also be reported. */
   getDirtyLog(id: number): { errno: Errno } | { bitmap: bigint; dontCare: bigint } {
-    if (id >>> 16 >= KVM_ADDRESS_SPACE_NUM || (id & 0xffff) >= KVM_USER_MEM_SLOTS) {
+    if (id >>> 16 >= this.#addressSpaces || (id & 0xffff) >= KVM_USER_MEM_SLOTS) {
       return { errno: "EINVAL" };
     }
     const dirty = this.dirty.get(id);
@@ -144,9 +151,13 @@ export class Memslots {
     return { bitmap, dontCare: dontCare & ~bitmap };
   }
 
-  /** Clears a slot's bitmap after a GET (without manual protect). */
+  /**
+   * Clears a slot's bitmap after a GET (without manual protect). Pages KVM mapped
+   * writable stay "may be dirty": a later sync of an unsync shadow page re-creates
+   * their writable spte and marks them dirty again without a guest write
+   * (`FNAME(sync_spte)` -> `make_spte` -> `mark_page_dirty_in_slot`).
+   */
   clearDirtyLog(id: number): void {
     this.dirty.get(id)?.clear();
-    this.mayDirty.get(id)?.clear();
   }
 }

@@ -58,7 +58,7 @@ export class ReferenceBackend implements Backend, Oracle {
   readonly name = "reference" as const;
   readonly config: Config;
   readonly #memory = new HostMemory();
-  readonly #slots = new Memslots();
+  readonly #slots: Memslots;
   readonly #log: InvalidationLog;
   readonly #pmu: ReferencePmu;
   readonly #regs: WalkRegs;
@@ -71,6 +71,7 @@ export class ReferenceBackend implements Backend, Oracle {
   constructor(config: Config, options: ReferenceOptions = {}) {
     this.config = config;
     this.#log = new InvalidationLog(!options.strict);
+    this.#slots = new Memslots(config.smm);
     this.#pmu = new ReferencePmu(config);
     this.#regs = {
       root: 0n,
@@ -186,8 +187,14 @@ export class ReferenceBackend implements Backend, Oracle {
 
   #physWrite(op: WriteOp): Branch {
     const target = this.#phys(op.gpa);
-    if (target.slot === undefined || target.slot.ro) {
-      return fixed({ mmio: { gpa: op.gpa, write: true } }, "no writable memslot", () => {});
+    if (target.slot === undefined) {
+      return fixed({ mmio: { gpa: op.gpa, write: true } }, "no memslot", noop);
+    }
+    if (target.slot.ro) {
+      // The direct map still maps a readonly page (read-only), so it may age young.
+      return fixed({ mmio: { gpa: op.gpa, write: true } }, "readonly memslot", () => {
+        this.#accessed.add(Number(op.gpa >> 12n));
+      });
     }
     return fixed({ ok: true }, "guest-physical store", () => {
       this.#store(target.hva, op.size, op.value);
@@ -332,7 +339,7 @@ export class ReferenceBackend implements Backend, Oracle {
     // Evaluate each candidate, then merge candidates with identical outcomes.
     const groups: { outcome: Outcome; dontCare: bigint; members: Candidate[] }[] = [];
     for (const c of candidates) {
-      const { outcome, dontCare } = this.#evaluate(c, op);
+      const { outcome, dontCare } = this.#evaluate(c, op, currentCached);
       const g = groups.find((x) => sameOutcome(x.outcome, outcome) && x.dontCare === dontCare);
       if (g === undefined) groups.push({ outcome, dontCare, members: [c] });
       else g.members.push(c);
@@ -349,7 +356,11 @@ export class ReferenceBackend implements Backend, Oracle {
     }));
   }
 
-  #evaluate(c: Candidate, op: AccessOp): { outcome: Outcome; dontCare: bigint } {
+  #evaluate(
+    c: Candidate,
+    op: AccessOp,
+    currentCached: boolean,
+  ): { outcome: Outcome; dontCare: bigint } {
     if (c.t === undefined) {
       return { outcome: { pf: { code: c.fault!, cr2: op.gva } }, dontCare: 0n };
     }
@@ -361,10 +372,25 @@ export class ReferenceBackend implements Backend, Oracle {
       return { outcome: { mmio: { gpa: c.t.gpa, write } }, dontCare: 0n };
     }
     if (write) return { outcome: { ok: true }, dontCare: 0n };
-    return {
-      outcome: { value: this.#memory.read(target.hva, op.size) },
-      dontCare: this.#memory.dontCare(target.hva, op.size),
-    };
+    let value = this.#memory.read(target.hva, op.size);
+    let dontCare = this.#memory.dontCare(target.hva, op.size);
+    if (c.current) {
+      // The walk's own A/D updates land before the load (SDM 4.8): a read of a paging
+      // structure through a self-mapping sees them; don't care if they may not happen.
+      for (const { entry, value: updated } of accessedDirtyUpdates(c.t, false)) {
+        const lo = Math.max(entry.hva, target.hva);
+        const hi = Math.min(entry.hva + 8, target.hva + op.size);
+        for (let a = lo; a < hi; a++) {
+          const shift = BigInt(8 * (a - target.hva));
+          const from = BigInt(8 * (a - entry.hva));
+          const byte = (updated >> from) & 0xffn;
+          const changed = ((updated ^ entry.value) >> from) & 0xffn;
+          value = (value & ~(0xffn << shift)) | (byte << shift);
+          if (currentCached) dontCare |= changed << shift;
+        }
+      }
+    }
+    return { outcome: { value }, dontCare };
   }
 
   #commitAccess(
@@ -404,9 +430,11 @@ export class ReferenceBackend implements Backend, Oracle {
     for (const t of translations) {
       for (const e of t.entries) this.#accessed.add(Number(e.gpa >> 12n));
     }
+    const frames = translations.map((t) => this.#phys(t.gpa));
+    // A write to a readonly slot still maps the page (read-only), so it may age young.
+    for (const f of frames) if (f.slot !== undefined) this.#accessed.add(Number(f.gpa >> 12n));
     // An MMIO exit leaves memory alone (the A/D updates of the walk already happened).
     if ("mmio" in observed) return;
-    const frames = translations.map((t) => this.#phys(t.gpa));
     const distinct = new Set(frames.map((f) => f.hva));
     if (write) {
       const primary = frames[0]!;
@@ -423,7 +451,6 @@ export class ReferenceBackend implements Backend, Oracle {
       if (distinct.size > 1) this.#markUnknown(primary.hva, op.size, old ^ op.value!);
       return;
     }
-    for (const f of frames) this.#accessed.add(Number(f.gpa >> 12n));
     if (!ambiguous && "value" in observed) {
       this.#memory.resolve(frames[0]!.hva, op.size, observed.value);
     }

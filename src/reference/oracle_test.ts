@@ -152,3 +152,36 @@ Deno.test("reference: a slot change elsewhere keeps other stale translations per
   ]);
   assert.equal(permittedText(ref, "access r 0x400000").length, 2);
 });
+
+Deno.test("reference: a read through a self-mapping page table sees the walk's own A bit", () => {
+  const ref = new ReferenceBackend(defaultConfig());
+  for (
+    const l of [
+      "slot 0 gpa=0x0 pages=64 hva=0x100000000",
+      "write 0x1000 0x2007",
+      "write 0x2000 0x3007",
+      "write 0x3000 0x83",
+      "cr3 0x1000",
+    ]
+  ) ref.judge(parseOp(l));
+  assert.deepEqual(permittedText(ref, "access r 0x3000"), ["value 0xa3: current walk"]);
+});
+
+Deno.test("reference: a page mapped writable may be reported dirty after later GETs too", () => {
+  const ref = new ReferenceBackend(defaultConfig());
+  for (
+    const l of [
+      "slot 0 gpa=0x0 pages=16 hva=0x100000000 log",
+      "write 0x1000 0x2027",
+      "write 0x2000 0x3027",
+      "write 0x3010 0x4027",
+      "write 0x4000 0x5067",
+      "cr3 0x1000",
+      "access r 0x400000",
+      "dirtylog 0",
+    ]
+  ) ref.judge(parseOp(l));
+  assert.deepEqual(permittedText(ref, "dirtylog 0").map((t) => t.split(":")[0]), [
+    "bitmap 0x0 (don't care 0x20)",
+  ]);
+});

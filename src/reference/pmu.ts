@@ -456,6 +456,16 @@ export class ReferencePmu {
     }
     if (!this.#hasGlobalCtrl()) return null;
     switch (msr) {
+      // kvm_pmu_is_valid_msr (pmu.c, v6.10) accepts Intel's GLOBAL_STATUS/CTRL/OVF_CTRL
+      // whenever kvm_pmu_has_perf_global_ctrl (version > 1), whatever the vendor, and
+      // kvm_pmu_get/set_msr handle them with their Intel semantics on the same state: on
+      // an AMD PerfMonV2 guest they are KVM-made aliases (not architectural on AMD).
+      case MSR_IA32_PERF_GLOBAL_STATUS:
+        return { kind: "intelGlobalStatus" };
+      case MSR_IA32_PERF_GLOBAL_CTRL:
+        return { kind: "intelGlobalCtrl" };
+      case MSR_IA32_PERF_GLOBAL_OVF_CTRL:
+        return { kind: "intelGlobalOvfCtrl" };
       case MSR_AMD64_PERF_CNTR_GLOBAL_STATUS:
         return { kind: "amdGlobalStatus" };
       case MSR_AMD64_PERF_CNTR_GLOBAL_CTL:

@@ -14,6 +14,7 @@ export function defaultConfig(): Config {
     vendor: "intel",
     maxPhyAddr: 46,
     gbPages: true,
+    smm: true,
     features: { smep: true, smap: true },
     cr0: { wp: true },
     cr4: { smep: false, smap: false, pce: false },
@@ -35,14 +36,18 @@ export function defaultConfig(): Config {
 
 /**
  * The config that matches the KVM on this machine kind (kvm_pvm; DESIGN.md section 5):
- * an AMD guest, MAXPHYADDR 48, no 1 GiB pages, no SMEP/SMAP, no vPMU.
+ * an AMD guest, MAXPHYADDR 48, no 1 GiB pages, no vPMU. Measured on kvm_pvm (see
+ * corpus/regressions/kvm-pvm-*.json): the VM has no SMM address space, and CR4.SMEP
+ * and CR4.SMAP can be set (and are enforced) although CPUID does not list them, so for
+ * `ctl` they behave as present features.
  */
 export function kvmPvmConfig(): Config {
   return mergeConfig({
     vendor: "amd",
     maxPhyAddr: 48,
     gbPages: false,
-    features: { smep: false, smap: false },
+    smm: false,
+    features: { smep: true, smap: true },
     pmu: { version: 0 },
   });
 }

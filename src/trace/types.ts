@@ -50,6 +50,11 @@ export interface Config {
   maxPhyAddr: number;
   /** CPUID.80000001H:EDX[26] Page1GB: without it PDPTE.PS is a reserved bit. */
   gbPages: boolean;
+  /**
+   * The VM has the SMM memslot address space (x86 `kvm_arch_nr_memslot_as_ids` = 2);
+   * without it slot ids with address space 1 (id >> 16 == 1) are EINVAL.
+   */
+  smm: boolean;
   /** CPUID features the guest may enable with `ctl` (setting an absent one #GPs). */
   features: { smep: boolean; smap: boolean };
   /** Initial control bits (the guest runs in 64-bit long mode with CR0.PG=1). */

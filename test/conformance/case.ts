@@ -13,7 +13,10 @@ export interface ConformanceCase {
   /** Where the expected behaviour comes from: SDM section, KVM-FACTS item, api.rst. */
   source: string;
   config?: ConfigInput;
+  /** Areas the case exercises (default: mmu). */
   areas?: Area[];
+  /** Machine features the case needs beyond what its ops say (a runner may skip it). */
+  requires?: "gbPages"[];
   /**
    * `[opText, expectText]` pairs. `expectText` is outcome text alternatives separated
    * by " | " (any one is correct), or "*" when the outcome is not checked.

@@ -252,6 +252,7 @@ export const mmuCases: ConformanceCase[] = [
   },
   {
     name: "mmu: a 1 GiB page maps through a PDPTE with PS when 1 GiB pages exist",
+    requires: ["gbPages"],
     source: SDM_WALK,
     steps: [
       ...tables({ pdpte: "0x87" }),
@@ -270,6 +271,7 @@ export const mmuCases: ConformanceCase[] = [
   },
   {
     name: "mmu: bits 29:13 of a 1 GiB PDPTE are reserved",
+    requires: ["gbPages"],
     source: RSVD,
     steps: [
       ...tables({ pdpte: "0x2087" }),

@@ -5,6 +5,7 @@
  * `pmu_cases.ts`, written once. Known gaps are named skips with a written reason.
  */
 import type { BackendFactory } from "../../src/backend.ts";
+import type { Config } from "../../src/trace/types.ts";
 import { mergeConfig } from "../../src/trace/config.ts";
 import { outcomesEqual } from "../../src/trace/outcome.ts";
 import { formatOutcome, parseExpect, parseOp } from "../../src/trace/text.ts";
@@ -23,13 +24,25 @@ export interface Skip {
 /** Every case of the shared suite. */
 export const allCases: readonly ConformanceCase[] = [...mmuCases, ...memslotCases, ...pmuCases];
 
+/** Adapts a case's config to what a backend's machine can provide. */
+export type ConfigAdapter = (c: ConformanceCase, config: Config) => Config;
+
 /** Runs one case on a fresh backend; returns the failure text, or null when it passes. */
-export function runCase(factory: BackendFactory, c: ConformanceCase): string | null {
-  const backend = factory.create(mergeConfig(c.config ?? {}));
+export function runCase(
+  factory: BackendFactory,
+  c: ConformanceCase,
+  adapt?: ConfigAdapter,
+): string | null {
+  const merged = mergeConfig(c.config ?? {});
+  const backend = factory.create(adapt === undefined ? merged : adapt(c, merged));
   try {
     for (let i = 0; i < c.steps.length; i++) {
       const [opText, expectText] = c.steps[i]!;
       const op = parseOp(opText);
+      const unsupported = backend.supports?.(op) ?? null;
+      if (unsupported !== null) {
+        return `step ${i} \`${opText}\`: the backend cannot run it here: ${unsupported}`;
+      }
       const got = backend.step(op);
       const expect = parseExpect(expectText);
       if (expect === "*") continue;
@@ -46,7 +59,18 @@ export function runCase(factory: BackendFactory, c: ConformanceCase): string | n
   }
 }
 
-function skipReason(c: ConformanceCase, skips: readonly Skip[]): string | null {
+function skipReason(
+  factory: BackendFactory,
+  c: ConformanceCase,
+  skips: readonly Skip[],
+): string | null {
+  if (factory.cannotRun !== undefined) {
+    const config = mergeConfig(c.config ?? {});
+    for (const [opText] of c.steps) {
+      const why = factory.cannotRun(parseOp(opText), config);
+      if (why !== null) return `\`${opText}\`: ${why}`;
+    }
+  }
   for (const s of skips) {
     const hit = typeof s.cases === "function" ? s.cases(c) : s.cases.includes(c.name);
     if (hit) return s.reason;
@@ -57,16 +81,16 @@ function skipReason(c: ConformanceCase, skips: readonly Skip[]): string | null {
 /** Registers one `Deno.test` per case for `factory`. */
 export function runConformance(
   factory: BackendFactory,
-  options: { skip?: readonly Skip[] } = {},
+  options: { skip?: readonly Skip[]; adaptConfig?: ConfigAdapter } = {},
 ): void {
   const unavailable = factory.available();
   for (const c of allCases) {
-    const reason = unavailable ?? skipReason(c, options.skip ?? []);
+    const reason = unavailable ?? skipReason(factory, c, options.skip ?? []);
     Deno.test({
       name: `${factory.name}: ${c.name}`,
       ignore: reason !== null,
       fn() {
-        const failure = runCase(factory, c);
+        const failure = runCase(factory, c, options.adaptConfig);
         if (failure !== null) throw new Error(failure);
       },
     });

@@ -1,0 +1,453 @@
+/**
+ * @module
+ * The kvm backend: runs trace ops on the real Linux KVM. Guest ops become agent
+ * commands and run in batches inside one KVM_RUN; host ops (memslots, dirty log,
+ * discard, PMU filter) run between batches. README.md explains how the agent reaches
+ * its own code through the trace's page tables and what a trace must leave alone.
+ */
+import type { Backend } from "../backend.ts";
+import type { Config, CtlOp, Errno, Op, Outcome } from "../trace/types.ts";
+import { KvmConstraintError, staticViolation } from "./constraints.ts";
+import * as L from "./layout.ts";
+import { ERRNO_NAMES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "./uapi.ts";
+import { KvmVm } from "./vm.ts";
+
+interface Slot {
+  gpa: bigint;
+  pages: number;
+  /** The host address KVM got (inside this VM's hva window, or the trace hva). */
+  host: bigint;
+}
+
+/** One agent command and the trace op it stands for (-1: an internal CR3 switch). */
+interface Command {
+  op: number;
+  /** Routine index (layout.ts K_*). */
+  kind: number;
+  addr: bigint;
+  value: bigint;
+  aux: bigint;
+  /** The status the routine leaves on success (pre-filled; exceptions overwrite it). */
+  status: number;
+}
+
+/** log2 of an access size: the offset of its routine from K_LOAD / K_STORE / U_*. */
+function sizeIndex(size: number): number {
+  return size === 1 ? 0 : size === 2 ? 1 : size === 4 ? 2 : 3;
+}
+
+const PAGE = 4096n;
+const ROOT_BYTES = 8 * L.DIRECT_PML4_INDEX;
+
+function errnoOutcome(n: number): Outcome {
+  if (n === 0) return { errno: 0 };
+  return { errno: (ERRNO_NAMES[n] ?? `E${n}`) as Errno };
+}
+
+/** The kvm backend (see the module doc). */
+export class KvmBackend implements Backend {
+  readonly name = "kvm" as const;
+  readonly #vm: KvmVm;
+  readonly #config: Config;
+  readonly #slots = new Map<number, Slot>();
+  /** The trace's CR3 (what `cr3` last loaded successfully; 0 at reset, SEMANTICS 1). */
+  #traceCr3 = 0n;
+  /** What the vCPU's CR3 holds: the trace's CR3 or the agent's own root. */
+  #vcpuCr3: bigint;
+  /** Host pages that hold the agent's PML4 entries, with the 16 trace bytes they replaced. */
+  readonly #installed = new Map<bigint, [bigint, bigint]>();
+  readonly #agentEntries: [bigint, bigint];
+  readonly #routines: bigint[] = [];
+  #dead: string | null = null;
+  #closed = false;
+  #batch: Command[] = [];
+  #outcomes: (Outcome | undefined)[] = [];
+
+  constructor(config: Config) {
+    this.#config = config;
+    this.#vm = new KvmVm(config);
+    this.#vcpuCr3 = this.#vm.agentRoot;
+    this.#agentEntries = this.#vm.agentPml4Entries();
+    for (let k = 0; k < L.ROUTINE_COUNT; k++) this.#routines.push(this.#vm.routine(k));
+  }
+
+  /**
+   * Why `op` cannot run now (an unsupported op kind or a constraint violation, which
+   * may depend on the current state), or null. Call it right before `step`.
+   */
+  supports(op: Op): string | null {
+    return staticViolation(op, this.#config) ?? this.#stateViolation(op);
+  }
+
+  step(op: Op): Outcome {
+    const [out] = this.runBatch([op]);
+    return out ?? { crash: "kvm: no outcome" };
+  }
+
+  /**
+   * Runs `ops` in order and returns their outcomes; consecutive guest ops share one
+   * KVM_RUN. Throws {@linkcode KvmConstraintError} (with the ops before it already run)
+   * at the first op `supports` rejects.
+   */
+  runBatch(ops: readonly Op[]): Outcome[] {
+    // After close the agent's memory is unmapped: touching it would fault the process.
+    if (this.#closed) return ops.map(() => ({ crash: "kvm: the backend is closed" }));
+    this.#outcomes = new Array(ops.length);
+    this.#batch = [];
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const why = this.supports(op);
+      if (why !== null) {
+        this.#flush();
+        throw new KvmConstraintError(`Cannot run op ${i} on kvm: ${why}`);
+      }
+      if (this.#dead !== null) {
+        this.#outcomes[i] = { crash: `kvm: the VM is dead: ${this.#dead}` };
+        continue;
+      }
+      try {
+        this.#add(i, op);
+      } catch (e) {
+        this.#outcomes[i] = { crash: `kvm: ${e instanceof Error ? e.message : String(e)}` };
+      }
+      if (this.#batch.length >= L.MAX_RECORDS - 2) this.#flush();
+    }
+    this.#flush();
+    return this.#outcomes.map((o) => o ?? { crash: "kvm: no outcome" });
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#vm.close();
+  }
+
+  // ---- ops -----------------------------------------------------------------------
+
+  #add(i: number, op: Op): void {
+    const cmd = (kind: number, addr: bigint, value = 0n, aux = 0n, status = L.S_OK) =>
+      this.#batch.push({ op: i, kind, addr, value, aux, status });
+    switch (op.op) {
+      case "write":
+        return void cmd(L.K_STORE + sizeIndex(op.size), L.DIRECT_GVA + op.gpa, op.value);
+      case "read":
+        return void cmd(L.K_LOAD + sizeIndex(op.size), L.DIRECT_GVA + op.gpa, 0n, 0n, L.S_VALUE);
+      case "access": {
+        const s = sizeIndex(op.size);
+        if (op.kind === "write") {
+          if (op.user) {
+            return void cmd(L.K_USER, op.gva, op.value ?? 0n, this.#routines[L.U_STORE + s]!);
+          }
+          return void cmd(L.K_STORE + s, op.gva, op.value ?? 0n);
+        }
+        if (op.user) {
+          return void cmd(L.K_USER, op.gva, 0n, this.#routines[L.U_LOAD + s]!, L.S_VALUE);
+        }
+        return void cmd(L.K_LOAD + s, op.gva, 0n, 0n, L.S_VALUE);
+      }
+      case "invlpg":
+        return void cmd(L.K_INVLPG, op.gva);
+      case "cr3":
+        return this.#cr3(i, op.gpa);
+      case "ctl": {
+        const [mask, value] = ctlWords(op);
+        return void cmd(L.K_CTL, 0n, value, mask);
+      }
+      case "wrmsr":
+        return void cmd(L.K_WRMSR, BigInt(op.msr), op.value);
+      case "rdmsr":
+        return void cmd(L.K_RDMSR, BigInt(op.msr), 0n, 0n, L.S_VALUE);
+      case "rdpmc":
+        if (op.user) {
+          return void cmd(L.K_USER, BigInt(op.ecx), 0n, this.#routines[L.U_RDPMC]!, L.S_VALUE);
+        }
+        return void cmd(L.K_RDPMC, BigInt(op.ecx), 0n, 0n, L.S_VALUE);
+      case "slot":
+        this.#flush();
+        this.#outcomes[i] = this.#slot(op.id, op.gpa, op.pages, op.hva, op.flags);
+        this.#leaveDeadRoot();
+        return;
+      case "dirtylog": {
+        this.#flush();
+        const s = this.#slots.get(op.id);
+        const pages = s?.pages ?? 1;
+        const r = this.#vm.getDirtyLog(op.id, pages);
+        this.#outcomes[i] = r.errno === 0
+          ? { bitmap: r.bitmap & ((1n << BigInt(pages)) - 1n) }
+          : errnoOutcome(r.errno);
+        return;
+      }
+      case "discard":
+        this.#flush();
+        this.#outcomes[i] = this.#discard(op.hva, op.pages);
+        return;
+      case "filter":
+        this.#flush();
+        this.#outcomes[i] = errnoOutcome(
+          this.#vm.setPmuEventFilter(op.action, op.flags, op.fixed, op.events),
+        );
+        return;
+      default:
+        throw new Error(`unsupported op ${op.op}`);
+    }
+  }
+
+  /**
+   * MOV CR3. A new root page gets the agent's PML4 entries (host write) and the load
+   * runs alone so that the old root's bytes can be restored right after it. A root
+   * outside every memslot cannot hold them: the host then records the new CR3 and the
+   * vCPU loads the agent's own root (also a full flush, as SEMANTICS 6 asks).
+   */
+  #cr3(i: number, value: bigint): void {
+    const high = value >> BigInt(this.#config.maxPhyAddr);
+    const page = this.#hostPage(value & ~0xfffn & 0x000f_ffff_ffff_f000n);
+    const sameRoot = this.#vcpuCr3 === this.#traceCr3 &&
+      (value & ~0xfffn) === (this.#traceCr3 & ~0xfffn);
+    if (high !== 0n || sameRoot) {
+      // The guest judges: #GP leaves everything unchanged, success keeps the agent's
+      // entries (same page, or a value KVM should refuse).
+      this.#batch.push({ op: i, kind: L.K_CR3, addr: value, value: 0n, aux: 0n, status: L.S_OK });
+      return;
+    }
+    this.#flush();
+    if (page === null) {
+      this.#traceCr3 = value;
+      this.#outcomes[i] = { ok: true };
+      this.#batch.push({
+        op: -1,
+        kind: L.K_CR3,
+        addr: this.#vm.agentRoot,
+        value: 0n,
+        aux: 0n,
+        status: L.S_OK,
+      });
+      this.#vcpuCr3 = this.#vm.agentRoot;
+      this.#flush();
+      return;
+    }
+    this.#install(page);
+    this.#batch.push({ op: i, kind: L.K_CR3, addr: value, value: 0n, aux: 0n, status: L.S_OK });
+    this.#flush();
+  }
+
+  #slot(id: number, gpa: bigint, pages: number, hva: bigint, flags: readonly string[]): Outcome {
+    const size = BigInt(pages) * PAGE;
+    const inWindow = hva >= L.HVA_WINDOW_START && hva + size <= L.HVA_WINDOW_END;
+    const host = inWindow ? this.#vm.windowBase + (hva - L.HVA_WINDOW_START) : hva;
+    const f = (flags.includes("log") ? KVM_MEM_LOG_DIRTY_PAGES : 0) |
+      (flags.includes("ro") ? KVM_MEM_READONLY : 0);
+    const r = this.#vm.setMemoryRegion(id, f, gpa, size, host);
+    if (r === 0) {
+      if (pages === 0) this.#slots.delete(id);
+      else this.#slots.set(id, { gpa, pages, host });
+    }
+    return errnoOutcome(r);
+  }
+
+  #discard(hva: bigint, pages: number): Outcome {
+    let start = hva, end = hva + BigInt(pages) * PAGE;
+    if (start < L.HVA_WINDOW_START) start = L.HVA_WINDOW_START;
+    if (end > L.HVA_WINDOW_END) end = L.HVA_WINDOW_END;
+    // Host memory outside the window was never given to KVM: nothing to drop there.
+    if (start >= end) return { ok: true };
+    const base = this.#vm.windowBase - L.HVA_WINDOW_START;
+    const r = this.#vm.discard(base + start, end - start);
+    return r === 0
+      ? { ok: true }
+      : { crash: `kvm: madvise(MADV_DONTNEED): ${ERRNO_NAMES[r] ?? r}` };
+  }
+
+  // ---- roots ---------------------------------------------------------------------
+
+  /** The host address of the page holding gpa (address space 0), inside the window. */
+  #hostPage(gpa: bigint): bigint | null {
+    for (const [id, s] of this.#slots) {
+      if (id >>> 16 !== 0) continue;
+      if (gpa >= s.gpa && gpa < s.gpa + BigInt(s.pages) * PAGE) {
+        const host = s.host + ((gpa - s.gpa) & ~0xfffn);
+        const lo = this.#vm.windowBase, hi = lo + (L.HVA_WINDOW_END - L.HVA_WINDOW_START);
+        return host >= lo && host < hi ? host : null;
+      }
+    }
+    return null;
+  }
+
+  /** The host page of the trace's current root, or null when no slot backs it. */
+  #rootPage(): bigint | null {
+    return this.#hostPage(this.#traceCr3 & 0x000f_ffff_ffff_f000n);
+  }
+
+  /** Puts the agent's PML4 entries into a root page, saving the trace's bytes. */
+  #install(page: bigint): void {
+    const v = this.#vm.hostView(page + BigInt(ROOT_BYTES), 16);
+    const cur: [bigint, bigint] = [v.getBigUint64(0, true), v.getBigUint64(8, true)];
+    const [e0, e1] = this.#agentEntries;
+    if (cur[0] === e0 && cur[1] === e1 && this.#installed.has(page)) return;
+    // Not ours (first install, or the page was discarded meanwhile): save what is there.
+    this.#installed.set(page, cur);
+    v.setBigUint64(0, e0, true);
+    v.setBigUint64(8, e1, true);
+  }
+
+  /** Restores the trace's bytes in every installed page but `keep`. */
+  #restoreExcept(keep: bigint | null): void {
+    const [e0, e1] = this.#agentEntries;
+    for (const [page, saved] of [...this.#installed]) {
+      if (page === keep) continue;
+      const v = this.#vm.hostView(page + BigInt(ROOT_BYTES), 16);
+      if (v.getBigUint64(0, true) === e0 && v.getBigUint64(8, true) === e1) {
+        v.setBigUint64(0, saved[0], true);
+        v.setBigUint64(8, saved[1], true);
+      }
+      this.#installed.delete(page);
+    }
+  }
+
+  #stateViolation(op: Op): string | null {
+    switch (op.op) {
+      case "write":
+      case "read": {
+        const page = this.#hostPage(op.gpa);
+        const off = Number(op.gpa & 0xfffn);
+        if (page !== null && page === this.#rootPage() && off + op.size > ROOT_BYTES) {
+          return `kvm: ${op.op} at 0x${op.gpa.toString(16)} touches PML4 entries 510-511 of the ` +
+            "current root, which the agent owns";
+        }
+        return null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  // ---- batches -------------------------------------------------------------------
+
+  /** Runs the pending commands in one KVM_RUN (plus MMIO round trips). */
+  #flush(): void {
+    if (this.#batch.length === 0) return;
+    const batch = this.#prologue().concat(this.#batch);
+    this.#batch = [];
+    const a = this.#vm.agent;
+    const write = (n: number, c: Command) => {
+      const o = L.OFF_CMD + L.REC_SIZE * n;
+      a.setBigUint64(o + L.R_ROUTINE, this.#routines[c.kind]!, true);
+      a.setBigUint64(o + L.R_ADDR, BigInt.asUintN(64, c.addr), true);
+      a.setBigUint64(o + L.R_VALUE, BigInt.asUintN(64, c.value), true);
+      a.setBigUint64(o + L.R_AUX, BigInt.asUintN(64, c.aux), true);
+      a.setUint32(o + L.R_STATUS, c.status, true);
+    };
+    batch.forEach((c, n) => write(n, c));
+    write(batch.length, { op: -1, kind: L.K_DONE, addr: 0n, value: 0n, aux: 0n, status: L.S_OK });
+    const mmio = new Map<number, { gpa: bigint; write: boolean }>();
+    const first = L.AGENT_GVA + BigInt(L.OFF_CMD);
+    let fatal: { at: number; message: string } | null = null;
+    for (;;) {
+      const exit = this.#vm.run();
+      if (exit.kind === "done") break;
+      if (exit.kind === "mmio") {
+        const n = Number((exit.record - first) / BigInt(L.REC_SIZE));
+        if (!mmio.has(n)) mmio.set(n, { gpa: exit.gpa, write: exit.write });
+        continue;
+      }
+      // The agent's r12 names the command that was running, when it still points into
+      // the records; otherwise the whole batch is lost.
+      const n = Number((exit.record - first) / BigInt(L.REC_SIZE));
+      fatal = { at: n >= 0 && n <= batch.length ? n : 0, message: exit.message };
+      break;
+    }
+    for (let n = 0; n < batch.length; n++) {
+      const c = batch[n]!;
+      let out: Outcome;
+      if (fatal !== null && n >= fatal.at) {
+        out = {
+          crash: n === fatal.at ? `kvm: ${fatal.message}` : `kvm: the VM is dead: ${fatal.message}`,
+        };
+      } else {
+        const m = mmio.get(n);
+        out = m !== undefined ? { mmio: m } : this.#result(L.OFF_CMD + L.REC_SIZE * n);
+      }
+      if (c.op < 0) {
+        if (!("ok" in out)) {
+          this.#die(`the agent's CR3 switch failed: ${JSON.stringify(out, bigintJson)}`);
+        }
+        continue;
+      }
+      if (c.kind === L.K_CR3 && "ok" in out) this.#vcpuCr3 = this.#traceCr3 = c.addr;
+      this.#outcomes[c.op] = out;
+    }
+    if (fatal !== null) this.#dead = fatal.message;
+    this.#restoreExcept(this.#vcpuCr3 === this.#traceCr3 ? this.#rootPage() : null);
+  }
+
+  /**
+   * After a memslot change: if the vCPU runs on the trace's root and no slot backs that
+   * root any more, the agent could not even fetch its next instruction, so the host
+   * loads the agent's root through KVM_SET_SREGS. That is a full flush, which costs the
+   * trace nothing: every translation it had went through the root page that was just
+   * deleted or moved (SEMANTICS 5). Then the trace's bytes go back into pages that are
+   * no longer the root.
+   */
+  #leaveDeadRoot(): void {
+    const page = this.#rootPage();
+    if (page === null && this.#vcpuCr3 !== this.#vm.agentRoot) {
+      this.#vm.setCr3(this.#vm.agentRoot);
+      this.#vcpuCr3 = this.#vm.agentRoot;
+    }
+    this.#restoreExcept(this.#vcpuCr3 === this.#traceCr3 ? page : null);
+  }
+
+  /**
+   * The CR3 switch the vCPU needs before the batch: back to the trace's root once a
+   * slot backs it again (a guest MOV CR3 from the agent's root, which is always valid).
+   */
+  #prologue(): Command[] {
+    const page = this.#rootPage();
+    if (page === null) return [];
+    this.#install(page);
+    if (this.#vcpuCr3 === this.#traceCr3) return [];
+    this.#vcpuCr3 = this.#traceCr3;
+    return [{ op: -1, kind: L.K_CR3, addr: this.#traceCr3, value: 0n, aux: 0n, status: L.S_OK }];
+  }
+
+  #die(message: string): void {
+    this.#dead ??= message;
+  }
+
+  #result(o: number): Outcome {
+    const a = this.#vm.agent;
+    const status = a.getUint32(o + L.R_STATUS, true);
+    if (status === L.S_OK) return { ok: true };
+    if (status === L.S_VALUE) return { value: a.getBigUint64(o + L.R_RESULT, true) };
+    if (status === L.S_EXCEPTION) {
+      const vector = a.getUint32(o + L.R_VECTOR, true);
+      if (vector === 14) {
+        const code = Number(a.getBigUint64(o + L.R_ERROR, true) & 0xffff_ffffn);
+        return { pf: { code, cr2: a.getBigUint64(o + L.R_CR2, true) } };
+      }
+      if (vector === 13) return { gp: true };
+      const rip = a.getBigUint64(o + L.R_RESULT, true);
+      return { crash: `kvm: unexpected exception vector ${vector} at rip 0x${rip.toString(16)}` };
+    }
+    return { crash: `kvm: the agent left status ${status}` };
+  }
+}
+
+/** The agent's ctl mask and value words (agent.S op_ctl). */
+function ctlWords(op: CtlOp): [bigint, bigint] {
+  let mask = 0n, value = 0n;
+  const put = (bit: number, v: boolean | undefined) => {
+    if (v === undefined) return;
+    mask |= 1n << BigInt(bit);
+    if (v) value |= 1n << BigInt(bit);
+  };
+  put(L.CTL_WP, op.wp);
+  put(L.CTL_SMEP, op.smep);
+  put(L.CTL_SMAP, op.smap);
+  put(L.CTL_NX, op.nx);
+  put(L.CTL_AC, op.ac);
+  put(L.CTL_PCE, op.pce);
+  return [mask, value];
+}
+
+function bigintJson(_k: string, v: unknown): unknown {
+  return typeof v === "bigint" ? "0x" + v.toString(16) : v;
+}

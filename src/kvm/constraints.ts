@@ -1,0 +1,149 @@
+/**
+ * @module
+ * What a trace must leave alone to run on the kvm backend (README.md), as data the
+ * fuzz generators can respect, plus the op kinds the backend cannot run at all. The
+ * backend checks every op against these before running it and refuses a violating op
+ * with a {@linkcode KvmConstraintError}; `supports(op)` reports the same reason first.
+ */
+import type { Config, Op } from "../trace/types.ts";
+import * as L from "./layout.ts";
+
+/** An op the kvm backend cannot run faithfully (a constraint violation or an unsupported op). */
+export class KvmConstraintError extends RangeError {
+  override name = "KvmConstraintError";
+}
+
+/** The constraints of the kvm backend for one config. */
+export interface KvmTraceConstraints {
+  /** Slot ids (address space 0) the agent owns: `slot` ops must not use them. */
+  reservedSlotIds: number[];
+  /** Guest-physical range of the agent: no slot may overlap it, no access may reach it. */
+  reservedGpa: { start: bigint; end: bigint };
+  /** PML4 indexes the backend owns in every page used as CR3 root. */
+  reservedPml4Indexes: number[];
+  /** Linear addresses at or above this (canonical, PML4 510-511) are the agent's. */
+  reservedGvaStart: bigint;
+  /** The bytes of the current root page the backend owns (PML4 entries 510 and 511). */
+  rootReservedBytes: { offset: number; length: number };
+  /** `write`/`read` gpas must lie below this (the direct map: min(512 GiB, 2^MAXPHYADDR)). */
+  physLimit: bigint;
+  /** Slot hvas must lie in [start, end) (the backend maps this window per VM). */
+  hvaWindow: { start: bigint; end: bigint };
+  /** MSRs a `wrmsr` must not write (they would change the agent's environment). */
+  forbiddenWrmsr: { start: number; end: number }[];
+  /** Op kinds (or `access` kinds, as "access fetch") the backend never runs, with why. */
+  unsupported: Record<string, string>;
+}
+
+/** Why each unsupported op cannot run on real KVM from userspace. */
+export const UNSUPPORTED: Readonly<Record<string, string>> = {
+  "access fetch":
+    "kvm: instruction fetches would execute trace-controlled bytes in the guest, which the agent cannot do safely",
+  age:
+    "kvm: no userspace interface runs clear_young over a gpa range (page_idle is not built into this kernel)",
+  events: "kvm: the agent cannot make an exact number of hardware events happen in the guest",
+  pmis: "kvm: the agent does not count PMIs (no vPMU, no local APIC in this VM)",
+};
+
+/** MSR ranges whose writes would break the agent (inclusive). */
+const FORBIDDEN_WRMSR = [
+  { start: 0x10, end: 0x10, why: "IA32_TIME_STAMP_COUNTER" },
+  { start: 0x1b, end: 0x1b, why: "IA32_APIC_BASE" },
+  { start: 0x1a0, end: 0x1a0, why: "IA32_MISC_ENABLE" },
+  { start: 0x1d9, end: 0x1d9, why: "IA32_DEBUGCTL" },
+  { start: 0x200, end: 0x2ff, why: "MTRRs and PAT" },
+  { start: 0xc0000080, end: 0xc0000080, why: "EFER (use ctl nx=)" },
+  { start: 0xc0010010, end: 0xc001001f, why: "AMD SYSCFG/HWCR/IORR/TOP_MEM" },
+  { start: 0xc0010114, end: 0xc0010118, why: "AMD VM_CR/VM_HSAVE_PA" },
+];
+
+const cache = new WeakMap<Config, KvmTraceConstraints>();
+
+/** The constraints for `config`. */
+export function kvmTraceConstraints(config: Config): KvmTraceConstraints {
+  const limit = 1n << BigInt(config.maxPhyAddr);
+  return {
+    reservedSlotIds: [L.AGENT_SLOT],
+    reservedGpa: { start: L.AGENT_GPA, end: L.AGENT_GPA + L.AGENT_GPA_SIZE },
+    reservedPml4Indexes: [L.DIRECT_PML4_INDEX, L.AGENT_PML4_INDEX],
+    reservedGvaStart: L.DIRECT_GVA,
+    rootReservedBytes: { offset: 8 * L.DIRECT_PML4_INDEX, length: 16 },
+    physLimit: limit < L.DIRECT_MAP_LIMIT ? limit : L.DIRECT_MAP_LIMIT,
+    hvaWindow: { start: L.HVA_WINDOW_START, end: L.HVA_WINDOW_END },
+    forbiddenWrmsr: FORBIDDEN_WRMSR.map(({ start, end }) => ({ start, end })),
+    unsupported: { ...UNSUPPORTED },
+  };
+}
+
+function hex(v: bigint | number): string {
+  return "0x" + v.toString(16);
+}
+
+/** Linear addresses of the agent (bits 63:47 all ones, PML4 index 510 or 511). */
+function reservedGva(gva: bigint): boolean {
+  return gva >= L.DIRECT_GVA;
+}
+
+/**
+ * The reason `op` can never run on the kvm backend for `config`, whatever the state,
+ * or null. State-dependent checks (the current root page, slot aliasing) live in the
+ * backend.
+ */
+export function staticViolation(op: Op, config: Config): string | null {
+  let c = cache.get(config);
+  if (c === undefined) cache.set(config, c = kvmTraceConstraints(config));
+  const agentSlot = (id: number) => id >>> 16 === 0 && (id & 0xffff) === L.AGENT_SLOT;
+  const inAgent = (gpa: bigint, end: bigint) =>
+    gpa < c.reservedGpa.end && end > c.reservedGpa.start;
+  switch (op.op) {
+    case "access":
+      if (op.kind === "fetch") return UNSUPPORTED["access fetch"]!;
+      if (reservedGva(op.gva)) {
+        return `kvm: access at ${hex(op.gva)} uses PML4 index 510/511, which the agent owns`;
+      }
+      return null;
+    case "write":
+    case "read":
+      if (op.gpa + BigInt(op.size) > c.physLimit) {
+        return `kvm: ${op.op} at ${hex(op.gpa)} is beyond the agent's direct map (${
+          hex(c.physLimit)
+        })`;
+      }
+      if (inAgent(op.gpa, op.gpa + BigInt(op.size))) {
+        return `kvm: ${op.op} at ${hex(op.gpa)} hits the agent's reserved gpa range`;
+      }
+      return null;
+    case "slot": {
+      if (agentSlot(op.id)) return `kvm: slot ${op.id} is the agent's memslot`;
+      if (op.pages === 0) return null;
+      // A slot KVM rejects by itself (SEMANTICS 9: unaligned, too large, beyond the
+      // gfn limit, a bad id, an hva beyond the user address space) passes through
+      // unchanged so that KVM, not the backend, judges it.
+      const size = BigInt(op.pages) * 4096n;
+      const plausible = op.gpa % 4096n === 0n && op.pages <= 0x7fff_ffff &&
+        op.gpa + size <= 1n << 52n && (op.id & 0xffff) < 32764 && op.id >>> 16 < 2 &&
+        op.hva % 4096n === 0n && op.hva + size <= 0x7ffffffff000n;
+      if (!plausible) return null;
+      if (op.id >>> 16 === 0 && inAgent(op.gpa, op.gpa + size)) {
+        return `kvm: slot ${op.id} at ${hex(op.gpa)} overlaps the agent's reserved gpa range`;
+      }
+      if (op.hva < c.hvaWindow.start || op.hva + size > c.hvaWindow.end) {
+        return `kvm: slot hva ${hex(op.hva)} (+${hex(size)}) is outside the hva window ` +
+          `[${hex(c.hvaWindow.start)}, ${hex(c.hvaWindow.end)})`;
+      }
+      return null;
+    }
+    case "dirtylog":
+      return agentSlot(op.id) ? `kvm: slot ${op.id} is the agent's memslot` : null;
+    case "wrmsr": {
+      const bad = FORBIDDEN_WRMSR.find((r) => op.msr >= r.start && op.msr <= r.end);
+      return bad ? `kvm: wrmsr ${hex(op.msr)} (${bad.why}) would break the agent` : null;
+    }
+    case "age":
+    case "events":
+    case "pmis":
+      return UNSUPPORTED[op.op]!;
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * @module
+ * The kvm backend: trace ops on the real Linux KVM through /dev/kvm and Deno FFI
+ * (`--allow-ffi`). See README.md for the guest agent and the constraints a trace must
+ * respect ({@linkcode kvmTraceConstraints}).
+ */
+import type { BackendFactory } from "../backend.ts";
+import type { Config, Op } from "../trace/types.ts";
+import { KvmBackend } from "./backend.ts";
+import { staticViolation } from "./constraints.ts";
+import { kvmUnavailable } from "./vm.ts";
+
+export { KvmBackend } from "./backend.ts";
+export { kvmConfigMismatch } from "./capabilities.ts";
+export type { KvmMismatch } from "./capabilities.ts";
+export { KvmConstraintError, kvmTraceConstraints, UNSUPPORTED } from "./constraints.ts";
+export type { KvmTraceConstraints } from "./constraints.ts";
+
+/** Makes kvm backends; `available()` says why /dev/kvm cannot be used here. */
+export const kvmFactory: BackendFactory = {
+  name: "kvm",
+  available(): string | null {
+    return kvmUnavailable();
+  },
+  cannotRun(op: Op, config: Config): string | null {
+    return staticViolation(op, config);
+  },
+  create(config: Config): KvmBackend {
+    return new KvmBackend(config);
+  },
+};

@@ -1,0 +1,199 @@
+/**
+ * @module
+ * Linux uAPI constants the kvm backend needs: KVM ioctl numbers, the byte layouts of
+ * the structs it passes, exit reasons, mmap/madvise flags and errno numbers. Constants
+ * only. Sources: `include/uapi/linux/kvm.h` and `arch/x86/include/uapi/asm/kvm.h`
+ * (Linux v6.10), `include/uapi/asm-generic/ioctl.h` (the _IO/_IOW/_IOR/_IOWR encoding),
+ * `include/uapi/asm-generic/mman-common.h`, `arch/x86/include/uapi/asm/mman.h`,
+ * `include/uapi/asm-generic/errno-base.h` and `errno.h`.
+ */
+
+/** `KVMIO` (kvm.h): the ioctl type byte of every KVM ioctl. */
+const KVMIO = 0xae;
+
+/** asm-generic/ioctl.h: dir in bits 31:30 (1 write, 2 read), size in 29:16, type 15:8, nr 7:0. */
+function ioc(dir: number, nr: number, size: number): number {
+  return ((dir << 30) >>> 0) + (size << 16) + (KVMIO << 8) + nr;
+}
+const IOC_NONE = 0;
+const IOC_WRITE = 1;
+const IOC_READ = 2;
+
+/** System ioctls (on the /dev/kvm fd). */
+export const KVM_GET_API_VERSION = ioc(IOC_NONE, 0x00, 0);
+export const KVM_CREATE_VM = ioc(IOC_NONE, 0x01, 0);
+export const KVM_GET_VCPU_MMAP_SIZE = ioc(IOC_NONE, 0x04, 0);
+/** `_IOWR(KVMIO, 0x05, struct kvm_cpuid2)`; sizeof(struct kvm_cpuid2) = 8 (nent, padding). */
+export const KVM_GET_SUPPORTED_CPUID = ioc(IOC_READ | IOC_WRITE, 0x05, 8);
+
+/** VM ioctls. */
+export const KVM_CREATE_VCPU = ioc(IOC_NONE, 0x41, 0);
+/** `_IOW(KVMIO, 0x42, struct kvm_dirty_log)`, 16 bytes. */
+export const KVM_GET_DIRTY_LOG = ioc(IOC_WRITE, 0x42, 16);
+/** `_IOW(KVMIO, 0x46, struct kvm_userspace_memory_region)`, 32 bytes. */
+export const KVM_SET_USER_MEMORY_REGION = ioc(IOC_WRITE, 0x46, 32);
+export const KVM_SET_TSS_ADDR = ioc(IOC_NONE, 0x47, 0);
+/** `_IOW(KVMIO, 0x48, __u64)`. */
+export const KVM_SET_IDENTITY_MAP_ADDR = ioc(IOC_WRITE, 0x48, 8);
+/** `_IOW(KVMIO, 0xb2, struct kvm_pmu_event_filter)`, 32 bytes without the events. */
+export const KVM_SET_PMU_EVENT_FILTER = ioc(IOC_WRITE, 0xb2, 32);
+
+/** vCPU ioctls. */
+export const KVM_RUN = ioc(IOC_NONE, 0x80, 0);
+/** struct kvm_regs: 18 u64 (rax rbx rcx rdx rsi rdi rsp rbp r8-r15 rip rflags) = 144. */
+export const KVM_GET_REGS = ioc(IOC_READ, 0x81, 144);
+export const KVM_SET_REGS = ioc(IOC_WRITE, 0x82, 144);
+/** struct kvm_sregs: 312 bytes (see SREGS_* below). */
+export const KVM_GET_SREGS = ioc(IOC_READ, 0x83, 312);
+export const KVM_SET_SREGS = ioc(IOC_WRITE, 0x84, 312);
+export const KVM_SET_CPUID2 = ioc(IOC_WRITE, 0x90, 8);
+
+export const KVM_API_VERSION = 12;
+
+/** struct kvm_regs byte offsets. */
+export const REGS_SIZE = 144;
+export const REGS_RSP = 6 * 8;
+export const REGS_R12 = 12 * 8;
+export const REGS_RIP = 16 * 8;
+export const REGS_RFLAGS = 17 * 8;
+
+/**
+ * struct kvm_sregs: eight struct kvm_segment (cs ds es fs gs ss tr ldt, 24 bytes each:
+ * u64 base, u32 limit, u16 selector, u8 type present dpl db s l g avl unusable padding),
+ * two struct kvm_dtable (gdt idt: u64 base, u16 limit, u16 padding[3]), then cr0 cr2
+ * cr3 cr4 cr8 efer apic_base and u64 interrupt_bitmap[4].
+ */
+export const SREGS_SIZE = 312;
+export const SREGS_CS = 0;
+export const SREGS_DS = 24;
+export const SREGS_ES = 48;
+export const SREGS_FS = 72;
+export const SREGS_GS = 96;
+export const SREGS_SS = 120;
+export const SREGS_TR = 144;
+export const SREGS_LDT = 168;
+export const SREGS_GDT = 192;
+export const SREGS_IDT = 208;
+export const SREGS_CR0 = 224;
+export const SREGS_CR3 = 240;
+export const SREGS_CR4 = 248;
+export const SREGS_EFER = 264;
+/** Offsets inside struct kvm_segment. */
+export const SEG_BASE = 0;
+export const SEG_LIMIT = 8;
+export const SEG_SELECTOR = 12;
+export const SEG_TYPE = 14;
+export const SEG_PRESENT = 15;
+export const SEG_DPL = 16;
+export const SEG_DB = 17;
+export const SEG_S = 18;
+export const SEG_L = 19;
+export const SEG_G = 20;
+export const SEG_UNUSABLE = 22;
+/** Offsets inside struct kvm_dtable. */
+export const DT_BASE = 0;
+export const DT_LIMIT = 8;
+
+/** struct kvm_cpuid_entry2: function index flags eax ebx ecx edx padding[3] (u32), 40 bytes. */
+export const CPUID_ENTRY_SIZE = 40;
+export const CPUID_FUNCTION = 0;
+export const CPUID_INDEX = 4;
+export const CPUID_FLAGS = 8;
+export const CPUID_EAX = 12;
+export const CPUID_EBX = 16;
+export const CPUID_ECX = 20;
+export const CPUID_EDX = 24;
+/** struct kvm_cpuid2 header: u32 nent, u32 padding. */
+export const CPUID2_HEADER = 8;
+
+/** struct kvm_userspace_memory_region: u32 slot, u32 flags, u64 gpa, u64 size, u64 hva. */
+export const MEM_REGION_SIZE = 32;
+export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
+export const KVM_MEM_READONLY = 1 << 1;
+
+/** struct kvm_pmu_event_filter: u32 action, nevents, fixed_counter_bitmap, flags, pad[4]; u64 events[]. */
+export const PMU_FILTER_HEADER = 32;
+
+/**
+ * struct kvm_run: u8 request_interrupt_window, immediate_exit, padding[6]; u32
+ * exit_reason at 8; ...; the exit union at 32.
+ */
+export const RUN_IMMEDIATE_EXIT = 1;
+export const RUN_EXIT_REASON = 8;
+/** union member `mmio`: u64 phys_addr, u8 data[8], u32 len, u8 is_write. */
+export const RUN_MMIO_PHYS_ADDR = 32;
+export const RUN_MMIO_DATA = 40;
+export const RUN_MMIO_LEN = 48;
+export const RUN_MMIO_IS_WRITE = 52;
+/** union member `io`: u8 direction, u8 size, u16 port, u32 count, u64 data_offset. */
+export const RUN_IO_DIRECTION = 32;
+export const RUN_IO_PORT = 34;
+/** union member `internal`: u32 suberror, u32 ndata, u64 data[16]. */
+export const RUN_INTERNAL_SUBERROR = 32;
+/** union member `fail_entry`: u64 hardware_entry_failure_reason. */
+export const RUN_FAIL_REASON = 32;
+
+/** KVM_EXIT_* (kvm.h). */
+export const KVM_EXIT_NAMES: Readonly<Record<number, string>> = {
+  0: "KVM_EXIT_UNKNOWN",
+  1: "KVM_EXIT_EXCEPTION",
+  2: "KVM_EXIT_IO",
+  3: "KVM_EXIT_HYPERCALL",
+  4: "KVM_EXIT_DEBUG",
+  5: "KVM_EXIT_HLT",
+  6: "KVM_EXIT_MMIO",
+  7: "KVM_EXIT_IRQ_WINDOW_OPEN",
+  8: "KVM_EXIT_SHUTDOWN",
+  9: "KVM_EXIT_FAIL_ENTRY",
+  10: "KVM_EXIT_INTR",
+  17: "KVM_EXIT_INTERNAL_ERROR",
+  24: "KVM_EXIT_SYSTEM_EVENT",
+  29: "KVM_EXIT_X86_RDMSR",
+  30: "KVM_EXIT_X86_WRMSR",
+  39: "KVM_EXIT_MEMORY_FAULT",
+};
+export const KVM_EXIT_IO = 2;
+export const KVM_EXIT_MMIO = 6;
+export const KVM_EXIT_SHUTDOWN = 8;
+export const KVM_EXIT_INTR = 10;
+
+/** open(2) flags (asm-generic/fcntl.h). */
+export const O_RDWR = 2;
+export const O_CLOEXEC = 0x80000;
+
+/** mmap/madvise (asm-generic/mman-common.h, mman.h). */
+export const PROT_NONE = 0;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_NORESERVE = 0x4000;
+export const MADV_DONTNEED = 4;
+
+/** errno numbers (asm-generic/errno-base.h, errno.h) to names. */
+export const ERRNO_NAMES: Readonly<Record<number, string>> = {
+  1: "EPERM",
+  2: "ENOENT",
+  4: "EINTR",
+  5: "EIO",
+  7: "E2BIG",
+  9: "EBADF",
+  11: "EAGAIN",
+  12: "ENOMEM",
+  13: "EACCES",
+  14: "EFAULT",
+  16: "EBUSY",
+  17: "EEXIST",
+  19: "ENODEV",
+  22: "EINVAL",
+  25: "ENOTTY",
+  28: "ENOSPC",
+  34: "ERANGE",
+  38: "ENOSYS",
+  95: "EOPNOTSUPP",
+};
+export const EINTR = 4;
+export const EAGAIN = 11;
+export const EACCES = 13;
+export const ENOENT = 2;

@@ -1,0 +1,543 @@
+/**
+ * @module
+ * One KVM virtual machine with one vCPU and the guest agent loaded: /dev/kvm, the VM
+ * and vCPU fds, the kvm_run mapping, the agent's memslot, the per-VM host-virtual
+ * window that backs trace memory, CPUID filtered to the trace config, and 64-bit long
+ * mode set up through KVM_SET_SREGS. The trace semantics live in `backend.ts`; this file
+ * only talks to the kernel.
+ */
+import type { Config } from "../trace/types.ts";
+import { AGENT_BYTES } from "./agent/agent_bin.ts";
+import * as L from "./layout.ts";
+import {
+  addressPointer,
+  cString,
+  errno,
+  libc,
+  MAP_FAILED,
+  memoryView,
+  pointerAddress,
+} from "./libc.ts";
+import * as U from "./uapi.ts";
+
+/** Page-table entry bits the agent's tables use (SDM vol. 3A 4.5; KVM-FACTS A.1). */
+const P = 1 << 0, W = 1 << 1, US = 1 << 2, A = 1 << 5, D = 1 << 6, PS = 1 << 7;
+const GIB = 1n << 30n;
+
+/** What KVM_RUN ended with. */
+export type Exit =
+  | { kind: "done" }
+  /** `record`: the agent's r12 at the exit, the command record that caused it. */
+  | { kind: "mmio"; gpa: bigint; write: boolean; record: bigint }
+  | { kind: "fatal"; message: string; record: bigint };
+
+/** Thrown when a syscall needed to build or run the VM fails. */
+export class KvmError extends Error {
+  override name = "KvmError";
+}
+
+function errnoName(n: number): string {
+  return U.ERRNO_NAMES[n] ?? `errno ${n}`;
+}
+
+/** Why /dev/kvm cannot be used here, or null. */
+export function kvmUnavailable(): string | null {
+  // Deno's own file APIs demand --allow-all for /dev paths, so /dev/kvm is probed with
+  // libc open(2) through FFI only.
+  let c: ReturnType<typeof libc>;
+  try {
+    c = libc();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) return "Deno FFI not permitted: run with --allow-ffi";
+    return `Cannot load libc.so.6: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  const fd = c.open(cString("/dev/kvm"), U.O_RDWR | U.O_CLOEXEC, 0);
+  if (fd < 0) {
+    const e = errno();
+    if (e === U.ENOENT) return "/dev/kvm: not present";
+    return e === U.EACCES || e === 1 ? "/dev/kvm: permission denied" : `/dev/kvm: ${errnoName(e)}`;
+  }
+  const version = Number(c.ioctl_int(fd, BigInt(U.KVM_GET_API_VERSION), 0n));
+  c.close(fd);
+  if (version !== U.KVM_API_VERSION) return `/dev/kvm: KVM API version ${version}, expected 12`;
+  return null;
+}
+
+/** A VM with the agent loaded, ready for batches. */
+export class KvmVm {
+  readonly #c = libc();
+  #kvmFd = -1;
+  #vmFd = -1;
+  #vcpuFd = -1;
+  #runAddr = 0n;
+  #runSize = 0;
+  #run!: DataView;
+  #agentAddr = 0n;
+  #windowMap = 0n;
+  #windowMapLen = 0n;
+  /** Host address of trace hva HVA_WINDOW_START. */
+  windowBase = 0n;
+  /** The agent region (host view). */
+  agent!: DataView;
+  agentBytes!: Uint8Array;
+  /** The highest direct-mapped gpa + 1 (min of 512 GiB and 2^MAXPHYADDR). */
+  readonly directLimit: bigint;
+  /** The agent's own root (CR3 while the trace root is unusable). */
+  readonly agentRoot = L.AGENT_GPA + BigInt(L.OFF_ROOT);
+
+  constructor(readonly config: Config) {
+    const limit = 1n << BigInt(config.maxPhyAddr);
+    this.directLimit = limit < L.DIRECT_MAP_LIMIT ? limit : L.DIRECT_MAP_LIMIT;
+    try {
+      this.#open();
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  #ioctl(fd: number, req: number, arg: Uint8Array<ArrayBuffer> | bigint): number {
+    const r = typeof arg === "bigint"
+      ? this.#c.ioctl_int(fd, BigInt(req), arg)
+      : this.#c.ioctl_buf(fd, BigInt(req), arg);
+    return r < 0 ? -errno() : r;
+  }
+
+  #must(what: string, r: number): number {
+    if (r < 0) throw new KvmError(`Cannot set up the KVM guest: ${what}: ${errnoName(-r)}`);
+    return r;
+  }
+
+  #mmap(len: bigint, prot: number, flags: number, fd: number): bigint {
+    const p = this.#c.mmap(null, len, prot, flags, fd, 0n);
+    const addr = pointerAddress(p);
+    if (addr === MAP_FAILED || addr === 0n) {
+      throw new KvmError(`Cannot set up the KVM guest: mmap: ${errnoName(errno())}`);
+    }
+    return addr;
+  }
+
+  #open(): void {
+    const c = this.#c;
+    this.#kvmFd = c.open(cString("/dev/kvm"), U.O_RDWR | U.O_CLOEXEC, 0);
+    if (this.#kvmFd < 0) throw new KvmError(`Cannot open /dev/kvm: ${errnoName(errno())}`);
+    this.#vmFd = this.#must("KVM_CREATE_VM", this.#ioctl(this.#kvmFd, U.KVM_CREATE_VM, 0n));
+    this.#runSize = this.#must(
+      "KVM_GET_VCPU_MMAP_SIZE",
+      this.#ioctl(this.#kvmFd, U.KVM_GET_VCPU_MMAP_SIZE, 0n),
+    );
+    // The trace hva window: one private, lazily allocated, zero-filled mapping per VM.
+    const windowLen = L.HVA_WINDOW_END - L.HVA_WINDOW_START;
+    this.#windowMapLen = windowLen + GIB;
+    this.#windowMap = this.#mmap(
+      this.#windowMapLen,
+      U.PROT_READ | U.PROT_WRITE,
+      U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE,
+      -1,
+    );
+    this.windowBase = (this.#windowMap + GIB - 1n) & ~(GIB - 1n);
+    // The agent region and its memslot.
+    this.#agentAddr = this.#mmap(
+      BigInt(L.AGENT_MEM_SIZE),
+      U.PROT_READ | U.PROT_WRITE,
+      U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE,
+      -1,
+    );
+    const buf = memoryView(this.#agentAddr, L.AGENT_MEM_SIZE);
+    this.agent = new DataView(buf);
+    this.agentBytes = new Uint8Array(buf);
+    this.#buildAgent();
+    const r = this.setMemoryRegion(
+      L.AGENT_SLOT,
+      0,
+      L.AGENT_GPA,
+      BigInt(L.AGENT_MEM_SIZE),
+      this.#agentAddr,
+    );
+    if (r !== 0) throw new KvmError(`Cannot set up the KVM guest: agent memslot: ${errnoName(r)}`);
+    this.#vcpuFd = this.#must("KVM_CREATE_VCPU", this.#ioctl(this.#vmFd, U.KVM_CREATE_VCPU, 0n));
+    this.#runAddr = this.#mmap(
+      BigInt(this.#runSize),
+      U.PROT_READ | U.PROT_WRITE,
+      U.MAP_SHARED,
+      this.#vcpuFd,
+    );
+    this.#run = new DataView(memoryView(this.#runAddr, this.#runSize));
+    this.#setCpuid();
+    this.#setSregs();
+    this.#setRegs();
+  }
+
+  /** KVM_SET_USER_MEMORY_REGION; returns 0 or the errno number. */
+  setMemoryRegion(slot: number, flags: number, gpa: bigint, size: bigint, hva: bigint): number {
+    const b = new Uint8Array(U.MEM_REGION_SIZE);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, slot >>> 0, true);
+    v.setUint32(4, flags >>> 0, true);
+    v.setBigUint64(8, BigInt.asUintN(64, gpa), true);
+    v.setBigUint64(16, BigInt.asUintN(64, size), true);
+    v.setBigUint64(24, BigInt.asUintN(64, hva), true);
+    const r = this.#ioctl(this.#vmFd, U.KVM_SET_USER_MEMORY_REGION, b);
+    return r < 0 ? -r : 0;
+  }
+
+  /** KVM_GET_DIRTY_LOG into a bitmap of `pages` bits (rounded up to 64-bit words). */
+  getDirtyLog(slot: number, pages: number): { errno: number; bitmap: bigint } {
+    const words = Math.max(1, Math.ceil(pages / 64));
+    // An explicit ArrayBuffer keeps its bytes off the V8 heap, so KVM's write lands in
+    // memory that cannot move.
+    const bitmap = new BigUint64Array(new ArrayBuffer(8 * words));
+    const b = new Uint8Array(16);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, slot >>> 0, true);
+    const ptr = Deno.UnsafePointer.of(bitmap);
+    v.setBigUint64(8, ptr === null ? 0n : BigInt(Deno.UnsafePointer.value(ptr)), true);
+    const r = this.#ioctl(this.#vmFd, U.KVM_GET_DIRTY_LOG, b);
+    if (r < 0) return { errno: -r, bitmap: 0n };
+    let out = 0n;
+    for (let i = words - 1; i >= 0; i--) out = (out << 64n) | (bitmap[i] ?? 0n);
+    return { errno: 0, bitmap: out };
+  }
+
+  /** KVM_SET_PMU_EVENT_FILTER; returns 0 or the errno number. */
+  setPmuEventFilter(
+    action: number,
+    flags: number,
+    fixed: number,
+    events: readonly bigint[],
+  ): number {
+    const b = new Uint8Array(U.PMU_FILTER_HEADER + 8 * events.length);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, action >>> 0, true);
+    v.setUint32(4, events.length, true);
+    v.setUint32(8, fixed >>> 0, true);
+    v.setUint32(12, flags >>> 0, true);
+    events.forEach((e, i) =>
+      v.setBigUint64(U.PMU_FILTER_HEADER + 8 * i, BigInt.asUintN(64, e), true)
+    );
+    const r = this.#ioctl(this.#vmFd, U.KVM_SET_PMU_EVENT_FILTER, b);
+    return r < 0 ? -r : 0;
+  }
+
+  /** MADV_DONTNEED over host memory [addr, addr + len); returns 0 or the errno number. */
+  discard(addr: bigint, len: bigint): number {
+    const r = this.#c.madvise(addressPointer(addr), len, U.MADV_DONTNEED);
+    return r < 0 ? errno() : 0;
+  }
+
+  /** A host view of trace memory at host address `addr` (inside the window). */
+  hostView(addr: bigint, len: number): DataView {
+    return new DataView(memoryView(addr, len));
+  }
+
+  /** KVM_RUN until the agent finishes the batch, an MMIO exit, or a fatal exit. */
+  run(): Exit {
+    for (;;) {
+      const r = this.#ioctl(this.#vcpuFd, U.KVM_RUN, 0n);
+      if (r < 0) {
+        if (-r === U.EINTR || -r === U.EAGAIN) continue;
+        return {
+          kind: "fatal",
+          message: `KVM_RUN: ${errnoName(-r)}`,
+          record: this.#reg(U.REGS_R12),
+        };
+      }
+      const reason = this.#run.getUint32(U.RUN_EXIT_REASON, true);
+      if (reason === U.KVM_EXIT_IO && this.#run.getUint16(U.RUN_IO_PORT, true) === L.EXIT_PORT) {
+        return { kind: "done" };
+      }
+      if (reason === U.KVM_EXIT_MMIO) {
+        const gpa = this.#run.getBigUint64(U.RUN_MMIO_PHYS_ADDR, true);
+        const write = this.#run.getUint8(U.RUN_MMIO_IS_WRITE) !== 0;
+        // Reads complete with zeros when KVM_RUN is re-entered.
+        if (!write) this.#run.setBigUint64(U.RUN_MMIO_DATA, 0n, true);
+        return { kind: "mmio", gpa, write, record: this.#reg(U.REGS_R12) };
+      }
+      if (reason === U.KVM_EXIT_INTR) continue;
+      const name = U.KVM_EXIT_NAMES[reason] ?? `exit reason ${reason}`;
+      let detail = "";
+      if (reason === 17) detail = ` suberror ${this.#run.getUint32(U.RUN_INTERNAL_SUBERROR, true)}`;
+      if (reason === 9) {
+        detail = ` reason 0x${this.#run.getBigUint64(U.RUN_FAIL_REASON, true).toString(16)}`;
+      }
+      if (reason === U.KVM_EXIT_IO) {
+        detail = ` port 0x${this.#run.getUint16(U.RUN_IO_PORT, true).toString(16)}`;
+      }
+      return {
+        kind: "fatal",
+        message: `${name}${detail} at rip ${this.#rip()}`,
+        record: this.#reg(U.REGS_R12),
+      };
+    }
+  }
+
+  /**
+   * Loads CR3 from the host (KVM_SET_SREGS). The pending `out` exit is completed first
+   * with immediate_exit, as api.rst asks before guest state is changed.
+   */
+  setCr3(value: bigint): void {
+    this.#run.setUint8(U.RUN_IMMEDIATE_EXIT, 1);
+    const r = this.#ioctl(this.#vcpuFd, U.KVM_RUN, 0n);
+    this.#run.setUint8(U.RUN_IMMEDIATE_EXIT, 0);
+    if (r >= 0 || -r !== U.EINTR) {
+      throw new KvmError(`Cannot complete the pending exit: ${errnoName(-r)}`);
+    }
+    const b = new Uint8Array(U.SREGS_SIZE);
+    const v = new DataView(b.buffer);
+    this.#must("KVM_GET_SREGS", this.#ioctl(this.#vcpuFd, U.KVM_GET_SREGS, b));
+    v.setBigUint64(U.SREGS_CR3, value, true);
+    this.#must("KVM_SET_SREGS", this.#ioctl(this.#vcpuFd, U.KVM_SET_SREGS, b));
+  }
+
+  /** The vCPU's control registers (KVM_GET_SREGS), for tests and crash messages. */
+  controlRegisters(): { cr0: bigint; cr3: bigint; cr4: bigint; efer: bigint } {
+    const b = new Uint8Array(U.SREGS_SIZE);
+    const v = new DataView(b.buffer);
+    this.#must("KVM_GET_SREGS", this.#ioctl(this.#vcpuFd, U.KVM_GET_SREGS, b));
+    const get = (off: number) => v.getBigUint64(off, true);
+    return {
+      cr0: get(U.SREGS_CR0),
+      cr3: get(U.SREGS_CR3),
+      cr4: get(U.SREGS_CR4),
+      efer: get(U.SREGS_EFER),
+    };
+  }
+
+  #reg(offset: number): bigint {
+    const regs = new Uint8Array(U.REGS_SIZE);
+    if (this.#ioctl(this.#vcpuFd, U.KVM_GET_REGS, regs) < 0) return -1n;
+    return new DataView(regs.buffer).getBigUint64(offset, true);
+  }
+
+  #rip(): string {
+    return "0x" + this.#reg(U.REGS_RIP).toString(16);
+  }
+
+  /** The gva of agent routine `k` (layout.ts K_* / U_*). */
+  routine(k: number): bigint {
+    return L.AGENT_GVA +
+      BigInt(
+        new DataView(AGENT_BYTES.buffer, AGENT_BYTES.byteOffset).getUint32(
+          L.OFF_ROUTINES + 4 * k,
+          true,
+        ),
+      );
+  }
+
+  close(): void {
+    const c = this.#c;
+    if (this.#runAddr !== 0n) c.munmap(addressPointer(this.#runAddr), BigInt(this.#runSize));
+    if (this.#vcpuFd >= 0) c.close(this.#vcpuFd);
+    if (this.#vmFd >= 0) c.close(this.#vmFd);
+    if (this.#kvmFd >= 0) c.close(this.#kvmFd);
+    // The memory goes only after the VM that maps it.
+    if (this.#agentAddr !== 0n) c.munmap(addressPointer(this.#agentAddr), BigInt(L.AGENT_MEM_SIZE));
+    if (this.#windowMap !== 0n) c.munmap(addressPointer(this.#windowMap), this.#windowMapLen);
+    this.#runAddr = this.#agentAddr = this.#windowMap = 0n;
+    this.#vcpuFd = this.#vmFd = this.#kvmFd = -1;
+  }
+
+  /** Writes the agent code, GDT, TSS, IDT, data page and page tables into agent memory. */
+  #buildAgent(): void {
+    const a = this.agent;
+    this.agentBytes.set(AGENT_BYTES, L.OFF_CODE);
+    // GDT (SDM vol. 3A 3.4.5): null, kernel code64, kernel data, user data, user code64,
+    // then the 16-byte 64-bit TSS descriptor. Accessed bits preset so the CPU need not
+    // write them.
+    const gdt = [
+      0n,
+      0x00af9b000000ffffn,
+      0x00cf93000000ffffn,
+      0x00cff3000000ffffn,
+      0x00affb000000ffffn,
+    ];
+    gdt.forEach((d, i) => a.setBigUint64(L.OFF_GDT + 8 * i, d, true));
+    const tss = L.AGENT_GVA + BigInt(L.OFF_TSS);
+    const tssLimit = 0x67n;
+    // Type 0xB (busy 64-bit TSS), present: access byte 0x8B (SDM vol. 3A 8.2.3).
+    const tssLow = (tssLimit & 0xffffn) | ((tss & 0xffffffn) << 16n) | (0x8bn << 40n) |
+      (((tss >> 24n) & 0xffn) << 56n);
+    a.setBigUint64(L.OFF_GDT + 40, tssLow, true);
+    a.setBigUint64(L.OFF_GDT + 48, tss >> 32n, true);
+    // TSS: RSP0 at offset 4 (ring-3 faults land on their own stack), no I/O bitmap.
+    a.setBigUint64(L.OFF_TSS + 4, L.AGENT_GVA + BigInt(L.OFF_FAULT_STACK_TOP), true);
+    a.setUint16(L.OFF_TSS + 0x66, 0x68, true);
+    // IDT: 32 interrupt gates (type 0xE, DPL 0, present: 0x8E) to vectors 16 bytes apart.
+    for (let v = 0; v < 32; v++) {
+      const h = L.AGENT_GVA + BigInt(L.OFF_VECTORS + 16 * v);
+      const lo = (h & 0xffffn) | (BigInt(L.SEL_KERNEL_CS) << 16n) | (0x8en << 40n) |
+        (((h >> 16n) & 0xffffn) << 48n);
+      a.setBigUint64(L.OFF_IDT + 16 * v, lo, true);
+      a.setBigUint64(L.OFF_IDT + 16 * v + 8, h >> 32n, true);
+    }
+    a.setBigUint64(L.OFF_DATA + L.D_RFLAGS, this.config.rflags.ac ? 0x40002n : 0x2n, true);
+    // Until the host writes a batch, the first record ends it.
+    a.setBigUint64(L.OFF_CMD + L.R_ROUTINE, this.routine(L.K_DONE), true);
+    // The agent's tables. Upper levels of the agent mapping carry U=1 because the ring-3
+    // stub page needs it; every other leaf has U=0. A and D are preset everywhere so KVM
+    // never writes them (no A/D writes into the trace's root page). No NX bits: the
+    // trace owns EFER.NXE.
+    const g = (off: number) => L.AGENT_GPA + BigInt(off);
+    const entry = (off: number, v: bigint) => a.setBigUint64(off, v, true);
+    entry(L.OFF_ROOT + 8 * L.AGENT_PML4_INDEX, g(L.OFF_AGENT_PDPT) | BigInt(P | W | US | A));
+    entry(L.OFF_ROOT + 8 * L.DIRECT_PML4_INDEX, g(L.OFF_DIRECT_PDPT) | BigInt(P | W | A));
+    entry(L.OFF_AGENT_PDPT, g(L.OFF_AGENT_PD) | BigInt(P | W | US | A));
+    entry(L.OFF_AGENT_PD, g(L.OFF_AGENT_PT) | BigInt(P | W | US | A));
+    for (let i = 0; i < L.AGENT_MAPPED_PAGES; i++) {
+      const u = i * 4096 === L.OFF_USER ? US : 0;
+      entry(L.OFF_AGENT_PT + 8 * i, g(i * 4096) | BigInt(P | W | A | D | u));
+    }
+    // The direct map: gpa g at DIRECT_GVA + g, 2 MiB pages, up to directLimit, except the
+    // agent region (a trace op there is a constraint violation, never a write).
+    const pds = Number((this.directLimit + GIB - 1n) / GIB);
+    const u32 = new Uint32Array(
+      this.agentBytes.buffer,
+      this.agentBytes.byteOffset,
+      L.AGENT_MEM_SIZE / 4,
+    );
+    const agentLo = Number(L.AGENT_GPA >> 21n),
+      agentHi = Number((L.AGENT_GPA + L.AGENT_GPA_SIZE) >> 21n);
+    const limit2m = Number(this.directLimit >> 21n);
+    for (let j = 0; j < pds; j++) {
+      entry(L.OFF_DIRECT_PDPT + 8 * j, g(L.OFF_DIRECT_PD + 4096 * j) | BigInt(P | W | A));
+      const base = (L.OFF_DIRECT_PD + 4096 * j) / 4;
+      for (let k = 0; k < 512; k++) {
+        const n = j * 512 + k; // 2 MiB frame number
+        if (n >= limit2m || (n >= agentLo && n < agentHi)) continue;
+        u32[base + 2 * k] = (((n & 0x7ff) << 21) | P | W | A | D | PS) >>> 0;
+        u32[base + 2 * k + 1] = Math.floor(n / 2048);
+      }
+    }
+  }
+
+  /** The two PML4 entries the agent needs in whatever root it runs on. */
+  agentPml4Entries(): [bigint, bigint] {
+    const root = L.OFF_ROOT;
+    return [
+      this.agent.getBigUint64(root + 8 * L.DIRECT_PML4_INDEX, true),
+      this.agent.getBigUint64(root + 8 * L.AGENT_PML4_INDEX, true),
+    ];
+  }
+
+  #setCpuid(): void {
+    const max = 256;
+    const b = new Uint8Array(U.CPUID2_HEADER + max * U.CPUID_ENTRY_SIZE);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, max, true);
+    this.#must("KVM_GET_SUPPORTED_CPUID", this.#ioctl(this.#kvmFd, U.KVM_GET_SUPPORTED_CPUID, b));
+    const n = v.getUint32(0, true);
+    filterCpuid(v, n, this.config);
+    this.#must("KVM_SET_CPUID2", this.#ioctl(this.#vcpuFd, U.KVM_SET_CPUID2, b));
+  }
+
+  #setSregs(): void {
+    const b = new Uint8Array(U.SREGS_SIZE);
+    const v = new DataView(b.buffer);
+    this.#must("KVM_GET_SREGS", this.#ioctl(this.#vcpuFd, U.KVM_GET_SREGS, b));
+    const seg = (
+      off: number,
+      sel: number,
+      type: number,
+      s: number,
+      dpl: number,
+      l: number,
+      db: number,
+    ) => {
+      v.setBigUint64(off + U.SEG_BASE, 0n, true);
+      v.setUint32(off + U.SEG_LIMIT, 0xffffffff, true);
+      v.setUint16(off + U.SEG_SELECTOR, sel, true);
+      v.setUint8(off + U.SEG_TYPE, type);
+      v.setUint8(off + U.SEG_PRESENT, 1);
+      v.setUint8(off + U.SEG_DPL, dpl);
+      v.setUint8(off + U.SEG_DB, db);
+      v.setUint8(off + U.SEG_S, s);
+      v.setUint8(off + U.SEG_L, l);
+      v.setUint8(off + U.SEG_G, 1);
+      v.setUint8(off + U.SEG_UNUSABLE, 0);
+    };
+    seg(U.SREGS_CS, L.SEL_KERNEL_CS, 0xb, 1, 0, 1, 0);
+    for (const off of [U.SREGS_DS, U.SREGS_ES, U.SREGS_FS, U.SREGS_GS, U.SREGS_SS]) {
+      seg(off, L.SEL_KERNEL_DS, 0x3, 1, 0, 0, 1);
+    }
+    seg(U.SREGS_TR, L.SEL_TSS, 0xb, 0, 0, 0, 0);
+    v.setBigUint64(U.SREGS_TR + U.SEG_BASE, L.AGENT_GVA + BigInt(L.OFF_TSS), true);
+    v.setUint32(U.SREGS_TR + U.SEG_LIMIT, 0x67, true);
+    v.setUint8(U.SREGS_TR + U.SEG_G, 0);
+    v.setUint16(U.SREGS_LDT + U.SEG_SELECTOR, 0, true);
+    v.setUint8(U.SREGS_LDT + U.SEG_PRESENT, 0);
+    v.setUint8(U.SREGS_LDT + U.SEG_UNUSABLE, 1);
+    v.setUint8(U.SREGS_LDT + U.SEG_TYPE, 2);
+    v.setBigUint64(U.SREGS_GDT + U.DT_BASE, L.AGENT_GVA + BigInt(L.OFF_GDT), true);
+    v.setUint16(U.SREGS_GDT + U.DT_LIMIT, 7 * 8 - 1, true);
+    v.setBigUint64(U.SREGS_IDT + U.DT_BASE, L.AGENT_GVA + BigInt(L.OFF_IDT), true);
+    v.setUint16(U.SREGS_IDT + U.DT_LIMIT, 32 * 16 - 1, true);
+    // CR0: PE(0) MP(1) ET(4) NE(5) WP(16) PG(31); AM(18) stays 0 so EFLAGS.AC never
+    // enables alignment checks in ring 3. CR4: PAE(5), PCE(8), SMEP(20), SMAP(21).
+    // EFER: LME(8) LMA(10) NXE(11). (SDM vol. 3A 2.5, 2.2.1.)
+    const cfg = this.config;
+    const cr0 = 0x80000033n | (cfg.cr0.wp ? 1n << 16n : 0n);
+    const cr4 = (1n << 5n) | (cfg.cr4.pce ? 1n << 8n : 0n) | (cfg.cr4.smep ? 1n << 20n : 0n) |
+      (cfg.cr4.smap ? 1n << 21n : 0n);
+    const efer = (1n << 8n) | (1n << 10n) | (cfg.efer.nx ? 1n << 11n : 0n);
+    v.setBigUint64(U.SREGS_CR0, cr0, true);
+    v.setBigUint64(U.SREGS_CR3, this.agentRoot, true);
+    v.setBigUint64(U.SREGS_CR4, cr4, true);
+    v.setBigUint64(U.SREGS_EFER, efer, true);
+    this.#must("KVM_SET_SREGS", this.#ioctl(this.#vcpuFd, U.KVM_SET_SREGS, b));
+  }
+
+  #setRegs(): void {
+    const b = new Uint8Array(U.REGS_SIZE);
+    const v = new DataView(b.buffer);
+    v.setBigUint64(U.REGS_RIP, L.AGENT_GVA + BigInt(L.OFF_CODE), true);
+    v.setBigUint64(U.REGS_RSP, L.AGENT_GVA + BigInt(L.OFF_LOOP_STACK_TOP), true);
+    v.setBigUint64(U.REGS_RFLAGS, this.config.rflags.ac ? 0x40002n : 0x2n, true);
+    this.#must("KVM_SET_REGS", this.#ioctl(this.#vcpuFd, U.KVM_SET_REGS, b));
+  }
+}
+
+/**
+ * Makes the supported CPUID match the trace config where KVM lets it (DESIGN.md section
+ * 5): vendor string, MAXPHYADDR, Page1GB, SMEP/SMAP, no PCID/PKU/LA57, and no vPMU when
+ * `pmu.version` is 0. Bit positions: SDM vol. 2A CPUID; AMD APM vol. 3 appendix E.
+ */
+function filterCpuid(v: DataView, n: number, cfg: Config): void {
+  const vendor = cfg.vendor === "amd" ? ["Auth", "enti", "cAMD"] : ["Genu", "ineI", "ntel"];
+  const word = (s: string) =>
+    s.split("").reduce((acc, ch, i) => acc | (ch.charCodeAt(0) << (8 * i)), 0) >>> 0;
+  const setBit = (x: number, bit: number, on: boolean) =>
+    (on ? x | (1 << bit) : x & ~(1 << bit)) >>> 0;
+  for (let i = 0; i < n; i++) {
+    const e = U.CPUID2_HEADER + i * U.CPUID_ENTRY_SIZE;
+    const fn = v.getUint32(e + U.CPUID_FUNCTION, true);
+    const idx = v.getUint32(e + U.CPUID_INDEX, true);
+    const get = (r: number) => v.getUint32(e + r, true);
+    const set = (r: number, x: number) => v.setUint32(e + r, x >>> 0, true);
+    if (fn === 0) {
+      set(U.CPUID_EBX, word(vendor[0]!));
+      set(U.CPUID_EDX, word(vendor[1]!));
+      set(U.CPUID_ECX, word(vendor[2]!));
+    } else if (fn === 1) {
+      set(U.CPUID_ECX, setBit(get(U.CPUID_ECX), 17, false)); // PCID
+    } else if (fn === 7 && idx === 0) {
+      set(
+        U.CPUID_EBX,
+        setBit(setBit(get(U.CPUID_EBX), 7, cfg.features.smep), 20, cfg.features.smap),
+      );
+      set(U.CPUID_ECX, setBit(setBit(get(U.CPUID_ECX), 3, false), 16, false)); // PKU, LA57
+    } else if (fn === 0xa && cfg.pmu.version === 0) {
+      set(U.CPUID_EAX, 0);
+      set(U.CPUID_EBX, 0);
+      set(U.CPUID_ECX, 0);
+      set(U.CPUID_EDX, 0);
+    } else if (fn === 0x80000001) {
+      set(U.CPUID_EDX, setBit(get(U.CPUID_EDX), 26, cfg.gbPages)); // Page1GB
+      if (cfg.pmu.version === 0) set(U.CPUID_ECX, setBit(get(U.CPUID_ECX), 23, false)); // PerfCtrExtCore
+    } else if (fn === 0x80000008) {
+      set(U.CPUID_EAX, ((get(U.CPUID_EAX) & ~0xff) | cfg.maxPhyAddr) >>> 0);
+    } else if (fn === 0x80000022 && cfg.pmu.version === 0) {
+      set(U.CPUID_EAX, 0); // PerfMonV2
+      set(U.CPUID_EBX, 0);
+    }
+  }
+}
