@@ -217,7 +217,7 @@ export function arbConfig(): Arbitrary<Config> {
       rflags: record({ ac: fc.boolean() }),
       pmu: arbPmu(vendor),
       quirks: record({ slotZapAll: fc.boolean() }),
-      mmioGenBits: fc.integer({ min: 4, max: 19 }),
+      mmioGenBits: fc.integer({ min: 2, max: 19 }),
     })
   );
 }

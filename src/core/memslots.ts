@@ -70,6 +70,12 @@ export class Memslots {
   #last: Slot | null = null;
   /** Total pages of AS0 and AS1 slots (the MMU page limit derives from it). */
   totalPages = 0;
+  /** `kvm_arch_nr_memslot_as_ids`: 2 with SMM (config.smm), else 1. */
+  readonly nrAs: number;
+
+  constructor(nrAs: number = NR_AS) {
+    this.nrAs = nrAs;
+  }
 
   /** The valid AS0 slot holding `gfn`, or null (INVALID slots count as absent). */
   find(gfn: number): Slot | null {
@@ -106,7 +112,7 @@ export class Memslots {
     const size = op.pages * 4096;
     if ((op.gpa & 0xfffn) !== 0n || (op.hva & 0xfffn) !== 0n) return "EINVAL";
     if (op.hva >= 1n << 47n || op.hva + BigInt(size) > BigInt(TASK_SIZE_MAX)) return "EINVAL";
-    if (as >= NR_AS || (id & 0xffff) >= KVM_USER_MEM_SLOTS) return "EINVAL";
+    if (as >= this.nrAs || (id & 0xffff) >= KVM_USER_MEM_SLOTS) return "EINVAL";
     if (op.gpa + BigInt(size) >= 1n << 64n) return "EINVAL";
     if (op.pages > KVM_MEM_MAX_NR_PAGES) return "EINVAL";
     const old = this.byId(id);
@@ -214,7 +220,7 @@ export class Memslots {
   #swap(as: number, hooks: MemslotHooks, change: () => void): void {
     const oldView = this.lists[as]!.slice();
     const gen = this.gen[as]!;
-    const final = gen + NR_AS;
+    const final = gen + this.nrAs;
     change();
     if (hooks.bumpOnce) {
       hooks.memslotsUpdated(as, final);

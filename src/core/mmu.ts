@@ -1272,7 +1272,7 @@ export class ShadowMmu {
 
   /** `kvm_mmu_invalidate_mmio_sptes` with the final generation (B.2 wrap rule). */
   memslotsUpdated(_as: number, gen: number): void {
-    const g = gen & this.genMask & ~(NR_AS - 1);
+    const g = gen & this.genMask & ~(this.slots.nrAs - 1);
     if (g === 0) {
       this.cov[Cov.MMIO_GEN_WRAP]!++;
       this.zapAllFast();

@@ -52,7 +52,7 @@ export function pagesToBitmap(pages: readonly number[]): bigint {
 export class CoreBackend implements Backend {
   readonly name = "core" as const;
   readonly mem = new SparseMemory();
-  readonly slots = new Memslots();
+  readonly slots: Memslots;
   readonly mmu: ShadowMmu;
   readonly pmu: CorePmu;
   readonly bugs: ReadonlySet<string>;
@@ -63,6 +63,7 @@ export class CoreBackend implements Backend {
   readonly #u32 = new Uint32Array(this.#u64.buffer);
 
   constructor(readonly config: Config, options: BackendOptions = {}) {
+    this.slots = new Memslots(config.smm ? 2 : 1);
     this.bugs = new Set(options.inject ?? []);
     for (const name of this.bugs) {
       if (!MMU_BUG_NAMES.has(name) && !PMU_BUG_NAMES.has(name)) {
@@ -142,7 +143,9 @@ export class CoreBackend implements Backend {
       }
       case "dirtylog": {
         const id = op.id >>> 0;
-        if (id >>> 16 >= NR_AS || (id & 0xffff) >= KVM_USER_MEM_SLOTS) return { errno: "EINVAL" };
+        if (id >>> 16 >= this.slots.nrAs || (id & 0xffff) >= KVM_USER_MEM_SLOTS) {
+          return { errno: "EINVAL" };
+        }
         const slot = this.slots.byId(id);
         if (slot === undefined || (slot.flags & SLOT_LOG) === 0) return { errno: "ENOENT" };
         return { bitmap: pagesToBitmap(this.mmu.getDirtyLog(slot)) };

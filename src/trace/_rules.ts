@@ -125,7 +125,7 @@ export function checkConfig(config: Config): Problem | undefined {
   const { pmu } = config;
   const basic = oneOf("vendor", config.vendor, ["intel", "amd"]) ??
     intIn("maxPhyAddr", config.maxPhyAddr, 36, 52) ??
-    intIn("mmioGenBits", config.mmioGenBits, 4, 19) ??
+    intIn("mmioGenBits", config.mmioGenBits, 2, 19) ??
     oneOf("pmu.version", pmu.version, [0, 1, 2]) ??
     intIn("pmu.gp", pmu.gp, 0, 8) ?? intIn("pmu.fixed", pmu.fixed, 0, 3) ??
     intIn("pmu.gpWidth", pmu.gpWidth, 32, 48) ?? intIn("pmu.fixedWidth", pmu.fixedWidth, 32, 48);

@@ -73,7 +73,7 @@ Deno.test("formatTrace: lays a trace out with 2-space indent and one op per line
     "vendor": "amd",
     "maxPhyAddr": 48,
     "gbPages": false,
-    "features": { "smep": false, "smap": false },
+    "smm": false,
     "pmu": { "version": 0 }
   },
   "ops": [
@@ -145,7 +145,7 @@ Deno.test("configToJson: writes only the fields that differ from the defaults", 
     vendor: "amd",
     maxPhyAddr: 48,
     gbPages: false,
-    features: { smep: false, smap: false },
+    smm: false,
     pmu: { version: 0 },
   });
   const oneBit = defaultConfig();
