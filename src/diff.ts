@@ -36,6 +36,12 @@ export interface DiffResult {
   divergence: Divergence | null;
   /** Ops run on both sides (up to and including the diverging one). */
   ops: number;
+  /**
+   * Ops left out on both sides because the backend cannot run them (`supports`), and
+   * the first reason. The rest of the trace is judged as if they were not there.
+   */
+  skipped: number;
+  skipReason?: string;
 }
 
 function hasAudit(b: Backend): b is Backend & Auditable {
@@ -50,9 +56,23 @@ export function diffTrace(
 ): DiffResult {
   const reference = new ReferenceBackend(trace.config, { strict: options.strict ?? false });
   const backend = factory.create(trace.config, { inject: options.inject ?? [] });
+  let skipped = 0;
+  let skipReason: string | undefined;
+  const done = (divergence: Divergence | null, ops: number): DiffResult => ({
+    divergence,
+    ops,
+    skipped,
+    ...(skipReason === undefined ? {} : { skipReason }),
+  });
   try {
     for (let i = 0; i < trace.ops.length; i++) {
       const op = trace.ops[i]!;
+      const unsupported = backend.supports?.(op) ?? null;
+      if (unsupported !== null) {
+        skipped++;
+        skipReason ??= unsupported;
+        continue;
+      }
       let observed: Outcome;
       try {
         observed = backend.step(op);
@@ -61,41 +81,32 @@ export function diffTrace(
       }
       const judgement = reference.judge(op, observed);
       if ("crash" in observed) {
-        return {
-          divergence: { kind: "crash", index: i, op, observed, permitted: judgement.permitted },
-          ops: i + 1,
-        };
+        return done(
+          { kind: "crash", index: i, op, observed, permitted: judgement.permitted },
+          i + 1,
+        );
       }
       if (judgement.match === -1) {
-        return {
-          divergence: {
-            kind: "divergence",
-            index: i,
-            op,
-            observed,
-            permitted: judgement.permitted,
-          },
-          ops: i + 1,
-        };
+        return done(
+          { kind: "divergence", index: i, op, observed, permitted: judgement.permitted },
+          i + 1,
+        );
       }
       if (options.audit && hasAudit(backend)) {
         const broken = backend.audit();
         if (broken.length > 0) {
-          return {
-            divergence: {
-              kind: "invariant",
-              index: i,
-              op,
-              observed,
-              permitted: judgement.permitted,
-              invariant: broken[0]!,
-            },
-            ops: i + 1,
-          };
+          return done({
+            kind: "invariant",
+            index: i,
+            op,
+            observed,
+            permitted: judgement.permitted,
+            invariant: broken[0]!,
+          }, i + 1);
         }
       }
     }
-    return { divergence: null, ops: trace.ops.length };
+    return done(null, trace.ops.length);
   } finally {
     backend.close();
   }
