@@ -461,7 +461,8 @@ export function expectedOutcome(combo: AccessCombo): Expected {
 export function spaceConfig(space: Space): Config {
   // The AMD space is the machine of this host's KVM (DESIGN.md section 5), so that the
   // kvm backend can run it too.
-  if (space.vendor === "amd") return kvmPvmConfig();
+  // The space does not vary SMEP/SMAP, so they are absent features there, as CPUID says.
+  if (space.vendor === "amd") return { ...kvmPvmConfig(), features: { smep: false, smap: false } };
   // SMEP and SMAP exist only where the space varies them (a `ctl` touching an absent
   // feature would #GP, SEMANTICS.md item 7).
   return mergeConfig({
