@@ -14,7 +14,6 @@ import {
   KVM_USER_MEM_SLOTS,
   type MemslotHooks,
   Memslots,
-  NR_AS,
   SLOT_LOG,
   SLOT_RO,
 } from "./memslots.ts";
