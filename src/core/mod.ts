@@ -10,13 +10,7 @@ import type { AccessOp, Config, CtlOp, Errno, Op, Outcome, SlotOp } from "../tra
 import { PFERR_FETCH, PFERR_USER, PFERR_WRITE } from "../x86/paging.ts";
 import { Cov, COVERAGE_NAMES } from "./coverage.ts";
 import { SparseMemory } from "./memory.ts";
-import {
-  KVM_USER_MEM_SLOTS,
-  type MemslotHooks,
-  Memslots,
-  SLOT_LOG,
-  SLOT_RO,
-} from "./memslots.ts";
+import { KVM_USER_MEM_SLOTS, type MemslotHooks, Memslots, SLOT_LOG, SLOT_RO } from "./memslots.ts";
 import { ShadowMmu, Tr } from "./mmu.ts";
 import { auditMmu } from "./audit.ts";
 import { CorePmu } from "./pmu.ts";
