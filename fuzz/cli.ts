@@ -5,7 +5,7 @@
  * 1 divergence or new finding, 2 usage error (bad flags, unreadable or malformed
  * input), 3 internal error.
  */
-import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import type { ParseArgsOptionsConfig } from "node:util";
 import { backendFactory } from "../src/backends.ts";
 import { diffTrace } from "../src/diff.ts";
 import { outcomeToJson, permittedToJson } from "../src/trace/json.ts";
@@ -13,20 +13,22 @@ import { parseTrace } from "../src/trace/parse.ts";
 import { formatOp, formatOutcome, formatPermitted } from "../src/trace/text.ts";
 import type { Trace } from "../src/trace/types.ts";
 import { ReferenceBackend } from "../src/reference/mod.ts";
+import { cmdFuzz, FUZZ_USAGE } from "./cmd_fuzz.ts";
+import { cmdMinimize, cmdReplay, REPLAY_USAGE } from "./cmd_replay.ts";
+import { cmdSelftest, SELFTEST_USAGE } from "./selftest.ts";
+import { args as parseFlags, UsageError } from "./usage.ts";
 
-/** A usage error: printed without a stack, exit code 2. */
-export class UsageError extends Error {}
+export { UsageError };
 
 const USAGE = `Usage:
   deno task run TRACE.json [--backend reference|core|kvm] [--json] [--strict]
-  deno task diff TRACE.json [--backend core|kvm] [--json] [--strict] [--audit] [--inject NAME]`;
+  deno task diff TRACE.json [--backend core|kvm] [--json] [--strict] [--audit] [--inject NAME]
+${FUZZ_USAGE.replace("Usage:\n", "")}
+${REPLAY_USAGE.replace("Usage:\n", "")}
+${SELFTEST_USAGE.replace("Usage:\n", "")}`;
 
 function args<const O extends ParseArgsOptionsConfig>(argv: string[], options: O) {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
+  return parseFlags(argv, options, USAGE);
 }
 
 /** Reads and parses a trace file; every problem is a usage error naming the file. */
@@ -163,20 +165,24 @@ function cmdDiff(argv: string[]): number {
   return d === null ? 0 : 1;
 }
 
-const COMMANDS: Record<string, (argv: string[]) => number> = {
+const COMMANDS: Record<string, (argv: string[]) => number | Promise<number>> = {
   run: cmdRun,
   diff: cmdDiff,
+  fuzz: cmdFuzz,
+  replay: cmdReplay,
+  minimize: cmdMinimize,
+  selftest: cmdSelftest,
 };
 
 /** Runs a subcommand and returns its exit code. */
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const fn = command === undefined ? undefined : COMMANDS[command];
   try {
     if (fn === undefined) {
       throw new UsageError(`Unknown command "${command ?? ""}"\n${USAGE}`);
     }
-    return fn(rest);
+    return await fn(rest);
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`shadowfuzz: ${e.message}`);
@@ -187,4 +193,4 @@ export function main(argv: string[]): number {
   }
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -27,7 +27,7 @@ import type { Config } from "../trace/types.ts";
 import { PFERR_FETCH, PFERR_USER, PFERR_WRITE } from "../x86/paging.ts";
 import { Cov } from "./coverage.ts";
 import type { SparseMemory } from "./memory.ts";
-import { type Memslots, NR_AS, type Slot, SLOT_LOG, SLOT_RO } from "./memslots.ts";
+import { type Memslots, type Slot, SLOT_LOG, SLOT_RO } from "./memslots.ts";
 import { PteListPool } from "./pte_list.ts";
 import {
   ACC_ALL,
@@ -581,8 +581,16 @@ export class ShadowMmu {
     }
     const gfn = (ghi & 0xfffff) * 1048576 + (glo >>> 12);
     if (isMmioSpte(lo, hi)) {
-      if (drop || mmioSpteGfn(lo, hi) !== gfn) this.#zapPte(sp, s);
-      this.cov[Cov.SYNC_SPTE_DROP]!++;
+      // sync_mmio_spte: a changed gfn zaps; the same gfn is re-marked with the gpte's
+      // current access (so a gpte that lost W no longer passes the MMIO fast path).
+      if (drop || mmioSpteGfn(lo, hi) !== gfn) {
+        this.#zapPte(sp, s);
+        this.cov[Cov.SYNC_SPTE_DROP]!++;
+      } else {
+        const access = roleAccess(this.spRole[sp]!) & this.#gptAccess(glo, ghi);
+        this.#setSpte(sp, s, null, gfn, access, false);
+        this.cov[Cov.SYNC_SPTE_UPDATE]!++;
+      }
       return;
     }
     if (drop || this.sptGfn[s] !== gfn) {
@@ -1317,7 +1325,7 @@ export class ShadowMmu {
     }
     this.cov[Cov.MMIO_RACING_INSTALL]!++;
     // mmio-in-progress (model): the spte carries the generation being published.
-    this.#mmioGenOverride = this.slots.inProgress[0] ? this.slots.gen[0] + NR_AS : -1;
+    this.#mmioGenOverride = this.slots.inProgress[0] ? this.slots.gen[0] + this.slots.nrAs : -1;
     let access = w.pteAccess;
     if ((w.pteLo[w.level]! & SPTE_D) === 0 && !write) access &= ~ACC_WRITE;
     this.#fetch(last.gva, null, access, true, false);

@@ -300,6 +300,13 @@ export async function modifyFinding(
 ): Promise<Finding | null> {
   checkId(id);
   const path = join(findingsDir(dir), `${id}.json`);
+  // The lock file lives beside the finding: without the folder there is no finding.
+  try {
+    await Deno.stat(findingsDir(dir));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
   return await withLock(path, async () => {
     const current = await readFinding(dir, id);
     if (current === null) return null;

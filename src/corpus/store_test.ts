@@ -252,3 +252,13 @@ Deno.test("store: read-modify-writes from two processes lose no hit (lock file)"
     assert.deepEqual(await names(join(dir, "findings")), [`${f.id}.json`]);
   });
 });
+
+Deno.test("store: modifying a finding in a corpus without findings/ returns null", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { modifyFinding } = await import("./store.ts");
+    assert.equal(await modifyFinding(dir, "0123456789abcdef", (f) => f), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

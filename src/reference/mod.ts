@@ -18,7 +18,7 @@ import type {
   SlotOp,
   WriteOp,
 } from "../trace/types.ts";
-import { PTE_A } from "../x86/paging.ts";
+import { PTE_A, PTE_D } from "../x86/paging.ts";
 import { HostMemory } from "./memory.ts";
 import { Memslots, type Slot } from "./memslots.ts";
 import { ReferencePmu } from "./pmu.ts";
@@ -329,6 +329,24 @@ export class ReferenceBackend implements Backend, Oracle {
       const code = walkFaultCode(w.rsvd, op, regs);
       candidates.push({ fault: code, current: true, why: "current walk" });
     }
+    // Entries with don't-care bits beyond A/D (a store that may have gone through a
+    // stale translation into this table) may hold their other value: walk that too.
+    for (const e of w.ok ? w.t.entries : w.entries) {
+      const unknown = this.#memory.dontCare(e.hva, 8) & ~(PTE_A | PTE_D);
+      if (unknown === 0n) continue;
+      const other = e.value ^ unknown;
+      const alt = walk(
+        makeView(this.#slots.slots, (hva) => hva === e.hva ? other : this.#memory.read(hva, 8)),
+        this.config,
+        regs,
+        op.gva,
+      );
+      const why = `current walk with ${hex(other)} at gpa ${hex(e.gpa)} ` +
+        `(an earlier store may have landed elsewhere)`;
+      const pin = { hva: e.hva, value: other };
+      if (alt.ok) candidates.push({ t: alt.t, current: true, why, pin });
+      else candidates.push({ fault: walkFaultCode(alt.rsvd, op, regs), current: true, why, pin });
+    }
     for (const s of stale) {
       candidates.push({
         t: s.t,
@@ -401,6 +419,16 @@ export class ReferenceBackend implements Backend, Oracle {
     walked: readonly WalkEntry[],
   ): void {
     const write = op.kind === "write";
+    // Only walks that assumed the same other value of a don't-care entry match: pin it.
+    const pins = members.map((m) => m.pin);
+    if (
+      pins.every((p) => p !== undefined && p.hva === pins[0]!.hva && p.value === pins[0]!.value)
+    ) {
+      const p = pins[0]!;
+      const unknown = this.#memory.dontCare(p.hva, 8);
+      this.#memory.write(p.hva, 8, p.value);
+      this.#memory.addDontCare(p.hva, unknown & (PTE_A | PTE_D));
+    }
     for (const e of walked) this.#accessed.add(Number(e.gpa >> 12n));
     if ("pf" in observed) {
       // A faulting walk sets no A/D in KVM (KVM-FACTS A.5); hardware may set A in the
@@ -481,6 +509,12 @@ interface Candidate {
   fault?: number;
   current: boolean;
   why: string;
+  /** The entry value this walk assumed for a don't-care entry (pinned if it alone matches). */
+  pin?: { hva: number; value: bigint };
+}
+
+function hex(v: bigint): string {
+  return `0x${v.toString(16)}`;
 }
 
 function noop(): void {}

@@ -491,6 +491,9 @@ export class ReferencePmu {
     if (!(sel & EVENTSEL_EN)) return false;
     if (!this.#globallyEnabled(BigInt(i))) return false;
     if (!(sel & (op.user ? EVENTSEL_USR : EVENTSEL_OS))) return false;
+    // IN_TX (Intel, with HLE/RTM) counts only inside transactional regions (SDM vol. 3B
+    // 20.3.6.5); the events of an `events` op happen outside any transaction.
+    if (this.#tsx && (sel & EVENTSEL_IN_TX)) return false;
     // Only event select and umask take part; E, INV, CMASK and PC are ignored.
     if (this.#eventOf(sel) !== op.event || umaskOf(sel) !== op.umask) return false;
     return this.#gpAllowedByFilter(sel);

@@ -1,0 +1,255 @@
+/**
+ * @module
+ * `deno task fuzz`: a campaign against a backend, findings into the corpus, a summary
+ * (DESIGN.md section 6). Exit 0 without new findings, 1 with, 2 on usage errors.
+ */
+import { listFindings, writeRun } from "../src/corpus/store.ts";
+import { type Area, RUN_FORMAT } from "../src/corpus/types.ts";
+import { resolveBackendFlag } from "./backend_ref.ts";
+import { type CampaignFinding, runCampaign } from "./campaign.ts";
+import { catalogue, formatCatalogue } from "./catalogue.ts";
+import { addHits, type FindingContext, recordFinding } from "./corpus.ts";
+import { AREAS } from "./generate.ts";
+import { harnessVersion } from "./harness.ts";
+import { ProgressReporter, rate } from "./progress.ts";
+import { args, intFlag, UsageError } from "./usage.ts";
+import { kvmPvmConfig } from "../src/trace/config.ts";
+import type { BackendName } from "../src/backend.ts";
+
+export const FUZZ_USAGE = `Usage:
+  deno task fuzz [--seconds N|--runs N] [--seed S] [--workers N] [--backend core|kvm]
+                 [--areas mmu,memslot,pmu] [--inject NAME|list] [--audit] [--strict]
+                 [--corpus DIR] [--json] [--no-guide]`;
+
+/** Default budget when neither --seconds nor --runs is given. */
+const DEFAULT_SECONDS = 60;
+
+/** Parsed `fuzz` flags. */
+export interface FuzzFlags {
+  seconds?: number;
+  runs?: number;
+  seed: number;
+  workers: number;
+  backend: string;
+  areas: Area[];
+  inject?: string;
+  list: boolean;
+  audit: boolean;
+  strict: boolean;
+  corpus: string;
+  json: boolean;
+  guide: boolean;
+}
+
+/** Parses and validates `fuzz` flags (usage errors name the flag). */
+export function parseFuzzFlags(argv: string[]): FuzzFlags {
+  const { values, positionals } = args(argv, {
+    seconds: { type: "string" },
+    runs: { type: "string" },
+    seed: { type: "string" },
+    workers: { type: "string" },
+    backend: { type: "string" },
+    areas: { type: "string" },
+    inject: { type: "string" },
+    audit: { type: "boolean" },
+    strict: { type: "boolean" },
+    corpus: { type: "string" },
+    json: { type: "boolean" },
+    "no-guide": { type: "boolean" },
+  }, FUZZ_USAGE);
+  if (positionals.length > 0) {
+    throw new UsageError(`Unexpected argument "${positionals[0]}"\n${FUZZ_USAGE}`);
+  }
+  const seconds = intFlag("seconds", values.seconds, 1, 7 * 24 * 3600);
+  const runs = intFlag("runs", values.runs, 1, Number.MAX_SAFE_INTEGER);
+  const seed = intFlag("seed", values.seed, 0, Number.MAX_SAFE_INTEGER) ??
+    crypto.getRandomValues(new Uint32Array(1))[0]!;
+  const cores = navigator.hardwareConcurrency || 1;
+  const workers = intFlag("workers", values.workers, 0, 256) ?? cores;
+  const areas = (values.areas ?? AREAS.join(",")).split(",").map((a) => a.trim());
+  for (const a of areas) {
+    if (!(AREAS as readonly string[]).includes(a)) {
+      throw new UsageError(`--areas: unknown area "${a}": expected ${AREAS.join(", ")}`);
+    }
+  }
+  const backend = values.backend ?? "core";
+  const list = values.inject === "list";
+  if (values.inject !== undefined && !list) {
+    const names = catalogue().map((b) => b.name);
+    if (!names.includes(values.inject)) {
+      throw new UsageError(
+        `--inject: unknown bug "${values.inject}" (see --inject list)`,
+      );
+    }
+    if (backend !== "core") throw new UsageError(`--inject needs --backend core`);
+  }
+  return {
+    ...(seconds === undefined && runs === undefined ? { seconds: DEFAULT_SECONDS } : {}),
+    ...(seconds === undefined ? {} : { seconds }),
+    ...(runs === undefined ? {} : { runs }),
+    seed,
+    workers,
+    backend,
+    areas: areas as Area[],
+    ...(values.inject === undefined || list ? {} : { inject: values.inject }),
+    list,
+    audit: values.audit ?? false,
+    strict: values.strict ?? false,
+    corpus: values.corpus ?? "corpus",
+    json: values.json ?? false,
+    guide: !(values["no-guide"] ?? false),
+  };
+}
+
+/** The replay command of a finding file. */
+export function replayCommand(corpus: string, id: string): string {
+  return `deno task replay ${corpus.replace(/\/$/, "")}/findings/${id}.json`;
+}
+
+/** `fuzz`. */
+export async function cmdFuzz(argv: string[]): Promise<number> {
+  const flags = parseFuzzFlags(argv);
+  if (flags.list) {
+    console.log(formatCatalogue(catalogue()));
+    return 0;
+  }
+  const { ref, factory } = await resolveBackendFlag(flags.backend, ["core", "kvm", "reference"]);
+  const backend = flags.backend as BackendName;
+  const progress = new ProgressReporter(false);
+  const { findings: existing, errors } = await listFindings(flags.corpus);
+  for (const e of errors) {
+    progress.line(`shadowfuzz: skipping corrupt corpus file findings/${e.file}: ${e.error}`);
+  }
+  const knownIds = new Set(existing.map((f) => f.id));
+  const harness = await harnessVersion();
+  const time = new Date().toISOString();
+  const ctx: FindingContext = {
+    seed: String(flags.seed),
+    backend,
+    ...(flags.inject === undefined ? {} : { inject: flags.inject }),
+    harness,
+    now: time,
+  };
+  const stop = new SharedArrayBuffer(4);
+  const stopFlag = new Int32Array(stop);
+  const onSignal = () => {
+    if (Atomics.load(stopFlag, 0) !== 0) Deno.exit(130);
+    Atomics.store(stopFlag, 0, 1);
+    progress.line("shadowfuzz: stopping (Ctrl-C again to abort without saving)");
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  const recorded = new Map<string, { hits: number; isNew: boolean }>();
+  let result;
+  try {
+    result = await runCampaign({
+      engine: {
+        seed: flags.seed,
+        constraints: {
+          areas: flags.areas,
+          ...(flags.backend === "kvm" ? { config: { fixed: kvmPvmConfig() } } : {}),
+        },
+        diff: {
+          strict: flags.strict,
+          audit: flags.audit,
+          inject: flags.inject === undefined ? [] : [flags.inject],
+        },
+        backend,
+        guide: flags.guide,
+      },
+      workers: flags.workers,
+      backend: ref,
+      factory,
+      ...(flags.seconds === undefined ? {} : { seconds: flags.seconds }),
+      ...(flags.runs === undefined ? {} : { runs: flags.runs }),
+      knownSignatures: existing.map((f) => f.signature),
+      onProgress: (p) => progress.update(p),
+      onFinding: async (cf: CampaignFinding) => {
+        const f = cf.first;
+        const isNew = await recordFinding(flags.corpus, f, cf.hits, {
+          ...ctx,
+          now: new Date().toISOString(),
+        }) &&
+          !knownIds.has(f.id);
+        recorded.set(f.id, { hits: cf.hits, isNew });
+        const ops = f.minimized?.ops ?? (f.trace as { ops: unknown[] }).ops.length;
+        progress.line(
+          `${isNew ? "new finding" : "known finding"} ${f.id}: ${f.signature} (${ops} ops)\n` +
+            `  replay: ${replayCommand(flags.corpus, f.id)}`,
+        );
+      },
+    }, stop);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    progress.clear();
+  }
+  // Hits seen after a finding was first recorded.
+  for (const cf of result.findings) {
+    const r = recorded.get(cf.first.id);
+    if (r !== undefined && cf.hits > r.hits) {
+      await addHits(flags.corpus, cf.first.id, cf.hits - r.hits, {
+        ...ctx,
+        now: new Date().toISOString(),
+      });
+    }
+  }
+  const opsPerSec = result.ops / Math.max(result.seconds, 1e-9);
+  const summaryFindings = result.findings.map((cf) => ({
+    id: cf.first.id,
+    signature: cf.first.signature,
+    new: recorded.get(cf.first.id)?.isNew ?? false,
+    ops: cf.first.minimized?.ops ?? (cf.first.trace as { ops: unknown[] }).ops.length,
+    hits: cf.hits,
+    replay: replayCommand(flags.corpus, cf.first.id),
+  }));
+  await writeRun(flags.corpus, {
+    format: RUN_FORMAT,
+    time,
+    seed: String(flags.seed),
+    seconds: result.seconds,
+    runs: result.runs,
+    ops: result.ops,
+    opsPerSec,
+    workers: flags.workers,
+    backend,
+    ...(flags.inject === undefined ? {} : { inject: flags.inject }),
+    coverage: result.coverageEvents.length,
+    findings: summaryFindings.map((f) => ({ id: f.id, signature: f.signature, new: f.new })),
+  });
+  const newCount = summaryFindings.filter((f) => f.new).length;
+  if (flags.json) {
+    console.log(JSON.stringify({
+      seed: String(flags.seed),
+      seconds: result.seconds,
+      runs: result.runs,
+      ops: result.ops,
+      opsPerSec,
+      workers: flags.workers,
+      backend,
+      areas: flags.areas,
+      ...(flags.inject === undefined ? {} : { inject: flags.inject }),
+      guide: flags.guide,
+      coverage: result.coverageEvents.length,
+      coverageTotal: result.coverageTotal,
+      kept: result.pool,
+      interrupted: result.interrupted,
+      corpusErrors: errors,
+      findings: summaryFindings,
+    }));
+  } else {
+    console.log(
+      `seed ${flags.seed}: ${result.runs} runs, ${result.ops} ops in ${
+        result.seconds.toFixed(1)
+      }s ` +
+        `(${rate(opsPerSec)} ops/s, ${flags.workers} workers), coverage ` +
+        `${result.coverageEvents.length}/${result.coverageTotal}, ${result.findings.length} findings ` +
+        `(${newCount} new)${result.interrupted ? ", interrupted" : ""}`,
+    );
+    for (const f of summaryFindings) {
+      console.log(
+        `  ${f.new ? "NEW " : "seen"} ${f.id}  ${f.signature}  (${f.ops} ops, ${f.hits} hits)`,
+      );
+      console.log(`       ${f.replay}`);
+    }
+  }
+  return newCount > 0 ? 1 : 0;
+}

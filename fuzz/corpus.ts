@@ -1,0 +1,113 @@
+/**
+ * @module
+ * Recording findings in the corpus, on top of the corpus store (`src/corpus/store.ts`,
+ * which owns atomic writes and per-finding locks): a new signature becomes a new file
+ * named by its id; the same signature found again updates `hits`, `lastSeen` and
+ * `seeds` of that one file under its lock, so no hit is lost and no second file appears.
+ */
+import type { BackendName } from "../src/backend.ts";
+import { findingsDir, modifyFinding, writeFinding } from "../src/corpus/store.ts";
+import { type Finding, FINDING_FORMAT, type FindingKind } from "../src/corpus/types.ts";
+import { parseOpJson } from "../src/trace/parse.ts";
+import { formatOp } from "../src/trace/text.ts";
+import type { Minimized, RunFinding } from "./engine.ts";
+import { opArea } from "./signature.ts";
+
+/** At most this many seeds are kept per finding (the corpus format says 20). */
+const MAX_SEEDS = 20;
+
+/** What a campaign knows when it records a finding. */
+export interface FindingContext {
+  seed: string;
+  backend: BackendName;
+  inject?: string;
+  harness: string;
+  /** ISO 8601. */
+  now: string;
+}
+
+function opText(trace: unknown, index: number): string {
+  try {
+    const ops = (trace as { ops: unknown[] }).ops;
+    return formatOp(parseOpJson(ops[index], index));
+  } catch {
+    return `op ${index}`;
+  }
+}
+
+/** Builds the Finding file of a newly found signature. */
+export function makeFinding(f: RunFinding, ctx: FindingContext, hits: number): Finding {
+  const min: Minimized = f.minimized ?? {
+    trace: f.trace,
+    ops: (f.trace as { ops: unknown[] }).ops.length,
+    divergence: f.divergence,
+    seconds: 0,
+  };
+  const d = min.divergence;
+  const kind: FindingKind = d.kind;
+  const opKind =
+    ((min.trace as { ops: { op: string }[] }).ops[d.opIndex]?.op ?? "access") as Parameters<
+      typeof opArea
+    >[0];
+  return {
+    format: FINDING_FORMAT,
+    id: f.id,
+    signature: f.signature,
+    area: opArea(opKind),
+    kind,
+    title: `${f.signature} at \`${opText(min.trace, d.opIndex)}\``,
+    status: "new",
+    firstSeen: ctx.now,
+    lastSeen: ctx.now,
+    hits,
+    seeds: [ctx.seed],
+    ...(ctx.inject === undefined ? {} : { inject: ctx.inject }),
+    trace: f.trace,
+    minimized: min.trace,
+    divergence: {
+      opIndex: d.opIndex,
+      backend: ctx.backend,
+      observed: d.observed,
+      permitted: d.permitted,
+      ...(d.invariant === undefined ? {} : { invariant: d.invariant }),
+    },
+    harness: ctx.harness,
+  };
+}
+
+/** Adds `hits` sightings to an existing finding; false when it does not exist. */
+export async function addHits(
+  dir: string,
+  id: string,
+  hits: number,
+  ctx: FindingContext,
+): Promise<boolean> {
+  // The store's lock file lives in findings/: it must exist before the first lock.
+  await Deno.mkdir(findingsDir(dir), { recursive: true });
+  const r = await modifyFinding(dir, id, (f) => {
+    f.hits += hits;
+    if (Date.parse(ctx.now) > Date.parse(f.lastSeen)) f.lastSeen = ctx.now;
+    if (!f.seeds.includes(ctx.seed)) {
+      f.seeds.push(ctx.seed);
+      if (f.seeds.length > MAX_SEEDS) f.seeds.splice(0, f.seeds.length - MAX_SEEDS);
+    }
+    return f;
+  });
+  return r !== null;
+}
+
+/**
+ * Records a sighting: a hit on the existing file, or a new file.
+ *
+ * @returns true when the file is new.
+ */
+export async function recordFinding(
+  dir: string,
+  f: RunFinding,
+  hits: number,
+  ctx: FindingContext,
+): Promise<boolean> {
+  if (await addHits(dir, f.id, hits, ctx)) return false;
+  await writeFinding(dir, makeFinding(f, ctx, hits));
+  return true;
+}

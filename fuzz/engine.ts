@@ -1,0 +1,278 @@
+/**
+ * @module
+ * The per-run engine, the same in a Worker and in the main thread: for run `r` it makes
+ * the trace (fresh from the PRNG, or a mutant of a kept trace), diffs it against the
+ * reference, reads the core's coverage, and on a divergence with a signature it has not
+ * seen shrinks it (fast-check on choices, then the op minimizer). It never touches the
+ * disk: the campaign's main process alone writes the corpus.
+ *
+ * Determinism: everything about run `r` is a function of the seed, `r` and the pool of
+ * kept traces at the start of the epoch, which every worker has identically.
+ */
+import type { Backend, BackendFactory, BackendName } from "../src/backend.ts";
+import { type DiffOptions, diffTrace, type Divergence } from "../src/diff.ts";
+import { outcomeToJson, permittedToJson, traceToJson } from "../src/trace/json.ts";
+import type { Trace } from "../src/trace/types.ts";
+import { type GenConstraints, generateRun, interpret, type TraceChoices } from "./generate.ts";
+import { minimizeTrace } from "./minimize.ts";
+import { mutateChoices } from "./mutate.ts";
+import { Sfc32 } from "./rng.ts";
+import { shrinkChoices } from "./shrink.ts";
+import { signatureId, signatureOf } from "./signature.ts";
+import { RandomSource } from "./source.ts";
+
+/** What the engine needs to know; plain data, so it crosses to a Worker. */
+export interface EngineOptions {
+  seed: number;
+  constraints: GenConstraints;
+  diff: DiffOptions;
+  backend: BackendName;
+  /** Keep and mutate traces that reach new coverage (default true). */
+  guide?: boolean;
+  /** Seconds of shrinking per new signature (default 8; 0 disables shrinking). */
+  shrinkSeconds?: number;
+  /**
+   * Also diff a diverging trace without the injected bugs; a divergence that shows
+   * there too is a core bug, reported with `baseline: true` (the self-test needs this).
+   */
+  baselineCheck?: boolean;
+}
+
+/** A divergence in JSON form (as the Finding file stores it). */
+export interface DivergenceJson {
+  kind: Divergence["kind"];
+  opIndex: number;
+  observed: unknown;
+  permitted: unknown[];
+  invariant?: string;
+}
+
+/** A shrunk trace (JSON form), its length and divergence, and the seconds it took. */
+export interface Minimized {
+  trace: unknown;
+  ops: number;
+  divergence: DivergenceJson;
+  seconds: number;
+}
+
+/** One diverging run. */
+export interface RunFinding {
+  index: number;
+  signature: string;
+  id: string;
+  /** The full trace (JSON form). */
+  trace: unknown;
+  /** Set when this engine shrank it: the minimized trace and its divergence. */
+  minimized?: Minimized;
+  divergence: DivergenceJson;
+  /** It diverges without the injected bugs too. */
+  baseline?: boolean;
+}
+
+/** A run that reached coverage events the epoch started without. */
+export interface Interesting {
+  index: number;
+  events: number[];
+  choices: TraceChoices;
+}
+
+/** What one slice of an epoch produced. */
+export interface EpochResult {
+  runs: number;
+  /** Number of coverage events the backend has (0 without coverage). */
+  coverageSize: number;
+  ops: number;
+  interesting: Interesting[];
+  findings: RunFinding[];
+}
+
+/** A slice of run indexes: `start + offset + k * stride < end`. */
+export interface Slice {
+  start: number;
+  end: number;
+  offset: number;
+  stride: number;
+}
+
+/** Changes to the shared state, sent at each epoch start (in the same order to all). */
+export interface EpochUpdate {
+  pool: TraceChoices[];
+  events: number[];
+  signatures: string[];
+}
+
+/** The kept-trace pool stops growing here (then new entries replace old ones). */
+export const POOL_MAX = 256;
+
+/** Adds `choices` to a pool deterministically (replacing an entry once full). */
+export function poolAdd(pool: TraceChoices[], choices: TraceChoices, serial: number): void {
+  if (pool.length < POOL_MAX) pool.push(choices);
+  else pool[serial % POOL_MAX] = choices;
+}
+
+/** Serializes a divergence. */
+export function divergenceJson(d: Divergence): DivergenceJson {
+  return {
+    kind: d.kind,
+    opIndex: d.index,
+    observed: outcomeToJson(d.observed),
+    permitted: d.permitted.map(permittedToJson),
+    ...(d.invariant === undefined ? {} : { invariant: d.invariant }),
+  };
+}
+
+interface Observed {
+  divergence: Divergence | null;
+  ops: number;
+  coverage: Uint32Array | null;
+}
+
+/** The per-run engine. */
+export class Engine {
+  readonly options: EngineOptions;
+  readonly #factory: BackendFactory;
+  readonly #pool: TraceChoices[] = [];
+  #poolSerial = 0;
+  readonly #known: Uint8Array = new Uint8Array(1024);
+  readonly #signatures = new Set<string>();
+  #captured: Backend | null = null;
+  readonly #capturing: BackendFactory;
+
+  constructor(factory: BackendFactory, options: EngineOptions) {
+    this.#factory = factory;
+    this.options = options;
+    // Wraps the factory so that the backend diffTrace creates can be read afterwards.
+    this.#capturing = {
+      name: factory.name,
+      available: () => factory.available(),
+      create: (config, opts) => {
+        const b = factory.create(config, opts);
+        this.#captured = b;
+        return b;
+      },
+    };
+  }
+
+  /** Applies an epoch's shared-state changes. */
+  update(u: EpochUpdate): void {
+    for (const c of u.pool) poolAdd(this.#pool, c, this.#poolSerial++);
+    for (const e of u.events) this.#known[e] = 1;
+    for (const s of u.signatures) this.#signatures.add(s);
+  }
+
+  /** Runs a trace against the reference and reads the backend's coverage. */
+  observe(trace: Trace, diff: DiffOptions = this.options.diff): Observed {
+    this.#captured = null;
+    const r = diffTrace(trace, this.#capturing, diff);
+    const b = this.#captured as (Backend & { coverage?: unknown }) | null;
+    const coverage = b !== null && b.coverage instanceof Uint32Array ? b.coverage : null;
+    return { divergence: r.divergence, ops: r.ops, coverage };
+  }
+
+  /** The signature `trace` diverges with, or null. */
+  signature(trace: Trace, diff: DiffOptions = this.options.diff): string | null {
+    const d = this.observe(trace, diff).divergence;
+    return d === null ? null : signatureOf(d, this.options.backend);
+  }
+
+  /** The trace of run `index` and, for mutants, its choices. */
+  traceOf(index: number): { trace: Trace; choices: TraceChoices | null } {
+    const { seed, constraints } = this.options;
+    const pool = this.#pool;
+    if ((this.options.guide ?? true) && pool.length > 0) {
+      const src = new RandomSource(new Sfc32(seed, index, 2));
+      if (src.int(2) === 1) {
+        const parent = pool[src.int(pool.length)]!;
+        const other = pool[src.int(pool.length)]!;
+        const choices = mutateChoices(src, parent, other);
+        return { trace: interpret(choices, constraints), choices };
+      }
+    }
+    return { trace: generateRun(seed, index, constraints).trace, choices: null };
+  }
+
+  /** The choices of run `index` (regenerated with recording for a fresh run). */
+  choicesOf(index: number, mutant: TraceChoices | null): TraceChoices {
+    if (mutant !== null) return mutant;
+    return generateRun(this.options.seed, index, this.options.constraints, true).choices!;
+  }
+
+  /** Runs one slice of an epoch. */
+  runSlice(slice: Slice, shouldStop: () => boolean = () => false): EpochResult {
+    const result: EpochResult = { runs: 0, coverageSize: 0, ops: 0, interesting: [], findings: [] };
+    const shrunkHere = new Set<string>();
+    // Events an earlier run of this slice already reported: a later run reaching only
+    // those can never be kept (the merge keeps the lowest index), so it is not sent.
+    const reported = new Uint8Array(this.#known.length);
+    for (let i = slice.start + slice.offset; i < slice.end; i += slice.stride) {
+      if (shouldStop()) break;
+      const { trace, choices } = this.traceOf(i);
+      const obs = this.observe(trace);
+      result.runs++;
+      result.ops += obs.ops;
+      if (obs.coverage !== null && (this.options.guide ?? true)) {
+        let events: number[] | null = null;
+        const cov = obs.coverage;
+        result.coverageSize = cov.length;
+        for (let e = 0; e < cov.length; e++) {
+          if (cov[e] !== 0 && this.#known[e] === 0) (events ??= []).push(e);
+        }
+        if (events !== null && events.some((e) => reported[e] === 0)) {
+          for (const e of events) reported[e] = 1;
+          result.interesting.push({ index: i, events, choices: this.choicesOf(i, choices) });
+        }
+      }
+      if (obs.divergence !== null) {
+        const sig = signatureOf(obs.divergence, this.options.backend);
+        const finding: RunFinding = {
+          index: i,
+          signature: sig,
+          id: signatureId(sig),
+          trace: traceToJson(trace),
+          divergence: divergenceJson(obs.divergence),
+        };
+        if (!this.#signatures.has(sig) && !shrunkHere.has(sig)) {
+          shrunkHere.add(sig);
+          if (this.options.baselineCheck && (this.options.diff.inject?.length ?? 0) > 0) {
+            finding.baseline = this.signature(trace, { ...this.options.diff, inject: [] }) !== null;
+          }
+          if ((this.options.shrinkSeconds ?? 8) > 0) {
+            const m = this.shrink(sig, this.choicesOf(i, choices), trace);
+            if (m !== null) finding.minimized = m;
+          }
+        }
+        result.findings.push(finding);
+      }
+    }
+    return result;
+  }
+
+  /** Shrinks a diverging trace keeping its signature; null if it does not reproduce. */
+  shrink(
+    signature: string,
+    choices: TraceChoices,
+    trace: Trace,
+  ): Minimized | null {
+    const t0 = performance.now();
+    const budget = (this.options.shrinkSeconds ?? 8) * 1000;
+    const same = (t: Trace) => this.signature(t) === signature;
+    const constraints = this.options.constraints;
+    let best = trace;
+    if (same(trace)) {
+      const s = shrinkChoices(choices, (c) => same(interpret(c, constraints)), {
+        deadline: t0 + budget / 2,
+      });
+      const candidate = interpret(s.choices, constraints);
+      if (same(candidate)) best = candidate;
+    } else return null;
+    const m = minimizeTrace(best, same, { deadline: t0 + budget });
+    const d = this.observe(m.trace).divergence;
+    if (d === null) return null;
+    return {
+      trace: traceToJson(m.trace),
+      ops: m.trace.ops.length,
+      divergence: divergenceJson(d),
+      seconds: (performance.now() - t0) / 1000,
+    };
+  }
+}

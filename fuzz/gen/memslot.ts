@@ -1,0 +1,160 @@
+/**
+ * @module
+ * Generators of the memslot area: create, move and delete memslots (often over gfns
+ * that hold page tables or cached MMIO), flag changes (dirty logging on and off, the
+ * EINVAL of a read-only flip), bursts of flag changes that wrap a small MMIO
+ * generation, host discards of table pages, dirty-log reads and aging.
+ */
+import type { Op, SlotFlag } from "../../src/trace/types.ts";
+import type { Source } from "../source.ts";
+import { between, chance, pick, weighted } from "./_pick.ts";
+import { emit, GFN_GRID, HVA_BASE_PAGE, HVA_STRIDE_PAGES } from "./mmu.ts";
+import type { World, WSlot } from "./world.ts";
+
+/** Slot sizes: small ones make neighbours, 512 pages is one 2 MiB page. */
+const PAGES = [16, 1, 512, 64, 1024] as const;
+/** Ids at the uAPI edges (KVM-FACTS / semantics 9): last valid, first invalid, SMM, bad AS. */
+const EDGE_IDS = [32763, 32764, 0x1_0000, 0x2_0000] as const;
+
+function flagsOf(log: boolean, ro: boolean): SlotFlag[] {
+  const f: SlotFlag[] = [];
+  if (log) f.push("log");
+  if (ro) f.push("ro");
+  return f;
+}
+
+function slotOp(s: WSlot, gfn = s.gfn, pages = s.pages, log = s.log, ro = s.ro): Op {
+  return {
+    op: "slot",
+    id: s.id,
+    gpa: BigInt(gfn) << 12n,
+    pages,
+    hva: BigInt(s.hvaPage) << 12n,
+    flags: flagsOf(log, ro),
+  };
+}
+
+/** A gfn where a slot could go: over cached MMIO, on the grid, or over an old slot. */
+function placeGfn(src: Source, world: World, pages: number): number {
+  const k = weighted(src, [50, 35, 10, 5]);
+  if (k === 1 && world.mmioGpas.length > 0) {
+    const gfn = Number(pick(src, world.mmioGpas) >> 12n);
+    return gfn - (gfn % Math.min(pages, 16));
+  }
+  if (k === 2 && world.slots.length > 0) return pick(src, world.slots).gfn; // EEXIST
+  // Beyond kvm_mmu_max_gfn (2^40 gfns = 2^52 bytes) under shadow paging: EINVAL.
+  if (k === 3) return 2 ** 40 - pages + 1;
+  return between(src, 1, 15) * GFN_GRID;
+}
+
+/** Creates a slot. */
+export function genSlotCreate(src: Source, world: World, out: Op[]): void {
+  const free = [1, 2, 3, 4, 5, 6, 7].filter((id) => world.slotById(id) === undefined);
+  const reuse = world.usedIds.filter((id) => world.slotById(id) === undefined);
+  const k = weighted(src, [70, 20, 10]);
+  const id = k === 1 && reuse.length > 0
+    ? pick(src, reuse)
+    : k === 2
+    ? pick(src, EDGE_IDS)
+    : free.length > 0
+    ? pick(src, free)
+    : 7;
+  const pages = pick(src, PAGES);
+  const gfn = placeGfn(src, world, pages);
+  const hvaPage = HVA_BASE_PAGE + between(src, 1, 7) * HVA_STRIDE_PAGES;
+  emit(world, out, {
+    op: "slot",
+    id,
+    gpa: BigInt(gfn) << 12n,
+    pages,
+    hva: BigInt(hvaPage) << 12n,
+    flags: flagsOf(chance(src, 30), chance(src, 10)),
+  });
+}
+
+/** A live slot, preferring those that hold page tables. */
+function pickSlot(src: Source, world: World): WSlot | undefined {
+  if (world.slots.length === 0) return undefined;
+  if (chance(src, 60)) {
+    const holding = world.slots.filter((s) => {
+      for (const gfn of world.tables.keys()) if (gfn >= s.gfn && gfn < s.gfn + s.pages) return true;
+      return false;
+    });
+    if (holding.length > 0) return pick(src, holding);
+  }
+  return pick(src, world.slots);
+}
+
+/** Deletes a slot (pages 0). */
+export function genSlotDelete(src: Source, world: World, out: Op[]): void {
+  const s = pickSlot(src, world);
+  if (s === undefined) return genSlotCreate(src, world, out);
+  emit(world, out, slotOp(s, s.gfn, 0));
+}
+
+/** Moves a slot to a new gpa (same hva, size and flags). */
+export function genSlotMove(src: Source, world: World, out: Op[]): void {
+  const s = pickSlot(src, world);
+  if (s === undefined) return genSlotCreate(src, world, out);
+  emit(world, out, slotOp(s, placeGfn(src, world, s.pages)));
+}
+
+/** Toggles dirty logging (or, rarely, the read-only flag: EINVAL). */
+export function genSlotFlags(src: Source, world: World, out: Op[]): void {
+  const s = pickSlot(src, world);
+  if (s === undefined) return genSlotCreate(src, world, out);
+  if (chance(src, 8)) emit(world, out, slotOp(s, s.gfn, s.pages, s.log, !s.ro));
+  else emit(world, out, slotOp(s, s.gfn, s.pages, !s.log, s.ro));
+}
+
+/**
+ * A burst of flag changes: each is one memslot generation bump, so with a small
+ * `mmioGenBits` the generation wraps within the burst.
+ */
+export function genChurn(src: Source, world: World, out: Op[]): void {
+  const s = pickSlot(src, world);
+  if (s === undefined) return genSlotCreate(src, world, out);
+  // Mostly enough updates to wrap a small generation; sometimes enough (>128 updates,
+  // 2 per update with SMM) to set generation bits above 8 with the full 19 bits.
+  const n = chance(src, 25)
+    ? between(src, 130, 300)
+    : between(src, 2, 1 << Math.min(world.config.mmioGenBits, 6));
+  // Sometimes probe an address after every update: a stale MMIO spte is accepted only
+  // at the generations that alias the one it was created with.
+  const probe = world.gvas.length > 0 && chance(src, 30) ? pick(src, world.gvas) : null;
+  for (let i = 0; i < n; i++) {
+    const cur = world.slotById(s.id) ?? s;
+    emit(world, out, slotOp(cur, cur.gfn, cur.pages, !cur.log, cur.ro));
+    if (probe !== null) out.push({ op: "access", gva: probe, kind: "read", user: false, size: 8 });
+  }
+}
+
+/** The host discards pages of a slot, often the page-table pages. */
+export function genDiscard(src: Source, world: World, out: Op[]): void {
+  const s = pickSlot(src, world);
+  if (s === undefined) return;
+  const inSlot = [...world.tables.keys()].filter((g) => g >= s.gfn && g < s.gfn + s.pages);
+  const gfn = inSlot.length > 0 && chance(src, 60)
+    ? pick(src, inSlot)
+    : s.gfn + src.int(Math.min(s.pages, 32));
+  const page = s.hvaPage + (gfn - s.gfn);
+  out.push({ op: "discard", hva: BigInt(page) << 12n, pages: between(src, 1, 4) });
+}
+
+/** KVM_GET_DIRTY_LOG, mostly of a logged slot. */
+export function genDirtyLog(src: Source, world: World, out: Op[]): void {
+  const logged = world.slots.filter((s) => s.log);
+  const k = weighted(src, [75, 15, 10]);
+  let id: number;
+  if (k === 0 && logged.length > 0) id = pick(src, logged).id;
+  else if (k === 2) id = pick(src, EDGE_IDS);
+  else id = world.slots.length > 0 ? pick(src, world.slots).id : 0;
+  out.push({ op: "dirtylog", id });
+}
+
+/** clear_young over part of a slot. */
+export function genAge(src: Source, world: World, out: Op[]): void {
+  const s = world.slots.length > 0 ? pick(src, world.slots) : undefined;
+  const gfn = s === undefined ? 0 : s.gfn;
+  out.push({ op: "age", gpa: BigInt(gfn) << 12n, pages: pick(src, [64, 1, 16, 32]) });
+}

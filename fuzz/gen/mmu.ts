@@ -1,0 +1,378 @@
+/**
+ * @module
+ * Generators of the MMU area: page tables that form real 4-level hierarchies over
+ * existing memslots (sometimes shared between paths, sometimes mapping themselves),
+ * accesses to the addresses they map, PTE rewrites (8-byte, 4-byte halves, single-byte
+ * `andb`-style, misaligned and straddling writes) followed or not by an invalidation,
+ * CR3 loads, control-bit changes and direct guest-physical loads and stores.
+ *
+ * Each generator takes a {@linkcode Source}, the {@linkcode World} and an output array,
+ * and appends one or a few ops. Every decision's choice 0 is the simplest: a present,
+ * writable, user, 8-byte aligned entry; a read access at offset 0; no follow-up.
+ */
+import type { AccessKind, Op, Size } from "../../src/trace/types.ts";
+import type { Source } from "../source.ts";
+import { between, chance, pick, weighted } from "./_pick.ts";
+import type { World } from "./world.ts";
+
+// Entry bits (SDM vol. 3A table 4-19ff; KVM-FACTS A.1).
+const P = 1n;
+const W = 2n;
+const U = 4n;
+const A = 0x20n;
+const D = 0x40n;
+const PS = 0x80n;
+const NX = 1n << 63n;
+const ADDR = 0x000f_ffff_ffff_f000n;
+
+/** The host page where the generator's first memslot lives (4 GiB). */
+export const HVA_BASE_PAGE = 0x10_0000;
+/** Host pages between the generator's hva pool entries (16 MiB). */
+export const HVA_STRIDE_PAGES = 0x1000;
+/** Guest-physical slot grid: slots start at multiples of 512 pages (2 MiB). */
+export const GFN_GRID = 512;
+
+/** Options shared by the MMU generators. */
+export interface MmuConstraints {
+  /** Percent of new entries with a reserved bit set (default 6). */
+  reservedPercent?: number;
+  /** Percent of leaves at level 2 (2 MiB) (default 20). */
+  largePercent?: number;
+}
+
+/** The first slot and a root table: what every MMU trace starts from. */
+export function genSetup(src: Source, world: World, out: Op[]): void {
+  if (world.slots.length === 0) {
+    const pages = pick(src, [512, 1024, 64]);
+    const op: Op = {
+      op: "slot",
+      id: 0,
+      gpa: 0n,
+      pages,
+      hva: BigInt(HVA_BASE_PAGE) << 12n,
+      flags: chance(src, 20) ? ["log"] : [],
+    };
+    emit(world, out, op);
+  }
+  if (world.root < 0) {
+    // Choice 0 keeps the initial CR3 (0): the root is page 0 of the first slot and the
+    // trace needs no cr3 op (semantics.md 1: initial CR3 = 0).
+    const slot = world.slots[0];
+    const k = src.int(8);
+    if (k === 0 || slot === undefined) {
+      world.root = 0;
+      world.tables.set(0, 4);
+    } else {
+      const gfn = slot.gfn + Math.min(k, slot.pages - 1);
+      world.tables.set(gfn, 4);
+      emit(world, out, { op: "cr3", gpa: BigInt(gfn) << 12n });
+    }
+  }
+}
+
+/** Appends `op` and lets the world follow it. */
+export function emit(world: World, out: Op[], op: Op): void {
+  out.push(op);
+  world.apply(op);
+}
+
+/** A gfn inside a live slot (biased to the first pages), or `fallback`. */
+export function dataGfn(src: Source, world: World, fallback = 16): number {
+  if (world.slots.length === 0) return fallback;
+  const s = world.slots[src.int(world.slots.length)]!;
+  const page = chance(src, 70) ? src.int(Math.min(s.pages, 32)) : src.int(s.pages);
+  return s.gfn + page;
+}
+
+/** A gfn that no live slot covers (an MMIO gpa). */
+function mmioGfn(src: Source, world: World): number {
+  const candidates = [0x7000, 0x6000 + src.int(64), 0x10_0000];
+  for (const s of world.slots) candidates.push(s.gfn + s.pages + src.int(4));
+  let gfn = pick(src, candidates);
+  while (world.slotAt(gfn) !== undefined) gfn += 0x200;
+  return gfn;
+}
+
+/** Small index sets make different paths share tables and entries. */
+const L4_INDEXES = [0, 1, 255, 256, 511] as const;
+const MID_INDEXES = [0, 1, 2, 511, 3] as const;
+const L1_INDEXES = [0, 1, 2, 3, 511, 256] as const;
+
+/** A canonical linear address from the small index sets. */
+export function genGva(src: Source): bigint {
+  const i4 = BigInt(pick(src, L4_INDEXES));
+  const i3 = BigInt(pick(src, MID_INDEXES));
+  const i2 = BigInt(pick(src, MID_INDEXES));
+  const i1 = BigInt(pick(src, L1_INDEXES));
+  let gva = (i4 << 39n) | (i3 << 30n) | (i2 << 21n) | (i1 << 12n);
+  // Bits 63:48 copy bit 47 (canonical form, SDM vol. 1 3.3.7.1).
+  if (i4 >= 256n) gva |= 0xffff_0000_0000_0000n;
+  return gva;
+}
+
+/** Attribute bits of a new entry; choice 0 gives P|W|U. */
+function entryBits(src: Source, world: World, level: number, leaf: boolean, c: MmuConstraints) {
+  let v = P | W | U;
+  if (chance(src, 6)) v &= ~P;
+  if (chance(src, 15)) v &= ~W;
+  if (chance(src, 25)) v &= ~U;
+  if (chance(src, 50)) v |= A;
+  if (leaf && chance(src, 40)) v |= D;
+  if (chance(src, 12)) v |= NX;
+  if (chance(src, c.reservedPercent ?? 6)) v |= reservedBit(src, world, level, leaf);
+  return v;
+}
+
+/** One bit that is reserved for an entry of this level (KVM-FACTS A.2). */
+function reservedBit(src: Source, world: World, level: number, leaf: boolean): bigint {
+  const bits: number[] = [];
+  const m = world.config.maxPhyAddr;
+  if (m < 52) bits.push(m, 51);
+  if (level === 4) {
+    bits.push(7);
+    if (world.config.vendor === "amd") bits.push(8);
+  }
+  if (leaf && level === 2) bits.push(13, 20);
+  if (leaf && level === 3) bits.push(13, 29);
+  if (!world.config.efer.nx) bits.push(63);
+  if (bits.length === 0) return 0n;
+  return 1n << BigInt(pick(src, bits));
+}
+
+/** Writes an entry as one 8-byte store or as two 4-byte halves, and records it. */
+function writeEntry(
+  src: Source,
+  world: World,
+  out: Op[],
+  entry: { gpa: bigint; level: number; value: bigint; gva: bigint },
+): void {
+  const how = weighted(src, [85, 10, 5]);
+  const lo = entry.value & 0xffff_ffffn;
+  const hi = entry.value >> 32n;
+  if (how === 0) out.push({ op: "write", gpa: entry.gpa, size: 8, value: entry.value });
+  else if (how === 1) {
+    out.push({ op: "write", gpa: entry.gpa, size: 4, value: lo });
+    out.push({ op: "write", gpa: entry.gpa + 4n, size: 4, value: hi });
+  } else {
+    out.push({ op: "write", gpa: entry.gpa + 4n, size: 4, value: hi });
+    out.push({ op: "write", gpa: entry.gpa, size: 4, value: lo });
+  }
+  world.recordEntry({ ...entry });
+}
+
+/** A leaf frame: RAM in a slot, a page table (self-map), or no slot (MMIO). */
+function leafFrame(src: Source, world: World, level: number): bigint {
+  const kind = weighted(src, [70, 12, 18]);
+  let gfn: number;
+  if (kind === 1 && world.tables.size > 0) {
+    const tables = [...world.tables.keys()];
+    gfn = pick(src, tables);
+  } else if (kind === 2) {
+    gfn = mmioGfn(src, world);
+    world.remember(world.mmioGpas, BigInt(gfn) << 12n);
+  } else gfn = dataGfn(src, world);
+  // Large frames are aligned to their size (2 MiB = 512 pages, 1 GiB = 2^18 pages).
+  if (level === 2) gfn -= gfn % 512;
+  if (level === 3) gfn = 0;
+  return BigInt(gfn) << 12n;
+}
+
+/** A page for a new table: a fresh page of a slot, or an existing table (sharing). */
+function tableGfn(src: Source, world: World, level: number): number {
+  const shared = [...world.tables].filter(([, l]) => l === level).map(([g]) => g);
+  if (shared.length > 0 && chance(src, 20)) return pick(src, shared);
+  for (let tries = 0; tries < 4; tries++) {
+    const gfn = dataGfn(src, world);
+    if (!world.tables.has(gfn) || tries === 3) return gfn;
+  }
+  return dataGfn(src, world);
+}
+
+/** Maps a linear address: follows or builds every level down to a leaf. */
+export function genMap(src: Source, world: World, out: Op[], c: MmuConstraints = {}): void {
+  if (world.root < 0) genSetup(src, world, out);
+  const gva = chance(src, 30) && world.gvas.length > 0 ? pick(src, world.gvas) : genGva(src);
+  let table = world.root;
+  for (let level = 4; level >= 1; level--) {
+    const shift = BigInt(12 + 9 * (level - 1));
+    const gpa = (BigInt(table) << 12n) + ((gva >> shift) & 511n) * 8n;
+    // Inverted chances: a shrunk choice (0) makes the leaf as high as it can be, so that
+    // shrinking trades a 4-level chain for a 2-entry 1 GiB mapping when the bug allows.
+    const leaf = level === 1 || (level === 2 && !chance(src, 100 - (c.largePercent ?? 20))) ||
+      (level === 3 && !chance(src, 95));
+    const existing = world.entries.get(gpa);
+    if (!leaf && existing !== undefined && (existing.value & P) !== 0n && !chance(src, 15)) {
+      const next = Number((existing.value & ADDR) >> 12n);
+      if ((existing.value & PS) === 0n && world.tables.get(next) === level - 1) {
+        table = next;
+        continue;
+      }
+    }
+    if (leaf) {
+      const frame = leafFrame(src, world, level);
+      const value = frame | entryBits(src, world, level, true, c) | (level > 1 ? PS : 0n);
+      writeEntry(src, world, out, { gpa, level, value, gva });
+      if (level === 1) world.leaves.set(Number(frame >> 12n), gva & ~0xfffn);
+      world.remember(world.gvas, gva);
+      return;
+    }
+    const child = tableGfn(src, world, level - 1);
+    const value = (BigInt(child) << 12n) | entryBits(src, world, level, false, c);
+    writeEntry(src, world, out, { gpa, level, value, gva });
+    world.tables.set(child, level - 1);
+    table = child;
+  }
+}
+
+/** A linear address to touch: mostly a mapped one. */
+function targetGva(src: Source, world: World): bigint {
+  const k = weighted(src, [85, 8, 5, 2]);
+  if (k === 0 && world.gvas.length > 0) return world.gvas[src.int(world.gvas.length)]!;
+  if (k === 3) return 0x0000_8000_0000_0000n | (BigInt(src.int(16)) << 12n); // non-canonical
+  return genGva(src);
+}
+
+/** A load, store or fetch through the page tables. */
+export function genAccess(src: Source, world: World, out: Op[]): void {
+  let base = targetGva(src, world);
+  // Another 4 KiB page under the same PDE: inside a 2 MiB mapping it is the same leaf.
+  if (chance(src, 20)) base = (base & ~0x1f_f000n) | (BigInt(pick(src, L1_INDEXES)) << 12n);
+  const kind: AccessKind = (["read", "write", "fetch"] as const)[weighted(src, [50, 32, 18])]!;
+  const size = pick<Size>(src, [8, 4, 1, 2]);
+  const offset = chance(src, 50) ? BigInt(src.int(4096 / size) * size) : 0n;
+  const user = chance(src, 40);
+  const gva = base + offset;
+  if (kind === "write") {
+    const value = BigInt(src.int(0x1_0000_0000)) & ((1n << BigInt(size * 8)) - 1n);
+    out.push({ op: "access", gva, kind, user, size, value });
+  } else out.push({ op: "access", gva, kind, user, size });
+}
+
+/** How an existing entry changes: choice 0 clears P. */
+function rewriteValue(src: Source, world: World, value: bigint, level: number): bigint {
+  switch (weighted(src, [14, 12, 10, 8, 20, 6, 6, 8, 6, 10])) {
+    case 0:
+      return value & ~P;
+    case 1:
+      return value ^ W;
+    case 2:
+      return value ^ U;
+    case 3:
+      return value ^ NX;
+    case 4:
+      return (value & ~ADDR) | leafFrame(src, world, level === 1 ? 1 : 2);
+    case 5:
+      return value | reservedBit(src, world, level, (value & PS) !== 0n);
+    case 6:
+      return level === 2 || level === 3 ? value ^ PS : value ^ A;
+    case 7:
+      return value & ~(A | D);
+    case 8:
+      return 0n;
+    default:
+      return value | P | A | D;
+  }
+}
+
+/** Rewrites an entry the generator wrote, then maybe invalidates. */
+export function genRewrite(src: Source, world: World, out: Op[]): void {
+  const list = world.entryList;
+  if (list.length === 0) {
+    genMap(src, world, out);
+    return;
+  }
+  // Recent entries are more likely to be cached by the backend; entries of tables that
+  // are themselves mapped can be rewritten by guest stores through that mapping.
+  const selfMapped = world.leaves.size > 0
+    ? list.filter((x) => world.leaves.has(Number(x.gpa >> 12n)))
+    : [];
+  const e = selfMapped.length > 0 && chance(src, 35)
+    ? pick(src, selfMapped)
+    : chance(src, 50)
+    ? list[list.length - 1 - src.int(Math.min(list.length, 4))]!
+    : pick(src, list);
+  const value = rewriteValue(src, world, e.value, e.level);
+  // A guest store through a linear mapping of the table page (what makes a shadowed
+  // page unsync, KVM-FACTS B.5) instead of a direct store.
+  const selfMap = world.leaves.get(Number(e.gpa >> 12n));
+  if (selfMap !== undefined && chance(src, 40)) {
+    const gva = selfMap + (e.gpa & 0xfffn);
+    out.push({ op: "access", gva, kind: "write", user: chance(src, 20), size: 8, value });
+    world.recordEntry({ ...e, value });
+    genFollowUp(src, world, out, e.gva);
+    return;
+  }
+  const how = weighted(src, [55, 14, 8, 8, 8, 7]);
+  if (how === 0) out.push({ op: "write", gpa: e.gpa, size: 8, value });
+  else if (how === 1) out.push({ op: "write", gpa: e.gpa, size: 4, value: value & 0xffff_ffffn });
+  else if (how === 2) out.push({ op: "write", gpa: e.gpa + 4n, size: 4, value: value >> 32n });
+  else if (how === 3) out.push({ op: "write", gpa: e.gpa, size: 1, value: value & 0xffn });
+  else if (how === 4) {
+    // Misaligned: 2 bytes at offset 3 (detect_write_misaligned, KVM-FACTS B.6).
+    out.push({ op: "write", gpa: e.gpa + 3n, size: 2, value: (value >> 24n) & 0xffffn });
+  } else if ((e.gpa & 0xfffn) <= 0xff0n) {
+    // Straddling two entries: 8 bytes at offset 4.
+    out.push({ op: "write", gpa: e.gpa + 4n, size: 8, value: value >> 32n });
+  } else out.push({ op: "write", gpa: e.gpa, size: 8, value });
+  world.recordEntry({ ...e, value });
+  genFollowUp(src, world, out, e.gva);
+}
+
+/** After a rewrite: nothing, INVLPG, a CR3 reload or a CR0.WP flip. */
+function genFollowUp(src: Source, world: World, out: Op[], gva: bigint): void {
+  const k = weighted(src, [40, 30, 20, 10]);
+  if (k === 1) out.push({ op: "invlpg", gva });
+  else if (k === 2) emit(world, out, { op: "cr3", gpa: BigInt(world.root) << 12n });
+  else if (k === 3) emit(world, out, { op: "ctl", wp: !world.wp });
+  if (chance(src, 60)) {
+    const kind: AccessKind = (["read", "write", "fetch"] as const)[weighted(src, [60, 30, 10])]!;
+    if (kind === "write") {
+      out.push({ op: "access", gva, kind, user: chance(src, 40), size: 8, value: 1n });
+    } else out.push({ op: "access", gva, kind, user: chance(src, 40), size: 8 });
+  }
+}
+
+/** INVLPG, CR3 loads (same root, another table, reserved bits) and control bits. */
+export function genInvalidate(src: Source, world: World, out: Op[]): void {
+  switch (weighted(src, [35, 30, 10, 5, 20])) {
+    case 0:
+      out.push({ op: "invlpg", gva: targetGva(src, world) });
+      return;
+    case 1:
+      emit(world, out, { op: "cr3", gpa: BigInt(Math.max(world.root, 0)) << 12n });
+      return;
+    case 2: {
+      const tables = [...world.tables].filter(([, l]) => l === 4).map(([g]) => g);
+      const gfn = tables.length > 0 && chance(src, 60) ? pick(src, tables) : dataGfn(src, world);
+      world.tables.set(gfn, 4);
+      emit(world, out, { op: "cr3", gpa: BigInt(gfn) << 12n });
+      return;
+    }
+    case 3: {
+      const bit = BigInt(between(src, world.config.maxPhyAddr, 63));
+      out.push({ op: "cr3", gpa: (BigInt(Math.max(world.root, 0)) << 12n) | (1n << bit) });
+      return;
+    }
+    default: {
+      const field = pick(src, ["wp", "smep", "smap", "nx", "ac", "pce"] as const);
+      const op: Op = { op: "ctl", [field]: chance(src, 50) };
+      emit(world, out, op);
+    }
+  }
+}
+
+/** Direct guest-physical loads and stores at page tables, data frames and MMIO gpas. */
+export function genPhys(src: Source, world: World, out: Op[]): void {
+  const k = weighted(src, [40, 40, 20]);
+  let gpa: bigint;
+  if (k === 0 && world.entryList.length > 0) gpa = pick(src, world.entryList).gpa;
+  else if (k === 2 && world.mmioGpas.length > 0) gpa = pick(src, world.mmioGpas);
+  else gpa = (BigInt(dataGfn(src, world)) << 12n) + BigInt(src.int(512) * 8);
+  const size = pick<Size>(src, [8, 4, 1, 2]);
+  gpa &= ~BigInt(size - 1);
+  if (chance(src, 50)) out.push({ op: "read", gpa, size });
+  else {
+    const value = BigInt(src.int(0x1_0000_0000)) & ((1n << BigInt(size * 8)) - 1n);
+    out.push({ op: "write", gpa, size, value });
+  }
+}

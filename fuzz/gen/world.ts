@@ -1,0 +1,147 @@
+/**
+ * @module
+ * The generator's model of the machine it is building a trace for: which memslots it
+ * created, which guest pages it made into page tables and at what level, the entries it
+ * wrote, the linear addresses those tables map, and which PMU events it programmed.
+ * Generators read it to aim at meaning (accesses to mapped addresses, memslot changes
+ * over gfns that hold page tables or cached MMIO) and update it with the ops they emit.
+ *
+ * The model is the generator's belief, not an oracle: it follows the ops it emitted
+ * with simple rules, and a wrong belief only makes a later op less targeted.
+ */
+import type { Config, Op, SlotFlag } from "../../src/trace/types.ts";
+
+/** A memslot as the generator believes it exists. */
+export interface WSlot {
+  id: number;
+  gfn: number;
+  pages: number;
+  /** Host page number of the slot's first page. */
+  hvaPage: number;
+  log: boolean;
+  ro: boolean;
+}
+
+/** A paging-structure entry the generator wrote. */
+export interface WEntry {
+  gpa: bigint;
+  /** Level of the table holding it (4 = PML4). */
+  level: number;
+  value: bigint;
+  /** A linear address whose walk uses this entry. */
+  gva: bigint;
+}
+
+/** How many recent addresses each pool keeps (small pools make collisions likely). */
+const POOL = 16;
+
+/** The generator's world. */
+export class World {
+  readonly config: Config;
+  readonly slots: WSlot[] = [];
+  /** Slot ids used so far (deleted ones included), to re-create over old ones. */
+  readonly usedIds: number[] = [];
+  /** gfn -> level of the table the generator placed there. */
+  readonly tables = new Map<number, number>();
+  /** Entries written, by gpa; `entryList` keeps them in an indexable array. */
+  readonly entries = new Map<bigint, WEntry>();
+  readonly entryList: WEntry[] = [];
+  /** Root table gfn loaded in CR3, or -1. */
+  root = -1;
+  /** Linear addresses with a complete mapping (most recent last). */
+  readonly gvas: bigint[] = [];
+  /** Leaf frames the generator mapped (gfn -> a gva mapping it): self-maps of tables. */
+  readonly leaves = new Map<number, bigint>();
+  /** gpas the generator made point at no memslot (cached MMIO candidates). */
+  readonly mmioGpas: bigint[] = [];
+  /** Event (select, umask) pairs programmed into counters. */
+  readonly events: { event: number; umask: number }[] = [];
+  /** Current control bits as emitted. */
+  wp: boolean;
+  pce: boolean;
+
+  constructor(config: Config) {
+    this.config = config;
+    this.wp = config.cr0.wp;
+    this.pce = config.cr4.pce;
+  }
+
+  /** The live slot covering `gfn` in address space 0. */
+  slotAt(gfn: number): WSlot | undefined {
+    for (const s of this.slots) {
+      if (s.id >>> 16 === 0 && gfn >= s.gfn && gfn < s.gfn + s.pages) return s;
+    }
+    return undefined;
+  }
+
+  slotById(id: number): WSlot | undefined {
+    return this.slots.find((s) => s.id === id);
+  }
+
+  remember(pool: bigint[], value: bigint): void {
+    if (pool.includes(value)) return;
+    pool.push(value);
+    if (pool.length > POOL) pool.shift();
+  }
+
+  recordEntry(entry: WEntry): void {
+    const old = this.entries.get(entry.gpa);
+    if (old !== undefined) {
+      old.value = entry.value;
+      old.gva = entry.gva;
+      old.level = entry.level;
+      return;
+    }
+    this.entries.set(entry.gpa, entry);
+    this.entryList.push(entry);
+  }
+
+  /**
+   * Follows an op the generator emitted: slot changes (with KVM's main acceptance
+   * rules, enough to keep the belief mostly right) and CR3 loads.
+   */
+  apply(op: Op): void {
+    if (op.op === "cr3") {
+      this.root = Number((op.gpa & 0x000f_ffff_ffff_f000n) >> 12n);
+    } else if (op.op === "slot") {
+      this.#applySlot(op.id, op.gpa, op.pages, op.hva, op.flags);
+    } else if (op.op === "ctl") {
+      if (op.wp !== undefined) this.wp = op.wp;
+      if (op.pce !== undefined) this.pce = op.pce;
+    }
+  }
+
+  #applySlot(id: number, gpa: bigint, pages: number, hva: bigint, flags: SlotFlag[]): void {
+    if ((gpa & 0xfffn) !== 0n || (hva & 0xfffn) !== 0n || (id & 0xffff) >= 32764) return;
+    if (id >>> 16 >= 2) return;
+    // Beyond kvm_mmu_max_gfn (2^40 gfns under shadow paging) KVM says EINVAL.
+    if (Number(gpa >> 12n) + pages > 2 ** 40) return;
+    if (!this.usedIds.includes(id)) this.usedIds.push(id);
+    const i = this.slots.findIndex((s) => s.id === id);
+    const gfn = Number(gpa >> 12n);
+    if (pages === 0) {
+      if (i >= 0) this.slots.splice(i, 1);
+      return;
+    }
+    const next: WSlot = {
+      id,
+      gfn,
+      pages,
+      hvaPage: Number(hva >> 12n),
+      log: flags.includes("log"),
+      ro: flags.includes("ro"),
+    };
+    const overlaps = this.slots.some((s) =>
+      s.id !== id && s.id >>> 16 === id >>> 16 && gfn < s.gfn + s.pages && s.gfn < gfn + pages
+    );
+    if (overlaps) return;
+    if (i < 0) {
+      this.slots.push(next);
+      return;
+    }
+    const old = this.slots[i]!;
+    // Changing hva, size or ro of an existing slot is EINVAL.
+    if (old.hvaPage !== next.hvaPage || old.pages !== pages || old.ro !== next.ro) return;
+    this.slots[i] = next;
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * @module
+ * The trace generator: a config, a prologue (a first memslot and a root table when the
+ * MMU or memslot areas are on) and a list of steps, each step one generator of
+ * `gen/` appending one or a few ops. A trace is fully determined by its
+ * {@linkcode TraceChoices}: the campaign draws them from the PRNG for run `r` of seed
+ * `s` ({@linkcode generateRun}), fast-check shrinks and mutates them, and
+ * {@linkcode interpret} turns any choice sequence back into a valid trace.
+ */
+import type { Area } from "../src/corpus/types.ts";
+import { type Op, type Trace, TRACE_FORMAT } from "../src/trace/types.ts";
+import { type ConfigConstraints, genConfig } from "./gen/config.ts";
+import { weighted } from "./gen/_pick.ts";
+import {
+  genAge,
+  genChurn,
+  genDirtyLog,
+  genDiscard,
+  genSlotCreate,
+  genSlotDelete,
+  genSlotFlags,
+  genSlotMove,
+} from "./gen/memslot.ts";
+import { genAccess, genInvalidate, genMap, genPhys, genRewrite, genSetup } from "./gen/mmu.ts";
+import { genEvents, genFilter, genPmis, genRdmsr, genRdpmc, genWrmsr } from "./gen/pmu.ts";
+import { World } from "./gen/world.ts";
+import { Sfc32 } from "./rng.ts";
+import { RandomSource, ReplaySource, type Source } from "./source.ts";
+
+/** Every area, in the order of `--areas`. */
+export const AREAS: readonly Area[] = ["mmu", "memslot", "pmu"];
+
+/** The decisions behind one trace. */
+export interface TraceChoices {
+  /** Config and prologue decisions. */
+  prologue: number[];
+  /** One decision list per step. */
+  steps: number[][];
+}
+
+/** Options of the generator. */
+export interface GenConstraints {
+  /** The areas to aim at (default: all). */
+  areas?: readonly Area[];
+  config?: ConfigConstraints;
+  /** Steps per random trace (default 8..40). */
+  minSteps?: number;
+  maxSteps?: number;
+  /** Make the last step this kind (for per-step arbitraries). */
+  forceLast?: StepName;
+}
+
+/** The names of every step kind. */
+export const STEP_NAMES = [
+  "access",
+  "map",
+  "rewrite",
+  "invalidate",
+  "phys",
+  "age",
+  "slot-create",
+  "slot-delete",
+  "slot-move",
+  "slot-flags",
+  "churn",
+  "discard",
+  "dirtylog",
+  "events",
+  "wrmsr",
+  "rdmsr",
+  "rdpmc",
+  "filter",
+  "pmis",
+] as const;
+
+export type StepName = typeof STEP_NAMES[number];
+
+type StepGen = (src: Source, world: World, out: Op[]) => void;
+
+interface StepKind {
+  name: StepName;
+  weight: number;
+  gen: StepGen;
+}
+
+/**
+ * The steps of each area with their weights. Accesses come first so that a shrunk
+ * step (choice 0) is the simplest one. The memslot area also maps and touches memory:
+ * a memslot change only means something against translations and MMIO it may break.
+ */
+const AREA_STEPS: Record<Area, StepKind[]> = {
+  mmu: [
+    { name: "access", weight: 26, gen: genAccess },
+    { name: "map", weight: 22, gen: genMap },
+    { name: "rewrite", weight: 16, gen: genRewrite },
+    { name: "invalidate", weight: 9, gen: genInvalidate },
+    { name: "phys", weight: 6, gen: genPhys },
+    { name: "age", weight: 1, gen: genAge },
+  ],
+  memslot: [
+    { name: "access", weight: 14, gen: genAccess },
+    { name: "map", weight: 10, gen: genMap },
+    { name: "phys", weight: 4, gen: genPhys },
+    { name: "slot-create", weight: 6, gen: genSlotCreate },
+    { name: "slot-delete", weight: 5, gen: genSlotDelete },
+    { name: "slot-move", weight: 5, gen: genSlotMove },
+    { name: "slot-flags", weight: 4, gen: genSlotFlags },
+    { name: "churn", weight: 2, gen: genChurn },
+    { name: "discard", weight: 3, gen: genDiscard },
+    { name: "dirtylog", weight: 5, gen: genDirtyLog },
+    { name: "age", weight: 2, gen: genAge },
+  ],
+  pmu: [
+    { name: "events", weight: 18, gen: genEvents },
+    { name: "wrmsr", weight: 30, gen: genWrmsr },
+    { name: "rdmsr", weight: 12, gen: genRdmsr },
+    { name: "rdpmc", weight: 9, gen: genRdpmc },
+    { name: "filter", weight: 7, gen: genFilter },
+    { name: "pmis", weight: 3, gen: genPmis },
+  ],
+};
+
+/** Every step generator by name. */
+const STEP_GENS = Object.fromEntries(
+  Object.values(AREA_STEPS).flat().map((k) => [k.name, k.gen]),
+) as Record<StepName, StepGen>;
+
+/** The step table and weights of a set of areas (cached: built once per area set). */
+class StepTable {
+  readonly kinds: StepKind[];
+  readonly weights: number[];
+  readonly needsMemory: boolean;
+
+  constructor(areas: readonly Area[]) {
+    this.kinds = areas.flatMap((a) => AREA_STEPS[a]);
+    this.weights = this.kinds.map((k) => k.weight);
+    this.needsMemory = areas.includes("mmu") || areas.includes("memslot");
+  }
+}
+
+const tables = new Map<string, StepTable>();
+
+function stepTable(areas: readonly Area[] | undefined): StepTable {
+  const list = areas === undefined || areas.length === 0 ? AREAS : areas;
+  const key = list.join(",");
+  let t = tables.get(key);
+  if (t === undefined) {
+    t = new StepTable(list);
+    tables.set(key, t);
+  }
+  return t;
+}
+
+/** Builds a trace from per-part sources. */
+function build(
+  prologue: Source,
+  stepCount: number,
+  stepSource: (i: number) => Source,
+  constraints: GenConstraints,
+): Trace {
+  const table = stepTable(constraints.areas);
+  const config = genConfig(prologue, constraints.config);
+  const world = new World(config);
+  const ops: Op[] = [];
+  if (table.needsMemory) genSetup(prologue, world, ops);
+  for (let i = 0; i < stepCount; i++) {
+    const src = stepSource(i);
+    const kind = table.kinds[weighted(src, table.weights)]!;
+    if (i === stepCount - 1 && constraints.forceLast !== undefined) {
+      STEP_GENS[constraints.forceLast](src, world, ops);
+    } else kind.gen(src, world, ops);
+  }
+  return { format: TRACE_FORMAT, config, ops };
+}
+
+/** The trace a choice sequence stands for (any sequence gives a valid trace). */
+export function interpret(choices: TraceChoices, constraints: GenConstraints = {}): Trace {
+  const src = new ReplaySource(choices.prologue);
+  return build(src, choices.steps.length, (i) => {
+    src.reset(choices.steps[i]!);
+    return src;
+  }, constraints);
+}
+
+/** A generated run: its trace and, when asked for, the choices behind it. */
+export interface GeneratedRun {
+  trace: Trace;
+  choices: TraceChoices | null;
+}
+
+/** The PRNG of run `index` of campaign `seed` (salt 1: generation). */
+export function runRng(seed: number, index: number): Sfc32 {
+  return new Sfc32(seed, index, 1);
+}
+
+/**
+ * Run `index` of campaign `seed`: the same trace on every machine and worker count.
+ * With `record`, also returns the choices (for shrinking and mutation).
+ */
+export function generateRun(
+  seed: number,
+  index: number,
+  constraints: GenConstraints = {},
+  record = false,
+): GeneratedRun {
+  const rng = runRng(seed, index);
+  const src = new RandomSource(rng);
+  const min = constraints.minSteps ?? 8;
+  const max = constraints.maxSteps ?? 40;
+  const count = min + (max > min ? src.int(max - min + 1) : 0);
+  const choices: TraceChoices | null = record ? { prologue: [], steps: [] } : null;
+  if (choices !== null) src.record = choices.prologue;
+  const trace = build(src, count, () => {
+    if (choices !== null) {
+      const step: number[] = [];
+      choices.steps.push(step);
+      src.record = step;
+    }
+    return src;
+  }, constraints);
+  return { trace, choices };
+}

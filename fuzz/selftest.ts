@@ -1,0 +1,132 @@
+/**
+ * @module
+ * `deno task selftest`: one short inline campaign per catalogue bug (injected into the
+ * core, one core, fixed seed), stopping at the first divergence that the uninjected
+ * core does not show. Prints per bug: found, seconds to find (shrinking excluded),
+ * minimized length; and the totals. Writes `corpus/selftest.json` for the dashboard.
+ * Exit 0 when every bug was found, 1 otherwise.
+ */
+import { atomicWriteText, type SelfTest, validateSelfTest } from "../src/corpus/store.ts";
+import { join } from "node:path";
+import { resolveBackendFlag } from "./backend_ref.ts";
+import { runCampaign } from "./campaign.ts";
+import { catalogue, type CatalogueBug } from "./catalogue.ts";
+import { args, intFlag, UsageError } from "./usage.ts";
+
+export const SELFTEST_USAGE = `Usage:
+  deno task selftest [--json] [--seconds N] [--seed S] [--bugs a,b] [--corpus DIR]`;
+
+/** One bug's result. */
+export interface BugResult {
+  name: string;
+  found: boolean;
+  seconds: number | null;
+  minimizedOps: number | null;
+  signature?: string;
+}
+
+/** The median of `xs` (null when empty). */
+export function median(xs: readonly number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Hunts one bug. */
+export async function hunt(
+  bug: CatalogueBug,
+  options: { seconds: number; seed: number },
+): Promise<BugResult> {
+  const { factory, ref } = await resolveBackendFlag("core", ["core"]);
+  const result = await runCampaign({
+    engine: {
+      seed: options.seed,
+      // MMU bugs need memslot changes too (generations, zaps), memslot bugs need tables.
+      constraints: { areas: bug.area === "pmu" ? ["pmu"] : ["mmu", "memslot"] },
+      diff: { inject: [bug.name] },
+      backend: "core",
+      baselineCheck: true,
+      shrinkSeconds: 8,
+    },
+    workers: 0,
+    factory,
+    backend: ref,
+    seconds: options.seconds,
+    stopOnFinding: true,
+  });
+  const hit = result.findings.find((f) => f.first.baseline !== true);
+  if (hit === undefined) return { name: bug.name, found: false, seconds: null, minimizedOps: null };
+  const shrinkSeconds = hit.first.minimized?.seconds ?? 0;
+  return {
+    name: bug.name,
+    found: true,
+    seconds: Math.max(0, hit.seconds - shrinkSeconds),
+    minimizedOps: hit.first.minimized?.ops ?? (hit.first.trace as { ops: unknown[] }).ops.length,
+    signature: hit.first.signature,
+  };
+}
+
+/** `selftest`. */
+export async function cmdSelftest(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, {
+    json: { type: "boolean" },
+    seconds: { type: "string" },
+    seed: { type: "string" },
+    bugs: { type: "string" },
+    corpus: { type: "string" },
+  }, SELFTEST_USAGE);
+  if (positionals.length > 0) {
+    throw new UsageError(`Unexpected argument "${positionals[0]}"\n${SELFTEST_USAGE}`);
+  }
+  const seconds = intFlag("seconds", values.seconds, 1, 3600) ?? 30;
+  const seed = intFlag("seed", values.seed, 0, Number.MAX_SAFE_INTEGER) ?? 1;
+  let bugs = catalogue();
+  if (values.bugs !== undefined) {
+    const wanted = values.bugs.split(",");
+    for (const w of wanted) {
+      if (!bugs.some((b) => b.name === w)) throw new UsageError(`--bugs: unknown bug "${w}"`);
+    }
+    bugs = bugs.filter((b) => wanted.includes(b.name));
+  }
+  const results: BugResult[] = [];
+  for (const bug of bugs) {
+    const r = await hunt(bug, { seconds, seed });
+    results.push(r);
+    if (!values.json) {
+      console.error(
+        `${r.found ? "found " : "MISSED"} ${bug.name.padEnd(26)} ${
+          r.seconds === null ? "      -" : `${r.seconds.toFixed(2).padStart(6)}s`
+        }  ${r.minimizedOps === null ? "" : `${r.minimizedOps} ops`}  ${r.signature ?? ""}`,
+      );
+    }
+  }
+  const found = results.filter((r) => r.found);
+  const summary: SelfTest = {
+    bugs: results.map(({ name, found, seconds, minimizedOps }) => ({
+      name,
+      found,
+      seconds,
+      minimizedOps,
+    })),
+    found: found.length,
+    total: results.length,
+    medianSeconds: median(found.map((r) => r.seconds!)),
+    time: new Date().toISOString(),
+  };
+  validateSelfTest(summary);
+  const corpus = values.corpus ?? "corpus";
+  await Deno.mkdir(corpus, { recursive: true });
+  await atomicWriteText(join(corpus, "selftest.json"), JSON.stringify(summary, null, 2) + "\n");
+  if (values.json) {
+    const { time: _time, ...rest } = summary;
+    console.log(JSON.stringify(rest));
+  } else {
+    console.log(
+      `${summary.found}/${summary.total} catalogue bugs found; median ${
+        summary.medianSeconds === null ? "-" : `${summary.medianSeconds.toFixed(2)}s`
+      }; longest minimized trace ${Math.max(0, ...found.map((r) => r.minimizedOps!))} ops`,
+    );
+  }
+  return summary.found === summary.total ? 0 : 1;
+}

@@ -1,0 +1,88 @@
+/**
+ * Replays every trace checked into `corpus/` against every backend available here:
+ * examples and regressions must agree with the reference on each backend; every
+ * finding file must parse, and a finding marked `fixed` must no longer reproduce.
+ * A backend that cannot run here is skipped with its reason printed.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { resolveBackendFlag } from "../fuzz/backend_ref.ts";
+import type { BackendFactory } from "../src/backend.ts";
+import { listFindings } from "../src/corpus/store.ts";
+import { diffTrace } from "../src/diff.ts";
+import { kvmConfigMismatch } from "../src/kvm/mod.ts";
+import { ReferenceBackend } from "../src/reference/mod.ts";
+import { parseTrace, traceFromJson } from "../src/trace/parse.ts";
+import { formatOp } from "../src/trace/text.ts";
+import type { Trace } from "../src/trace/types.ts";
+
+const CORPUS = new URL("../corpus/", import.meta.url).pathname;
+
+async function traces(sub: string): Promise<{ file: string; trace: Trace }[]> {
+  const out: { file: string; trace: Trace }[] = [];
+  try {
+    for await (const e of Deno.readDir(join(CORPUS, sub))) {
+      if (!e.isFile || !e.name.endsWith(".json")) continue;
+      const file = `${sub}/${e.name}`;
+      out.push({ file, trace: parseTrace(await Deno.readTextFile(join(CORPUS, file))) });
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return out.sort((a, b) => a.file.localeCompare(b.file));
+}
+
+async function backends(): Promise<{ name: string; factory: BackendFactory }[]> {
+  const out: { name: string; factory: BackendFactory }[] = [];
+  for (const name of ["core", "kvm"]) {
+    try {
+      out.push({ name, factory: (await resolveBackendFlag(name, [name])).factory });
+    } catch (e) {
+      console.log(`corpus replay: skipping backend ${name}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
+Deno.test("corpus: every example and regression trace agrees on every backend", async () => {
+  const all = [...await traces("examples"), ...await traces("regressions")];
+  assert.ok(all.length > 0, "corpus/ holds no traces");
+  for (const { trace } of all) {
+    // The reference itself runs it to the end.
+    const ref = new ReferenceBackend(trace.config);
+    for (const op of trace.ops) ref.step(op);
+  }
+  for (const { name, factory } of await backends()) {
+    for (const { file, trace } of all) {
+      const cannot = name === "kvm" ? Object.values(kvmConfigMismatch(trace.config))[0] : undefined;
+      if (cannot !== undefined) {
+        console.log(`corpus replay: ${file} skipped on kvm: ${cannot}`);
+        continue;
+      }
+      const d = diffTrace(trace, factory).divergence;
+      assert.equal(
+        d,
+        null,
+        d === null ? "" : `${file} on ${name}: ${d.kind} at op ${d.index} (${formatOp(d.op)})`,
+      );
+    }
+  }
+});
+
+Deno.test("corpus: every finding parses, and a fixed one no longer reproduces", async () => {
+  const { findings, errors } = await listFindings(CORPUS);
+  assert.deepEqual(errors, [], "corrupt finding files");
+  const available = new Map((await backends()).map((b) => [b.name, b.factory]));
+  for (const f of findings) {
+    const minimized = traceFromJson(f.minimized);
+    traceFromJson(f.trace);
+    if (f.status !== "fixed") continue;
+    const factory = available.get(f.divergence.backend);
+    if (factory === undefined) continue;
+    const d = diffTrace(minimized, factory, {
+      inject: f.inject === undefined ? [] : [f.inject],
+      audit: f.kind === "invariant",
+    }).divergence;
+    assert.equal(d, null, `finding ${f.id} is marked fixed but still reproduces`);
+  }
+});

@@ -1,0 +1,119 @@
+/**
+ * Tests of the campaign and the corpus recording: worker-count independence, findings
+ * recorded once with their hits, concurrent hit updates, a stop flag.
+ */
+import assert from "node:assert/strict";
+import { type CampaignResult, runCampaign } from "../fuzz/campaign.ts";
+import { addHits, type FindingContext, recordFinding } from "../fuzz/corpus.ts";
+import type { RunFinding } from "../fuzz/engine.ts";
+import { buggyFactory } from "../fuzz/testing/buggy.ts";
+import { listFindings, readFinding } from "../src/corpus/store.ts";
+
+const BUGGY = {
+  name: "core",
+  module: new URL("../fuzz/testing/buggy.ts", import.meta.url).href,
+  export: "buggyFactory",
+};
+
+function campaign(workers: number, runs: number, seed = 5): Promise<CampaignResult> {
+  return runCampaign({
+    engine: {
+      seed,
+      constraints: { areas: ["memslot", "pmu"] },
+      diff: {},
+      backend: "core",
+      shrinkSeconds: 1,
+    },
+    workers,
+    backend: BUGGY,
+    factory: buggyFactory,
+    runs,
+  });
+}
+
+function shape(r: CampaignResult) {
+  return {
+    runs: r.runs,
+    ops: r.ops,
+    coverage: r.coverageEvents,
+    pool: r.pool,
+    findings: r.findings.map((f) => [f.first.signature, f.first.index, f.hits]),
+  };
+}
+
+Deno.test("fuzz: a campaign's results do not depend on the worker count", async () => {
+  const inline = await campaign(0, 2500);
+  const one = await campaign(1, 2500);
+  const two = await campaign(2, 2500);
+  assert.deepEqual(shape(one), shape(inline));
+  assert.deepEqual(shape(two), shape(inline));
+  assert.equal(inline.runs, 2500);
+  assert.deepEqual(inline.findings.map((f) => f.first.signature).sort(), [
+    "mmu/access: core=value, permitted={mmio}",
+    "pmu/rdpmc: core=value, permitted={gp}",
+  ]);
+  assert.ok(inline.findings.every((f) => f.first.minimized !== undefined));
+});
+
+Deno.test("fuzz: a raised stop flag ends a campaign early and cleanly", async () => {
+  const stop = new SharedArrayBuffer(4);
+  Atomics.store(new Int32Array(stop), 0, 1);
+  const r = await runCampaign({
+    engine: { seed: 1, constraints: {}, diff: {}, backend: "core" },
+    workers: 0,
+    backend: BUGGY,
+    factory: buggyFactory,
+    runs: 10_000,
+  }, stop);
+  assert.equal(r.interrupted, true);
+  assert.equal(r.runs, 0);
+});
+
+function runFinding(signature: string, id: string): RunFinding {
+  const trace = { format: "shadowfuzz.trace/1", config: {}, ops: [{ op: "pmis" }] };
+  return {
+    index: 0,
+    signature,
+    id,
+    trace,
+    divergence: { kind: "divergence", opIndex: 0, observed: { count: 1 }, permitted: [] },
+  };
+}
+
+const CTX: FindingContext = {
+  seed: "1",
+  backend: "core",
+  harness: "unknown",
+  now: "2026-01-01T00:00:00.000Z",
+};
+
+Deno.test("fuzz: the same signature found again updates one file, losing no hit", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const f = runFinding("pmu/pmis: core=count, permitted={count}", "00112233aabbccdd");
+    assert.equal(await recordFinding(dir, f, 3, CTX), true);
+    assert.equal(
+      await recordFinding(dir, f, 2, { ...CTX, seed: "9", now: "2026-02-01T00:00:00.000Z" }),
+      false,
+    );
+    // Twenty concurrent writers, one hit each.
+    await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) => addHits(dir, f.id, 1, { ...CTX, seed: String(100 + i) }),
+      ),
+    );
+    const { findings, errors } = await listFindings(dir);
+    assert.deepEqual(errors, []);
+    assert.equal(findings.length, 1);
+    const stored = (await readFinding(dir, f.id))!;
+    assert.equal(stored.hits, 25);
+    assert.equal(stored.lastSeen, "2026-02-01T00:00:00.000Z");
+    assert.equal(stored.firstSeen, "2026-01-01T00:00:00.000Z");
+    assert.equal(stored.seeds.length, 20, "at most 20 seeds kept");
+    assert.equal(stored.area, "pmu");
+    assert.equal(stored.status, "new");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
