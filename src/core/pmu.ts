@@ -53,6 +53,7 @@ import {
   pmuBugFlags,
   type PmuVendorOps,
   SEL_EN,
+  SEL_HI_IN_TX,
   SEL_HI_IN_TXCP,
   SEL_INT,
   SEL_OS,
@@ -469,10 +470,17 @@ export class CorePmu {
     p.intr[slot] = (selLo & SEL_INT) !== 0 ? 1 : 0;
   }
 
-  /** What a perf event counts: event[7:0] | umask << 8 | event[11:8] << 16 (AMD only). */
+  /**
+   * What a perf event counts: event[7:0] | umask << 8 | event[11:8] << 16 (AMD only),
+   * plus bit 24 for an Intel IN_TX event: the hardware counts it only inside
+   * transactional regions (SDM vol. 3B 20.3.6.5), and `events` happen outside any, so
+   * no `events` op matches it.
+   */
   private eventKey(selLo: number, selHi: number): number {
-    const hiEvent = this.pmu.isAmd ? selHi & 0xf : 0;
-    return (selLo & 0xffff) + hiEvent * 0x10000;
+    const p = this.pmu;
+    const hiEvent = p.isAmd ? selHi & 0xf : 0;
+    const txOnly = !p.isAmd && (selHi & p.rawEventMaskHi & SEL_HI_IN_TX) !== 0 ? 1 : 0;
+    return (selLo & 0xffff) + hiEvent * 0x10000 + txOnly * 0x1000000;
   }
 
   /** `pmc_resume_counter()`: recalibrate the period and re-enable the perf event. */

@@ -7,7 +7,7 @@
  * backend took.
  */
 import type { Backend, BackendFactory, Judgement, Oracle, Permitted } from "../backend.ts";
-import { findMatch } from "../trace/outcome.ts";
+import { findMatch, matchesPermitted } from "../trace/outcome.ts";
 import type {
   AccessOp,
   Config,
@@ -363,14 +363,22 @@ export class ReferenceBackend implements Backend, Oracle {
       else g.members.push(c);
     }
     const walked = w.ok ? w.t.entries : w.entries;
-    return groups.map((g) => ({
-      permitted: {
-        outcome: g.outcome,
-        ...(g.dontCare !== 0n ? { dontCare: g.dontCare } : {}),
-        why: g.members.map((m) => m.why).join("; ") +
-          (currentCached && g.members.some((m) => m.current) ? " (or its cached copy)" : ""),
+    const permitted = groups.map((g): Permitted => ({
+      outcome: g.outcome,
+      ...(g.dontCare !== 0n ? { dontCare: g.dontCare } : {}),
+      why: g.members.map((m) => m.why).join("; ") +
+        (currentCached && g.members.some((m) => m.current) ? " (or its cached copy)" : ""),
+    }));
+    return permitted.map((p) => ({
+      permitted: p,
+      // Don't-care bits can make one observation match several groups: then any of
+      // their members may have served it, and the state must allow all of them.
+      commit: (observed) => {
+        const members = groups.filter((_, i) => matchesPermitted(permitted[i]!, observed))
+          .flatMap((g) => g.members);
+        const taken = members.length > 0 ? members : groups[permitted.indexOf(p)]!.members;
+        this.#commitAccess(op, taken, currentCached, observed, walked);
       },
-      commit: (observed) => this.#commitAccess(op, g.members, currentCached, observed, walked),
     }));
   }
 
@@ -446,6 +454,19 @@ export class ReferenceBackend implements Backend, Oracle {
     const cur = members.find((m) => m.current && m.t !== undefined);
     if (cur !== undefined) {
       const fuzzy = ambiguous || currentCached;
+      // A/D bits this walk needs that are don't care may really be clear: the walk may
+      // then set them (and dirty the table page); afterwards they are set either way.
+      for (const e of cur.t!.entries) {
+        const need = PTE_A | (write && e.level === cur.t!.level ? PTE_D : 0n);
+        const unsure = this.#memory.dontCare(e.hva, 8) & need & e.value;
+        if (unsure === 0n || e.ro) continue;
+        this.#touch(e.gpa, true, false);
+        if (!fuzzy) {
+          const unknown = this.#memory.dontCare(e.hva, 8);
+          this.#memory.write(e.hva, 8, this.#memory.read(e.hva, 8));
+          this.#memory.addDontCare(e.hva, unknown & ~unsure);
+        }
+      }
       for (const { entry, value } of accessedDirtyUpdates(cur.t!, write)) {
         // A/D updates are not logged: they never change a translation.
         const unknown = this.#memory.dontCare(entry.hva, 8);
@@ -467,6 +488,8 @@ export class ReferenceBackend implements Backend, Oracle {
     if (write) {
       const primary = frames[0]!;
       const old = this.#memory.read(primary.hva, op.size);
+      // If the store went elsewhere, these bytes keep whatever they may have held.
+      const oldUnknown = this.#memory.dontCare(primary.hva, op.size);
       this.#store(primary.hva, op.size, op.value!);
       this.#touch(primary.gpa, true, distinct.size === 1);
       for (const f of frames.slice(1)) {
@@ -476,7 +499,9 @@ export class ReferenceBackend implements Backend, Oracle {
         this.#markUnknown(f.hva, op.size, other ^ op.value!);
         this.#touch(f.gpa, true, false);
       }
-      if (distinct.size > 1) this.#markUnknown(primary.hva, op.size, old ^ op.value!);
+      if (distinct.size > 1) {
+        this.#markUnknown(primary.hva, op.size, (old ^ op.value!) | oldUnknown);
+      }
       return;
     }
     if (!ambiguous && "value" in observed) {

@@ -1155,15 +1155,27 @@ const tsxCases: ConformanceCase[] = [
     steps: [["wrmsr 0x186 0x1004300c0", "gp"]],
   },
   {
-    name: "filter: IN_TX in the eventsel does not escape a deny list",
+    name: "filter: IN_TXCP in the eventsel does not escape a deny list",
     source: "aa570a7481c3 (filter lookup uses only event select and umask); KVM-FACTS D.11",
     config: { ...INTEL_V2, pmu: { ...INTEL_V2.pmu, tsx: true } },
     steps: [
       ["filter deny 0xc0", "errno 0"],
-      ["wrmsr 0x38f 0x1", "ok"],
+      ["wrmsr 0x38f 0x4", "ok"],
+      ["wrmsr 0x188 0x2004300c0", "ok"],
+      ["events 0xc0 umask=0x0 count=5", "ok"],
+      ["rdmsr 0xc3", "value 0x0"],
+    ],
+  },
+  {
+    name: "intel: an IN_TX event counts nothing outside transactional regions",
+    source: "Intel SDM vol. 3B 20.3.6.5 (IN_TX); the events op happens outside transactions",
+    config: { ...INTEL_V2, pmu: { ...INTEL_V2.pmu, tsx: true } },
+    steps: [
       ["wrmsr 0x186 0x1004300c0", "ok"],
+      ["wrmsr 0x187 0x4300c0", "ok"],
       ["events 0xc0 umask=0x0 count=5", "ok"],
       ["rdmsr 0xc1", "value 0x0"],
+      ["rdmsr 0xc2", "value 0x5"],
     ],
   },
 ];
