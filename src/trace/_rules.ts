@@ -247,8 +247,9 @@ export function checkOutcome(outcome: Outcome): Problem | undefined {
     return outcome.errno === 0 ? undefined : oneOf("errno", outcome.errno, ERRNO_NAMES);
   }
   if ("value" in outcome) return u64("value", outcome.value);
-  if ("bitmap" in outcome) return u64("bitmap", outcome.bitmap);
-  if ("young" in outcome) return u64("young", outcome.young);
+  // Bitmaps have a bit per page of a slot or range: wider than 64 bits is fine.
+  if ("bitmap" in outcome) return outcome.bitmap < 0n ? rule("bitmap", "is negative") : undefined;
+  if ("young" in outcome) return outcome.young < 0n ? rule("young", "is negative") : undefined;
   if ("mmio" in outcome) return u64("mmio.gpa", outcome.mmio.gpa);
   if ("pf" in outcome) {
     return intIn("pf.code", outcome.pf.code, 0, PF_CODE_MAX, true) ?? u64("pf.cr2", outcome.pf.cr2);

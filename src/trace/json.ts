@@ -22,7 +22,7 @@
  */
 import type { Permitted } from "../backend.ts";
 import { defaultConfig, mergeConfig } from "./config.ts";
-import { hex, parseHex64 } from "./_hex.ts";
+import { hex, parseHex64, parseHexBitmap } from "./_hex.ts";
 import { checkOutcome, CTL_FIELDS, ERRNO_NAMES } from "./_rules.ts";
 import type { Config, ConfigInput, Errno, Op, Outcome, Trace } from "./types.ts";
 
@@ -207,9 +207,10 @@ export function permittedFromJson(json: unknown): Permitted {
   if (typeof json.why !== "string") throw new TypeError(`${where}: field "why" is not a string`);
   const outcome = outcomeFromJson(json.outcome);
   if (json.dontCare === undefined) return { outcome, why: json.why };
-  const dontCare = typeof json.dontCare === "string" ? parseHex64(json.dontCare) : undefined;
+  // A don't-care mask is as wide as its outcome: up to a bitmap's width.
+  const dontCare = typeof json.dontCare === "string" ? parseHexBitmap(json.dontCare) : undefined;
   if (dontCare === undefined) {
-    throw new TypeError(`${where}: field "dontCare" is not a 64-bit hex string`);
+    throw new TypeError(`${where}: field "dontCare" is not a hex mask string`);
   }
   return { outcome, dontCare, why: json.why };
 }
@@ -221,6 +222,9 @@ function readOutcome(where: string, key: string, value: unknown): Outcome {
   const hex64 = (field: string, v: unknown): bigint =>
     (typeof v === "string" ? parseHex64(v) : undefined) ??
       fail(field, "is not a 64-bit hex string");
+  const hexBitmap = (field: string, v: unknown): bigint =>
+    (typeof v === "string" ? parseHexBitmap(v) : undefined) ??
+      fail(field, "is not a hex bitmap string");
   switch (key) {
     case "errno":
       if (value === 0) return { errno: 0 };
@@ -236,9 +240,9 @@ function readOutcome(where: string, key: string, value: unknown): Outcome {
     case "value":
       return { value: hex64(key, value) };
     case "bitmap":
-      return { bitmap: hex64(key, value) };
+      return { bitmap: hexBitmap(key, value) };
     case "young":
-      return { young: hex64(key, value) };
+      return { young: hexBitmap(key, value) };
     case "mmio": {
       const obj = exactObject(where, key, value, ["gpa", "write"]);
       if (typeof obj.write !== "boolean") fail("mmio.write", "is not a boolean");

@@ -255,6 +255,19 @@ Deno.test("permittedFromJson: rejects a missing why and a bad mask", () => {
   );
   assert.throws(
     () => permittedFromJson({ outcome: { ok: true }, dontCare: 32, why: "" }),
-    new TypeError('Cannot parse permitted outcome: field "dontCare" is not a 64-bit hex string'),
+    new TypeError('Cannot parse permitted outcome: field "dontCare" is not a hex mask string'),
   );
+});
+
+Deno.test("outcomeFromJson: dirty bitmaps and their masks may be wider than 64 bits", () => {
+  const wide = (1n << 511n) | 1n;
+  const text = `0x${wide.toString(16)}`;
+  assert.deepEqual(outcomeFromJson({ bitmap: text }), { bitmap: wide });
+  assert.deepEqual(outcomeFromJson({ young: text }), { young: wide });
+  assert.deepEqual(permittedFromJson({ outcome: { bitmap: text }, dontCare: text, why: "x" }), {
+    outcome: { bitmap: wide },
+    dontCare: wide,
+    why: "x",
+  });
+  assert.throws(() => outcomeFromJson({ value: text }), TypeError);
 });

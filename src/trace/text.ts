@@ -42,7 +42,7 @@
  * ```
  */
 import type { Permitted } from "../backend.ts";
-import { hex, parseHex64 } from "./_hex.ts";
+import { hex, parseHex64, parseHexBitmap } from "./_hex.ts";
 import { checkOp, checkOutcome, CTL_FIELDS, type Problem, SLOT_FLAGS } from "./_rules.ts";
 import {
   type AccessKind,
@@ -180,6 +180,8 @@ export function parseOutcome(text: string): Outcome {
     const expected = prefix === "" ? "a hex number" : `${prefix}<hex>`;
     return fail(`${JSON.stringify(token)} is not ${expected}`);
   };
+  const bitmapToken = (token: string): bigint =>
+    parseHexBitmap(token) ?? fail(`${JSON.stringify(token)} is not a hex bitmap`);
   let outcome: Outcome;
   switch (kind) {
     case "":
@@ -199,10 +201,10 @@ export function parseOutcome(text: string): Outcome {
       outcome = { value: hexToken(arity(1)[0] as string) };
       break;
     case "bitmap":
-      outcome = { bitmap: hexToken(arity(1)[0] as string) };
+      outcome = { bitmap: bitmapToken(arity(1)[0] as string) };
       break;
     case "young":
-      outcome = { young: hexToken(arity(1)[0] as string) };
+      outcome = { young: bitmapToken(arity(1)[0] as string) };
       break;
     case "mmio": {
       const [gpa, rw] = arity(2) as [string, string];
