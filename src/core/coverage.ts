@@ -78,6 +78,7 @@ export const COVERAGE_NAMES = [
   "root-reload",
   "bug-fired",
   "prefetch",
+  "track-write-half-gpte",
 ] as const;
 
 /** Counter indices by event (kept in step with COVERAGE_NAMES by coverage_test.ts). */
@@ -154,6 +155,7 @@ export const Cov = {
   ROOT_RELOAD: 69,
   BUG_FIRED: 70,
   PREFETCH: 71,
+  TRACK_WRITE_HALF_GPTE: 72,
 } as const;
 
 /** A fresh counter array. */

@@ -1174,6 +1174,13 @@ export class ShadowMmu {
 
   /** `kvm_mmu_track_write` after an emulated write of `bytes` at page offset `offset`. */
   #trackWrite(page: number, offset: number, bytes: number): void {
+    // mmu_pte_write_fetch_gpte: with 8-byte gptes (PAE/long mode), a 4-byte write is half
+    // of a gpte: the gpa is aligned down to 8 and the whole gpte re-read (bytes = 8).
+    if (bytes === 4) {
+      this.cov[Cov.TRACK_WRITE_HALF_GPTE]!++;
+      offset &= ~7;
+      bytes = 8;
+    }
     const buf = this.#aliasBuf;
     const n = this.#aliases(page, buf);
     const sps: number[] = [];

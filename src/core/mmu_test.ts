@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { BASE_SETUP, newCore, runLines } from "./_testing.ts";
 import { Cov } from "./coverage.ts";
+import { CORE_COVERAGE_NAMES } from "./mod.ts";
 
 Deno.test("core: deleting a memslot turns cached sptes into MMIO exits", () => {
   for (const slotZapAll of [true, false]) {
@@ -328,4 +329,20 @@ Deno.test("core: a 4 KiB fault prefetches accessed neighbours, which start old",
   assert.deepEqual(out.slice(-4), ["value 0x1111", "young 0x1", "value 0x2222", "young 0x2"]);
   assert.equal(core.coverage[Cov.PREFETCH], 1);
   assert.equal(core.coverage[Cov.ACCESS_FAULT], 1);
+});
+
+Deno.test("core: a 4-byte write to half of a shadowed gpte is re-read as the whole gpte", () => {
+  // mmu_pte_write_fetch_gpte (KVM-FACTS B.6): the high half of a gpte, written with a
+  // 4-byte store, zaps the spte of that whole gpte (not a misaligned-write zap of the SP).
+  const core = newCore();
+  runLines(core, [
+    ...BASE_SETUP,
+    "access r 0x0",
+    // The PD (level 2) is write-tracked and cannot go unsync: the store is emulated.
+    "write 0x3004 0x0 size=4",
+  ]);
+  const cov = core.coverage;
+  const names = CORE_COVERAGE_NAMES;
+  assert.equal(cov[names.indexOf("track-write-half-gpte")], 1);
+  assert.equal(cov[names.indexOf("track-write-misaligned")], 0);
 });
