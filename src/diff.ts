@@ -79,7 +79,15 @@ export function diffTrace(
       } catch (e) {
         observed = { crash: e instanceof Error ? e.message : String(e) };
       }
-      const judgement = reference.judge(op, observed);
+      let judgement;
+      try {
+        judgement = reference.judge(op, observed);
+      } catch (e) {
+        // The oracle itself failed: a harness bug, not a finding about the backend.
+        throw new Error(`Reference failed at op ${i}: ${e instanceof Error ? e.message : e}`, {
+          cause: e,
+        });
+      }
       if ("crash" in observed) {
         return done(
           { kind: "crash", index: i, op, observed, permitted: judgement.permitted },
@@ -93,7 +101,12 @@ export function diffTrace(
         );
       }
       if (options.audit && hasAudit(backend)) {
-        const broken = backend.audit();
+        let broken: string[];
+        try {
+          broken = backend.audit();
+        } catch (e) {
+          broken = [`audit threw: ${e instanceof Error ? e.message : String(e)}`];
+        }
         if (broken.length > 0) {
           return done({
             kind: "invariant",

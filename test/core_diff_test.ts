@@ -11,6 +11,7 @@ import { coreFactory } from "../src/core/mod.ts";
 import { diffTrace } from "../src/diff.ts";
 import { formatOp, formatOutcome, formatPermitted } from "../src/trace/text.ts";
 import { type Trace, TRACE_FORMAT } from "../src/trace/types.ts";
+import { mergeConfig } from "../src/trace/config.ts";
 import { arbConfig, arbTrace } from "./arbitraries.ts";
 import { arbDenseOp, DENSE_SETUP } from "./arb_dense.ts";
 
@@ -40,4 +41,27 @@ Deno.test("core: dense random traces agree with the reference and keep every inv
 
 Deno.test("core: uniform random traces agree with the reference and keep every invariant", () => {
   fc.assert(fc.property(arbTrace({ maxOps: 30 }), check), { numRuns: 2000, seed: 0xc07f });
+});
+
+Deno.test("diff: a backend whose audit throws gives an invariant finding, not an exception", () => {
+  const throwing = {
+    name: "core" as const,
+    available: () => null,
+    create: () => ({
+      name: "core" as const,
+      step: () => ({ ok: true as const }),
+      audit: (): string[] => {
+        throw new Error("rmap walk hit a freed desc");
+      },
+      close() {},
+    }),
+  };
+  const trace: Trace = {
+    format: TRACE_FORMAT,
+    config: mergeConfig({}),
+    ops: [{ op: "invlpg" as const, gva: 0n }],
+  };
+  const d = diffTrace(trace, throwing, { audit: true }).divergence;
+  assert.equal(d?.kind, "invariant");
+  assert.equal(d?.invariant, "audit threw: rmap walk hit a freed desc");
 });

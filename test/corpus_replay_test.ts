@@ -78,7 +78,13 @@ Deno.test("corpus: every finding parses, and a fixed one no longer reproduces", 
     traceFromJson(f.trace);
     if (f.status !== "fixed") continue;
     const factory = available.get(f.divergence.backend);
-    if (factory === undefined) continue;
+    if (factory === undefined) {
+      console.log(
+        `corpus replay: finding ${f.id} (fixed) not re-checked: backend ` +
+          `${f.divergence.backend} is not available here`,
+      );
+      continue;
+    }
     const d = diffTrace(minimized, factory, {
       inject: f.inject === undefined ? [] : [f.inject],
       audit: f.kind === "invariant",

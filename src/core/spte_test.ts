@@ -79,3 +79,22 @@ Deno.test("core: the 34c0f6f2695a shift aliases generations 2 and 258", () => {
   encodeMmioSpte(1, 0, 2);
   assert.equal(mmioSpteGen(out[0]!, out[1]!), 2);
 });
+
+Deno.test("core: the MMIO generation lands in SPTE bits 3-10 and 52-62, written by hand", () => {
+  // KVM-FACTS B.1 (v6.10): gen[7:0] -> SPTE bits 10:3, gen[18:8] -> SPTE bits 62:52.
+  // The expected positions are spelled out here, not derived from spte.ts, so a shift
+  // wrong in both encode and decode (the 34c0f6f2695a class) cannot pass.
+  const cases: [gen: number, word: 0 | 1, bit: number][] = [
+    [1 << 0, 0, 3],
+    [1 << 7, 0, 10],
+    [1 << 8, 1, 52 - 32],
+    [1 << 12, 1, 56 - 32],
+    [1 << 18, 1, 62 - 32],
+  ];
+  for (const [gen, word, bit] of cases) {
+    encodeMmioSpte(0, 0, gen);
+    const genBits = [out[0]! & 0x7f8, out[1]! & 0x7ff00000];
+    assert.equal(genBits[word], (1 << bit) >>> 0, `gen ${gen.toString(16)}`);
+    assert.equal(genBits[1 - word], 0, `gen ${gen.toString(16)}: nothing in the other word`);
+  }
+});

@@ -267,7 +267,14 @@ export async function readFinding(dir: string, id: string): Promise<Finding | nu
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
-  return parseFindingFile(text, `${id}.json`);
+  try {
+    return parseFindingFile(text, `${id}.json`);
+  } catch (e) {
+    // Name the file: a reader of this error (replay, the dashboard) may not know it.
+    const file = join(findingsDir(dir), `${id}.json`);
+    if (e instanceof SyntaxError) throw new SyntaxError(`${file}: ${errorText(e)}`);
+    throw new TypeError(`${file}: ${errorText(e)}`);
+  }
 }
 
 /**

@@ -262,3 +262,18 @@ Deno.test("store: modifying a finding in a corpus without findings/ returns null
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("store: a corrupt finding read by id names its file in the error", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { readFinding } = await import("./store.ts");
+    await Deno.mkdir(join(dir, "findings"));
+    await Deno.writeTextFile(join(dir, "findings", "0123456789abcdef.json"), "{ not json");
+    await assert.rejects(
+      () => readFinding(dir, "0123456789abcdef"),
+      (e: Error) => e instanceof SyntaxError && e.message.includes("0123456789abcdef.json"),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -111,7 +111,12 @@ export function createApp(options: AppOptions): Hono {
     }
     return html(
       c,
-      <FindingPageView finding={got.finding} token={token} saved={c.req.query("saved") === "1"} />,
+      <FindingPageView
+        finding={got.finding}
+        token={token}
+        saved={c.req.query("saved") === "1"}
+        corpusDir={dir}
+      />,
     );
   });
 
@@ -168,7 +173,12 @@ export function createApp(options: AppOptions): Hono {
         if ("error" in got) return refuse(got.status === 500 ? 400 : got.status, got.error);
         return html(
           c,
-          <FindingPageView finding={got.finding} token={token} error={problem ?? "Bad form"} />,
+          <FindingPageView
+            finding={got.finding}
+            token={token}
+            error={problem ?? "Bad form"}
+            corpusDir={dir}
+          />,
           400,
         );
       }

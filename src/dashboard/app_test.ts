@@ -252,7 +252,7 @@ Deno.test("dashboard: every string from a file is escaped on every page", async 
 });
 
 Deno.test("dashboard: the finding page shows the trace, divergence, config and replay command", async () => {
-  await withCorpus(3, async ({ app }) => {
+  await withCorpus(3, async ({ app, dir }) => {
     const f = sampleFinding(2);
     const res = await app.request(`/findings/${f.id}`);
     assert.equal(res.status, 200);
@@ -268,8 +268,9 @@ Deno.test("dashboard: the finding page shows the trace, divergence, config and r
     assert.equal(mark[2], "access r 0x400000");
     assert.match(html, /Observed \(core\)<\/h3><div class="outcome">value 0x2003</);
     assert.match(html, /mmio 0x400000 r<\/td><td class="mono"><\/td><td>current walk</);
-    assert.ok(html.includes(`value="deno task replay ${f.id}"`));
-    assert.ok(html.includes(`value="deno task replay corpus/findings/${f.id}.json"`));
+    // The temp corpus is not the default one: the commands name it.
+    assert.ok(html.includes(`value="deno task replay ${f.id} --corpus ${dir}"`));
+    assert.ok(html.includes(`value="deno task replay ${dir}/findings/${f.id}.json"`));
     assert.match(html, /<pre id="config">\{\n {2}&quot;vendor&quot;: &quot;amd&quot;/);
     assert.match(html, /<details id="full-trace"><summary>Full trace \(\d+ ops\)/);
     assert.match(html, /rdmsr 0x186/);
@@ -471,4 +472,16 @@ Deno.test("dashboard: the list sees a finding written after it was first served"
     await Deno.remove(join(dir, "findings", `${sampleId(1)}.json`));
     assert.deepEqual(rowIds(await (await app.request("/")).text()), [sampleId(2)]);
   });
+});
+
+Deno.test("dashboard: replay commands name a corpus other than the default", async () => {
+  const { replayCommands } = await import("./finding_page.tsx");
+  assert.deepEqual(replayCommands("0123456789abcdef"), [
+    "deno task replay 0123456789abcdef",
+    "deno task replay corpus/findings/0123456789abcdef.json",
+  ]);
+  assert.deepEqual(replayCommands("0123456789abcdef", "/tmp/my corpus/"), [
+    "deno task replay 0123456789abcdef --corpus '/tmp/my corpus'",
+    "deno task replay '/tmp/my corpus/findings/0123456789abcdef.json'",
+  ]);
 });

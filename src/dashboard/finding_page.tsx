@@ -19,11 +19,28 @@ export interface FindingProps {
   saved?: boolean;
   /** A refused write-back, shown above the form. */
   error?: string;
+  /** The corpus folder served, so the replay commands name it. */
+  corpusDir?: string;
 }
 
-/** The commands that replay a finding, by id and by file. */
-export function replayCommands(id: string): string[] {
-  return [`deno task replay ${id}`, `deno task replay corpus/findings/${id}.json`];
+/**
+ * The commands that replay a finding, by id and by file, for the corpus the dashboard
+ * serves (`--corpus DIR` is added unless it is the default `corpus`).
+ */
+export function replayCommands(id: string, corpusDir = "corpus"): string[] {
+  const dir = corpusDir.replace(/\/+$/, "") || ".";
+  if (dir === "corpus") {
+    return [`deno task replay ${id}`, `deno task replay corpus/findings/${id}.json`];
+  }
+  return [
+    `deno task replay ${id} --corpus ${shellQuote(dir)}`,
+    `deno task replay ${shellQuote(`${dir}/findings/${id}.json`)}`,
+  ];
+}
+
+/** A word for a POSIX shell: as is when plain, else single-quoted. */
+function shellQuote(word: string): string {
+  return /^[\w./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 const OpList: FC<{ lines: Shown[]; mark?: number; id: string }> = ({ lines, mark, id }) => (
@@ -50,14 +67,16 @@ const CopyLine: FC<{ id: string; text: string }> = ({ id, text }) => (
   </div>
 );
 
-export const FindingPageView: FC<FindingProps> = ({ finding: f, token, saved, error }) => {
+export const FindingPageView: FC<FindingProps> = (
+  { finding: f, token, saved, error, corpusDir },
+) => {
   const lines = opLines(f.minimized);
   const fullLines = opLines(f.trace);
   const d = f.divergence;
   const observed = outcomeText(d.observed);
   const permitted = d.permitted.map(permittedRow);
   const config = configText(f.minimized);
-  const [byId, byFile] = replayCommands(f.id);
+  const [byId, byFile] = replayCommands(f.id, corpusDir);
   return (
     <Layout title={f.title} section="findings">
       <p>

@@ -63,7 +63,15 @@ export class KvmBackend implements Backend {
   #batch: Command[] = [];
   #outcomes: (Outcome | undefined)[] = [];
 
-  constructor(config: Config) {
+  /** Refuse the ops whose kvm_pvm behaviour is documented as different (default). */
+  readonly #refusePvmDiffs: boolean;
+
+  /**
+   * `options.runPvmDiffs` runs the ops of KVM_PVM_DIFFERS anyway (the test that pins
+   * those behaviours uses it).
+   */
+  constructor(config: Config, options: { runPvmDiffs?: boolean } = {}) {
+    this.#refusePvmDiffs = !options.runPvmDiffs;
     this.#config = config;
     this.#vm = new KvmVm(config);
     this.#vcpuCr3 = this.#vm.agentRoot;
@@ -76,7 +84,7 @@ export class KvmBackend implements Backend {
    * may depend on the current state), or null. Call it right before `step`.
    */
   supports(op: Op): string | null {
-    return staticViolation(op, this.#config) ?? this.#stateViolation(op);
+    return staticViolation(op, this.#config, this.#refusePvmDiffs) ?? this.#stateViolation(op);
   }
 
   step(op: Op): Outcome {

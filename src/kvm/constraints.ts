@@ -45,6 +45,35 @@ export const UNSUPPORTED: Readonly<Record<string, string>> = {
   pmis: "kvm: the agent does not count PMIs (no vPMU, no local APIC in this VM)",
 };
 
+/**
+ * Behaviours of kvm_pvm (the KVM module of this machine kind) that differ from upstream
+ * KVM and from the architecture, measured 2026-11-21; each has a trace in
+ * corpus/kvm-pvm/ and a test (test/kvm_pvm_behaviour_test.ts) that pins it.
+ */
+export const KVM_PVM_DIFFERS: Readonly<Record<string, string>> = {
+  "user upper half":
+    "kvm_pvm: a CPL 3 access to the upper half of the address space (gva bit 47 set) " +
+    "faults (not present, or RSVD, varying between processes) whatever the tables say: PVM keeps the guest-kernel " +
+    "half out of user mode (corpus/kvm-pvm/user-upper-half.json)",
+  "masked filter high event":
+    "kvm_pvm: a masked event-filter entry using event-select bits 35:32 is EINVAL even on " +
+    "an AMD guest (it validates with Intel's 8-bit event mask; " +
+    "corpus/kvm-pvm/masked-filter-amd-event-bits.json)",
+};
+
+/** Whether the kvm module here is kvm_pvm (read once; false without --allow-read). */
+let pvm: boolean | undefined;
+export function isKvmPvm(): boolean {
+  if (pvm === undefined) {
+    try {
+      pvm = Deno.statSync("/sys/module/kvm_pvm").isDirectory;
+    } catch {
+      pvm = false;
+    }
+  }
+  return pvm;
+}
+
 /** MSR ranges whose writes would break the agent (inclusive). */
 const FORBIDDEN_WRMSR = [
   { start: 0x10, end: 0x10, why: "IA32_TIME_STAMP_COUNTER" },
@@ -89,7 +118,7 @@ function reservedGva(gva: bigint): boolean {
  * or null. State-dependent checks (the current root page, slot aliasing) live in the
  * backend.
  */
-export function staticViolation(op: Op, config: Config): string | null {
+export function staticViolation(op: Op, config: Config, pvmDiffs = true): string | null {
   let c = cache.get(config);
   if (c === undefined) cache.set(config, c = kvmTraceConstraints(config));
   const agentSlot = (id: number) => id >>> 16 === 0 && (id & 0xffff) === L.AGENT_SLOT;
@@ -100,6 +129,9 @@ export function staticViolation(op: Op, config: Config): string | null {
       if (op.kind === "fetch") return UNSUPPORTED["access fetch"]!;
       if (reservedGva(op.gva)) {
         return `kvm: access at ${hex(op.gva)} uses PML4 index 510/511, which the agent owns`;
+      }
+      if (pvmDiffs && op.user && (op.gva >> 47n) !== 0n && isKvmPvm()) {
+        return KVM_PVM_DIFFERS["user upper half"]!;
       }
       return null;
     case "write":
@@ -139,6 +171,15 @@ export function staticViolation(op: Op, config: Config): string | null {
       const bad = FORBIDDEN_WRMSR.find((r) => op.msr >= r.start && op.msr <= r.end);
       return bad ? `kvm: wrmsr ${hex(op.msr)} (${bad.why}) would break the agent` : null;
     }
+    case "filter":
+      // KVM_PMU_EVENT_FLAG_MASKED_EVENTS with an entry using bits 35:32 (event 11:8).
+      if (
+        (op.flags & 1) !== 0 && op.events.some((e) => (e & 0xf00000000n) !== 0n) && pvmDiffs &&
+        isKvmPvm()
+      ) {
+        return KVM_PVM_DIFFERS["masked filter high event"]!;
+      }
+      return null;
     case "age":
     case "events":
     case "pmis":

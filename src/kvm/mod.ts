@@ -13,7 +13,13 @@ import { kvmUnavailable } from "./vm.ts";
 export { KvmBackend } from "./backend.ts";
 export { kvmConfigMismatch } from "./capabilities.ts";
 export type { KvmMismatch } from "./capabilities.ts";
-export { KvmConstraintError, kvmTraceConstraints, UNSUPPORTED } from "./constraints.ts";
+export {
+  isKvmPvm,
+  KVM_PVM_DIFFERS,
+  KvmConstraintError,
+  kvmTraceConstraints,
+  UNSUPPORTED,
+} from "./constraints.ts";
 export type { KvmTraceConstraints } from "./constraints.ts";
 
 /** Makes kvm backends; `available()` says why /dev/kvm cannot be used here. */

@@ -137,8 +137,12 @@ export class ReferenceBackend implements Backend, Oracle {
       case "age":
         return [this.#age(op.gpa, op.pages)];
       case "wrmsr":
+        if (!this.#pmu.isPmuMsr(op.msr)) return unmodelledMsr("WRMSR", { ok: true });
         return [fixed(this.#pmu.wrmsr(op.msr, op.value), "WRMSR", () => {})];
       case "rdmsr":
+        if (!this.#pmu.isPmuMsr(op.msr)) {
+          return unmodelledMsr("RDMSR", { value: 0n }, (1n << 64n) - 1n);
+        }
         return [fixed(this.#pmu.rdmsr(op.msr) ?? { gp: true }, "RDMSR", () => {})];
       case "rdpmc":
         return [fixed(this.#pmu.rdpmc(op.ecx, op.user, this.#pce), "RDPMC", () => {})];
@@ -543,6 +547,22 @@ function hex(v: bigint): string {
 }
 
 function noop(): void {}
+
+/**
+ * An MSR outside the model (only PMU MSRs are modelled, KVM-FACTS section C): KVM may
+ * #GP (unknown MSR) or implement it (TSC, EFER, APIC base...) with any value, so the
+ * reference permits both and keeps no state for it (docs/semantics.md item 13).
+ */
+function unmodelledMsr(what: string, served: Outcome, dontCare?: bigint): Branch[] {
+  const why = `${what} of an MSR outside the model (not a PMU MSR)`;
+  return [
+    fixed({ gp: true }, why, noop),
+    {
+      permitted: { outcome: served, ...(dontCare === undefined ? {} : { dontCare }), why },
+      commit: noop,
+    },
+  ];
+}
 
 function fixed(outcome: Outcome, why: string, commit: () => void): Branch {
   return { permitted: { outcome, why }, commit: () => commit() };

@@ -11,7 +11,7 @@ import { ReferencePmu } from "./pmu.ts";
 
 /**
  * Runs one conformance case against a bare ReferencePmu: the PMU ops go to it, `ctl`
- * only tracks CR4.PCE, and a non-PMU MSR #GPs (what the lead's backend does for now).
+ * only tracks CR4.PCE, and a non-PMU MSR #GPs (the cases use PMU MSRs only).
  */
 function runCase(c: ConformanceCase): void {
   const config = parseConfig(c.config ?? {});
