@@ -21,7 +21,16 @@ import {
   genSlotFlags,
   genSlotMove,
 } from "./gen/memslot.ts";
-import { genAccess, genInvalidate, genMap, genPhys, genRewrite, genSetup } from "./gen/mmu.ts";
+import {
+  genAccess,
+  genInvalidate,
+  genLargeTouch,
+  genMap,
+  genPhys,
+  genRelink,
+  genRewrite,
+  genSetup,
+} from "./gen/mmu.ts";
 import { genEvents, genFilter, genPmis, genRdmsr, genRdpmc, genWrmsr } from "./gen/pmu.ts";
 import { World } from "./gen/world.ts";
 import { Sfc32 } from "./rng.ts";
@@ -57,6 +66,8 @@ export const STEP_NAMES = [
   "rewrite",
   "invalidate",
   "phys",
+  "large-touch",
+  "relink",
   "age",
   "slot-create",
   "slot-delete",
@@ -95,12 +106,15 @@ const AREA_STEPS: Record<Area, StepKind[]> = {
     { name: "rewrite", weight: 16, gen: genRewrite },
     { name: "invalidate", weight: 9, gen: genInvalidate },
     { name: "phys", weight: 6, gen: genPhys },
+    { name: "large-touch", weight: 3, gen: genLargeTouch },
+    { name: "relink", weight: 4, gen: genRelink },
     { name: "age", weight: 1, gen: genAge },
   ],
   memslot: [
     { name: "access", weight: 14, gen: genAccess },
     { name: "map", weight: 10, gen: genMap },
     { name: "phys", weight: 4, gen: genPhys },
+    { name: "large-touch", weight: 3, gen: genLargeTouch },
     { name: "slot-create", weight: 6, gen: genSlotCreate },
     { name: "slot-delete", weight: 5, gen: genSlotDelete },
     { name: "slot-move", weight: 5, gen: genSlotMove },

@@ -62,14 +62,26 @@ const CLEAR_BITS: readonly bigint[] = [
   13n,
 ];
 
+const ADDR = 0x000f_ffff_ffff_f000n;
+
 /** Simpler variants of one op, most promising first; each is a valid op. */
 export function simplerOps(op: Op): Op[] {
   const out: Op[] = [];
   switch (op.op) {
     case "write":
+      // A table pointer made a large leaf (1 GiB, then 2 MiB aligned): the tables below
+      // it can then go.
+      if ((op.size === 8 || (op.size === 4 && (op.gpa & 7n) === 0n)) && (op.value & 0x81n) === 1n) {
+        for (const align of [0x3fff_ffffn, 0x1f_ffffn]) {
+          out.push({ ...op, value: (op.value & ~(ADDR & align)) | 0x80n });
+        }
+        out.push({ ...op, value: (op.value & ~ADDR) | 0x80n }); // at frame 0
+      }
       for (const b of CLEAR_BITS) {
         if ((op.value >> b) & 1n) out.push({ ...op, value: op.value & ~(1n << b) });
       }
+      // The default size (an aligned 4-byte low half written as the whole qword).
+      if (op.size === 4 && (op.gpa & 7n) === 0n) out.push({ ...op, size: 8 });
       break;
     case "wrmsr":
       if (op.value !== 0n) out.push({ ...op, value: 0n });
@@ -129,6 +141,71 @@ export function simplerOps(op: Op): Op[] {
   return out;
 }
 
+/** Chunk sizes for ddmin over `n` ops: halvings and powers of two, largest first. */
+export function chunkSizes(n: number): number[] {
+  const sizes = new Set<number>();
+  for (let c = n >> 1; c >= 1; c >>= 1) sizes.add(c);
+  // Powers of two too: generation churn only keeps its meaning when a multiple of the
+  // wrap period goes, which a halving of an odd length never is.
+  for (let c = 1; c <= n >> 1; c <<= 1) sizes.add(c);
+  return [...sizes].sort((a, b) => b - a);
+}
+
+/**
+ * Rewrites that change several ops at once, each a valid trace: a slot made smaller in
+ * all of its ops, two adjacent 4-byte halves of a qword merged into one 8-byte write,
+ * and a table pointer redirected to a page the trace already writes (a self-map or a
+ * shared table, after which the writes that built the old target can go).
+ */
+export function multiOpVariants(ops: readonly Op[]): Op[][] {
+  const out: Op[][] = [];
+  const sizes = new Map<number, Set<number>>();
+  for (const op of ops) {
+    if (op.op === "slot" && op.pages > 0) {
+      let set = sizes.get(op.id);
+      if (set === undefined) sizes.set(op.id, set = new Set());
+      set.add(op.pages);
+    }
+  }
+  for (const [id, set] of sizes) {
+    for (const from of set) {
+      for (const to of [1, 16, 64, 512]) {
+        if (to >= from) continue;
+        out.push(
+          ops.map((op) =>
+            op.op === "slot" && op.id === id && op.pages === from ? { ...op, pages: to } : op
+          ),
+        );
+      }
+    }
+  }
+  for (let i = 0; i + 1 < ops.length; i++) {
+    const a = ops[i]!;
+    const b = ops[i + 1]!;
+    if (a.op !== "write" || b.op !== "write" || a.size !== 4 || b.size !== 4) continue;
+    const [lo, hi] = a.gpa < b.gpa ? [a, b] : [b, a];
+    if (hi.gpa !== lo.gpa + 4n || (lo.gpa & 7n) !== 0n) continue;
+    const merged: Op = { op: "write", gpa: lo.gpa, size: 8, value: (hi.value << 32n) | lo.value };
+    out.push([...ops.slice(0, i), merged, ...ops.slice(i + 2)]);
+  }
+  const pages: bigint[] = [];
+  for (const op of ops) {
+    if (op.op === "write" && !pages.includes(op.gpa & ~0xfffn)) pages.push(op.gpa & ~0xfffn);
+  }
+  if (pages.length <= 12) {
+    ops.forEach((op, i) => {
+      if (op.op !== "write" || op.size !== 8 || (op.value & 1n) === 0n) return;
+      for (const page of pages) {
+        if ((op.value & ADDR) === page) continue;
+        const copy = ops.slice();
+        copy[i] = { ...op, value: (op.value & ~ADDR) | page };
+        out.push(copy);
+      }
+    });
+  }
+  return out;
+}
+
 /** Minimizes `trace` while `pred` holds; `pred(trace)` must hold on entry. */
 export function minimizeTrace(
   trace: Trace,
@@ -140,68 +217,106 @@ export function minimizeTrace(
   let runs = 0;
   const out = () => runs >= maxRuns || performance.now() > deadline;
   let ops = trace.ops;
+  let config = trace.config;
   const test = (candidate: Op[]) => {
     runs++;
     return pred({ ...trace, config, ops: candidate });
   };
-  // ddmin-style removal: chunks of halving size, repeated until nothing goes; then a
-  // smaller MMIO generation (fewer memslot updates reach its wraparound), and again.
-  let changed = true;
-  let config = trace.config;
-  const ddmin = () => {
-    changed = true;
+  // ddmin-style removal: chunks of decreasing size, repeated until nothing goes.
+  const ddmin = (): boolean => {
+    let any = false;
+    let changed = true;
     while (changed && !out()) {
       changed = false;
-      for (let chunk = Math.max(1, ops.length >> 1); chunk >= 1 && !out(); chunk >>= 1) {
+      for (const chunk of chunkSizes(ops.length)) {
+        if (out()) break;
         for (let start = ops.length - chunk; start >= 0 && !out(); start -= chunk) {
           const candidate = ops.slice(0, start).concat(ops.slice(start + chunk));
           if (candidate.length > 0 && test(candidate)) {
             ops = candidate;
-            changed = true;
+            changed = any = true;
           }
         }
       }
     }
+    return any;
   };
-  ddmin();
-  for (let bits = 4; bits < config.mmioGenBits && !out(); bits++) {
-    const smaller = { ...config, mmioGenBits: bits };
-    runs++;
-    if (pred({ ...trace, config: smaller, ops })) {
-      config = smaller;
-      ddmin();
-      break;
+  // A smaller MMIO generation: fewer memslot updates reach its wraparound.
+  const smallerGen = (): boolean => {
+    for (let bits = 2; bits < config.mmioGenBits && !out(); bits++) {
+      const smaller = { ...config, mmioGenBits: bits };
+      runs++;
+      if (pred({ ...trace, config: smaller, ops })) {
+        config = smaller;
+        return true;
+      }
     }
-  }
+    return false;
+  };
   // Pairs of ops that only matter together (a slot created and deleted again).
-  if (ops.length <= 40) {
+  const pairs = (): boolean => {
+    if (ops.length > 40) return false;
+    let any = false;
     for (let i = ops.length - 2; i >= 0 && !out(); i--) {
       for (let j = ops.length - 1; j > i && !out(); j--) {
         if (j >= ops.length) continue;
         const candidate = ops.filter((_, k) => k !== i && k !== j);
         if (candidate.length > 0 && test(candidate)) {
           ops = candidate;
+          any = true;
           break;
         }
       }
     }
-  }
-  // Value simplification, op by op, to a fixed point.
-  changed = true;
-  while (changed && !out()) {
-    changed = false;
-    for (let i = 0; i < ops.length && !out(); i++) {
-      for (const simpler of simplerOps(ops[i]!)) {
+    return any;
+  };
+  const multi = (): boolean => {
+    let any = false;
+    let changed = true;
+    while (changed && !out()) {
+      changed = false;
+      for (const candidate of multiOpVariants(ops)) {
         if (out()) break;
-        const candidate = ops.slice();
-        candidate[i] = simpler;
         if (test(candidate)) {
           ops = candidate;
-          changed = true;
+          changed = any = true;
           break;
         }
       }
     }
+    return any;
+  };
+  // Value simplification, op by op, to a fixed point.
+  const simplify = (): boolean => {
+    let any = false;
+    let changed = true;
+    while (changed && !out()) {
+      changed = false;
+      for (let i = 0; i < ops.length && !out(); i++) {
+        for (const simpler of simplerOps(ops[i]!)) {
+          if (out()) break;
+          const candidate = ops.slice();
+          candidate[i] = simpler;
+          if (test(candidate)) {
+            ops = candidate;
+            changed = any = true;
+            break;
+          }
+        }
+      }
+    }
+    return any;
+  };
+  // Each pass can open the way for another (a redirected pointer frees the writes
+  // behind its old target; a smaller generation frees toggles), so repeat them all.
+  let round = true;
+  while (round && !out()) {
+    round = false;
+    if (ddmin()) round = true;
+    if (smallerGen()) round = true;
+    if (pairs()) round = true;
+    if (multi()) round = true;
+    if (simplify()) round = true;
   }
   return { trace: { ...trace, config, ops }, runs };
 }

@@ -221,11 +221,30 @@ Deno.test("fuzz cli: SIGKILL at random moments leaves no corrupt or missing find
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      // Kill during startup, campaign and finding writes alike.
-      await new Promise((r) => setTimeout(r, 700 + ((i * 397) % 1500)));
+      // Kill during startup, campaign and finding writes alike; the last round waits
+      // for the first reported finding (no timing), so some report is always checked.
+      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      let stderr = "";
+      const drain = (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          stderr += value;
+        }
+      })();
+      if (i < 5) {
+        await new Promise((r) => setTimeout(r, 700 + ((i * 397) % 1500)));
+      } else {
+        let ended = false;
+        drain.then(() => ended = true);
+        while (!ended && !/(?:new|known) finding [0-9a-f]{16}/.test(stderr)) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
       child.kill("SIGKILL");
-      const out = await child.output();
-      const stderr = new TextDecoder().decode(out.stderr);
+      await child.status;
+      await drain;
+      await child.stdout.cancel();
       const { findings, errors } = await listFindings(dir);
       assert.deepEqual(errors, [], `after kill ${i}`);
       for (const m of stderr.matchAll(/(?:new|known) finding ([0-9a-f]{16})/g)) {

@@ -114,6 +114,7 @@ export function genSlotFlags(src: Source, world: World, out: Op[]): void {
 export function genChurn(src: Source, world: World, out: Op[]): void {
   const s = pickSlot(src, world);
   if (s === undefined) return genSlotCreate(src, world, out);
+  if (world.mmioMaps.length > 0 && chance(src, 40)) return genMmioAlias(src, world, out, s);
   // Mostly enough updates to wrap a small generation; sometimes enough (>128 updates,
   // 2 per update with SMM) to set generation bits above 8 with the full 19 bits.
   const n = chance(src, 25)
@@ -157,4 +158,50 @@ export function genAge(src: Source, world: World, out: Op[]): void {
   const s = world.slots.length > 0 ? pick(src, world.slots) : undefined;
   const gfn = s === undefined ? 0 : s.gfn;
   out.push({ op: "age", gpa: BigInt(gfn) << 12n, pages: pick(src, [64, 1, 16, 32]) });
+}
+
+/**
+ * Width of the low generation field of an MMIO spte (KVM-FACTS B.2: gen[7:0] in spte
+ * bits 10:3, the rest above bit 52): a generation distance of a power of two, this one
+ * most of all, is where a wrong split of the fields makes two generations alias.
+ */
+const GEN_LOW_BITS = 8;
+
+/**
+ * Caches an MMIO spte (an access through a mapping to no slot), often turns its gpa into
+ * RAM, then updates memslots until the generation is exactly a power of two past the
+ * one the spte was stamped with, and probes it: a stale MMIO spte must miss at every
+ * later generation, aliasing ones included.
+ */
+function genMmioAlias(src: Source, world: World, out: Op[], s: WSlot): void {
+  const m = chance(src, 50)
+    ? world.mmioMaps[world.mmioMaps.length - 1]!
+    : pick(src, world.mmioMaps);
+  out.push({ op: "access", gva: m.gva, kind: "read", user: false, size: 8 });
+  const stamp = world.gen;
+  const gfn = Number(m.gpa >> 12n);
+  if (!chance(src, 30) && world.slotAt(gfn) === undefined) {
+    const id = [1, 2, 3, 4, 5, 6, 7].find((i) => world.slotById(i) === undefined);
+    if (id !== undefined) {
+      const hvaPage = HVA_BASE_PAGE + between(src, 1, 7) * HVA_STRIDE_PAGES;
+      emit(world, out, {
+        op: "slot",
+        id,
+        gpa: m.gpa,
+        pages: 1,
+        hva: BigInt(hvaPage) << 12n,
+        flags: [],
+      });
+      if (chance(src, 70)) out.push({ op: "write", gpa: m.gpa, size: 8, value: 0x1234n });
+    }
+  }
+  const k = chance(src, 50) ? GEN_LOW_BITS : between(src, 1, GEN_LOW_BITS + 1);
+  const target = stamp + 2 ** k;
+  // Each toggle is one swap; a stale slot id (deleted meanwhile) ends the burst.
+  for (let guard = 0; world.gen < target && guard < 600; guard++) {
+    const cur = world.slotById(s.id);
+    if (cur === undefined) break;
+    emit(world, out, slotOp(cur, cur.gfn, cur.pages, !cur.log, cur.ro));
+  }
+  out.push({ op: "access", gva: m.gva, kind: "read", user: false, size: 8 });
 }

@@ -13,7 +13,7 @@
 import type { AccessKind, Op, Size } from "../../src/trace/types.ts";
 import type { Source } from "../source.ts";
 import { between, chance, pick, weighted } from "./_pick.ts";
-import type { World } from "./world.ts";
+import type { WEntry, World, WSlot } from "./world.ts";
 
 // Entry bits (SDM vol. 3A table 4-19ff; KVM-FACTS A.1).
 const P = 1n;
@@ -38,6 +38,16 @@ export interface MmuConstraints {
   reservedPercent?: number;
   /** Percent of leaves at level 2 (2 MiB) (default 20). */
   largePercent?: number;
+  /** Percent of leaves at level 3 (1 GiB) (default 5). */
+  hugePercent?: number;
+  /** Point a large leaf at this frame (aligned down to the leaf's size). */
+  frameGfn?: number;
+}
+
+/** Appends to a short most-recent-last list. */
+function pushRecent<T>(list: T[], item: T): void {
+  list.push(item);
+  if (list.length > 16) list.shift();
 }
 
 /** The first slot and a root table: what every MMU trace starts from. */
@@ -199,7 +209,7 @@ export function genMap(src: Source, world: World, out: Op[], c: MmuConstraints =
     // Inverted chances: a shrunk choice (0) makes the leaf as high as it can be, so that
     // shrinking trades a 4-level chain for a 2-entry 1 GiB mapping when the bug allows.
     const leaf = level === 1 || (level === 2 && !chance(src, 100 - (c.largePercent ?? 20))) ||
-      (level === 3 && !chance(src, 95));
+      (level === 3 && !chance(src, 100 - (c.hugePercent ?? 5)));
     const existing = world.entries.get(gpa);
     if (!leaf && existing !== undefined && (existing.value & P) !== 0n && !chance(src, 15)) {
       const next = Number((existing.value & ADDR) >> 12n);
@@ -209,10 +219,17 @@ export function genMap(src: Source, world: World, out: Op[], c: MmuConstraints =
       }
     }
     if (leaf) {
-      const frame = leafFrame(src, world, level);
+      const frame = c.frameGfn !== undefined && level > 1
+        ? BigInt(c.frameGfn - (c.frameGfn % (level === 2 ? 512 : 2 ** 18))) << 12n
+        : leafFrame(src, world, level);
       const value = frame | entryBits(src, world, level, true, c) | (level > 1 ? PS : 0n);
       writeEntry(src, world, out, { gpa, level, value, gva });
+      const span = (1n << BigInt(12 + 9 * (level - 1))) - 1n;
       if (level === 1) world.leaves.set(Number(frame >> 12n), gva & ~0xfffn);
+      else pushRecent(world.large, { gva: gva & ~span, gfn: Number(frame >> 12n), level });
+      if (world.slotAt(Number(frame >> 12n)) === undefined) {
+        pushRecent(world.mmioMaps, { gva: gva & ~span, gpa: frame });
+      }
       world.remember(world.gvas, gva);
       return;
     }
@@ -375,4 +392,164 @@ export function genPhys(src: Source, world: World, out: Op[]): void {
     const value = BigInt(src.int(0x1_0000_0000)) & ((1n << BigInt(size * 8)) - 1n);
     out.push({ op: "write", gpa, size, value });
   }
+}
+
+/** A recent item of a most-recent-last list (biased to the newest). */
+function recent<T>(src: Source, list: readonly T[]): T {
+  return chance(src, 50)
+    ? list[list.length - 1 - src.int(Math.min(list.length, 3))]!
+    : pick(src, list);
+}
+
+/** Page indexes inside a large page: the first ones and the far end. */
+const SUBPAGES = [0, 1, 2, 3, 511, 256] as const;
+
+/**
+ * Touches several 4 KiB pages inside one large guest page: KVM shadows a guest large
+ * page with a direct shadow page of 4 KiB sptes, so a fault on one page can change the
+ * sptes of its neighbours (write access, dirty logging, A/D bits). Often aimed at a
+ * dirty-logged slot: read one page, write another, write the first, read the log.
+ */
+export function genLargeTouch(src: Source, world: World, out: Op[]): void {
+  let large = world.large.length > 0 && !chance(src, 30) ? recent(src, world.large) : undefined;
+  if (large === undefined) {
+    // A new 2 MiB mapping, mostly onto a dirty-logged 2 MiB slot.
+    let frame: number | undefined;
+    const first = world.slots.find((s) => s.id === 0 && s.gfn === 0);
+    if (first !== undefined && world.config.gbPages && chance(src, 25)) {
+      // A 1 GiB page over the first slot (at gfn 0), dirty-logged.
+      if (!first.log) {
+        emit(world, out, { ...slotOpOf(first), flags: first.ro ? ["log", "ro"] : ["log"] });
+      }
+      frame = -1;
+    } else if (chance(src, 75)) {
+      const logged = world.slots.filter((s) => s.log && s.id >>> 16 === 0 && s.pages >= 512);
+      if (logged.length > 0 && chance(src, 50)) frame = pick(src, logged).gfn;
+      else {
+        const id = [1, 2, 3, 4, 5, 6, 7].find((i) => world.slotById(i) === undefined) ?? 7;
+        const gfn = between(src, 1, 15) * GFN_GRID;
+        if (world.slotAt(gfn) === undefined && world.slotAt(gfn + 511) === undefined) {
+          const hvaPage = HVA_BASE_PAGE + between(src, 1, 7) * HVA_STRIDE_PAGES;
+          emit(world, out, {
+            op: "slot",
+            id,
+            gpa: BigInt(gfn) << 12n,
+            pages: 512,
+            hva: BigInt(hvaPage) << 12n,
+            flags: ["log"],
+          });
+        }
+        frame = gfn;
+      }
+    }
+    const before = world.large.length;
+    const c: MmuConstraints = frame === -1
+      ? { hugePercent: 100, frameGfn: 0 }
+      : frame === undefined
+      ? { largePercent: 100 }
+      : { largePercent: 100, frameGfn: frame };
+    genMap(src, world, out, c);
+    if (world.large.length === before && world.large.length === 0) return;
+    large = world.large[world.large.length - 1]!;
+  }
+  const p = BigInt(pick(src, SUBPAGES));
+  let q = BigInt(pick(src, SUBPAGES));
+  if (q === p) q = p + 1n;
+  const at = (page: bigint) => large!.gva + (page << 12n);
+  const slot = world.slotAt(large.gfn);
+  const log = () => {
+    if (slot !== undefined && (chance(src, 80) || slot.log)) {
+      out.push({ op: "dirtylog", id: slot.id });
+    }
+  };
+  if (!chance(src, 20)) out.push({ op: "access", gva: at(q), kind: "read", user: false, size: 8 });
+  if (chance(src, 50)) log();
+  out.push({ op: "access", gva: at(p), kind: "write", user: chance(src, 20), size: 8, value: 5n });
+  if (!chance(src, 25)) {
+    out.push({
+      op: "access",
+      gva: at(q),
+      kind: "write",
+      user: chance(src, 20),
+      size: 8,
+      value: 6n,
+    });
+  }
+  if (!chance(src, 20)) log();
+}
+
+/** The entries on the believed walk of `gva` from the root, level 4 first. */
+function walkEntries(world: World, gva: bigint): WEntry[] {
+  const path: WEntry[] = [];
+  let table = world.root;
+  for (let level = 4; level >= 1 && table >= 0; level--) {
+    const shift = BigInt(12 + 9 * (level - 1));
+    const e = world.entries.get((BigInt(table) << 12n) + ((gva >> shift) & 511n) * 8n);
+    if (e === undefined || (e.value & P) === 0n) break;
+    path.push(e);
+    if (level === 1 || (e.value & PS) !== 0n) break;
+    table = Number((e.value & ADDR) >> 12n);
+  }
+  return path;
+}
+
+/**
+ * Unlinks an upper-level entry, changes a PTE below it while it is unreachable, reloads
+ * CR3 and links it again: a shadow page that went unsync while detached must be
+ * synced when it is linked again (KVM-FACTS B.5). Accesses to two pages under the same
+ * page table, so that the second one uses the spte the relink brought back.
+ */
+export function genRelink(src: Source, world: World, out: Op[]): void {
+  const leaves = world.entryList.filter((e) => e.level === 1);
+  const e1 = leaves.length > 0 ? recent(src, leaves) : undefined;
+  const path = e1 === undefined ? [] : walkEntries(world, e1.gva);
+  if (e1 === undefined || path.length < 4 || path[3] !== e1) {
+    genMap(src, world, out, { largePercent: 0 });
+    return;
+  }
+  // A sibling in the same page table (written if the generator has none there).
+  const ptPage = e1.gpa & ~0xfffn;
+  const siblings = world.entryList.filter((e) => e !== e1 && (e.gpa & ~0xfffn) === ptPage);
+  let sib: bigint;
+  if (siblings.length > 0 && chance(src, 70)) sib = pick(src, siblings).gva & ~0xfffn;
+  else {
+    const idx = BigInt(pick(src, L1_INDEXES));
+    const j = idx === ((e1.gva >> 12n) & 511n) ? (idx + 1n) & 511n : idx;
+    const value = (BigInt(dataGfn(src, world)) << 12n) | P | W | U;
+    sib = (e1.gva & ~0x1f_ffffn) | (j << 12n);
+    writeEntry(src, world, out, { gpa: ptPage + j * 8n, level: 1, value, gva: sib });
+  }
+  const gva = e1.gva & ~0xfffn;
+  if (!chance(src, 20)) out.push({ op: "access", gva: sib, kind: "read", user: false, size: 8 });
+  if (!chance(src, 20)) out.push({ op: "access", gva, kind: "read", user: false, size: 8 });
+  const upper = path[weighted(src, [20, 40, 40])]!;
+  out.push({
+    op: "write",
+    gpa: upper.gpa,
+    size: 8,
+    value: chance(src, 30) ? upper.value & ~P : 0n,
+  });
+  const value = (e1.value & ~ADDR) | leafFrame(src, world, 1);
+  out.push({ op: "write", gpa: e1.gpa, size: 8, value });
+  world.recordEntry({ ...e1, value });
+  if (!chance(src, 15)) emit(world, out, { op: "cr3", gpa: BigInt(world.root) << 12n });
+  out.push({ op: "write", gpa: upper.gpa, size: 8, value: upper.value });
+  const first = chance(src, 75) ? sib : gva;
+  out.push({ op: "access", gva: first, kind: "read", user: false, size: 8 });
+  out.push({ op: "access", gva: first === sib ? gva : sib, kind: "read", user: false, size: 8 });
+}
+
+/** The op that re-states slot `s` as it is. */
+function slotOpOf(s: WSlot): Op & { op: "slot" } {
+  const flags: ("log" | "ro")[] = [];
+  if (s.log) flags.push("log");
+  if (s.ro) flags.push("ro");
+  return {
+    op: "slot",
+    id: s.id,
+    gpa: BigInt(s.gfn) << 12n,
+    pages: s.pages,
+    hva: BigInt(s.hvaPage) << 12n,
+    flags,
+  };
 }

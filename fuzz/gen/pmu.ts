@@ -131,6 +131,9 @@ function eventsel(src: Source, world: World): bigint {
   if (chance(src, 10)) v &= ~(1n << 22n);
   // IN_TX is legal with TSX in guest CPUID: the filter must still match such events.
   if (world.config.pmu.tsx && chance(src, 20)) v |= 1n << 32n;
+  // IN_TXCP (bit 33): legal on counter 2 only (SDM vol. 3B 20.3.6.5); the filter lookup
+  // must mask it off like IN_TX (aa570a7481c3).
+  if (world.config.pmu.tsx && chance(src, 15)) v |= 1n << 33n;
   if (chance(src, 12)) v |= 1n << BigInt(pick(src, [21, 32, 33, 35, 19, 40, 41, 63, 18, 23]));
   return v;
 }

@@ -32,6 +32,27 @@ export interface WEntry {
   gva: bigint;
 }
 
+/** A large (2 MiB or 1 GiB) guest leaf the generator wrote. */
+export interface WLarge {
+  /** The first linear address it maps. */
+  gva: bigint;
+  /** Its first frame. */
+  gfn: number;
+  level: number;
+}
+
+/** A linear address the generator mapped to a gpa outside every slot (cached MMIO). */
+export interface WMmio {
+  gva: bigint;
+  gpa: bigint;
+}
+
+/**
+ * Address spaces (SMM and normal): each memslot swap adds this to the generation
+ * (KVM-FACTS B.2: `kvm_swap_active_memslots` adds KVM_ADDRESS_SPACE_NUM).
+ */
+export const NR_AS = 2;
+
 /** How many recent addresses each pool keeps (small pools make collisions likely). */
 const POOL = 16;
 
@@ -54,6 +75,15 @@ export class World {
   readonly leaves = new Map<number, bigint>();
   /** gpas the generator made point at no memslot (cached MMIO candidates). */
   readonly mmioGpas: bigint[] = [];
+  /** Linear addresses mapped to those gpas (most recent last). */
+  readonly mmioMaps: WMmio[] = [];
+  /** Large leaves written (most recent last). */
+  readonly large: WLarge[] = [];
+  /**
+   * The memslot generation of address space 0 as the generator believes it: one
+   * swap per create or flags change, two per move or delete (KVM-FACTS B.2).
+   */
+  gen = 0;
   /** Event (select, umask) pairs programmed into counters. */
   readonly events: { event: number; umask: number }[] = [];
   /** Current control bits as emitted. */
@@ -119,8 +149,14 @@ export class World {
     if (!this.usedIds.includes(id)) this.usedIds.push(id);
     const i = this.slots.findIndex((s) => s.id === id);
     const gfn = Number(gpa >> 12n);
+    const bump = (swaps: number) => {
+      if (id >>> 16 === 0) this.gen += swaps * NR_AS;
+    };
     if (pages === 0) {
-      if (i >= 0) this.slots.splice(i, 1);
+      if (i >= 0) {
+        this.slots.splice(i, 1);
+        bump(2);
+      }
       return;
     }
     const next: WSlot = {
@@ -134,14 +170,24 @@ export class World {
     const overlaps = this.slots.some((s) =>
       s.id !== id && s.id >>> 16 === id >>> 16 && gfn < s.gfn + s.pages && s.gfn < gfn + pages
     );
+    const old = i < 0 ? undefined : this.slots[i]!;
+    // Changing hva, size or ro of an existing slot is EINVAL (checked before overlaps).
+    if (old !== undefined) {
+      if (old.hvaPage !== next.hvaPage || old.pages !== pages || old.ro !== next.ro) return;
+      if (old.gfn === gfn) {
+        // A flags-only change swaps once; no change at all returns 0 without a swap.
+        if (old.log !== next.log) bump(1);
+        this.slots[i] = next;
+        return;
+      }
+    }
     if (overlaps) return;
-    if (i < 0) {
+    if (old === undefined) {
       this.slots.push(next);
+      bump(1);
       return;
     }
-    const old = this.slots[i]!;
-    // Changing hva, size or ro of an existing slot is EINVAL.
-    if (old.hvaPage !== next.hvaPage || old.pages !== pages || old.ro !== next.ro) return;
     this.slots[i] = next;
+    bump(2);
   }
 }

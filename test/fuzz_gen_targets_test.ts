@@ -1,0 +1,147 @@
+/**
+ * Tests of the fuzzer's targeted step generators (relink, large-page touches, MMIO
+ * generation aliasing), the generator's belief of the memslot generation, and the
+ * minimizer's multi-op rewrites.
+ */
+import assert from "node:assert/strict";
+import { generateRun } from "../fuzz/generate.ts";
+import { genLargeTouch, genMap, genRelink, genSetup } from "../fuzz/gen/mmu.ts";
+import { genChurn } from "../fuzz/gen/memslot.ts";
+import { World } from "../fuzz/gen/world.ts";
+import { chunkSizes, minimizeTrace, multiOpVariants } from "../fuzz/minimize.ts";
+import { Sfc32 } from "../fuzz/rng.ts";
+import { RandomSource } from "../fuzz/source.ts";
+import { coreFactory } from "../src/core/mod.ts";
+import { referenceFactory } from "../src/reference/mod.ts";
+import { defaultConfig } from "../src/trace/config.ts";
+import type { Op, Trace } from "../src/trace/types.ts";
+
+/** The memslot generation of address space 0 after `ops`, as the reference sees it. */
+function genAfter(ops: Op[]): number {
+  const w = new World(defaultConfig());
+  for (const op of ops) w.apply(op);
+  return w.gen;
+}
+
+Deno.test("fuzz: the world counts one swap per create or flag change and two per move or delete", () => {
+  const hva = 0x1_0000_0000n;
+  const ops: Op[] = [
+    { op: "slot", id: 0, gpa: 0n, pages: 16, hva, flags: [] }, // create: 2
+    { op: "slot", id: 0, gpa: 0n, pages: 16, hva, flags: ["log"] }, // flags: 4
+    { op: "slot", id: 0, gpa: 0n, pages: 16, hva, flags: ["log"] }, // no change: 4
+    { op: "slot", id: 0, gpa: 0x10_0000n, pages: 16, hva, flags: ["log"] }, // move: 8
+    { op: "slot", id: 0, gpa: 0x10_0000n, pages: 32, hva, flags: [] }, // EINVAL: 8
+    { op: "slot", id: 0x1_0000, gpa: 0n, pages: 16, hva, flags: [] }, // SMM space: 8
+    { op: "slot", id: 0, gpa: 0x10_0000n, pages: 0, hva, flags: [] }, // delete: 12
+  ];
+  assert.equal(genAfter(ops), 12);
+});
+
+function world(seed: number): { src: RandomSource; w: World; out: Op[] } {
+  const src = new RandomSource(new Sfc32(seed, 0, 7));
+  const w = new World(defaultConfig());
+  const out: Op[] = [];
+  genSetup(src, w, out);
+  return { src, w, out };
+}
+
+Deno.test("fuzz: relink unlinks an upper entry, rewrites a PTE below it and links it again", () => {
+  let shaped = 0;
+  for (let seed = 0; seed < 60; seed++) {
+    const { src, w, out } = world(seed);
+    for (let i = 0; i < 3; i++) genMap(src, w, out, { largePercent: 0 });
+    const before = out.length;
+    genRelink(src, w, out);
+    const tail = out.slice(before);
+    // Some write to a gpa is later followed by a write restoring a different value there.
+    const writes = tail.filter((o) => o.op === "write") as (Op & { op: "write" })[];
+    const relinked = writes.some((a, i) =>
+      writes.some((b, j) =>
+        j > i && b.gpa === a.gpa && b.value !== a.value && (a.value & 1n) === 0n
+      )
+    );
+    if (relinked && tail.at(-1)?.op === "access") shaped++;
+  }
+  assert.ok(shaped > 30, `relink shape in ${shaped} of 60`);
+});
+
+Deno.test("fuzz: large-touch writes two pages of one large page and often reads the dirty log", () => {
+  let logged = 0;
+  for (let seed = 0; seed < 60; seed++) {
+    const { src, w, out } = world(seed);
+    genLargeTouch(src, w, out);
+    const writes = out.filter((o) => o.op === "access" && o.kind === "write");
+    if (writes.length >= 1 && out.some((o) => o.op === "dirtylog")) logged++;
+  }
+  assert.ok(logged > 30, `dirty-logged large touches in ${logged} of 60`);
+});
+
+Deno.test("fuzz: MMIO alias churn probes exactly a power of two generations after the stamp", () => {
+  let probes = 0;
+  for (let seed = 0; seed < 200; seed++) {
+    const { src, w, out } = world(seed);
+    genMap(src, w, out);
+    if (w.mmioMaps.length === 0) continue;
+    const before = out.length;
+    genChurn(src, w, out);
+    const tail = out.slice(before);
+    const first = tail[0];
+    const last = tail.at(-1);
+    if (first?.op !== "access" || last?.op !== "access" || first.gva !== last.gva) continue;
+    const stamp = genAfter(out.slice(0, before));
+    const d = genAfter(out) - stamp;
+    assert.ok(d > 0 && (d & (d - 1)) === 0, `distance ${d} is a power of two`);
+    probes++;
+  }
+  assert.ok(probes > 5, `alias probes ${probes}`);
+});
+
+Deno.test("fuzz: ddmin chunk sizes include powers of two for generation churn", () => {
+  assert.deepEqual(chunkSizes(45), [22, 16, 11, 8, 5, 4, 2, 1]);
+  assert.deepEqual(chunkSizes(1), []);
+});
+
+Deno.test("fuzz: multi-op rewrites shrink slots, merge halves and redirect table pointers", () => {
+  const hva = 0x1_0000_0000n;
+  const ops: Op[] = [
+    { op: "slot", id: 1, gpa: 0x20_0000n, pages: 64, hva, flags: [] },
+    { op: "write", gpa: 0x1000n, size: 4, value: 0x2007n },
+    { op: "write", gpa: 0x1004n, size: 4, value: 0x8000_0000n },
+    { op: "write", gpa: 0x2000n, size: 8, value: 0x3007n },
+    { op: "slot", id: 1, gpa: 0x20_0000n, pages: 0, hva, flags: [] },
+  ];
+  const v = multiOpVariants(ops);
+  assert.ok(
+    v.some((c) =>
+      c[0]!.op === "slot" && c[0]!.pages === 1 && c[4]!.op === "slot" && c[4]!.pages === 0
+    ),
+  );
+  assert.ok(v.some((c) =>
+    c.length === 4 && c[1]!.op === "write" && c[1]!.size === 8 &&
+    c[1]!.value === 0x8000_0000_0000_2007n
+  ));
+  // 0x3007 points at page 0x3000; redirected at the pages the trace writes.
+  assert.ok(v.some((c) => c[3]!.op === "write" && c[3]!.value === 0x2007n));
+});
+
+Deno.test("fuzz: the minimizer tries MMIO generation widths down to 2", () => {
+  const config = { ...defaultConfig(), mmioGenBits: 12 };
+  const trace: Trace = { format: "shadowfuzz.trace/1", config, ops: [{ op: "pmis" }] };
+  const m = minimizeTrace(trace, (t) => t.config.mmioGenBits !== 3);
+  assert.equal(m.trace.config.mmioGenBits, 2);
+});
+
+Deno.test("fuzz: traces with the targeted steps never crash the reference or the core", () => {
+  const ref = referenceFactory;
+  const core = coreFactory;
+  for (let r = 0; r < 80; r++) {
+    const t = generateRun(5, r, { areas: ["mmu", "memslot"] }).trace;
+    const a = ref.create(t.config, {});
+    const b = core.create(t.config, {});
+    for (const [i, op] of t.ops.entries()) {
+      for (const o of [a.step(op), b.step(op)]) {
+        if ("crash" in o) assert.fail(`run ${r} op ${i}: crash ${String(o.crash)}`);
+      }
+    }
+  }
+});
