@@ -322,9 +322,47 @@ export class KvmBackend implements Backend {
         }
         return null;
       }
+      case "access":
+        return this.#walkReachesAgent(op.gva, op.size)
+          ? `kvm: the walk of 0x${op.gva.toString(16)} uses the current root page as a lower ` +
+            "table or frame and reaches its bytes 0xff0-0xfff (the agent's PML4 entries 510-511)"
+          : null;
       default:
         return null;
     }
+  }
+
+  /**
+   * Whether a guest access at `gva` would read the agent's entries in the root page:
+   * a trace that maps its root page as a lower-level table or as the data frame. A
+   * minimal walk of the backend's own (present bits and large leaves only; permissions
+   * do not matter here), over host memory as it is now.
+   */
+  #walkReachesAgent(gva: bigint, size: number): boolean {
+    const root = this.#rootPage();
+    if (root === null) return false;
+    // Ops queued in the batch may have changed the tables: run them first.
+    if (this.#batch.length > 0) this.#flush();
+    const ADDR = 0x000f_ffff_ffff_f000n;
+    let table = this.#traceCr3 & ADDR;
+    for (let level = 4; level >= 1; level--) {
+      const shift = BigInt(12 + 9 * (level - 1));
+      const index = Number((gva >> shift) & 0x1ffn);
+      const host = this.#hostPage(table);
+      if (host === null) return false;
+      if (host === root && index >= L.DIRECT_PML4_INDEX) return true;
+      const entry = this.#vm.hostView(host + BigInt(index * 8), 8).getBigUint64(0, true);
+      if ((entry & 1n) === 0n) return false;
+      const leaf = level === 1 || (level <= 3 && (entry & 0x80n) !== 0n);
+      if (leaf) {
+        const pageMask = (1n << shift) - 1n;
+        const gpa = (entry & ADDR & ~pageMask) | (gva & pageMask);
+        const frame = this.#hostPage(gpa);
+        return frame === root && Number(gpa & 0xfffn) + size > ROOT_BYTES;
+      }
+      table = entry & ADDR;
+    }
+    return false;
   }
 
   // ---- batches -------------------------------------------------------------------

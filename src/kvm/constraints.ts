@@ -6,6 +6,7 @@
  * with a {@linkcode KvmConstraintError}; `supports(op)` reports the same reason first.
  */
 import type { Config, Op } from "../trace/types.ts";
+import { cString, libc } from "./libc.ts";
 import * as L from "./layout.ts";
 
 /** An op the kvm backend cannot run faithfully (a constraint violation or an unsupported op). */
@@ -51,28 +52,46 @@ export const UNSUPPORTED: Readonly<Record<string, string>> = {
  * corpus/kvm-pvm/ and a test (test/kvm_pvm_behaviour_test.ts) that pins it.
  */
 export const KVM_PVM_DIFFERS: Readonly<Record<string, string>> = {
-  "user upper half":
-    "kvm_pvm: a CPL 3 access to the upper half of the address space (gva bit 47 set) " +
-    "faults (not present, or RSVD, varying between processes) whatever the tables say: PVM keeps the guest-kernel " +
-    "half out of user mode (corpus/kvm-pvm/user-upper-half.json)",
+  "user upper half": "kvm_pvm: a CPL 3 access through PML4 entry 256 (gva 0xffff800000000000-" +
+    "0xffff807fffffffff) faults (not present, or RSVD, varying between processes) " +
+    "whatever the tables say; other upper-half entries behave as the architecture says " +
+    "(probed 2026-11-21; corpus/kvm-pvm/user-upper-half.json)",
   "masked filter high event":
     "kvm_pvm: a masked event-filter entry using event-select bits 35:32 is EINVAL even on " +
     "an AMD guest (it validates with Intel's 8-bit event mask; " +
     "corpus/kvm-pvm/masked-filter-amd-event-bits.json)",
 };
 
-/** Whether the kvm module here is kvm_pvm (read once; false without --allow-read). */
+/**
+ * Whether the kvm module here is kvm_pvm: /sys/module/kvm_pvm exists. Read through libc
+ * (open with O_PATH|O_DIRECTORY), because Deno grants /sys paths only with
+ * --allow-all; false without FFI permission or where /sys has no such module.
+ */
 let pvm: boolean | undefined;
 export function isKvmPvm(): boolean {
   if (pvm === undefined) {
     try {
-      pvm = Deno.statSync("/sys/module/kvm_pvm").isDirectory;
+      const c = libc();
+      // O_PATH 0o10000000 | O_DIRECTORY 0o200000 | O_CLOEXEC 0o2000000 (asm-generic/fcntl.h).
+      const fd = c.open(
+        cString("/sys/module/kvm_pvm"),
+        0o10000000 | 0o200000 | 0o2000000,
+        0,
+      );
+      pvm = fd >= 0;
+      if (fd >= 0) c.close(fd);
     } catch {
       pvm = false;
     }
   }
   return pvm;
 }
+
+/**
+ * The bits of a valid masked filter entry on AMD (api.rst KVM_PMU_ENCODE_MASKED_ENTRY):
+ * event select 7:0 and 35:32, match 15:8, exclude 55, mask 63:56.
+ */
+const AMD_MASKED_VALID = 0xff80000f0000ffffn;
 
 /** MSR ranges whose writes would break the agent (inclusive). */
 const FORBIDDEN_WRMSR = [
@@ -130,7 +149,7 @@ export function staticViolation(op: Op, config: Config, pvmDiffs = true): string
       if (reservedGva(op.gva)) {
         return `kvm: access at ${hex(op.gva)} uses PML4 index 510/511, which the agent owns`;
       }
-      if (pvmDiffs && op.user && (op.gva >> 47n) !== 0n && isKvmPvm()) {
+      if (pvmDiffs && op.user && ((op.gva >> 39n) & 0x1ffn) === 256n && isKvmPvm()) {
         return KVM_PVM_DIFFERS["user upper half"]!;
       }
       return null;
@@ -172,9 +191,11 @@ export function staticViolation(op: Op, config: Config, pvmDiffs = true): string
       return bad ? `kvm: wrmsr ${hex(op.msr)} (${bad.why}) would break the agent` : null;
     }
     case "filter":
-      // KVM_PMU_EVENT_FLAG_MASKED_EVENTS with an entry using bits 35:32 (event 11:8).
+      // KVM_PMU_EVENT_FLAG_MASKED_EVENTS on an AMD guest, with an entry that is valid for
+      // AMD's event mask only because of bits 35:32 (event select 11:8).
       if (
-        (op.flags & 1) !== 0 && op.events.some((e) => (e & 0xf00000000n) !== 0n) && pvmDiffs &&
+        pvmDiffs && config.vendor === "amd" && (op.flags & 1) !== 0 &&
+        op.events.some((e) => (e & ~AMD_MASKED_VALID) === 0n && (e & 0xf00000000n) !== 0n) &&
         isKvmPvm()
       ) {
         return KVM_PVM_DIFFERS["masked filter high event"]!;
