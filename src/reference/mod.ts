@@ -295,14 +295,20 @@ export class ReferenceBackend implements Backend, Oracle {
     }
     return fixed({ ok: true }, "control bits", () => {
       const r = this.#regs;
-      // CR0.WP, CR4.SMEP/SMAP and EFER.NX are MMU role bits: a change resets KVM's MMU
-      // context (KVM_MMU_CR0/CR4/EFER_ROLE_BITS) and the issue counts it as an
-      // invalidation. EFLAGS.AC and CR4.PCE change no translation.
+      // CR0.WP, CR4.SMEP and CR4.SMAP are MMU role bits: a change resets KVM's MMU
+      // context onto other shadow pages (KVM_MMU_CR0/CR4_ROLE_BITS), and the issue counts
+      // it as an invalidation. EFER.NXE is not: the shadow role forces efer_nx (KVM-FACTS
+      // B.3) and WRMSR to EFER invalidates no TLB (SDM 4.10.4.1), so translations cached
+      // under the old NXE stay permitted (measured on kvm_pvm: corpus/regressions/
+      // kvm-nx-clear-keeps-translation.json). EFLAGS.AC and CR4.PCE change nothing.
       let flush = false;
       if (op.wp !== undefined && op.wp !== r.wp) (r.wp = op.wp), (flush = true);
       if (op.smep !== undefined && op.smep !== r.smep) (r.smep = op.smep), (flush = true);
       if (op.smap !== undefined && op.smap !== r.smap) (r.smap = op.smap), (flush = true);
-      if (op.nx !== undefined && op.nx !== r.nx) (r.nx = op.nx), (flush = true);
+      if (op.nx !== undefined && op.nx !== r.nx) {
+        this.#log.nxChanged(r.nx, this.#opIndex);
+        r.nx = op.nx;
+      }
       if (op.ac !== undefined) r.ac = op.ac;
       if (op.pce !== undefined) this.#pce = op.pce;
       if (flush) this.#log.flush();

@@ -56,6 +56,13 @@ interface Invlpg {
   gva: bigint;
 }
 
+/** EFER.NXE changed; `old` is its value before. Walks before it use that value. */
+interface NxChange {
+  seq: number;
+  old: boolean;
+  op: number;
+}
+
 /** Reads guest memory through a slot list and a function giving each qword's value. */
 export function makeView(
   slots: readonly Slot[],
@@ -116,6 +123,7 @@ export class InvalidationLog {
     { range: GfnRange; changes: { seq: number; op: number }[]; gone: number[] }
   >();
   #invlpgs: Invlpg[] = [];
+  #nx: NxChange[] = [];
   /** 4 KiB gva page -> seq of its last INVLPG. */
   #lastInvlpg = new Map<bigint, number>();
   /** Disabled in strict mode: nothing stale is ever permitted. */
@@ -132,6 +140,7 @@ export class InvalidationLog {
     this.#slots = [];
     this.#ranges = new Map();
     this.#invlpgs = [];
+    this.#nx = [];
     this.#lastInvlpg.clear();
   }
 
@@ -160,6 +169,15 @@ export class InvalidationLog {
       if (entry.changes.at(-1)?.seq !== seq) entry.changes.push({ seq, op });
       if (isGone) entry.gone.push(seq);
     }
+  }
+
+  /**
+   * EFER.NXE changed. WRMSR to EFER is not a TLB-invalidating operation (SDM vol. 3A
+   * 4.10.4.1 lists none for it), and KVM keeps its shadow pages (the shadow role forces
+   * efer_nx = 1): translations cached under the old NXE stay usable until invalidated.
+   */
+  nxChanged(old: boolean, op: number): void {
+    if (this.enabled) this.#nx.push({ seq: this.#seq++, old, op });
   }
 
   invlpg(gva: bigint): void {
@@ -216,13 +234,18 @@ export class InvalidationLog {
         const k = lastBefore(changes, at);
         if (k >= 0 && changes[k]!.seq > next) (next = changes[k]!.seq), (op = changes[k]!.op);
       }
+      // An NXE change alters every walk (bit 63 reserved or XD).
+      const n = lastBefore(this.#nx, at);
+      if (n >= 0 && this.#nx[n]!.seq > next) (next = this.#nx[n]!.seq), (op = this.#nx[n]!.op);
       if (next < start) break;
       at = next;
       // The state just before change `at`: memory and slots as they were then.
       const sAt = lastBefore(this.#slots, at) + 1;
       const viewSlots = sAt < this.#slots.length ? this.#slots[sAt]!.old : slots;
       const view = makeView(viewSlots, (hva) => this.#valueAt(memory, hva, at));
-      const w = walk(view, config, regs, gva);
+      const nAt = lastBefore(this.#nx, at) + 1;
+      const then = nAt < this.#nx.length ? { ...regs, nx: this.#nx[nAt]!.old } : regs;
+      const w = walk(view, config, then, gva);
       hvas = w.ok ? w.t.entries : w.entries;
       if (!w.ok) continue;
       const t = w.t;
