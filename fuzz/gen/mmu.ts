@@ -454,7 +454,9 @@ export function genLargeTouch(src: Source, world: World, out: Op[]): void {
   }
   const p = BigInt(pick(src, SUBPAGES));
   let q = BigInt(pick(src, SUBPAGES));
-  if (q === p) q = p + 1n;
+  // A different subpage of the same large page (p + 1 could step past its end, and at
+  // the top of the address space past 2^64).
+  if (q === p) q = p === 0n ? 1n : p - 1n;
   const at = (page: bigint) => large!.gva + (page << 12n);
   const slot = world.slotAt(large.gfn);
   const log = () => {

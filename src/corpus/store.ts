@@ -11,6 +11,7 @@
  * Readers never crash on a bad file: {@linkcode listFindings} and
  * {@linkcode listRuns} report a corrupt or invalid file by name and skip it.
  */
+import { traceFromJson } from "../trace/parse.ts";
 import { join } from "node:path";
 import {
   type Area,
@@ -284,6 +285,15 @@ export async function readFinding(dir: string, id: string): Promise<Finding | nu
  */
 export async function writeFinding(dir: string, finding: Finding): Promise<void> {
   validateFinding(finding);
+  // Reading stays lenient (a broken op shows as an error in the dashboard), but nothing
+  // writes a finding whose traces would not replay.
+  for (const key of ["trace", "minimized"] as const) {
+    try {
+      traceFromJson(finding[key]);
+    } catch (e) {
+      throw new TypeError(`Cannot write finding ${finding.id}: field "${key}": ${errorText(e)}`);
+    }
+  }
   const base = findingsDir(dir);
   await Deno.mkdir(base, { recursive: true });
   await atomicWriteText(join(base, `${finding.id}.json`), formatJson(finding));

@@ -277,3 +277,25 @@ Deno.test("store: a corrupt finding read by id names its file in the error", asy
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("store: a finding whose trace would not replay is refused and nothing is written", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { writeFinding } = await import("./store.ts");
+    const f = sampleFinding(1);
+    const bad = {
+      ...f,
+      minimized: {
+        format: "shadowfuzz.trace/1",
+        ops: [{ op: "access", gva: "0x10000000000000000", kind: "read", user: false }],
+      },
+    };
+    await assert.rejects(
+      () => writeFinding(dir, bad),
+      (e: Error) => e instanceof TypeError && e.message.includes('field "minimized"'),
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

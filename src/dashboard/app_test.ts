@@ -239,7 +239,9 @@ Deno.test("dashboard: every string from a file is escaped on every page", async 
       permitted: [{ outcome: { value: evil }, why: evil }, { outcome: { ok: true }, why: evil }],
       invariant: evil,
     };
-    await writeFinding(dir, f);
+    // A hostile file on disk (the store itself refuses to write unreplayable traces).
+    await Deno.mkdir(join(dir, "findings"), { recursive: true });
+    await Deno.writeTextFile(join(dir, "findings", `${f.id}.json`), JSON.stringify(f));
     await writeRun(dir, sampleRun(1, { seed: evil, inject: evil }));
     await Deno.writeTextFile(
       join(dir, "selftest.json"),
