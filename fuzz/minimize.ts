@@ -8,6 +8,7 @@
  * drops slot flags, filter entries and ctl fields, and lowers counts.
  */
 import type { Op, Trace } from "../src/trace/types.ts";
+import { lighter, pagingVariants, slotVariants } from "./minimize_paging.ts";
 
 /** Options of {@linkcode minimizeTrace}. */
 export interface MinimizeOptions {
@@ -70,8 +71,11 @@ export function simplerOps(op: Op): Op[] {
   switch (op.op) {
     case "write":
       // A table pointer made a large leaf (1 GiB, then 2 MiB aligned): the tables below
-      // it can then go.
-      if ((op.size === 8 || (op.size === 4 && (op.gpa & 7n) === 0n)) && (op.value & 0x81n) === 1n) {
+      // it can then go. Not from frame 0: clearing bit 7 again would undo it forever.
+      if (
+        (op.size === 8 || (op.size === 4 && (op.gpa & 7n) === 0n)) &&
+        (op.value & 0x81n) === 1n && (op.value & ADDR) !== 0n
+      ) {
         for (const align of [0x3fff_ffffn, 0x1f_ffffn]) {
           out.push({ ...op, value: (op.value & ~(ADDR & align)) | 0x80n });
         }
@@ -196,7 +200,8 @@ export function multiOpVariants(ops: readonly Op[]): Op[][] {
     ops.forEach((op, i) => {
       if (op.op !== "write" || op.size !== 8 || (op.value & 1n) === 0n) return;
       for (const page of pages) {
-        if ((op.value & ADDR) === page) continue;
+        // Only downwards: two pages that both work would otherwise swap forever.
+        if (page >= (op.value & ADDR)) continue;
         const copy = ops.slice();
         copy[i] = { ...op, value: (op.value & ~ADDR) | page };
         out.push(copy);
@@ -250,6 +255,24 @@ export function minimizeTrace(
         config = smaller;
         return true;
       }
+      // A smaller generation wraps after fewer updates: drop the start of the longest run
+      // of consecutive slot ops along with it (each alone breaks the wrap's timing).
+      let best = { start: 0, length: 0 };
+      for (let i = 0; i < ops.length;) {
+        let j = i;
+        while (j < ops.length && ops[j]!.op === "slot") j++;
+        if (j - i > best.length) best = { start: i, length: j - i };
+        i = j === i ? i + 1 : j;
+      }
+      for (let k = 1; k < best.length && !out(); k++) {
+        const candidate = ops.slice(0, best.start).concat(ops.slice(best.start + k));
+        runs++;
+        if (pred({ ...trace, config: smaller, ops: candidate })) {
+          config = smaller;
+          ops = candidate;
+          return true;
+        }
+      }
     }
     return false;
   };
@@ -278,6 +301,25 @@ export function minimizeTrace(
       for (const candidate of multiOpVariants(ops)) {
         if (out()) break;
         if (test(candidate)) {
+          ops = candidate;
+          changed = any = true;
+          break;
+        }
+      }
+    }
+    return any;
+  };
+  // Paging and memslot rewrites (fold a table into its parent, merge two self-referencing
+  // levels, move a slot to gpa 0 or onto another): each must make the trace lighter, so
+  // the loop ends.
+  const paging = (): boolean => {
+    let any = false;
+    let changed = true;
+    while (changed && !out()) {
+      changed = false;
+      for (const candidate of [...pagingVariants(ops), ...slotVariants(ops)]) {
+        if (out()) break;
+        if (lighter(candidate, ops) && test(candidate)) {
           ops = candidate;
           changed = any = true;
           break;
@@ -316,6 +358,7 @@ export function minimizeTrace(
     if (smallerGen()) round = true;
     if (pairs()) round = true;
     if (multi()) round = true;
+    if (paging()) round = true;
     if (simplify()) round = true;
   }
   return { trace: { ...trace, config, ops }, runs };

@@ -1,0 +1,326 @@
+/**
+ * @module
+ * Paging-aware rewrites for the minimizer, each a whole-trace variant the predicate then
+ * judges: a table page folded into the table that points to it (a self-referencing
+ * entry, its one colliding entry moved to a free index, the linear addresses that walk
+ * through it re-indexed), two levels that both self-reference served by one entry (the
+ * other entry's writes dropped), and a memslot moved to gpa 0 or merged into another
+ * slot (every guest-physical address in it shifted along). They know the x86 4-level
+ * walk (SDM 4.5: 9 index bits per level above the 12-bit offset, PS at levels 3 and 2)
+ * but nothing of why a trace fails.
+ */
+import type { Op } from "../src/trace/types.ts";
+
+const ADDR = 0x000f_ffff_ffff_f000n;
+const PAGE = 0xfffn;
+
+/** One level of a walk: the table page, the index into it, the entry's gpa and value. */
+export interface WalkStep {
+  level: number;
+  table: bigint;
+  index: number;
+  entry: bigint;
+  value: bigint;
+}
+
+/** Guest memory (qword-aligned gpa -> value) as the writes before op `end` leave it. */
+export function memoryBefore(ops: readonly Op[], end: number): Map<bigint, bigint> {
+  const mem = new Map<bigint, bigint>();
+  for (let i = 0; i < end; i++) {
+    const op = ops[i]!;
+    if (op.op !== "write") continue;
+    // Byte by byte: 1-, 2- and 4-byte and misaligned writes change part of a qword.
+    for (let b = 0n; b < BigInt(op.size); b++) {
+      const gpa = op.gpa + b;
+      const q = gpa & ~7n;
+      const shift = (gpa & 7n) * 8n;
+      const old = mem.get(q) ?? 0n;
+      const byte = (op.value >> (b * 8n)) & 0xffn;
+      mem.set(q, (old & ~(0xffn << shift)) | (byte << shift));
+    }
+  }
+  return mem;
+}
+
+/** CR3 before op `end` (0 until the trace loads one, as the harness starts). */
+export function cr3Before(ops: readonly Op[], end: number): bigint {
+  let cr3 = 0n;
+  for (let i = 0; i < end; i++) {
+    const op = ops[i]!;
+    if (op.op === "cr3") cr3 = op.gpa & ADDR;
+  }
+  return cr3;
+}
+
+/** The index of `gva` at `level` (4 = PML4). */
+export function indexAt(gva: bigint, level: number): number {
+  return Number((gva >> BigInt(12 + 9 * (level - 1))) & 511n);
+}
+
+function withIndex(gva: bigint, level: number, index: number): bigint {
+  const shift = BigInt(12 + 9 * (level - 1));
+  return (gva & ~(511n << shift)) | (BigInt(index) << shift);
+}
+
+/** The present entries a 4-level walk of `gva` reads, root first, down to the leaf. */
+export function walk(mem: ReadonlyMap<bigint, bigint>, cr3: bigint, gva: bigint): WalkStep[] {
+  const steps: WalkStep[] = [];
+  let table = cr3 & ADDR;
+  for (let level = 4; level >= 1; level--) {
+    const index = indexAt(gva, level);
+    const entry = table + BigInt(index) * 8n;
+    const value = mem.get(entry) ?? 0n;
+    if ((value & 1n) === 0n) break;
+    steps.push({ level, table, index, entry, value });
+    if (level === 1 || ((level === 3 || level === 2) && (value & 0x80n) !== 0n)) break;
+    table = value & ADDR;
+  }
+  return steps;
+}
+
+/** Pages (4 KiB aligned) the trace writes. */
+export function writtenPages(ops: readonly Op[]): Set<bigint> {
+  const s = new Set<bigint>();
+  for (const op of ops) if (op.op === "write") s.add(op.gpa & ~PAGE);
+  return s;
+}
+
+function writtenQwords(ops: readonly Op[]): Set<bigint> {
+  const s = new Set<bigint>();
+  for (const op of ops) if (op.op === "write") s.add(op.gpa & ~7n);
+  return s;
+}
+
+/** Walk paths (at the op that uses them) of each distinct access / invlpg address. */
+function paths(ops: readonly Op[]): { gva: bigint; steps: WalkStep[] }[] {
+  const out: { gva: bigint; steps: WalkStep[] }[] = [];
+  const seen = new Set<bigint>();
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const op = ops[i]!;
+    if (op.op !== "access" || seen.has(op.gva & ~PAGE)) continue;
+    seen.add(op.gva & ~PAGE);
+    out.push({ gva: op.gva, steps: walk(memoryBefore(ops, i), cr3Before(ops, i), op.gva) });
+  }
+  return out;
+}
+
+/** Rewrites the linear addresses that walk the same entries as `gva` down to `level`. */
+function reindex(ops: Op[], gva: bigint, level: number, to: number): Op[] {
+  const matches = (g: bigint) => {
+    for (let l = 4; l >= level; l--) if (indexAt(g, l) !== indexAt(gva, l)) return false;
+    return true;
+  };
+  return ops.map((op) =>
+    (op.op === "access" || op.op === "invlpg") && matches(op.gva)
+      ? { ...op, gva: withIndex(op.gva, level, to) }
+      : op
+  );
+}
+
+/**
+ * Folds the table `step.value` points to into `step.table`: its writes move to the same
+ * offsets there (the entry the walk of `gva` reads at the lower level to index `to`),
+ * pointers to it (or, with `onlyUpper`, the upper entry alone) point to the upper table,
+ * so the upper entry references its own page.
+ */
+function foldTable(
+  ops: readonly Op[],
+  gva: bigint,
+  upper: WalkStep,
+  lower: WalkStep,
+  onlyUpper: boolean,
+): Op[] | null {
+  const from = lower.table;
+  const into = upper.table;
+  const written = writtenQwords(ops);
+  let to = lower.index;
+  const free = (j: number) =>
+    j !== upper.index && !written.has(into + BigInt(j) * 8n) &&
+    (j === lower.index || !written.has(from + BigInt(j) * 8n));
+  if (!free(to)) {
+    to = -1;
+    for (let j = 0; j < 512 && to < 0; j++) if (free(j)) to = j;
+    if (to < 0) return null;
+  }
+  const moved = lower.entry;
+  let clash = false;
+  const out = ops.map((op): Op => {
+    switch (op.op) {
+      case "write": {
+        let value = op.value;
+        const retarget = !onlyUpper || (op.gpa & ~7n) === upper.entry;
+        if (retarget && (value & 1n) === 1n && (value & ADDR) === from) {
+          value = (value & ~ADDR) | into;
+        }
+        if ((op.gpa & ~PAGE) !== from) return value === op.value ? op : { ...op, value };
+        let gpa = into + (op.gpa & PAGE);
+        if ((op.gpa & ~7n) === moved) gpa = into + BigInt(to) * 8n + (op.gpa & 7n);
+        else if (written.has(gpa & ~7n)) clash = true;
+        return { ...op, gpa, value };
+      }
+      case "read":
+        return (op.gpa & ~PAGE) === from ? { ...op, gpa: into + (op.gpa & PAGE) } : op;
+      case "cr3":
+        return (op.gpa & ADDR) === from ? { ...op, gpa: (op.gpa & ~ADDR) | into } : op;
+      default:
+        return op;
+    }
+  });
+  if (clash) return null;
+  return to === lower.index ? out : reindex(out, gva, lower.level, to);
+}
+
+/**
+ * Table folds and level merges along the walks of the trace's accesses. Each fold
+ * leaves the number of ops alone but uses one page fewer; each merge drops the writes of
+ * one entry.
+ */
+export function pagingVariants(ops: readonly Op[]): Op[][] {
+  const out: Op[][] = [];
+  for (const { gva, steps } of paths(ops)) {
+    for (let k = 0; k + 1 < steps.length; k++) {
+      const upper = steps[k]!;
+      const lower = steps[k + 1]!;
+      const target = upper.value & ADDR;
+      if (target !== upper.table) {
+        // Every pointer to the folded page follows it, or (when it is also a data page
+        // whose contents must differ from the table's) only the entry on this walk.
+        for (const onlyUpper of [false, true]) {
+          const v = foldTable(ops, gva, upper, lower, onlyUpper);
+          if (v !== null) out.push(v);
+        }
+      } else if (
+        (lower.value & ADDR) === target && lower.index !== upper.index && lower.level > 1 &&
+        !((lower.level === 3 || lower.level === 2) && (lower.value & 0x80n) !== 0n)
+      ) {
+        // Both levels reference the same page: the upper entry can serve the lower level.
+        const dropped = reindex(ops.slice(), gva, lower.level, upper.index)
+          .filter((op) => !(op.op === "write" && (op.gpa & ~7n) === lower.entry));
+        out.push(dropped);
+      }
+    }
+  }
+  return out;
+}
+
+interface SlotRange {
+  id: number;
+  gpa: bigint;
+  pages: number;
+}
+
+/** Slots created exactly once at one place (moves and deletions make them unmergeable). */
+function simpleSlots(ops: readonly Op[]): { simple: SlotRange[]; all: SlotRange[] } {
+  const byId = new Map<number, SlotRange[]>();
+  for (const op of ops) {
+    if (op.op !== "slot") continue;
+    let list = byId.get(op.id);
+    if (list === undefined) byId.set(op.id, list = []);
+    list.push({ id: op.id, gpa: op.gpa, pages: op.pages });
+  }
+  const simple: SlotRange[] = [];
+  const all: SlotRange[] = [];
+  for (const list of byId.values()) {
+    all.push(...list.filter((s) => s.pages > 0));
+    if (list.length === 1 && list[0]!.pages > 0) simple.push(list[0]!);
+  }
+  return { simple, all };
+}
+
+/** Every guest-physical address in `[from, from + bytes)` shifted to start at `to`. */
+function shiftRange(ops: readonly Op[], from: bigint, bytes: bigint, to: bigint): Op[] {
+  const inside = (a: bigint) => a >= from && a < from + bytes;
+  const move = (a: bigint) => a - from + to;
+  return ops.map((op): Op => {
+    switch (op.op) {
+      case "write": {
+        const gpa = inside(op.gpa) ? move(op.gpa) : op.gpa;
+        let value = op.value;
+        if ((value & 1n) === 1n && inside(value & ADDR)) {
+          value = (value & ~ADDR) | move(value & ADDR);
+        }
+        return gpa === op.gpa && value === op.value ? op : { ...op, gpa, value };
+      }
+      case "read":
+        return inside(op.gpa) ? { ...op, gpa: move(op.gpa) } : op;
+      case "age":
+        return inside(op.gpa) ? { ...op, gpa: move(op.gpa) } : op;
+      case "cr3":
+        return inside(op.gpa & ADDR) ? { ...op, gpa: (op.gpa & ~ADDR) | move(op.gpa & ADDR) } : op;
+      default:
+        return op;
+    }
+  });
+}
+
+function overlaps(a: bigint, aPages: number, b: bigint, bPages: number): boolean {
+  return a < b + BigInt(bPages) * 4096n && b < a + BigInt(aPages) * 4096n;
+}
+
+/**
+ * Drops slot `gone` and its dirty-log reads; slot `kept` becomes `[gpa, pages)`, created
+ * where the earlier of the two was (memory either held is then backed from the start).
+ */
+function merge(ops: readonly Op[], gone: number, kept: number, gpa: bigint, pages: number): Op[] {
+  const first = ops.findIndex((op) => op.op === "slot" && (op.id === gone || op.id === kept));
+  const keptOp = ops.find((op) => op.op === "slot" && op.id === kept);
+  if (keptOp === undefined || keptOp.op !== "slot") return ops.slice();
+  return ops.flatMap((op, i): Op[] => {
+    if (i === first) return [{ ...keptOp, gpa, pages }];
+    if ((op.op === "slot" || op.op === "dirtylog") && (op.id === gone || op.id === kept)) {
+      return op.op === "dirtylog" && op.id === kept ? [op] : [];
+    }
+    return [op];
+  });
+}
+
+/**
+ * Memslot rewrites: a slot created once moved to gpa 0 (when nothing else is there),
+ * and a slot created once merged into another one created once (its ops dropped, the
+ * other slot grown over both ranges, or moved onto its range and grown to cover both).
+ */
+export function slotVariants(ops: readonly Op[]): Op[][] {
+  const out: Op[][] = [];
+  const { simple, all } = simpleSlots(ops);
+  const clearOf = (gpa: bigint, pages: number, except: number[]) =>
+    all.every((s) => except.includes(s.id) || !overlaps(gpa, pages, s.gpa, s.pages));
+  for (const s of simple) {
+    if (s.gpa !== 0n && clearOf(0n, s.pages, [s.id])) {
+      const shifted = shiftRange(ops, s.gpa, BigInt(s.pages) * 4096n, 0n);
+      out.push(shifted.map((op) => op.op === "slot" && op.id === s.id ? { ...op, gpa: 0n } : op));
+    }
+  }
+  for (const gone of simple) {
+    for (const kept of simple) {
+      if (gone.id === kept.id) continue;
+      // One slot over both ranges (and the gap between them): no address moves at all,
+      // so large guest pages keep their alignment and data pages stay off the tables.
+      const lo = gone.gpa < kept.gpa ? gone.gpa : kept.gpa;
+      const endOf = (s: SlotRange) => s.gpa + BigInt(s.pages) * 4096n;
+      const hi = endOf(gone) > endOf(kept) ? endOf(gone) : endOf(kept);
+      const span = Number((hi - lo) / 4096n);
+      if (span <= 1 << 15 && clearOf(lo, span, [gone.id, kept.id])) {
+        out.push(merge(ops, gone.id, kept.id, lo, span));
+      }
+      const pages = Math.max(gone.pages, kept.pages);
+      if (!clearOf(gone.gpa, pages, [gone.id, kept.id])) continue;
+      const shifted = shiftRange(ops, kept.gpa, BigInt(kept.pages) * 4096n, gone.gpa);
+      out.push(merge(shifted, gone.id, kept.id, gone.gpa, pages));
+    }
+  }
+  return out;
+}
+
+/** How far a variant is from done: fewer ops, then fewer pages, then lower slots. */
+export function weight(ops: readonly Op[]): [number, number, bigint] {
+  let slots = 0n;
+  for (const op of ops) if (op.op === "slot") slots += op.gpa + BigInt(op.pages) * 4096n;
+  return [ops.length, writtenPages(ops).size, slots];
+}
+
+/** `a` is strictly lighter than `b`. */
+export function lighter(a: readonly Op[], b: readonly Op[]): boolean {
+  const [x0, x1, x2] = weight(a);
+  const [y0, y1, y2] = weight(b);
+  return x0 !== y0 ? x0 < y0 : x1 !== y1 ? x1 < y1 : x2 < y2;
+}
