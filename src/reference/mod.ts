@@ -1,8 +1,8 @@
 /**
  * @module
  * The reference backend: the oracle. It is the x86 architecture plus the KVM uAPI as
- * pinned in KVM-FACTS.md and `docs/semantics.md`, with no caches: every access walks the guest page tables in guest
- * memory and looks the gfn up in the memslots. Where the architecture permits several
+ * pinned in KVM-FACTS.md and `docs/semantics.md`, with no caches: every access walks
+ * the guest page tables in guest memory and looks the gfn up in the memslots. Where the architecture permits several
  * outcomes it returns all of them ({@linkcode Judgement}) and follows the branch a
  * backend took.
  */
