@@ -97,9 +97,7 @@ export const amdPmuOps: PmuVendorOps = {
   getMsr(pmu: KvmPmu, msr: number): boolean {
     let slot = getGpPmcAmd(pmu, msr, PMU_TYPE_COUNTER);
     if (slot >= 0) {
-      const value = pmu.pmcReadCounter(slot);
-      pmu.dataHi = Math.floor(value / 2 ** 32);
-      pmu.dataLo = value - pmu.dataHi * 2 ** 32;
+      pmu.setData(pmu.pmcReadCounter(slot));
       return true;
     }
     slot = getGpPmcAmd(pmu, msr, PMU_TYPE_EVNTSEL);

@@ -62,11 +62,6 @@ function reprogramFixedCounters(pmu: KvmPmu, data: number): void {
 }
 
 /** Sets the read result: a counter value below 2^48 as two halves. */
-function setData(pmu: KvmPmu, value: number): void {
-  pmu.dataHi = Math.floor(value / 2 ** 32);
-  pmu.dataLo = value - pmu.dataHi * 2 ** 32;
-}
-
 export const intelPmuOps: PmuVendorOps = {
   eventselEventHi: 0,
 
@@ -130,7 +125,7 @@ export const intelPmuOps: PmuVendorOps = {
     if (slot < 0) slot = getGpPmc(pmu, msr, MSR_IA32_A_PMC0);
     if (slot < 0) slot = getFixedPmc(pmu, msr);
     if (slot >= 0) {
-      setData(pmu, pmu.pmcReadCounter(slot));
+      pmu.setData(pmu.pmcReadCounter(slot));
       return true;
     }
     slot = getGpPmc(pmu, msr, MSR_IA32_PERFEVTSEL0);

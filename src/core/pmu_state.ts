@@ -151,6 +151,12 @@ export class KvmPmu {
   /** `msr_info->data` out-parameter of the get_msr paths (two u32 halves). */
   dataLo = 0;
   dataHi = 0;
+
+  /** Puts a counter value (below 2^53) into `dataLo`/`dataHi` for an RDMSR result. */
+  setData(value: number): void {
+    this.dataHi = Math.floor(value / 2 ** 32);
+    this.dataLo = value - this.dataHi * 2 ** 32;
+  }
   /** Out-parameter of rdpmc_ecx_to_pmc: the "fast" read returns the low 32 bits. */
   rdpmcMask32 = false;
 
