@@ -26,6 +26,23 @@ function fresh(lines: string[] = [], config: Config = defaultConfig(), strict = 
   return ref;
 }
 
+/** A reference that has judged `lines` in order (no standard setup). */
+function judged(lines: string[], config: Config = defaultConfig()): ReferenceBackend {
+  const ref = new ReferenceBackend(config);
+  for (const l of lines) ref.judge(parseOp(l));
+  return ref;
+}
+
+/** Tables in a dirty-logged slot, every entry already accessed and the leaf dirty. */
+const LOGGED = [
+  "slot 0 gpa=0x0 pages=16 hva=0x100000000 log",
+  "write 0x1000 0x2027",
+  "write 0x2000 0x3027",
+  "write 0x3010 0x4027",
+  "write 0x4000 0x5067",
+  "cr3 0x1000",
+];
+
 function permittedText(ref: ReferenceBackend, line: string, observed?: string): string[] {
   const j = ref.judge(parseOp(line), observed === undefined ? undefined : parseOutcome(observed));
   return j.permitted.map(formatPermitted);
@@ -105,19 +122,11 @@ Deno.test("reference: a faulting walk leaves upper-level A bits don't care and t
 });
 
 Deno.test("reference: a read through a writable dirty translation may appear in the dirty log", () => {
-  const ref = new ReferenceBackend(defaultConfig());
-  for (
-    const l of [
-      "slot 0 gpa=0x0 pages=16 hva=0x100000000 log",
-      "write 0x1000 0x2027",
-      "write 0x2000 0x3027",
-      "write 0x3010 0x4027",
-      "write 0x4000 0x5067",
-      "cr3 0x1000",
-      "dirtylog 0",
-      "access r 0x400000",
-    ]
-  ) ref.judge(parseOp(l));
+  const ref = judged([
+    ...LOGGED,
+    "dirtylog 0",
+    "access r 0x400000",
+  ]);
   assert.deepEqual(permittedText(ref, "dirtylog 0"), [
     "bitmap 0x0 (don't care 0x20): pages written since the last GET " +
     "(don't care: mapped writable on a read)",
@@ -125,21 +134,18 @@ Deno.test("reference: a read through a writable dirty translation may appear in 
 });
 
 Deno.test("reference: a memslot move ends translations that read the moved slot", () => {
-  const ref = new ReferenceBackend(defaultConfig());
-  for (
-    const l of [
-      "slot 0 gpa=0x0 pages=16 hva=0x100000000",
-      "slot 1 gpa=0x400000 pages=16 hva=0x200000000",
-      "write 0x1000 0x2007",
-      "write 0x2000 0x3007",
-      "write 0x3010 0x4007",
-      "write 0x4000 0x400007",
-      "write 0x400000 0x99",
-      "cr3 0x1000",
-      "access r 0x400000",
-      "slot 1 gpa=0x800000 pages=16 hva=0x200000000",
-    ]
-  ) ref.judge(parseOp(l));
+  const ref = judged([
+    "slot 0 gpa=0x0 pages=16 hva=0x100000000",
+    "slot 1 gpa=0x400000 pages=16 hva=0x200000000",
+    "write 0x1000 0x2007",
+    "write 0x2000 0x3007",
+    "write 0x3010 0x4007",
+    "write 0x4000 0x400007",
+    "write 0x400000 0x99",
+    "cr3 0x1000",
+    "access r 0x400000",
+    "slot 1 gpa=0x800000 pages=16 hva=0x200000000",
+  ]);
   assert.deepEqual(permittedText(ref, "access r 0x400000"), ["mmio 0x400000 r: current walk"]);
 });
 
@@ -154,33 +160,22 @@ Deno.test("reference: a slot change elsewhere keeps other stale translations per
 });
 
 Deno.test("reference: a read through a self-mapping page table sees the walk's own A bit", () => {
-  const ref = new ReferenceBackend(defaultConfig());
-  for (
-    const l of [
-      "slot 0 gpa=0x0 pages=64 hva=0x100000000",
-      "write 0x1000 0x2007",
-      "write 0x2000 0x3007",
-      "write 0x3000 0x83",
-      "cr3 0x1000",
-    ]
-  ) ref.judge(parseOp(l));
+  const ref = judged([
+    "slot 0 gpa=0x0 pages=64 hva=0x100000000",
+    "write 0x1000 0x2007",
+    "write 0x2000 0x3007",
+    "write 0x3000 0x83",
+    "cr3 0x1000",
+  ]);
   assert.deepEqual(permittedText(ref, "access r 0x3000"), ["value 0xa3: current walk"]);
 });
 
 Deno.test("reference: a page mapped writable may be reported dirty after later GETs too", () => {
-  const ref = new ReferenceBackend(defaultConfig());
-  for (
-    const l of [
-      "slot 0 gpa=0x0 pages=16 hva=0x100000000 log",
-      "write 0x1000 0x2027",
-      "write 0x2000 0x3027",
-      "write 0x3010 0x4027",
-      "write 0x4000 0x5067",
-      "cr3 0x1000",
-      "access r 0x400000",
-      "dirtylog 0",
-    ]
-  ) ref.judge(parseOp(l));
+  const ref = judged([
+    ...LOGGED,
+    "access r 0x400000",
+    "dirtylog 0",
+  ]);
   assert.deepEqual(permittedText(ref, "dirtylog 0").map((t) => t.split(":")[0]), [
     "bitmap 0x0 (don't care 0x20)",
   ]);
