@@ -2,8 +2,10 @@
  * @module
  * `deno task bench [--json] [--quick]`: core vs reference ops/s on the same op arrays,
  * as ratios measured in one run (DESIGN.md section 9), and the core's memory for a
- * 1 TiB guest-physical layout with 1M touched pages (measured in a child process).
- * No timing is asserted anywhere: this prints figures.
+ * 1 TiB guest-physical layout with 1M touched pages (measured in a child process),
+ * and the fuzzer's worker scaling (`deno task fuzz --json` with 1 and 2 workers,
+ * `bench/scaling.ts`; `--scaling-seconds N`, 0 skips it). No timing is asserted
+ * anywhere: this prints figures.
  */
 import { parseArgs } from "node:util";
 import type { BackendFactory } from "../src/backend.ts";
@@ -11,6 +13,7 @@ import { BACKENDS } from "../src/backends.ts";
 import { defaultConfig } from "../src/trace/config.ts";
 import type { Op } from "../src/trace/types.ts";
 import { churn, memslotChurn, pmu, steadyAccess } from "./workloads.ts";
+import { fuzzScaling, type Scaling } from "./scaling.ts";
 
 interface WorkloadResult {
   name: string;
@@ -57,9 +60,19 @@ async function memory(quick: boolean): Promise<Record<string, number> | { error:
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { json: { type: "boolean" }, quick: { type: "boolean" } },
+    options: {
+      json: { type: "boolean" },
+      quick: { type: "boolean" },
+      "scaling-seconds": { type: "string" },
+    },
     strict: true,
   });
+  const scalingFlag = values["scaling-seconds"];
+  const scalingSeconds = scalingFlag === undefined ? (values.quick ? 6 : 30) : Number(scalingFlag);
+  if (!Number.isInteger(scalingSeconds) || scalingSeconds < 0) {
+    console.error(`bench: --scaling-seconds must be an integer >= 0, got "${scalingFlag}"`);
+    Deno.exit(2);
+  }
   const n = values.quick ? 20_000 : 200_000;
   const reps = values.quick ? 1 : 3;
   const core = BACKENDS.core;
@@ -85,8 +98,16 @@ async function main(): Promise<void> {
   const mem = core === undefined
     ? { error: "no core backend registered" }
     : await memory(values.quick ?? false);
+  let scaling: Scaling | { error: string } | null = null;
+  if (scalingSeconds > 0) {
+    try {
+      scaling = await fuzzScaling(scalingSeconds, 1);
+    } catch (e) {
+      scaling = { error: e instanceof Error ? e.message : String(e) };
+    }
+  }
   if (values.json) {
-    console.log(JSON.stringify({ workloads: results, memory: mem }));
+    console.log(JSON.stringify({ workloads: results, memory: mem, scaling }));
     return;
   }
   console.log(
@@ -101,6 +122,14 @@ async function main(): Promise<void> {
     );
   }
   console.log(`memory: ${JSON.stringify(mem)}`);
+  if (scaling === null) console.log("fuzz scaling: skipped (--scaling-seconds 0)");
+  else if ("error" in scaling) console.log(`fuzz scaling: failed: ${scaling.error}`);
+  else {
+    const runs = scaling.runs.map((r) => `${r.workers}w ${r.opsPerSec} ops/s`).join(", ");
+    console.log(
+      `fuzz scaling (${scaling.seconds} s each): ${runs}; 2 vs 1 workers ${scaling.ratio}x`,
+    );
+  }
 }
 
 if (import.meta.main) await main();

@@ -108,6 +108,8 @@ type FromWorker =
 class WorkerRunner implements Runner {
   readonly #workers: Worker[] = [];
   readonly #pending: ((m: FromWorker) => void)[] = [];
+  /** The epoch's next unclaimed run index, shared by the workers. */
+  readonly #claim = new Int32Array(new SharedArrayBuffer(4));
 
   static async start(
     n: number,
@@ -149,13 +151,13 @@ class WorkerRunner implements Runner {
     end: number,
     budgetMs: number,
   ): Promise<EpochResult[]> {
-    const n = this.#workers.length;
+    Atomics.store(this.#claim, 0, start);
     const replies = this.#workers.map((w, i) => {
       const p = this.#next(i);
       const msg: ToWorker = {
         type: "epoch",
         update,
-        slice: { start, end, offset: i, stride: n },
+        slice: { start, end, offset: 0, stride: 1, claim: this.#claim },
         budgetMs,
       };
       w.postMessage(msg);

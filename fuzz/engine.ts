@@ -86,12 +86,41 @@ export interface EpochResult {
   findings: RunFinding[];
 }
 
-/** A slice of run indexes: `start + offset + k * stride < end`. */
+/**
+ * A slice of run indexes: `start + offset + k * stride < end`; or, with `claim`, the
+ * indexes in `[start, end)` this thread claims `chunk` at a time from a counter shared
+ * by every worker of the epoch (dynamic balancing: a worker that drew cheap runs takes
+ * more of them). Either way results do not depend on who ran what: the campaign merges
+ * them in run-index order.
+ */
 export interface Slice {
   start: number;
   end: number;
   offset: number;
   stride: number;
+  /** The shared next-index counter (`Int32Array` over a `SharedArrayBuffer`). */
+  claim?: Int32Array;
+  /** Indexes taken per claim (default {@linkcode CLAIM_CHUNK}). */
+  chunk?: number;
+}
+
+/** Runs per claim: about a millisecond of work, so an epoch's tail stays short. */
+export const CLAIM_CHUNK = 8;
+
+/** The run indexes of `slice`, in increasing order. */
+function* sliceIndexes(slice: Slice): Generator<number> {
+  const claim = slice.claim;
+  if (claim === undefined) {
+    for (let i = slice.start + slice.offset; i < slice.end; i += slice.stride) yield i;
+    return;
+  }
+  const chunk = Math.max(1, slice.chunk ?? CLAIM_CHUNK);
+  for (;;) {
+    const first = Atomics.add(claim, 0, chunk);
+    if (first >= slice.end) return;
+    const last = Math.min(first + chunk, slice.end);
+    for (let i = first; i < last; i++) yield i;
+  }
 }
 
 /** Changes to the shared state, sent at each epoch start (in the same order to all). */
@@ -206,7 +235,7 @@ export class Engine {
     // Events an earlier run of this slice already reported: a later run reaching only
     // those can never be kept (the merge keeps the lowest index), so it is not sent.
     const reported = new Uint8Array(this.#known.length);
-    for (let i = slice.start + slice.offset; i < slice.end; i += slice.stride) {
+    for (const i of sliceIndexes(slice)) {
       if (shouldStop()) break;
       const { trace, choices } = this.traceOf(i);
       const obs = this.observe(trace);

@@ -11,7 +11,8 @@ const PAGE = 4096;
 
 /** Host memory, sparse by page. All memory starts zero. */
 export class HostMemory {
-  readonly #pages = new Map<number, Uint8Array>();
+  /** Each page's bytes, little-endian, read and written through a DataView. */
+  readonly #pages = new Map<number, DataView>();
   /** hva / 8 -> bits of that qword whose value is unknown. */
   readonly #fuzzy = new Map<number, bigint>();
 
@@ -19,10 +20,28 @@ export class HostMemory {
   read(hva: number, size: number): bigint {
     const page = this.#pages.get(Math.floor(hva / PAGE));
     if (page === undefined) return 0n;
-    let value = 0n;
     const off = hva % PAGE;
-    for (let i = size - 1; i >= 0; i--) value = (value << 8n) | BigInt(page[off + i]!);
+    switch (size) {
+      case 8:
+        return page.getBigUint64(off, true);
+      case 4:
+        return BigInt(page.getUint32(off, true));
+      case 2:
+        return BigInt(page.getUint16(off, true));
+      case 1:
+        return BigInt(page.getUint8(off));
+    }
+    let value = 0n;
+    for (let i = size - 1; i >= 0; i--) value = (value << 8n) | BigInt(page.getUint8(off + i));
     return value;
+  }
+
+  /** Whether the 8 bytes at 8-aligned `hva` are all zero (no bigint made). */
+  isZeroQword(hva: number): boolean {
+    const page = this.#pages.get(Math.floor(hva / PAGE));
+    if (page === undefined) return true;
+    const off = hva % PAGE;
+    return page.getUint32(off, true) === 0 && page.getUint32(off + 4, true) === 0;
   }
 
   /** Writes `size` bytes at `hva`; written bits are no longer don't care. */
@@ -34,11 +53,16 @@ export class HostMemory {
         this.#clearFuzzy(hva, size);
         return;
       }
-      page = new Uint8Array(PAGE);
+      page = new DataView(new ArrayBuffer(PAGE));
       this.#pages.set(key, page);
     }
     const off = hva % PAGE;
-    for (let i = 0; i < size; i++) page[off + i] = Number((value >> BigInt(8 * i)) & 0xffn);
+    if (size === 8) page.setBigUint64(off, BigInt.asUintN(64, value), true);
+    else {
+      for (let i = 0; i < size; i++) {
+        page.setUint8(off + i, Number((value >> BigInt(8 * i)) & 0xffn));
+      }
+    }
     this.#clearFuzzy(hva, size);
   }
 
@@ -55,6 +79,7 @@ export class HostMemory {
 
   /** The don't-care bits of the `size` bytes at `hva`, aligned like `read`'s result. */
   dontCare(hva: number, size: number): bigint {
+    if (this.#fuzzy.size === 0) return 0n;
     let mask = 0n;
     for (let i = size - 1; i >= 0; i--) {
       const a = hva + i;

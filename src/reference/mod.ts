@@ -248,8 +248,9 @@ export class ReferenceBackend implements Backend, Oracle {
     for (let p = first; p < first + pages; p++) {
       if (!this.#memory.hasPage(p)) continue;
       for (let q = p * 4096; q < (p + 1) * 4096; q += 8) {
-        const old = this.#memory.read(q, 8);
-        if (old !== 0n) this.#log.memoryChanged(q, old, this.#opIndex);
+        if (!this.#memory.isZeroQword(q)) {
+          this.#log.memoryChanged(q, this.#memory.read(q, 8), this.#opIndex);
+        }
       }
       this.#memory.discardPage(p);
     }

@@ -1,0 +1,87 @@
+/**
+ * @module
+ * Worker scaling of the fuzzer as users run it: `deno task fuzz --json` with one and
+ * with two workers, alternating, in one bench run, each over a scratch copy of the
+ * repository's findings (so known signatures are not shrunk again and nothing is
+ * written to `corpus/`). Reports each run's `opsPerSec` and the ratio of the medians.
+ * No timing is asserted: this prints figures.
+ */
+import { join } from "node:path";
+
+/** One campaign's figures. */
+export interface ScalingRun {
+  workers: number;
+  opsPerSec: number;
+  runs: number;
+  seconds: number;
+}
+
+/** The scaling measurement. */
+export interface Scaling {
+  seconds: number;
+  runs: ScalingRun[];
+  /** Median ops/s with 2 workers over the median with 1. */
+  ratio: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function campaign(root: string, workers: number, seconds: number, seed: number) {
+  const dir = await Deno.makeTempDir({ prefix: "shadowfuzz-scaling-" });
+  try {
+    const findings = join(root, "corpus", "findings");
+    await Deno.mkdir(join(dir, "findings"));
+    for await (const e of Deno.readDir(findings)) {
+      if (e.isFile && e.name.endsWith(".json")) {
+        await Deno.copyFile(join(findings, e.name), join(dir, "findings", e.name));
+      }
+    }
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "task",
+        "--quiet",
+        "fuzz",
+        "--seconds",
+        String(seconds),
+        "--workers",
+        String(workers),
+        "--seed",
+        String(seed),
+        "--corpus",
+        dir,
+        "--json",
+      ],
+      cwd: root,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    // Exit 1 only says a new finding appeared; the summary is still on stdout.
+    if (out.code !== 0 && out.code !== 1) {
+      throw new Error(
+        `fuzz --workers ${workers} exited ${out.code}: ` +
+          new TextDecoder().decode(out.stderr).trim().slice(0, 500),
+      );
+    }
+    const s = JSON.parse(text) as { opsPerSec: number; runs: number; seconds: number };
+    return { workers, opsPerSec: Math.round(s.opsPerSec), runs: s.runs, seconds: s.seconds };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Runs `rounds` pairs of campaigns (1 worker, then 2) of `seconds` each. */
+export async function fuzzScaling(seconds: number, rounds: number): Promise<Scaling> {
+  const root = new URL("..", import.meta.url).pathname;
+  const runs: ScalingRun[] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const w of [1, 2]) runs.push(await campaign(root, w, seconds, 1 + r));
+  }
+  const of = (w: number) => median(runs.filter((r) => r.workers === w).map((r) => r.opsPerSec));
+  return { seconds, runs, ratio: Math.round((of(2) / of(1)) * 100) / 100 };
+}
