@@ -4,8 +4,10 @@
  * - replay: diffs the finding's minimized trace (then its full trace) on the backend
  *   that found it, with its injected bug and, for invariant findings, the audit; exit
  *   1 while it still diverges, 0 once it agrees (fixed), 2 for a bad file or id.
- * - minimize: shrinks a diverging trace with the op-level minimizer, keeping its
- *   signature, and writes it (`--out FILE`, atomically) or prints it.
+ * - minimize: shrinks a diverging trace (a trace file, or a finding's minimized trace
+ *   run the way the finding was found: backend, injected bug, audit) with the op-level
+ *   minimizer, keeping its signature, and writes it (`--out FILE`, atomically) or
+ *   prints it.
  */
 import type { BackendName } from "../src/backend.ts";
 import {
@@ -27,7 +29,7 @@ import { args, UsageError } from "./usage.ts";
 
 export const REPLAY_USAGE = `Usage:
   deno task replay FINDING.json|ID [--corpus DIR] [--backend core|kvm] [--strict] [--json]
-  deno task minimize TRACE.json [--out FILE] [--backend core|kvm] [--inject NAME] [--strict] [--audit]`;
+  deno task minimize TRACE.json|FINDING.json|ID [--out FILE] [--corpus DIR] [--backend core|kvm] [--inject NAME] [--strict] [--audit]`;
 
 async function loadFinding(target: string, corpus: string): Promise<Finding> {
   if (isFindingId(target)) {
@@ -119,6 +121,7 @@ export async function cmdReplay(argv: string[]): Promise<number> {
 export async function cmdMinimize(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, {
     out: { type: "string" },
+    corpus: { type: "string" },
     backend: { type: "string" },
     inject: { type: "string" },
     strict: { type: "boolean" },
@@ -126,25 +129,38 @@ export async function cmdMinimize(argv: string[]): Promise<number> {
   }, REPLAY_USAGE);
   const path = positionals[0];
   if (path === undefined) throw new UsageError(`Missing TRACE.json\n${REPLAY_USAGE}`);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    throw new UsageError(`Cannot read trace ${path}: ${(e as Error).message}`);
-  }
   let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new UsageError(`${path}: Cannot parse JSON: ${(e as Error).message}`);
+  if (isFindingId(path)) json = null;
+  else {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (e) {
+      throw new UsageError(`Cannot read trace ${path}: ${(e as Error).message}`);
+    }
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new UsageError(`${path}: Cannot parse JSON: ${(e as Error).message}`);
+    }
   }
-  const trace = traceOf(json, path);
-  const name = values.backend ?? "core";
+  // A finding (an id, or a file with a "signature"): its minimized trace, run the way
+  // it was found unless flags say otherwise.
+  let finding: Finding | null = null;
+  if (json === null || (typeof json === "object" && json !== null && "signature" in json)) {
+    finding = await loadFinding(path, values.corpus ?? "corpus");
+  }
+  const trace = finding === null
+    ? traceOf(json, path)
+    : traceOf(finding.minimized, `${path}: field "minimized"`);
+  const name = values.backend ?? finding?.divergence.backend ?? "core";
   const { factory } = await resolveBackendFlag(name, ["core", "kvm"]);
+  const inject = values.inject?.split(",") ??
+    (finding?.inject === undefined ? [] : [finding.inject]);
   const options = {
     strict: values.strict ?? false,
-    audit: values.audit ?? false,
-    inject: values.inject === undefined ? [] : values.inject.split(","),
+    audit: values.audit ?? finding?.kind === "invariant",
+    inject,
   };
   const sigOf = (t: Trace) => {
     const d = diffTrace(t, factory, options).divergence;

@@ -294,7 +294,9 @@ export class Engine {
         deadline: t0 + budget / 2,
       });
       const candidate = interpret(s.choices, constraints);
-      if (same(candidate)) best = candidate;
+      // Smaller choices can interpret to more ops (a shorter burst choice re-rolls into
+      // a longer one): keep the original then.
+      if (candidate.ops.length <= trace.ops.length && same(candidate)) best = candidate;
     } else return null;
     const m = minimizeTrace(best, same, { deadline: t0 + budget });
     const d = this.observe(m.trace).divergence;

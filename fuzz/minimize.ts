@@ -77,7 +77,9 @@ export function simplerOps(op: Op): Op[] {
         (op.value & 0x81n) === 1n && (op.value & ADDR) !== 0n
       ) {
         for (const align of [0x3fff_ffffn, 0x1f_ffffn]) {
-          out.push({ ...op, value: (op.value & ~(ADDR & align)) | 0x80n });
+          const value = (op.value & ~(ADDR & align)) | 0x80n;
+          // Only when the frame gets simpler: bit 7 alone is undone by clearing it again.
+          if ((value & ADDR) !== (op.value & ADDR)) out.push({ ...op, value });
         }
         out.push({ ...op, value: (op.value & ~ADDR) | 0x80n }); // at frame 0
       }
@@ -100,6 +102,9 @@ export function simplerOps(op: Op): Op[] {
         out.push({ ...rest, kind: "read" });
       }
       if (op.kind === "write" && op.value !== 0n) out.push({ ...op, value: 0n });
+      // Linear address 0: with a self-referencing entry 0 it walks the tables already
+      // written, so the entries another gva needed can go.
+      if (op.gva !== 0n) out.push({ ...op, gva: 0n });
       const offset = op.gva & 0xfffn;
       if (offset !== 0n) out.push({ ...op, gva: op.gva - offset });
       break;
@@ -255,8 +260,9 @@ export function minimizeTrace(
         config = smaller;
         return true;
       }
-      // A smaller generation wraps after fewer updates: drop the start of the longest run
-      // of consecutive slot ops along with it (each alone breaks the wrap's timing).
+      // A smaller generation wraps (or, in the core's scaled MMIO-spte layout, aliases)
+      // after fewer updates: drop the start or the end of the longest run of consecutive
+      // slot ops along with it (each op alone breaks the generation's timing).
       let best = { start: 0, length: 0 };
       for (let i = 0; i < ops.length;) {
         let j = i;
@@ -264,13 +270,20 @@ export function minimizeTrace(
         if (j - i > best.length) best = { start: i, length: j - i };
         i = j === i ? i + 1 : j;
       }
+      const end = best.start + best.length;
       for (let k = 1; k < best.length && !out(); k++) {
-        const candidate = ops.slice(0, best.start).concat(ops.slice(best.start + k));
-        runs++;
-        if (pred({ ...trace, config: smaller, ops: candidate })) {
-          config = smaller;
-          ops = candidate;
-          return true;
+        for (
+          const candidate of [
+            ops.slice(0, best.start).concat(ops.slice(best.start + k)),
+            ops.slice(0, end - k).concat(ops.slice(end)),
+          ]
+        ) {
+          runs++;
+          if (pred({ ...trace, config: smaller, ops: candidate })) {
+            config = smaller;
+            ops = candidate;
+            return true;
+          }
         }
       }
     }
@@ -292,6 +305,26 @@ export function minimizeTrace(
       }
     }
     return any;
+  };
+  // An op moved one or two places earlier so that another one can go (an unlink that a
+  // same-value write does too, once it comes before the CR3 load). Only the shorter
+  // result is taken, so this cannot cycle.
+  const moves = (): boolean => {
+    if (ops.length > 24) return false;
+    for (let i = 1; i < ops.length && !out(); i++) {
+      for (let j = i - 1; j >= Math.max(0, i - 2) && !out(); j--) {
+        const moved = [...ops.slice(0, j), ops[i]!, ...ops.slice(j, i), ...ops.slice(i + 1)];
+        for (let k = 0; k < moved.length && !out(); k++) {
+          if (k === j) continue;
+          const candidate = moved.filter((_, x) => x !== k);
+          if (test(candidate)) {
+            ops = candidate;
+            return true;
+          }
+        }
+      }
+    }
+    return false;
   };
   const multi = (): boolean => {
     let any = false;
@@ -357,6 +390,7 @@ export function minimizeTrace(
     if (ddmin()) round = true;
     if (smallerGen()) round = true;
     if (pairs()) round = true;
+    if (!round && moves()) round = true;
     if (multi()) round = true;
     if (paging()) round = true;
     if (simplify()) round = true;

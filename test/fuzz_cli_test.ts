@@ -194,6 +194,28 @@ Deno.test("fuzz cli: minimize keeps the signature and writes --out atomically", 
   }
 });
 
+Deno.test("fuzz cli: minimize takes a finding by id or file and keeps its signature", async () => {
+  const id = "35395db6eeee43ef";
+  const file = join("corpus", "findings", `${id}.json`);
+  const finding = JSON.parse(await Deno.readTextFile(file));
+  const before = await Deno.readTextFile(file);
+  for (const target of [id, file]) {
+    const r = await cli("minimize", target, "--corpus", "corpus");
+    assert.equal(r.code, 0, r.stderr);
+    const m = /minimized (\d+) -> (\d+) ops \(\d+ runs\): (.*)$/m.exec(r.stderr);
+    assert.ok(m, r.stderr);
+    assert.equal(Number(m[1]), finding.minimized.ops.length);
+    assert.ok(Number(m[2]) <= Number(m[1]));
+    assert.equal(m[3], finding.signature);
+    assert.equal(JSON.parse(r.stdout).ops.length, Number(m[2]));
+  }
+  // Printing only: the finding file is untouched.
+  assert.equal(await Deno.readTextFile(file), before);
+  const missing = await cli("minimize", "0000000000000000", "--corpus", "corpus");
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /No finding 0000000000000000 in corpus/);
+});
+
 Deno.test("fuzz cli: SIGKILL at random moments leaves no corrupt or missing finding", async () => {
   const dir = await Deno.makeTempDir();
   try {

@@ -9,6 +9,7 @@ import type { Op, SlotFlag } from "../../src/trace/types.ts";
 import type { Source } from "../source.ts";
 import { between, chance, pick, weighted } from "./_pick.ts";
 import { emit, GFN_GRID, HVA_BASE_PAGE, HVA_STRIDE_PAGES } from "./mmu.ts";
+import { mmioGenLowBits } from "../../src/core/spte.ts";
 import type { World, WSlot } from "./world.ts";
 
 /** Slot sizes: small ones make neighbours, 512 pages is one 2 MiB page. */
@@ -195,7 +196,9 @@ function genMmioAlias(src: Source, world: World, out: Op[], s: WSlot): void {
       if (chance(src, 70)) out.push({ op: "write", gpa: m.gpa, size: 8, value: 0x1234n });
     }
   }
-  const k = chance(src, 50) ? GEN_LOW_BITS : between(src, 1, GEN_LOW_BITS + 1);
+  // The core scales the split for a narrow `mmioGenBits` (`mmioGenLowBits`).
+  const low = mmioGenLowBits(world.config.mmioGenBits);
+  const k = chance(src, 50) ? low : between(src, 1, GEN_LOW_BITS + 1);
   const target = stamp + 2 ** k;
   // Each toggle is one swap; a stale slot id (deleted meanwhile) ends the burst.
   for (let guard = 0; world.gen < target && guard < 600; guard++) {

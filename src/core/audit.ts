@@ -62,7 +62,8 @@ export function auditMmu(mmu: ShadowMmu): string[] {
         if (level !== 1) fail(`mmio spte ${s} at level ${level}`);
         const gfn = mmioSpteGfn(lo, hi);
         if (
-          mmioSpteGen(lo, hi) === genNow && !mmu.slots.inProgress[0] && mmu.slots.find(gfn) !== null
+          mmioSpteGen(lo, hi, mmu.genLowBits) === genNow && !mmu.slots.inProgress[0] &&
+          mmu.slots.find(gfn) !== null
         ) {
           fail(
             `mmio spte ${s} for gfn ${gfn} carries the current generation but a memslot holds it`,

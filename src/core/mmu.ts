@@ -51,6 +51,7 @@ import {
   isMmioSpte,
   MMIO_GFN_BITS,
   MMIO_MARK_HI,
+  mmioGenLowBits,
   mmioSpteGen,
   mmioSpteGfn,
   out,
@@ -140,6 +141,8 @@ export class ShadowMmu {
   /** hva page -> number of indirect SPs of any level (`indirect_shadow_pages` per page). */
   readonly shadowed = new Map<number, number>();
   readonly genMask: number;
+  /** Generation bits in the MMIO spte's low field (8 at KVM's widths; see `mmioGenLowBits`). */
+  readonly genLowBits: number;
   // mmu notifier (KVM-FACTS B.10).
   mmuInvalidateSeq = 0;
   mmuInvalidateInProgress = 0;
@@ -182,6 +185,7 @@ export class ShadowMmu {
     this.nx = config.efer.nx;
     this.ac = config.rflags.ac;
     this.genMask = config.mmioGenBits >= 31 ? 0x7fffffff : (1 << config.mmioGenBits) - 1;
+    this.genLowBits = mmioGenLowBits(config.mmioGenBits);
     this.bugMmioInProgress = bugs.has("mmio-in-progress");
     this.bugMmioGenShift = bugs.has("mmio-gen-shift");
     this.bugDoubleToggle = bugs.has("fast-zap-double-toggle");
@@ -897,7 +901,8 @@ export class ShadowMmu {
         gfn,
         access & (ACC_WRITE | ACC_USER),
         gen & this.genMask,
-        this.bugMmioGenShift ? 1 : 8,
+        this.genLowBits,
+        this.bugMmioGenShift ? 1 : this.genLowBits,
       );
       this.sptLo[s] = out[0]!;
       this.sptHi[s] = out[1]!;
@@ -1230,7 +1235,7 @@ export class ShadowMmu {
       this.cov[Cov.MMIO_IN_PROGRESS_MISS]!++;
       return false;
     }
-    if (mmioSpteGen(lo, hi) !== (this.slots.gen[0] & this.genMask)) {
+    if (mmioSpteGen(lo, hi, this.genLowBits) !== (this.slots.gen[0] & this.genMask)) {
       this.cov[Cov.MMIO_GEN_MISMATCH]!++;
       return false;
     }

@@ -136,13 +136,32 @@ export function encodeSpte(flagsLo: number, pfn: number, nx: boolean): void {
 }
 
 /**
- * Encodes an MMIO spte into `out`. `gen` is the generation already masked to the
- * configured width; `highShift` is 8 (correct) or 1 (the 34c0f6f2695a mutant, which
- * put gen bits 1..11 instead of 8..18 into the high field).
+ * How many generation bits the low field holds for a `genBits`-wide generation. With
+ * KVM's widths (16 to 19 bits) it is KVM's 8 (`MMIO_SPTE_GEN_LOW_BITS`). A narrower
+ * `mmioGenBits` is the core's scaled model of the same layout (not a KVM width): the
+ * low field keeps half of the bits and the high field the rest, so that the split, and
+ * a wrong split like 34c0f6f2695a's, shows at generation distances a short trace
+ * reaches. For a correct encoder the split is invisible (every generation round-trips).
  */
-export function encodeMmioSpte(gfn: number, access: number, gen: number, highShift = 8): void {
+export function mmioGenLowBits(genBits: number): number {
+  return genBits >= 16 ? MMIO_SPTE_GEN_LOW_BITS : genBits >>> 1;
+}
+
+/**
+ * Encodes an MMIO spte into `out`. `gen` is the generation already masked to the
+ * configured width; `lowBits` of it go to the low field (see {@linkcode mmioGenLowBits})
+ * and `gen >>> highShift` to the high field: `highShift` is `lowBits` (correct) or 1 (the
+ * 34c0f6f2695a mutant, which put gen bits 1..11 instead of 8..18 into the high field).
+ */
+export function encodeMmioSpte(
+  gfn: number,
+  access: number,
+  gen: number,
+  lowBits = MMIO_SPTE_GEN_LOW_BITS,
+  highShift = lowBits,
+): void {
   const lo = SPTE_P | (access & MMIO_ACCESS_MASK) |
-    ((gen & 0xff) << MMIO_SPTE_GEN_LOW_START) | ((gfn & 0xfffff) << 12);
+    ((gen & ((1 << lowBits) - 1)) << MMIO_SPTE_GEN_LOW_START) | ((gfn & 0xfffff) << 12);
   const hi = (Math.floor(gfn / 0x100000) & MMIO_GFN_HI_MASK) | MMIO_MARK_HI |
     (((gen >>> highShift) & 0x7ff) << (MMIO_SPTE_GEN_HIGH_START - 32));
   out[0] = lo >>> 0;
@@ -150,9 +169,9 @@ export function encodeMmioSpte(gfn: number, access: number, gen: number, highShi
 }
 
 /** The generation stored in an MMIO spte (`get_mmio_spte_generation`). */
-export function mmioSpteGen(lo: number, hi: number): number {
+export function mmioSpteGen(lo: number, hi: number, lowBits = MMIO_SPTE_GEN_LOW_BITS): number {
   return ((lo & MMIO_SPTE_GEN_LOW_MASK) >>> MMIO_SPTE_GEN_LOW_START) |
-    (((hi & MMIO_SPTE_GEN_HIGH_MASK) >>> (MMIO_SPTE_GEN_HIGH_START - 32)) << 8);
+    (((hi & MMIO_SPTE_GEN_HIGH_MASK) >>> (MMIO_SPTE_GEN_HIGH_START - 32)) << lowBits);
 }
 
 /** The gfn stored in an MMIO spte. */

@@ -9,6 +9,7 @@ import {
   MMIO_SPTE_GEN_BITS,
   MMIO_SPTE_GEN_HIGH_MASK,
   MMIO_SPTE_GEN_LOW_MASK,
+  mmioGenLowBits,
   mmioSpteGen,
   mmioSpteGfn,
   out,
@@ -74,10 +75,32 @@ Deno.test("core: an MMIO spte round-trips gfn and every 19-bit generation bit", 
 });
 
 Deno.test("core: the 34c0f6f2695a shift aliases generations 2 and 258", () => {
-  encodeMmioSpte(1, 0, 2, 1);
+  encodeMmioSpte(1, 0, 2, 8, 1);
   assert.equal(mmioSpteGen(out[0]!, out[1]!), 258);
   encodeMmioSpte(1, 0, 2);
   assert.equal(mmioSpteGen(out[0]!, out[1]!), 2);
+});
+
+Deno.test("core: at every mmioGenBits width, every generation round-trips", () => {
+  for (let bits = 2; bits <= 19; bits++) {
+    const low = mmioGenLowBits(bits);
+    // KVM's own widths keep KVM's 8-bit low field; narrower ones split in half.
+    assert.equal(low, bits >= 16 ? 8 : Math.floor(bits / 2), `width ${bits}`);
+    const step = bits <= 12 ? 1 : 97;
+    for (let gen = 0; gen < 2 ** bits; gen += step) {
+      encodeMmioSpte(5, 0, gen, low);
+      assert.equal(mmioSpteGen(out[0]!, out[1]!, low), gen, `width ${bits} gen ${gen}`);
+    }
+  }
+});
+
+Deno.test("core: in a 4-bit generation the 34c0f6f2695a shift aliases generations 2 and 6", () => {
+  // Low field 2 bits: gen 2 = 0b0010 stores low 0b10 and, shifted by 1 instead of 2,
+  // high 0b01, which reads back as 0b0110 = 6.
+  encodeMmioSpte(1, 0, 2, 2, 1);
+  assert.equal(mmioSpteGen(out[0]!, out[1]!, 2), 6);
+  encodeMmioSpte(1, 0, 2, 2);
+  assert.equal(mmioSpteGen(out[0]!, out[1]!, 2), 2);
 });
 
 Deno.test("core: the MMIO generation lands in SPTE bits 3-10 and 52-62, written by hand", () => {

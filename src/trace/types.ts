@@ -70,7 +70,12 @@ export interface Config {
      */
     slotZapAll: boolean;
   };
-  /** Bits of memslot generation kept in MMIO sptes (19 in v6.10; smaller reaches wrap). */
+  /**
+   * Bits of memslot generation kept in MMIO sptes (19 in v6.10; smaller reaches wrap).
+   * Below 16 the core scales the spte's split too: the low field keeps half of the bits
+   * (KVM's is 8 wide), so a wrong split shows at short generation distances. Only an
+   * injected encoding bug can tell the difference; the reference does not model sptes.
+   */
   mmioGenBits: number;
 }
 
