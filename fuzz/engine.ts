@@ -241,7 +241,9 @@ export class Engine {
       const obs = this.observe(trace);
       result.runs++;
       result.ops += obs.ops;
-      if (obs.coverage !== null && (this.options.guide ?? true)) {
+      // Coverage is reported with guidance off too (the pool is then never drawn from),
+      // so that guided and pure campaigns can be compared.
+      if (obs.coverage !== null) {
         let events: number[] | null = null;
         const cov = obs.coverage;
         result.coverageSize = cov.length;

@@ -5,7 +5,10 @@
 import assert from "node:assert/strict";
 import { type CampaignResult, runCampaign } from "../fuzz/campaign.ts";
 import { addHits, type FindingContext, recordFinding } from "../fuzz/corpus.ts";
-import type { RunFinding } from "../fuzz/engine.ts";
+import { Engine, type RunFinding } from "../fuzz/engine.ts";
+import { generateRun } from "../fuzz/generate.ts";
+import { coreFactory } from "../src/core/mod.ts";
+import { traceToJson } from "../src/trace/json.ts";
 import { buggyFactory } from "../fuzz/testing/buggy.ts";
 import { listFindings, readFinding } from "../src/corpus/store.ts";
 
@@ -116,4 +119,29 @@ Deno.test("fuzz: the same signature found again updates one file, losing no hit"
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("campaign: without guidance every run is a fresh trace, and coverage is still reported", () => {
+  const options = {
+    seed: 3,
+    constraints: {},
+    diff: {},
+    backend: "core" as const,
+    shrinkSeconds: 0,
+  };
+  const pure = new Engine(coreFactory, { ...options, guide: false });
+  const guided = new Engine(coreFactory, options);
+  // A non-empty pool: the guided engine draws mutants from it, the pure one never does.
+  const first = pure.runSlice({ start: 0, end: 400, offset: 0, stride: 1 });
+  assert.ok(first.interesting.length > 0, "coverage events are reported without guidance");
+  const update = { pool: first.interesting.map((i) => i.choices), events: [], signatures: [] };
+  pure.update(update);
+  guided.update(update);
+  let mutants = 0;
+  for (let i = 1024; i < 1124; i++) {
+    const fresh = traceToJson(generateRun(3, i).trace);
+    assert.deepEqual(traceToJson(pure.traceOf(i).trace), fresh, `run ${i}`);
+    if (guided.traceOf(i).choices !== null) mutants++;
+  }
+  assert.ok(mutants > 0 && mutants < 100, `guided mutants in 100 runs: ${mutants}`);
 });
