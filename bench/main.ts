@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   let scaling: Scaling | { error: string } | null = null;
   if (scalingSeconds > 0) {
     try {
-      scaling = await fuzzScaling(scalingSeconds, 1);
+      scaling = await fuzzScaling(scalingSeconds);
     } catch (e) {
       scaling = { error: e instanceof Error ? e.message : String(e) };
     }

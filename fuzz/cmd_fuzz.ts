@@ -201,9 +201,8 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
     hits: cf.hits,
     replay: replayCommand(flags.corpus, cf.first.id),
   }));
-  await writeRun(flags.corpus, {
-    format: RUN_FORMAT,
-    time,
+  // What the run record and the JSON summary both say.
+  const common = {
     seed: String(flags.seed),
     seconds: result.seconds,
     runs: result.runs,
@@ -213,22 +212,19 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
     backend,
     ...(flags.inject === undefined ? {} : { inject: flags.inject }),
     coverage: result.coverageEvents.length,
+  };
+  await writeRun(flags.corpus, {
+    format: RUN_FORMAT,
+    time,
+    ...common,
     findings: summaryFindings.map((f) => ({ id: f.id, signature: f.signature, new: f.new })),
   });
   const newCount = summaryFindings.filter((f) => f.new).length;
   if (flags.json) {
     console.log(JSON.stringify({
-      seed: String(flags.seed),
-      seconds: result.seconds,
-      runs: result.runs,
-      ops: result.ops,
-      opsPerSec,
-      workers: flags.workers,
-      backend,
+      ...common,
       areas: flags.areas,
-      ...(flags.inject === undefined ? {} : { inject: flags.inject }),
       guide: flags.guide,
-      coverage: result.coverageEvents.length,
       coverageTotal: result.coverageTotal,
       kept: result.pool,
       interrupted: result.interrupted,

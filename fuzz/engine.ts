@@ -88,7 +88,7 @@ export interface EpochResult {
 
 /**
  * A slice of run indexes: `start + offset + k * stride < end`; or, with `claim`, the
- * indexes in `[start, end)` this thread claims `chunk` at a time from a counter shared
+ * indexes in `[start, end)` this thread claims {@linkcode CLAIM_CHUNK} at a time from a counter shared
  * by every worker of the epoch (dynamic balancing: a worker that drew cheap runs takes
  * more of them). Either way results do not depend on who ran what: the campaign merges
  * them in run-index order.
@@ -100,8 +100,6 @@ export interface Slice {
   stride: number;
   /** The shared next-index counter (`Int32Array` over a `SharedArrayBuffer`). */
   claim?: Int32Array;
-  /** Indexes taken per claim (default {@linkcode CLAIM_CHUNK}). */
-  chunk?: number;
 }
 
 /** Runs per claim: about a millisecond of work, so an epoch's tail stays short. */
@@ -114,11 +112,10 @@ function* sliceIndexes(slice: Slice): Generator<number> {
     for (let i = slice.start + slice.offset; i < slice.end; i += slice.stride) yield i;
     return;
   }
-  const chunk = Math.max(1, slice.chunk ?? CLAIM_CHUNK);
   for (;;) {
-    const first = Atomics.add(claim, 0, chunk);
+    const first = Atomics.add(claim, 0, CLAIM_CHUNK);
     if (first >= slice.end) return;
-    const last = Math.min(first + chunk, slice.end);
+    const last = Math.min(first + CLAIM_CHUNK, slice.end);
     for (let i = first; i < last; i++) yield i;
   }
 }

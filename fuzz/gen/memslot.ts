@@ -9,7 +9,7 @@ import type { Op, SlotFlag } from "../../src/trace/types.ts";
 import type { Source } from "../source.ts";
 import { between, chance, pick, weighted } from "./_pick.ts";
 import { emit, GFN_GRID, HVA_BASE_PAGE, HVA_STRIDE_PAGES } from "./mmu.ts";
-import { mmioGenLowBits } from "../../src/core/spte.ts";
+import { MMIO_SPTE_GEN_LOW_BITS, mmioGenLowBits } from "../../src/core/spte.ts";
 import type { World, WSlot } from "./world.ts";
 
 /** Slot sizes: small ones make neighbours, 512 pages is one 2 MiB page. */
@@ -162,13 +162,6 @@ export function genAge(src: Source, world: World, out: Op[]): void {
 }
 
 /**
- * Width of the low generation field of an MMIO spte (KVM-FACTS B.2: gen[7:0] in spte
- * bits 10:3, the rest above bit 52): a generation distance of a power of two, this one
- * most of all, is where a wrong split of the fields makes two generations alias.
- */
-const GEN_LOW_BITS = 8;
-
-/**
  * Caches an MMIO spte (an access through a mapping to no slot), often turns its gpa into
  * RAM, then updates memslots until the generation is exactly a power of two past the
  * one the spte was stamped with, and probes it: a stale MMIO spte must miss at every
@@ -196,9 +189,11 @@ function genMmioAlias(src: Source, world: World, out: Op[], s: WSlot): void {
       if (chance(src, 70)) out.push({ op: "write", gpa: m.gpa, size: 8, value: 0x1234n });
     }
   }
-  // The core scales the split for a narrow `mmioGenBits` (`mmioGenLowBits`).
+  // A power-of-two distance, most often the low field's width (KVM-FACTS B.2: gen[7:0]
+  // in spte bits 10:3; the core scales the split for a narrow `mmioGenBits`): where a
+  // wrong split of the fields makes two generations alias.
   const low = mmioGenLowBits(world.config.mmioGenBits);
-  const k = chance(src, 50) ? low : between(src, 1, GEN_LOW_BITS + 1);
+  const k = chance(src, 50) ? low : between(src, 1, MMIO_SPTE_GEN_LOW_BITS + 1);
   const target = stamp + 2 ** k;
   // Each toggle is one swap; a stale slot id (deleted meanwhile) ends the burst.
   for (let guard = 0; world.gen < target && guard < 600; guard++) {

@@ -28,12 +28,9 @@ export class HostMemory {
         return BigInt(page.getUint32(off, true));
       case 2:
         return BigInt(page.getUint16(off, true));
-      case 1:
+      default: // 1: the trace allows only sizes 1, 2, 4 and 8
         return BigInt(page.getUint8(off));
     }
-    let value = 0n;
-    for (let i = size - 1; i >= 0; i--) value = (value << 8n) | BigInt(page.getUint8(off + i));
-    return value;
   }
 
   /** Whether the 8 bytes at 8-aligned `hva` are all zero (no bigint made). */
@@ -57,11 +54,18 @@ export class HostMemory {
       this.#pages.set(key, page);
     }
     const off = hva % PAGE;
-    if (size === 8) page.setBigUint64(off, BigInt.asUintN(64, value), true);
-    else {
-      for (let i = 0; i < size; i++) {
-        page.setUint8(off + i, Number((value >> BigInt(8 * i)) & 0xffn));
-      }
+    switch (size) {
+      case 8:
+        page.setBigUint64(off, BigInt.asUintN(64, value), true);
+        break;
+      case 4:
+        page.setUint32(off, Number(BigInt.asUintN(32, value)), true);
+        break;
+      case 2:
+        page.setUint16(off, Number(BigInt.asUintN(16, value)), true);
+        break;
+      default: // 1
+        page.setUint8(off, Number(BigInt.asUintN(8, value)));
     }
     this.#clearFuzzy(hva, size);
   }
