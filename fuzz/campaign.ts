@@ -12,6 +12,7 @@ import {
   type EngineOptions,
   type EpochResult,
   type EpochUpdate,
+  findingKey,
   poolAdd,
   type Slice,
 } from "./engine.ts";
@@ -232,15 +233,16 @@ export async function runCampaign(
       const found = results.flatMap((r) => r.findings).sort((a, b) => a.index - b.index);
       let stopNow = false;
       for (const f of found) {
-        const seen = bySignature.get(f.signature);
+        const key = findingKey(f);
+        const seen = bySignature.get(key);
         if (seen !== undefined) {
           seen.hits++;
           continue;
         }
         const cf: CampaignFinding = { first: f, hits: 1, seconds: (performance.now() - t0) / 1000 };
-        bySignature.set(f.signature, cf);
+        bySignature.set(key, cf);
         findings.push(cf);
-        next.signatures.push(f.signature);
+        next.signatures.push(key);
         if (options.stopOnFinding && f.baseline !== true) stopNow = true;
       }
       // Report after the hits of this epoch are counted, in run order.

@@ -16,7 +16,7 @@ import { ReferenceBackend } from "../src/reference/mod.ts";
 import { cmdFuzz, FUZZ_USAGE } from "./cmd_fuzz.ts";
 import { cmdMinimize, cmdReplay, REPLAY_USAGE } from "./cmd_replay.ts";
 import { cmdSelftest, SELFTEST_USAGE } from "./selftest.ts";
-import { args as parseFlags, UsageError } from "./usage.ts";
+import { args as parseFlags, HelpRequest, UsageError } from "./usage.ts";
 
 export { UsageError };
 
@@ -179,11 +179,18 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const fn = command === undefined ? undefined : COMMANDS[command];
   try {
+    if (command === "--help" || command === "-h" || command === "help") {
+      throw new HelpRequest(USAGE);
+    }
     if (fn === undefined) {
       throw new UsageError(`Unknown command "${command ?? ""}"\n${USAGE}`);
     }
     return await fn(rest);
   } catch (e) {
+    if (e instanceof HelpRequest) {
+      console.log(e.message);
+      return 0;
+    }
     if (e instanceof UsageError) {
       console.error(`shadowfuzz: ${e.message}`);
       return 2;

@@ -153,6 +153,14 @@ interface Observed {
   coverage: Uint32Array | null;
 }
 
+/**
+ * What findings are deduplicated by: the signature, or for a divergence the uninjected
+ * core shows too (`baseline`), the signature marked as such.
+ */
+export function findingKey(f: { signature: string; baseline?: boolean }): string {
+  return f.baseline === true ? `${f.signature} [baseline]` : f.signature;
+}
+
 /** The per-run engine. */
 export class Engine {
   readonly options: EngineOptions;
@@ -177,6 +185,11 @@ export class Engine {
         return b;
       },
     };
+  }
+
+  /** Whether findings are checked against the uninjected core (`baselineCheck`). */
+  get #baselineCheck(): boolean {
+    return (this.options.baselineCheck ?? false) && (this.options.diff.inject?.length ?? 0) > 0;
   }
 
   /** Applies an epoch's shared-state changes. */
@@ -261,13 +274,18 @@ export class Engine {
           trace: traceToJson(trace),
           divergence: divergenceJson(obs.divergence),
         };
-        if (!this.#signatures.has(sig) && !shrunkHere.has(sig)) {
-          shrunkHere.add(sig);
-          if (this.options.baselineCheck && (this.options.diff.inject?.length ?? 0) > 0) {
-            finding.baseline = this.signature(trace, { ...this.options.diff, inject: [] }) !== null;
-          }
-          if ((this.options.shrinkSeconds ?? 8) > 0) {
-            const m = this.shrink(sig, this.choicesOf(i, choices), trace);
+        // A divergence the uninjected core shows too is a core bug, not the injected one.
+        // It is keyed apart, so that it cannot hide the injected bug's runs of the same
+        // (coarse) signature.
+        if (this.#baselineCheck) {
+          finding.baseline = this.signature(trace, { ...this.options.diff, inject: [] }) !== null;
+        }
+        const key = findingKey(finding);
+        if (!this.#signatures.has(key) && !shrunkHere.has(key)) {
+          shrunkHere.add(key);
+          // A baseline finding is not what the self-test hunts: it is not shrunk.
+          if ((this.options.shrinkSeconds ?? 8) > 0 && finding.baseline !== true) {
+            const m = this.shrink(sig, this.choicesOf(i, choices), trace, finding.baseline);
             if (m !== null) finding.minimized = m;
           }
         }
@@ -282,10 +300,15 @@ export class Engine {
     signature: string,
     choices: TraceChoices,
     trace: Trace,
+    baseline?: boolean,
   ): Minimized | null {
     const t0 = performance.now();
     const budget = (this.options.shrinkSeconds ?? 8) * 1000;
-    const same = (t: Trace) => this.signature(t) === signature;
+    // The injected bug's finding must stay one that the uninjected core agrees on.
+    const uninjected = { ...this.options.diff, inject: [] };
+    const same = baseline === false
+      ? (t: Trace) => this.signature(t) === signature && this.signature(t, uninjected) === null
+      : (t: Trace) => this.signature(t) === signature;
     const constraints = this.options.constraints;
     let best = trace;
     if (same(trace)) {

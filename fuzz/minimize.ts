@@ -3,12 +3,14 @@
  * The predicate-driven minimizer (syzkaller's `Minimize(prog, pred)`): it knows
  * nothing of why a trace fails, only that `pred` must keep holding (the caller makes
  * `pred` "diverges with the same signature"). It drops ops (ddmin: chunks, then single
- * ops), then simplifies what is left: clears bits of written values one at a time
- * (PTE attribute and reserved bits, MSR bits), makes accesses kernel reads of 8 bytes,
- * drops slot flags, filter entries and ctl fields, and lowers counts.
+ * ops), then simplifies what is left: clears bits of written and stored values one at a
+ * time (PTE attribute and reserved bits, MSR bits), makes accesses kernel reads of 8
+ * bytes at lower indexes, drops slot flags, filter entries and ctl fields, and lowers
+ * counts. Multi-op and paging rewrites (`minimize_paging.ts`) fold tables, stores and
+ * slots together.
  */
 import type { Op, Trace } from "../src/trace/types.ts";
-import { lighter, pagingVariants, slotVariants } from "./minimize_paging.ts";
+import { lighter, pageMoves, pagingVariants, slotVariants, storeFolds } from "./minimize_paging.ts";
 
 /** Options of {@linkcode minimizeTrace}. */
 export interface MinimizeOptions {
@@ -101,12 +103,25 @@ export function simplerOps(op: Op): Op[] {
         const { value: _value, ...rest } = op;
         out.push({ ...rest, kind: "read" });
       }
-      if (op.kind === "write" && op.value !== 0n) out.push({ ...op, value: 0n });
+      if (op.kind === "write" && op.value !== undefined && op.value !== 0n) {
+        const value = op.value;
+        out.push({ ...op, value: 0n });
+        // A store of a PTE through a mapping of its table: its frame to 0, then its bits
+        // one at a time.
+        if ((value & ADDR) !== 0n) out.push({ ...op, value: value & ~ADDR });
+        for (const b of CLEAR_BITS) {
+          if ((value >> b) & 1n) out.push({ ...op, value: value & ~(1n << b) });
+        }
+      }
       // Linear address 0: with a self-referencing entry 0 it walks the tables already
       // written, so the entries another gva needed can go.
       if (op.gva !== 0n) out.push({ ...op, gva: 0n });
-      const offset = op.gva & 0xfffn;
-      if (offset !== 0n) out.push({ ...op, gva: op.gva - offset });
+      // The same top-level entries with the lower indexes (and the offset) cleared: the
+      // walk keeps its upper path and reuses entries the trace already wrote lower down.
+      for (const bits of [39n, 30n, 21n, 12n]) {
+        const low = op.gva & ((1n << bits) - 1n);
+        if (low !== 0n && op.gva - low !== 0n) out.push({ ...op, gva: op.gva - low });
+      }
       break;
     }
     case "read":
@@ -331,7 +346,7 @@ export function minimizeTrace(
     let changed = true;
     while (changed && !out()) {
       changed = false;
-      for (const candidate of multiOpVariants(ops)) {
+      for (const candidate of [...multiOpVariants(ops), ...storeFolds(ops)]) {
         if (out()) break;
         if (test(candidate)) {
           ops = candidate;
@@ -350,7 +365,7 @@ export function minimizeTrace(
     let changed = true;
     while (changed && !out()) {
       changed = false;
-      for (const candidate of [...pagingVariants(ops), ...slotVariants(ops)]) {
+      for (const candidate of [...pagingVariants(ops), ...slotVariants(ops), ...pageMoves(ops)]) {
         if (out()) break;
         if (lighter(candidate, ops) && test(candidate)) {
           ops = candidate;

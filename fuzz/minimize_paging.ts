@@ -28,16 +28,7 @@ export function memoryBefore(ops: readonly Op[], end: number): Map<bigint, bigin
   const mem = new Map<bigint, bigint>();
   for (let i = 0; i < end; i++) {
     const op = ops[i]!;
-    if (op.op !== "write") continue;
-    // Byte by byte: 1-, 2- and 4-byte and misaligned writes change part of a qword.
-    for (let b = 0n; b < BigInt(op.size); b++) {
-      const gpa = op.gpa + b;
-      const q = gpa & ~7n;
-      const shift = (gpa & 7n) * 8n;
-      const old = mem.get(q) ?? 0n;
-      const byte = (op.value >> (b * 8n)) & 0xffn;
-      mem.set(q, (old & ~(0xffn << shift)) | (byte << shift));
-    }
+    if (op.op === "write") store(mem, op);
   }
   return mem;
 }
@@ -104,14 +95,41 @@ function paths(ops: readonly Op[]): { gva: bigint; steps: WalkStep[] }[] {
   return out;
 }
 
-/** Rewrites the linear addresses that walk the same entries as `gva` down to `level`. */
-function reindex(ops: Op[], gva: bigint, level: number, to: number): Op[] {
-  const matches = (g: bigint) => {
-    for (let l = 4; l >= level; l--) if (indexAt(g, l) !== indexAt(gva, l)) return false;
-    return true;
-  };
-  return ops.map((op) =>
-    (op.op === "access" || op.op === "invlpg") && matches(op.gva)
+/** Applies a `write` op to a qword-indexed memory map, byte by byte. */
+function store(mem: Map<bigint, bigint>, op: Op & { op: "write" }): void {
+  // Byte by byte: 1-, 2- and 4-byte and misaligned writes change part of a qword.
+  for (let b = 0n; b < BigInt(op.size); b++) {
+    const gpa = op.gpa + b;
+    const q = gpa & ~7n;
+    const shift = (gpa & 7n) * 8n;
+    const old = mem.get(q) ?? 0n;
+    const byte = (op.value >> (b * 8n)) & 0xffn;
+    mem.set(q, (old & ~(0xffn << shift)) | (byte << shift));
+  }
+}
+
+/** The walk of every access and INVLPG at the op that does it (one pass over the trace). */
+function walksAt(ops: readonly Op[]): Map<number, WalkStep[]> {
+  const out = new Map<number, WalkStep[]>();
+  const mem = new Map<bigint, bigint>();
+  let cr3 = 0n;
+  ops.forEach((op, i) => {
+    if (op.op === "write") store(mem, op);
+    else if (op.op === "cr3") cr3 = op.gpa & ADDR;
+    else if (op.op === "access" || op.op === "invlpg") out.set(i, walk(mem, cr3, op.gva));
+  });
+  return out;
+}
+
+/**
+ * Rewrites the linear addresses whose walk reads `entry` at `level` (the index there
+ * becomes `to`): the one walked, and aliases that reach the same table by another path.
+ */
+function reindex(ops: Op[], entry: bigint, level: number, to: number): Op[] {
+  const walks = walksAt(ops);
+  return ops.map((op, i) =>
+    (op.op === "access" || op.op === "invlpg") &&
+      walks.get(i)!.some((s) => s.level === level && s.entry === entry)
       ? { ...op, gva: withIndex(op.gva, level, to) }
       : op
   );
@@ -125,7 +143,6 @@ function reindex(ops: Op[], gva: bigint, level: number, to: number): Op[] {
  */
 function foldTable(
   ops: readonly Op[],
-  gva: bigint,
   upper: WalkStep,
   lower: WalkStep,
   onlyUpper: boolean,
@@ -167,7 +184,15 @@ function foldTable(
     }
   });
   if (clash) return null;
-  return to === lower.index ? out : reindex(out, gva, lower.level, to);
+  if (to === lower.index) return out;
+  // Which accesses read the moved entry is decided on the trace before the fold.
+  const walks = walksAt(ops);
+  return out.map((op, i) =>
+    (op.op === "access" || op.op === "invlpg") &&
+      walks.get(i)!.some((s) => s.level === lower.level && s.entry === moved)
+      ? { ...op, gva: withIndex(op.gva, lower.level, to) }
+      : op
+  );
 }
 
 /**
@@ -177,7 +202,7 @@ function foldTable(
  */
 export function pagingVariants(ops: readonly Op[]): Op[][] {
   const out: Op[][] = [];
-  for (const { gva, steps } of paths(ops)) {
+  for (const { steps } of paths(ops)) {
     for (let k = 0; k + 1 < steps.length; k++) {
       const upper = steps[k]!;
       const lower = steps[k + 1]!;
@@ -186,7 +211,7 @@ export function pagingVariants(ops: readonly Op[]): Op[][] {
         // Every pointer to the folded page follows it, or (when it is also a data page
         // whose contents must differ from the table's) only the entry on this walk.
         for (const onlyUpper of [false, true]) {
-          const v = foldTable(ops, gva, upper, lower, onlyUpper);
+          const v = foldTable(ops, upper, lower, onlyUpper);
           if (v !== null) out.push(v);
         }
       } else if (
@@ -194,12 +219,81 @@ export function pagingVariants(ops: readonly Op[]): Op[][] {
         !((lower.level === 3 || lower.level === 2) && (lower.value & 0x80n) !== 0n)
       ) {
         // Both levels reference the same page: the upper entry can serve the lower level.
-        const dropped = reindex(ops.slice(), gva, lower.level, upper.index)
+        const reindexed = reindex(ops.slice(), lower.entry, lower.level, upper.index);
+        const dropped = reindexed
           .filter((op) => !(op.op === "write" && (op.gpa & ~7n) === lower.entry));
         out.push(dropped);
+        // Or its later writes (an unlink, a relink) made to the upper entry instead.
+        out.push(
+          reindexed.map((op) =>
+            op.op === "write" && (op.gpa & ~7n) === lower.entry
+              ? { ...op, gpa: upper.entry + (op.gpa & 7n) }
+              : op
+          ),
+        );
       }
     }
   }
+  return out;
+}
+
+/**
+ * Direct stores folded into an earlier access (the guest writes the page through a
+ * linear mapping instead of the `write` op's direct map): the access becomes the store,
+ * its 4 KiB leaf is pointed at the stored page, and the store op goes. Each variant also
+ * comes with W set in every present entry the trace writes, for a supervisor store
+ * through entries that were read-only. Traces of at most 24 ops only (pairs of ops).
+ */
+export function storeFolds(ops: readonly Op[]): Op[][] {
+  if (ops.length > 24) return [];
+  const out: Op[][] = [];
+  const walks = walksAt(ops);
+  // The op index of the last aligned 8-byte write of each qword, while no partial
+  // write has touched it since.
+  const writer = new Map<bigint, number>();
+  const writerAt: Map<bigint, number>[] = [];
+  ops.forEach((op, i) => {
+    writerAt.push(new Map(writer));
+    if (op.op !== "write") return;
+    if (op.size === 8 && (op.gpa & 7n) === 0n) writer.set(op.gpa, i);
+    else {
+      writer.delete(op.gpa & ~7n);
+      writer.delete((op.gpa + BigInt(op.size) - 1n) & ~7n);
+    }
+  });
+  const writable = (copy: Op[]) =>
+    copy.map((op) =>
+      op.op === "write" && op.size === 8 && (op.value & 1n) === 1n
+        ? { ...op, value: op.value | 2n }
+        : op
+    );
+  ops.forEach((access, i) => {
+    if (access.op !== "access") return;
+    const leaf = walks.get(i)!.at(-1);
+    if (leaf === undefined || leaf.level !== 1) return;
+    const w = writerAt[i]!.get(leaf.entry);
+    if (w === undefined) return;
+    for (let k = i + 1; k < ops.length; k++) {
+      const st = ops[k]!;
+      if (st.op !== "write") continue;
+      const page = st.gpa & ~PAGE;
+      const copy = ops.slice();
+      const leafOp = ops[w]!;
+      if (page !== (leaf.value & ADDR) && leafOp.op === "write") {
+        copy[w] = { ...leafOp, value: (leafOp.value & ~ADDR) | page };
+      }
+      copy[i] = {
+        op: "access",
+        gva: (access.gva & ~PAGE) + (st.gpa & PAGE),
+        kind: "write",
+        user: false,
+        size: st.size,
+        value: st.value,
+      };
+      copy.splice(k, 1);
+      out.push(copy, writable(copy));
+    }
+  });
   return out;
 }
 
@@ -311,16 +405,53 @@ export function slotVariants(ops: readonly Op[]): Op[][] {
   return out;
 }
 
-/** How far a variant is from done: fewer ops, then fewer pages, then lower slots. */
-export function weight(ops: readonly Op[]): [number, number, bigint] {
+/**
+ * A page the trace writes (or loads into CR3) moved to a lower page the trace does not
+ * write, read or load, its pointers and CR3 loads following: tables end up at page 0,
+ * where the initial CR3 already points, so a `cr3` op can go. (A page only mapped as
+ * data may be taken: the predicate judges.)
+ */
+export function pageMoves(ops: readonly Op[]): Op[][] {
+  const used = new Set<bigint>();
+  const movable = new Set<bigint>();
+  for (const op of ops) {
+    if (op.op === "write") {
+      used.add(op.gpa & ~PAGE);
+      movable.add(op.gpa & ~PAGE);
+    } else if (op.op === "read" || op.op === "age") used.add(op.gpa & ~PAGE);
+    else if (op.op === "cr3") {
+      used.add(op.gpa & ADDR);
+      movable.add(op.gpa & ADDR);
+    }
+  }
+  const free: bigint[] = [];
+  for (let page = 0n; free.length < 2 && page < 64n * 4096n; page += 4096n) {
+    if (!used.has(page)) free.push(page);
+  }
+  const out: Op[][] = [];
+  for (const page of movable) {
+    for (const to of free) if (to < page) out.push(shiftRange(ops, page, 4096n, to));
+  }
+  return out;
+}
+
+/**
+ * How far a variant is from done: fewer ops, then fewer pages written, then fewer
+ * qwords written, then lower slots, then lower pages written.
+ */
+export function weight(ops: readonly Op[]): [number, number, number, bigint, bigint] {
   let slots = 0n;
   for (const op of ops) if (op.op === "slot") slots += op.gpa + BigInt(op.pages) * 4096n;
-  return [ops.length, writtenPages(ops).size, slots];
+  const pages = writtenPages(ops);
+  let sum = 0n;
+  for (const p of pages) sum += p;
+  return [ops.length, pages.size, writtenQwords(ops).size, slots, sum];
 }
 
 /** `a` is strictly lighter than `b`. */
 export function lighter(a: readonly Op[], b: readonly Op[]): boolean {
-  const [x0, x1, x2] = weight(a);
-  const [y0, y1, y2] = weight(b);
-  return x0 !== y0 ? x0 < y0 : x1 !== y1 ? x1 < y1 : x2 < y2;
+  const x = weight(a);
+  const y = weight(b);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! < y[i]!;
+  return false;
 }

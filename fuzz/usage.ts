@@ -8,12 +8,21 @@ import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 /** A usage error: printed without a stack, exit code 2. */
 export class UsageError extends Error {}
 
-/** Parses `argv` strictly; any problem is a UsageError followed by `usage`. */
+/** `--help` or `-h`: the usage (the message) goes to stdout, exit code 0. */
+export class HelpRequest extends Error {}
+
+/**
+ * Parses `argv` strictly; any problem is a UsageError followed by `usage`. `--help` or
+ * `-h` before a `--` asks for `usage` alone (a {@linkcode HelpRequest}).
+ */
 export function args<const O extends ParseArgsOptionsConfig>(
   argv: string[],
   options: O,
   usage: string,
 ) {
+  const end = argv.indexOf("--");
+  const flags = end < 0 ? argv : argv.slice(0, end);
+  if (flags.includes("--help") || flags.includes("-h")) throw new HelpRequest(usage);
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {

@@ -69,6 +69,29 @@ Deno.test("fuzz cli: malformed flags and inputs exit 2 with a clear error and wr
   }
 });
 
+Deno.test("fuzz cli: --help and -h print the usage on stdout and exit 0", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--help"], /deno task fuzz .*deno task selftest/s],
+    [["fuzz", "--help"], /deno task fuzz \[--seconds N/],
+    [["fuzz", "--seconds", "5", "-h"], /deno task fuzz/],
+    [["replay", "--help"], /deno task replay/],
+    [["minimize", "-h"], /deno task minimize/],
+    [["selftest", "--help"], /deno task selftest/],
+    [["run", "--help"], /deno task run TRACE.json/],
+    [["diff", "--help"], /deno task diff TRACE.json/],
+  ];
+  for (const [args, usage] of cases) {
+    const r = await cli(...args);
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stdout, usage, args.join(" "));
+    assert.equal(r.stderr, "", args.join(" "));
+  }
+  // After "--" it is an argument, not a flag.
+  const r = await cli("diff", "--", "--help");
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Cannot read trace --help/);
+});
+
 Deno.test("fuzz cli: a campaign records a finding once, replay exits 1 until fixed", async () => {
   const dir = await Deno.makeTempDir();
   const args = [

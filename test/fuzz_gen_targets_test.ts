@@ -9,6 +9,7 @@ import { genLargeTouch, genMap, genRelink, genSetup } from "../fuzz/gen/mmu.ts";
 import { genChurn } from "../fuzz/gen/memslot.ts";
 import { World } from "../fuzz/gen/world.ts";
 import { chunkSizes, minimizeTrace, multiOpVariants } from "../fuzz/minimize.ts";
+import { cr3Before, memoryBefore, walk } from "../fuzz/minimize_paging.ts";
 import { Sfc32 } from "../fuzz/rng.ts";
 import { RandomSource } from "../fuzz/source.ts";
 import { coreFactory } from "../src/core/mod.ts";
@@ -45,24 +46,51 @@ function world(seed: number): { src: RandomSource; w: World; out: Op[] } {
   return { src, w, out };
 }
 
-Deno.test("fuzz: relink unlinks an upper entry, rewrites a PTE below it and links it again", () => {
-  let shaped = 0;
-  for (let seed = 0; seed < 60; seed++) {
+Deno.test("fuzz: relink unlinks and links again, or aliases a table of the path", () => {
+  let unlinked = 0;
+  let aliased = 0;
+  let selfStore = 0;
+  for (let seed = 0; seed < 80; seed++) {
     const { src, w, out } = world(seed);
     for (let i = 0; i < 3; i++) genMap(src, w, out, { largePercent: 0 });
     const before = out.length;
     genRelink(src, w, out);
     const tail = out.slice(before);
-    // Some write to a gpa is later followed by a write restoring a different value there.
+    if (tail.at(-1)?.op !== "access") continue;
+    // Unlink: some write to a gpa is later followed by a write restoring a different value.
     const writes = tail.filter((o) => o.op === "write") as (Op & { op: "write" })[];
-    const relinked = writes.some((a, i) =>
-      writes.some((b, j) =>
-        j > i && b.gpa === a.gpa && b.value !== a.value && (a.value & 1n) === 0n
+    if (
+      writes.some((a, i) =>
+        writes.some((b, j) =>
+          j > i && b.gpa === a.gpa && b.value !== a.value && (a.value & 1n) === 0n
+        )
+      )
+    ) {
+      unlinked++;
+      continue;
+    }
+    // Alias: the last two accesses walk through an entry the tail wrote, holding the value
+    // of another entry of the same table (a second path to the same lower table).
+    const last = out.length - 1;
+    const steps = walk(
+      memoryBefore(out, last),
+      cr3Before(out, last),
+      (out[last] as { gva: bigint }).gva,
+    );
+    const mem = memoryBefore(out, before);
+    const alias = steps.find((st) =>
+      writes.some((wr) => wr.gpa === st.entry) && st.level > 1 &&
+      [...mem].some(([gpa, v]) =>
+        v === st.value && gpa !== st.entry && (gpa & ~0xfffn) === st.table
       )
     );
-    if (relinked && tail.at(-1)?.op === "access") shaped++;
+    if (alias !== undefined && steps.length === 4) aliased++;
+    // The PTE changed by a guest store through a mapping of its own table.
+    if (tail.some((o) => o.op === "access" && o.kind === "write")) selfStore++;
   }
-  assert.ok(shaped > 30, `relink shape in ${shaped} of 60`);
+  assert.ok(unlinked > 15, `unlink shape in ${unlinked} of 80`);
+  assert.ok(aliased > 15, `alias shape in ${aliased} of 80`);
+  assert.ok(selfStore > 10, `guest stores in ${selfStore} of 80`);
 });
 
 Deno.test("fuzz: large-touch writes two pages of one large page and often reads the dirty log", () => {

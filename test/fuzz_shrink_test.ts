@@ -3,7 +3,7 @@
  * engine, against a deliberately buggy backend with known signatures.
  */
 import assert from "node:assert/strict";
-import { Engine } from "../fuzz/engine.ts";
+import { Engine, findingKey } from "../fuzz/engine.ts";
 import { generateRun, interpret } from "../fuzz/generate.ts";
 import { minimizeTrace, simplerOps } from "../fuzz/minimize.ts";
 import { shrinkChoices } from "../fuzz/shrink.ts";
@@ -16,6 +16,7 @@ import { defaultConfig } from "../src/trace/config.ts";
 import { formatTrace } from "../src/trace/json.ts";
 import { parseTrace } from "../src/trace/parse.ts";
 import type { Op, Trace } from "../src/trace/types.ts";
+import type { BackendFactory } from "../src/backend.ts";
 
 const MMU_SIG = "mmu/access: core=value, permitted={mmio}";
 const PMU_SIG = "pmu/rdpmc: core=value, permitted={gp}";
@@ -62,7 +63,8 @@ Deno.test("fuzz: the minimizer keeps only what the predicate needs", () => {
     t.ops.some((o) => o.op === "rdpmc");
   const m = minimizeTrace(trace, pred);
   assert.deepEqual(m.trace.ops, [
-    { op: "write", gpa: 0x1000n, size: 8, value: 2n },
+    // Moved to page 0: nothing else in the trace uses it.
+    { op: "write", gpa: 0n, size: 8, value: 2n },
     { op: "rdpmc", ecx: 0x8000_0001, user: false },
   ]);
   // Every simplification is a valid op.
@@ -123,4 +125,52 @@ Deno.test("fuzz: the engine with guidance keeps runs that reach new coverage", (
   for (const it of r.interesting) {
     assert.equal(formatTrace(interpret(it.choices)), formatTrace(generateRun(2, it.index).trace));
   }
+});
+
+Deno.test("fuzz: a baseline divergence does not hide the injected bug's runs of the same signature", () => {
+  // The buggy backend's RDPMC bug is always there (a "baseline" core bug); injecting
+  // "fixed-too" adds a second bug with the same coarse signature: RDPMC of a fixed
+  // counter past the last one (ECX bit 30, no bit 31) also returns 0 instead of #GP.
+  const factory: BackendFactory = {
+    ...buggyFactory,
+    create: (config, options) => {
+      const b = buggyFactory.create(config);
+      if (!(options?.inject ?? []).includes("fixed-too")) return b;
+      return {
+        name: b.name,
+        step(op) {
+          const o = b.step(op);
+          const fixed = op.op === "rdpmc" && (op.ecx & 0xc000_0000) === 0x4000_0000;
+          return fixed && "gp" in o ? { value: 0n } : o;
+        },
+        close: () => b.close(),
+      };
+    },
+  };
+  const e = new Engine(factory, {
+    seed: 3,
+    constraints: { areas: ["pmu"] },
+    diff: { inject: ["fixed-too"] },
+    backend: "core",
+    baselineCheck: true,
+    shrinkSeconds: 2,
+  });
+  const r = e.runSlice({ start: 0, end: 4000, offset: 0, stride: 1 });
+  const firsts = r.findings.filter((f) => f.signature === PMU_SIG);
+  const baseline = firsts.find((f) => f.baseline === true);
+  const injected = firsts.find((f) => f.baseline === false);
+  assert.ok(baseline !== undefined && injected !== undefined, "both kinds were found");
+  // The baseline one comes first here: it must not have claimed the signature.
+  assert.ok(firsts.indexOf(baseline) < firsts.indexOf(injected));
+  // The baseline one is not shrunk; the injected one is, to a trace on which the
+  // uninjected backend agrees with the reference.
+  assert.equal(firsts.filter((f) => f.minimized !== undefined).length, 1);
+  const m = firsts.find((f) => f.minimized !== undefined)!;
+  assert.equal(m.baseline, false);
+  const t = traceFromJson(m.minimized!.trace);
+  assert.equal(diffTrace(t, factory).divergence, null);
+  const d = diffTrace(t, factory, { inject: ["fixed-too"] }).divergence;
+  assert.equal(signatureOf(d!, "core"), PMU_SIG);
+  assert.equal(findingKey(baseline), `${PMU_SIG} [baseline]`);
+  assert.equal(findingKey(injected), PMU_SIG);
 });

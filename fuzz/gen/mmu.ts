@@ -499,7 +499,8 @@ function walkEntries(world: World, gva: bigint): WEntry[] {
  * Unlinks an upper-level entry, changes a PTE below it while it is unreachable, reloads
  * CR3 and links it again: a shadow page that went unsync while detached must be
  * synced when it is linked again (KVM-FACTS B.5). Accesses to two pages under the same
- * page table, so that the second one uses the spte the relink brought back.
+ * page table, so that the second one uses the spte the relink brought back. Half the
+ * time the relink is an alias instead ({@linkcode aliasRelink}).
  */
 export function genRelink(src: Source, world: World, out: Op[]): void {
   const leaves = world.entryList.filter((e) => e.level === 1);
@@ -524,6 +525,10 @@ export function genRelink(src: Source, world: World, out: Op[]): void {
   const gva = e1.gva & ~0xfffn;
   if (!chance(src, 20)) out.push({ op: "access", gva: sib, kind: "read", user: false, size: 8 });
   if (!chance(src, 20)) out.push({ op: "access", gva, kind: "read", user: false, size: 8 });
+  if (!chance(src, 40)) {
+    aliasRelink(src, world, out, e1, path, sib);
+    return;
+  }
   const upper = path[weighted(src, [20, 40, 40])]!;
   out.push({
     op: "write",
@@ -539,6 +544,69 @@ export function genRelink(src: Source, world: World, out: Op[]): void {
   const first = chance(src, 75) ? sib : gva;
   out.push({ op: "access", gva: first, kind: "read", user: false, size: 8 });
   out.push({ op: "access", gva: first === sib ? gva : sib, kind: "read", user: false, size: 8 });
+}
+
+/** `gva` with its index at `level` replaced (bits 63:48 made canonical again). */
+function withIndexAt(gva: bigint, level: number, index: number): bigint {
+  const shift = BigInt(12 + 9 * (level - 1));
+  let out = (gva & ~(511n << shift)) | (BigInt(index) << shift);
+  if (level === 4) {
+    out &= 0x0000_ffff_ffff_ffffn;
+    if (index >= 256) out |= 0xffff_0000_0000_0000n;
+  }
+  return out;
+}
+
+/**
+ * The relink of {@linkcode genRelink} without an unlink or a flush: the PTE changes
+ * (often by a guest store through a mapping of its own page table, which is what makes
+ * the page unsync), then a new upper-level entry aliases a table of the path. The
+ * aliased linear addresses were never mapped before, so no TLB may hold them: the walk
+ * through the alias must see the new PTE, and the shadow page that the alias links
+ * must be synced first (65855ed8b034). An alias at level 2 links the page table itself,
+ * which the shadow-page lookup syncs.
+ */
+function aliasRelink(
+  src: Source,
+  world: World,
+  out: Op[],
+  e1: WEntry,
+  path: readonly WEntry[],
+  sib: bigint,
+): void {
+  const ptPage = e1.gpa & ~0xfffn;
+  const pt = Number(ptPage >> 12n);
+  const value = (e1.value & ~ADDR) | leafFrame(src, world, 1);
+  let via = world.leaves.get(pt);
+  if (via === undefined && !chance(src, 20)) {
+    // Point the PTE at its own page table first: the store below goes through it.
+    const self = (e1.value & ~(ADDR | NX)) | ptPage | P | W;
+    writeEntry(src, world, out, { ...e1, value: self });
+    via = e1.gva & ~0xfffn;
+    world.leaves.set(pt, via);
+  }
+  if (via !== undefined && !chance(src, 20)) {
+    const gva = via + (e1.gpa & 0xfffn);
+    out.push({ op: "access", gva, kind: "write", user: false, size: 8, value });
+  } else out.push({ op: "write", gpa: e1.gpa, size: 8, value });
+  world.recordEntry({ ...e1, value });
+  const level = 4 - weighted(src, [40, 40, 20]);
+  const upper = path[4 - level]!;
+  const table = upper.gpa & ~0xfffn;
+  const index = [1, 2, 3, 511, 256, 4, 0].find((i) =>
+    !world.entries.has(table + BigInt(i) * 8n) && i !== Number((upper.gpa & 0xfffn) >> 3n)
+  );
+  if (index === undefined) return;
+  const alias = (g: bigint) => withIndexAt(g, level, index);
+  writeEntry(src, world, out, {
+    gpa: table + BigInt(index) * 8n,
+    level,
+    value: upper.value,
+    gva: alias(e1.gva),
+  });
+  const [first, second] = chance(src, 75) ? [sib, e1.gva] : [e1.gva, sib];
+  out.push({ op: "access", gva: alias(first & ~0xfffn), kind: "read", user: false, size: 8 });
+  out.push({ op: "access", gva: alias(second & ~0xfffn), kind: "read", user: false, size: 8 });
 }
 
 /** The op that re-states slot `s` as it is. */
