@@ -176,6 +176,25 @@ Deno.test("core: injected mmio-gen-shift at KVM's 16-bit layout aliases generati
   assert.equal(runLines(newCore(config, ["mmio-gen-shift"]), ops, false).at(-1), "mmio 0x100000 r");
 });
 
+Deno.test("core: injected link-unsync-no-sync shows in 8 ops through an alias, without a flush", () => {
+  // A store through P[1], which maps its own page table P, builds the shadow chain, makes
+  // P unsync and rewrites P[1]; PML4[1] then aliases the PDPT. The aliased addresses were
+  // never mapped, so no TLB may hold them; linking the PDPT page into PML4[1] must sync P.
+  // The reference and the real KVM here (kvm_pvm) return 0x27 too (fuzz/README.md).
+  const ops = [
+    "slot 0 gpa=0x0 pages=64 hva=0x100000000",
+    "write 0x0 0x7",
+    "write 0x10 0x5007",
+    "write 0x5008 0x5007",
+    "access w 0x401008 0x7",
+    "write 0x8 0x7",
+    "access r 0x8000000000",
+    "access r 0x8000401000",
+  ];
+  assert.equal(runLines(newCore(), ops).at(-1), "value 0x27");
+  assert.equal(runLines(newCore({}, ["link-unsync-no-sync"]), ops, false).at(-1), "value 0x0");
+});
+
 for (const r of REGRESSIONS) {
   Deno.test(`core: injected ${r.bug} diverges: ${r.why}`, () => {
     const last = r.ops.length - 1;
