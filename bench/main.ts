@@ -3,7 +3,8 @@
  * `deno task bench [--json] [--quick]`: core vs reference ops/s on the same op arrays,
  * as ratios measured in one run (DESIGN.md section 9), and the core's memory for a
  * 1 TiB guest-physical layout with 1M touched pages (measured in a child process),
- * and the fuzzer's worker scaling (`deno task fuzz --json` with 1 and 2 workers,
+ * and the fuzzer's worker scaling (`deno task fuzz --json` with 1 and 2 workers, and two
+ * 1-worker processes at once as the control,
  * `bench/scaling.ts`; `--scaling-seconds N`, 0 skips it). No timing is asserted
  * anywhere: this prints figures.
  */
@@ -125,9 +126,12 @@ async function main(): Promise<void> {
   if (scaling === null) console.log("fuzz scaling: skipped (--scaling-seconds 0)");
   else if ("error" in scaling) console.log(`fuzz scaling: failed: ${scaling.error}`);
   else {
-    const runs = scaling.runs.map((r) => `${r.workers}w ${r.opsPerSec} ops/s`).join(", ");
+    const [one, two, p1, p2] = scaling.runs;
     console.log(
-      `fuzz scaling (${scaling.seconds} s each): ${runs}; 2 vs 1 workers ${scaling.ratio}x`,
+      `fuzz scaling (${scaling.seconds} s each): 1 worker ${one?.opsPerSec} ops/s, 2 workers ` +
+        `${two?.opsPerSec} ops/s: ${scaling.ratio}x. Control, two 1-worker processes at once: ` +
+        `${p1?.opsPerSec} + ${p2?.opsPerSec} ops/s: ${scaling.processRatio}x (the machine's ` +
+        `two-core figure for this workload); 2 workers keep ${scaling.efficiency} of it`,
     );
   }
 }

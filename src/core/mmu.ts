@@ -195,7 +195,7 @@ export class ShadowMmu {
     this.bugWp0LargeDirty = bugs.has("wp0-large-dirty");
     this.bugFastPfLarge = bugs.has("fast-pf-large-dirtylog");
     this.walker.reset(this);
-    this.#grow(16);
+    this.#grow(4);
   }
 
   // ---------------------------------------------------------------- pool and lists

@@ -44,7 +44,7 @@ export function pagesToBitmap(pages: readonly number[]): bigint {
 
 export class CoreBackend implements Backend {
   readonly name = "core" as const;
-  readonly mem = new SparseMemory();
+  readonly mem = new SparseMemory(8);
   readonly slots: Memslots;
   readonly mmu: ShadowMmu;
   readonly pmu: CorePmu;
