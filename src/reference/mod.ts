@@ -345,18 +345,24 @@ export class ReferenceBackend implements Backend, Oracle {
     for (const e of w.ok ? w.t.entries : w.entries) {
       const unknown = this.#memory.dontCare(e.hva, 8) & ~(PTE_A | PTE_D);
       if (unknown === 0n) continue;
-      const other = e.value ^ unknown;
-      const alt = walk(
-        makeView(this.#slots.slots, (hva) => hva === e.hva ? other : this.#memory.read(hva, 8)),
-        this.config,
-        regs,
-        op.gva,
-      );
-      const why = `current walk with ${hex(other)} at gpa ${hex(e.gpa)} ` +
-        `(an earlier store may have landed elsewhere)`;
-      const pin = { hva: e.hva, value: other };
-      if (alt.ok) candidates.push({ t: alt.t, current: true, why, pin });
-      else candidates.push({ fault: walkFaultCode(alt.rsvd, op, regs), current: true, why, pin });
+      // The unknown bits may come from several stores that each may or may not have
+      // landed here, so any subset of them may hold its other value, not only all.
+      for (const flip of unknownSubsets(unknown)) {
+        const other = e.value ^ flip;
+        const alt = walk(
+          makeView(this.#slots.slots, (hva) => hva === e.hva ? other : this.#memory.read(hva, 8)),
+          this.config,
+          regs,
+          op.gva,
+        );
+        const why = `current walk with ${hex(other)} at gpa ${hex(e.gpa)} ` +
+          `(an earlier store may have landed elsewhere)`;
+        const pin = { hva: e.hva, value: other };
+        if (alt.ok) candidates.push({ t: alt.t, current: true, why, pin });
+        else {
+          candidates.push({ fault: walkFaultCode(alt.rsvd, op, regs), current: true, why, pin });
+        }
+      }
     }
     for (const s of stale) {
       candidates.push({
@@ -547,6 +553,31 @@ interface Candidate {
   why: string;
   /** The entry value this walk assumed for a don't-care entry (pinned if it alone matches). */
   pin?: { hva: number; value: bigint };
+}
+
+/**
+ * The non-empty subsets of the `unknown` bits of an entry, as masks to flip: of single
+ * bits when there are at most 6 of them, else of the bytes that hold any (at most 255).
+ * Each is a value the entry may hold when some of the stores that made those bits
+ * unknown landed there and others did not.
+ */
+export function unknownSubsets(unknown: bigint): bigint[] {
+  const parts: bigint[] = [];
+  for (let b = 0n; b < 64n; b++) if ((unknown >> b) & 1n) parts.push(1n << b);
+  if (parts.length > 6) {
+    parts.length = 0;
+    for (let i = 0n; i < 8n; i++) {
+      const byte = unknown & (0xffn << (8n * i));
+      if (byte !== 0n) parts.push(byte);
+    }
+  }
+  const out: bigint[] = [];
+  for (let m = 1; m < 1 << parts.length; m++) {
+    let flip = 0n;
+    for (let j = 0; j < parts.length; j++) if (m & (1 << j)) flip |= parts[j]!;
+    out.push(flip);
+  }
+  return out;
 }
 
 function hex(v: bigint): string {
