@@ -8,6 +8,27 @@
  */
 
 const PAGE = 4096;
+/** More possible values than this for one qword fall back to don't-care bits alone. */
+const MAX_ALTERNATIVES = 16;
+const NONE: readonly bigint[] = [];
+
+/** `qword` (the 8 bytes at `qwordHva`) after a store of `size` bytes of `value` at `hva`. */
+export function storeInto(
+  qword: bigint,
+  qwordHva: number,
+  hva: number,
+  size: number,
+  value: bigint,
+): bigint {
+  let out = qword;
+  for (let i = 0; i < size; i++) {
+    const at = hva + i - qwordHva;
+    if (at < 0 || at > 7) continue;
+    const shift = BigInt(8 * at);
+    out = (out & ~(0xffn << shift)) | (((value >> BigInt(8 * i)) & 0xffn) << shift);
+  }
+  return out;
+}
 
 /** Host memory, sparse by page. All memory starts zero. */
 export class HostMemory {
@@ -15,6 +36,12 @@ export class HostMemory {
   readonly #pages = new Map<number, DataView>();
   /** hva / 8 -> bits of that qword whose value is unknown. */
   readonly #fuzzy = new Map<number, bigint>();
+  /**
+   * hva / 8 -> the other whole values that qword may hold: where stores that may have
+   * landed elsewhere leave it (at most {@linkcode MAX_ALTERNATIVES}; beyond that only the
+   * don't-care bits are kept).
+   */
+  readonly #alts = new Map<number, bigint[]>();
 
   /** Reads `size` bytes at `hva` (little-endian). Never crosses a page (the trace forbids it). */
   read(hva: number, size: number): bigint {
@@ -41,8 +68,20 @@ export class HostMemory {
     return page.getUint32(off, true) === 0 && page.getUint32(off + 4, true) === 0;
   }
 
-  /** Writes `size` bytes at `hva`; written bits are no longer don't care. */
-  write(hva: number, size: number, value: bigint): void {
+  /**
+   * Writes `size` bytes at `hva`; written bits are no longer don't care. The qwords'
+   * other possible values take the same bytes (a whole qword written has none left),
+   * unless `keepAlternatives` (an A/D update of the value a walk used).
+   */
+  write(hva: number, size: number, value: bigint, keepAlternatives = false): void {
+    if (this.#alts.size > 0 && !keepAlternatives) {
+      for (let q = Math.floor(hva / 8); q <= Math.floor((hva + size - 1) / 8); q++) {
+        const alts = this.#alts.get(q);
+        if (alts === undefined) continue;
+        if (size === 8 && hva === q * 8) this.#alts.delete(q);
+        else this.#alts.set(q, alts.map((v) => storeInto(v, q * 8, hva, size, value)));
+      }
+    }
     const key = Math.floor(hva / PAGE);
     let page = this.#pages.get(key);
     if (page === undefined) {
@@ -73,7 +112,43 @@ export class HostMemory {
   /** Drops a page (MADV_DONTNEED): it reads back as zero. */
   discardPage(hvaPage: number): void {
     this.#pages.delete(hvaPage);
-    for (let q = 0; q < PAGE / 8; q++) this.#fuzzy.delete(hvaPage * (PAGE / 8) + q);
+    for (let q = 0; q < PAGE / 8; q++) {
+      this.#fuzzy.delete(hvaPage * (PAGE / 8) + q);
+      this.#alts.delete(hvaPage * (PAGE / 8) + q);
+    }
+  }
+
+  /** The other whole values the qword at 8-aligned `hva` may hold (often none). */
+  alternatives(hva: number): readonly bigint[] {
+    return this.#alts.size === 0 ? NONE : this.#alts.get(hva / 8) ?? NONE;
+  }
+
+  /**
+   * A store of `size` bytes at `hva` that may or may not have landed here. `landed`:
+   * whether the current value has taken it (the caller wrote it); `before` holds what
+   * the qwords under it held before, current value first (from
+   * {@linkcode HostMemory.possibleValues}).
+   */
+  storeMaybe(hva: number, size: number, value: bigint, landed: boolean, before: bigint[][]): void {
+    const first = Math.floor(hva / 8);
+    before.forEach((was, i) => {
+      const q = first + i;
+      const took = was.map((v) => storeInto(v, q * 8, hva, size, value));
+      const current = this.read(q * 8, 8);
+      const all = landed ? [...was, ...took.slice(1)] : [...was.slice(1), ...took];
+      const others = [...new Set(all)].filter((v) => v !== current);
+      if (others.length === 0 || others.length > MAX_ALTERNATIVES) this.#alts.delete(q);
+      else this.#alts.set(q, others);
+    });
+  }
+
+  /** Each qword under `[hva, hva + size)`: its current value, then its alternatives. */
+  possibleValues(hva: number, size: number): bigint[][] {
+    const out: bigint[][] = [];
+    for (let q = Math.floor(hva / 8); q <= Math.floor((hva + size - 1) / 8); q++) {
+      out.push([this.read(q * 8, 8), ...(this.#alts.get(q) ?? NONE)]);
+    }
+    return out;
   }
 
   /** Whether a page holds any non-zero byte (sparse pages only). */

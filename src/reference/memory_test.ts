@@ -32,3 +32,32 @@ Deno.test("reference memory: zero pages stay sparse and a discarded page reads z
   assert.equal(m.read(0x5010, 4), 0n);
   assert.equal(m.isZeroQword(0x5010), true);
 });
+
+const sorted = (xs: readonly bigint[]) => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+Deno.test("reference memory: stores that may have landed keep each possible whole value", () => {
+  const m = new HostMemory();
+  const q = 0x2008;
+  m.write(q, 8, 0x2003n);
+  // Store 1 may have landed here (the caller wrote it) or elsewhere.
+  let before = m.possibleValues(q, 8);
+  m.write(q, 8, 0x1011061n);
+  m.storeMaybe(q, 8, 0x1011061n, true, before);
+  assert.deepEqual(m.alternatives(q), [0x2003n]);
+  // Store 2 may have landed here (not written by the caller): either of the two values
+  // before it, or its own value.
+  before = m.possibleValues(q, 8);
+  m.storeMaybe(q, 8, 0x7000001n, false, before);
+  assert.equal(m.read(q, 8), 0x1011061n);
+  assert.deepEqual(sorted(m.alternatives(q)), [0x2003n, 0x7000001n]);
+  // A partial definite store lands in every possible value; a whole one ends them.
+  m.write(q + 4, 4, 0x8000_0000n);
+  assert.deepEqual(
+    sorted(m.alternatives(q)),
+    [0x8000_0000_0000_2003n, 0x8000_0000_0700_0001n],
+  );
+  m.write(q, 8, 5n, true); // an A/D update of the value a walk used keeps them
+  assert.equal(m.alternatives(q).length, 2);
+  m.write(q, 8, 5n);
+  assert.deepEqual(m.alternatives(q), []);
+});

@@ -345,10 +345,13 @@ export class ReferenceBackend implements Backend, Oracle {
     for (const e of w.ok ? w.t.entries : w.entries) {
       const unknown = this.#memory.dontCare(e.hva, 8) & ~(PTE_A | PTE_D);
       if (unknown === 0n) continue;
-      // The unknown bits may come from several stores that each may or may not have
-      // landed here, so any subset of them may hold its other value, not only all.
-      for (const flip of unknownSubsets(unknown)) {
-        const other = e.value ^ flip;
+      // The values stores that may have landed elsewhere leave here; without that record
+      // (too many), any subset of the unknown bits may hold its other value.
+      const alts = this.#memory.alternatives(e.hva);
+      const others = alts.length > 0
+        ? alts.filter((v) => ((v ^ e.value) & ~(PTE_A | PTE_D)) !== 0n)
+        : unknownSubsets(unknown).map((flip) => e.value ^ flip);
+      for (const other of others) {
         const alt = walk(
           makeView(this.#slots.slots, (hva) => hva === e.hva ? other : this.#memory.read(hva, 8)),
           this.config,
@@ -480,7 +483,7 @@ export class ReferenceBackend implements Backend, Oracle {
         this.#touch(e.gpa, true, false);
         if (!fuzzy) {
           const unknown = this.#memory.dontCare(e.hva, 8);
-          this.#memory.write(e.hva, 8, this.#memory.read(e.hva, 8));
+          this.#memory.write(e.hva, 8, this.#memory.read(e.hva, 8), true);
           this.#memory.addDontCare(e.hva, unknown & ~unsure);
         }
       }
@@ -488,7 +491,7 @@ export class ReferenceBackend implements Backend, Oracle {
         // A/D updates are not logged: they never change a translation.
         const unknown = this.#memory.dontCare(entry.hva, 8);
         const changed = value ^ entry.value;
-        this.#memory.write(entry.hva, 8, value);
+        this.#memory.write(entry.hva, 8, value, true);
         this.#memory.addDontCare(entry.hva, fuzzy ? unknown | changed : unknown & ~changed);
         this.#touch(entry.gpa, true, !fuzzy);
       }
@@ -507,17 +510,24 @@ export class ReferenceBackend implements Backend, Oracle {
       const old = this.#memory.read(primary.hva, op.size);
       // If the store went elsewhere, these bytes keep whatever they may have held.
       const oldUnknown = this.#memory.dontCare(primary.hva, op.size);
+      const before = this.#memory.possibleValues(primary.hva, op.size);
       this.#store(primary.hva, op.size, op.value!);
       this.#touch(primary.gpa, true, distinct.size === 1);
+      const done = new Set([primary.hva]);
       for (const f of frames.slice(1)) {
-        if (f.hva === primary.hva) continue;
-        // The write may have landed here instead: every bit it would change is unknown.
+        if (done.has(f.hva)) continue;
+        done.add(f.hva);
+        // The write may have landed here instead: every bit it would change is unknown,
+        // and the qwords may hold their values with or without it.
         const other = this.#memory.read(f.hva, op.size);
+        const was = this.#memory.possibleValues(f.hva, op.size);
         this.#markUnknown(f.hva, op.size, other ^ op.value!);
+        this.#memory.storeMaybe(f.hva, op.size, op.value!, false, was);
         this.#touch(f.gpa, true, false);
       }
       if (distinct.size > 1) {
         this.#markUnknown(primary.hva, op.size, (old ^ op.value!) | oldUnknown);
+        this.#memory.storeMaybe(primary.hva, op.size, op.value!, true, before);
       }
       return;
     }

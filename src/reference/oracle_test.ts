@@ -211,3 +211,27 @@ Deno.test("reference: unknown bits give every subset to flip, by bit or else by 
   // Seven bits in two bytes: subsets of the bytes.
   assert.deepEqual(unknownSubsets(0x3f01n), [0x01n, 0x3f00n, 0x3f01n]);
 });
+
+Deno.test("reference: a store that may have landed keeps its whole value, whatever the bits", () => {
+  // As above, but the two stores differ from the PTE in 8 bits: no subset of bytes gives
+  // 0x7000001, the value P[1] holds when the second store went through the stale
+  // translation (the core's outcome; the real KVM returned the first). The reference now
+  // records the whole values a qword may hold (corpus finding b93e1566d92ae276 of a 45 s
+  // campaign, a false one).
+  const ref = judged([
+    "slot 1 gpa=0x0 pages=16 hva=0x101000000",
+    "write 0x0 0x3",
+    "write 0x18 0x2003",
+    "write 0x8 0x3",
+    "write 0x2008 0x3",
+    "write 0x2008 0x2003",
+  ]);
+  // Both stores complete (the second one through the stale translation: through the
+  // new one it would have been an MMIO exit at 0x1011000).
+  assert.equal(permittedText(ref, "access w 0x8000601008 0x1011061", "ok").length, 1);
+  permittedText(ref, "access w 0x8000601008 0x7000001", "ok");
+  permittedText(ref, "write 0x10 0x1");
+  const outcomes = permittedText(ref, "access r 0x10000601000").map((p) => p.split(":")[0]!);
+  assert.ok(outcomes.includes("mmio 0x7000000 r"), outcomes.join("\n"));
+  assert.ok(outcomes.includes("mmio 0x1011000 r"), outcomes.join("\n"));
+});
