@@ -24,7 +24,7 @@
  * at the place KVM had them.
  */
 import type { Config } from "../trace/types.ts";
-import { PFERR_FETCH, PFERR_USER, PFERR_WRITE } from "../x86/paging.ts";
+import { PFERR_FETCH, PFERR_PRESENT, PFERR_RSVD, PFERR_USER, PFERR_WRITE } from "../x86/paging.ts";
 import { Cov } from "./coverage.ts";
 import type { SparseMemory } from "./memory.ts";
 import { type Memslots, type Slot, SLOT_LOG, SLOT_RO } from "./memslots.ts";
@@ -1052,6 +1052,10 @@ export class ShadowMmu {
       else if (c & 8) this.cov[Cov.WALK_FAULT_RSVD]!++;
       else this.cov[Cov.WALK_FAULT_PERM]!++;
       this.faultCode = c;
+      // kvm_inject_emulated_page_fault: a protection fault invalidates the faulting
+      // address ("else the access will fault indefinitely"), which syncs the spte of an
+      // unsync page there; a not-present or reserved-bit fault leaves the sptes alone.
+      if ((c & PFERR_PRESENT) !== 0 && (c & PFERR_RSVD) === 0) this.invalidateAddr(gva);
       return Tr.Fault;
     }
     let access = w.pteAccess;

@@ -52,6 +52,34 @@ Deno.test("core: an unsync page serves the old translation until invlpg", () => 
   assert.equal(core.coverage[Cov.SYNC_INVLPG], 1);
 });
 
+Deno.test("core: a protection #PF syncs the faulting address, a not-present one does not", () => {
+  // kvm_inject_emulated_page_fault invalidates the address only when the error code has
+  // P set and RSVD clear. The unsync PT's stale spte maps page 9 read-only; the guest
+  // PTE now maps page 0xa, also read-only.
+  const lines = [
+    "slot 0 gpa=0x0 pages=16 hva=0x100000000",
+    "write 0x0 0x7",
+    "write 0x10 0x5007",
+    "write 0x5008 0x9005",
+    "write 0x9000 0x99",
+    "write 0xa000 0xaa",
+    "access r 0x401000",
+    "write 0x5008 0xa005", // P goes unsync: the spte still maps page 9
+  ];
+  const core = newCore();
+  const out = runLines(core, [...lines, "access w 0x401000 0x1", "access r 0x401000"]);
+  assert.deepEqual(out.slice(-2), ["pf code=0x3 cr2=0x401000", "value 0xaa"]);
+  assert.equal(core.coverage[Cov.SYNC_INVLPG], 1);
+  // Not present (0x5008 cleared): no invalidation, the stale read-only spte stays.
+  const stale = runLines(newCore(), [
+    ...lines.slice(0, -1),
+    "write 0x5008 0x0",
+    "access w 0x401000 0x1",
+    "access r 0x401000",
+  ]);
+  assert.deepEqual(stale.slice(-2), ["pf code=0x2 cr2=0x401000", "value 0x99"]);
+});
+
 Deno.test("core: a CR3 load syncs unsync pages reachable from the root", () => {
   const core = newCore();
   const out = runLines(core, [

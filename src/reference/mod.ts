@@ -184,7 +184,12 @@ export class ReferenceBackend implements Backend, Oracle {
     const first = hva - (hva % 8);
     const last = hva + size - 1 - ((hva + size - 1) % 8);
     for (let q = first; q <= last; q += 8) {
-      this.#log.memoryChanged(q, this.#memory.read(q, 8), this.#opIndex);
+      this.#log.memoryChanged(
+        q,
+        this.#memory.read(q, 8),
+        this.#opIndex,
+        this.#memory.alternatives(q),
+      );
     }
     this.#memory.write(hva, size, value);
   }
@@ -249,7 +254,12 @@ export class ReferenceBackend implements Backend, Oracle {
       if (!this.#memory.hasPage(p)) continue;
       for (let q = p * 4096; q < (p + 1) * 4096; q += 8) {
         if (!this.#memory.isZeroQword(q)) {
-          this.#log.memoryChanged(q, this.#memory.read(q, 8), this.#opIndex);
+          this.#log.memoryChanged(
+            q,
+            this.#memory.read(q, 8),
+            this.#opIndex,
+            this.#memory.alternatives(q),
+          );
         }
       }
       this.#memory.discardPage(p);
@@ -465,6 +475,11 @@ export class ReferenceBackend implements Backend, Oracle {
       for (const e of walked.slice(0, -1)) {
         if ((e.value & PTE_A) === 0n) this.#memory.addDontCare(e.hva - (e.hva % 8), PTE_A);
       }
+      // "A page-fault exception resulting from an attempt to use a linear address will
+      // invalidate any TLB entries that are for a page number corresponding to that
+      // linear address" and the paging-structure-cache entries used for it (SDM vol. 3A
+      // 4.10.4.1): like INVLPG of that address.
+      this.#log.invlpg(op.gva);
       return;
     }
     const ambiguous = members.length > 1;

@@ -235,3 +235,17 @@ Deno.test("reference: a store that may have landed keeps its whole value, whatev
   assert.ok(outcomes.includes("mmio 0x7000000 r"), outcomes.join("\n"));
   assert.ok(outcomes.includes("mmio 0x1011000 r"), outcomes.join("\n"));
 });
+
+Deno.test("reference: a page fault at an address ends its stale translations", () => {
+  // PT[0] moves from page 5 (user) to page 6 (supervisor only): a user read may still
+  // use the stale translation. Once a user read has faulted on the address, the
+  // fault has invalidated it (SDM vol. 3A 4.10.4.1): a kernel read sees page 6 only.
+  const ref = fresh(["access r 0x400000", "write 0x4000 0x6003"]);
+  assert.deepEqual(permittedText(ref, "access r 0x400000 user"), [
+    "pf code=0x5 cr2=0x400000: current walk",
+    "value 0x11: stale translation from before op 9 (valid until invalidated)",
+  ]);
+  const ref2 = fresh(["access r 0x400000", "write 0x4000 0x6003"]);
+  permittedText(ref2, "access r 0x400000 user", "pf code=0x5 cr2=0x400000");
+  assert.deepEqual(permittedText(ref2, "access r 0x400000"), ["value 0x22: current walk"]);
+});

@@ -33,6 +33,8 @@ interface MemChange {
   seq: number;
   /** The qword's value before this change. */
   old: bigint;
+  /** Other values it may have held then (stores that may have landed elsewhere). */
+  alts: readonly bigint[];
   op: number;
 }
 
@@ -144,10 +146,10 @@ export class InvalidationLog {
     this.#lastInvlpg.clear();
   }
 
-  memoryChanged(hva: number, old: bigint, op: number): void {
+  memoryChanged(hva: number, old: bigint, op: number, alts: readonly bigint[] = []): void {
     if (!this.enabled) return;
     const list = this.#mem.get(hva);
-    const change = { seq: this.#seq++, old, op };
+    const change = { seq: this.#seq++, old, alts, op };
     if (list === undefined) this.#mem.set(hva, [change]);
     else list.push(change);
   }
@@ -185,6 +187,16 @@ export class InvalidationLog {
     const seq = this.#seq++;
     this.#lastInvlpg.set(gva >> 12n, seq);
     this.#invlpgs.push({ seq, gva });
+  }
+
+  /** The other values a qword may have held just before log position `seq`. */
+  #altsAt(memory: HostMemory, hva: number, seq: number): readonly bigint[] {
+    const list = this.#mem.get(hva);
+    if (list !== undefined) {
+      const i = lastBefore(list, seq) + 1;
+      if (i < list.length) return list[i]!.alts;
+    }
+    return memory.alternatives(hva);
   }
 
   /** The value of a qword just before log position `seq` (current memory if unchanged since). */
@@ -247,23 +259,35 @@ export class InvalidationLog {
       const then = nAt < this.#nx.length ? { ...regs, nx: this.#nx[nAt]!.old } : regs;
       const w = walk(view, config, then, gva);
       hvas = w.ok ? w.t.entries : w.entries;
-      if (!w.ok) continue;
-      const t = w.t;
-      // Ended by a later memslot delete/move of memory it read, or a later INVLPG.
-      let endedBySlot = false;
-      for (const { range, gone } of this.#ranges.values()) {
-        if (gone.length > 0 && gone.at(-1)! >= at && usesRange(t, range)) endedBySlot = true;
+      // The same state where an entry held another value it may have had then.
+      const found: Translation[] = w.ok ? [w.t] : [];
+      for (const e of hvas) {
+        for (const other of this.#altsAt(memory, e.hva, at)) {
+          const altView = makeView(
+            viewSlots,
+            (hva) => hva === e.hva ? other : this.#valueAt(memory, hva, at),
+          );
+          const a = walk(altView, config, then, gva);
+          if (a.ok) found.push(a.t);
+        }
       }
-      if (endedBySlot) continue;
-      const endedByInvlpg = this.#invlpgs.some((x) =>
-        x.seq > at && pageContains(t.level, gva, x.gva)
-      );
-      if (endedByInvlpg) continue;
-      if (current !== null && sameTranslation(t, current)) {
-        currentCached = true;
-        continue;
+      for (const t of found) {
+        // Ended by a later memslot delete/move of memory it read, or a later INVLPG.
+        let endedBySlot = false;
+        for (const { range, gone } of this.#ranges.values()) {
+          if (gone.length > 0 && gone.at(-1)! >= at && usesRange(t, range)) endedBySlot = true;
+        }
+        if (endedBySlot) continue;
+        const endedByInvlpg = this.#invlpgs.some((x) =>
+          x.seq > at && pageContains(t.level, gva, x.gva)
+        );
+        if (endedByInvlpg) continue;
+        if (current !== null && sameTranslation(t, current)) {
+          currentCached = true;
+          continue;
+        }
+        if (!out.some((s) => sameTranslation(s.t, t))) out.push({ t, until: op });
       }
-      if (!out.some((s) => sameTranslation(s.t, t))) out.push({ t, until: op });
     }
     return { stale: out, currentCached };
   }
