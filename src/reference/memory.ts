@@ -142,6 +142,26 @@ export class HostMemory {
     });
   }
 
+  /**
+   * Keeps only the alternatives of the qword at 8-aligned `hva` that `keep` accepts.
+   * When none is left the current value is the only one: its don't-care bits other than
+   * `stillFuzzy` (A/D bits, say) are known again.
+   */
+  filterAlternatives(hva: number, keep: (v: bigint) => boolean, stillFuzzy: bigint): void {
+    const key = hva / 8;
+    const alts = this.#alts.get(key);
+    if (alts === undefined) return;
+    const left = alts.filter(keep);
+    if (left.length > 0) {
+      this.#alts.set(key, left);
+      return;
+    }
+    this.#alts.delete(key);
+    const fuzzy = (this.#fuzzy.get(key) ?? 0n) & stillFuzzy;
+    if (fuzzy === 0n) this.#fuzzy.delete(key);
+    else this.#fuzzy.set(key, fuzzy);
+  }
+
   /** Each qword under `[hva, hva + size)`: its current value, then its alternatives. */
   possibleValues(hva: number, size: number): bigint[][] {
     const out: bigint[][] = [];

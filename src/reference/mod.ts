@@ -393,6 +393,8 @@ export class ReferenceBackend implements Backend, Oracle {
       else g.members.push(c);
     }
     const walked = w.ok ? w.t.entries : w.entries;
+    // The entries whose other possible values were walked.
+    const tried = candidates.flatMap((c) => c.pin === undefined ? [] : [c.pin.hva]);
     const permitted = groups.map((g): Permitted => ({
       outcome: g.outcome,
       ...(g.dontCare !== 0n ? { dontCare: g.dontCare } : {}),
@@ -407,7 +409,7 @@ export class ReferenceBackend implements Backend, Oracle {
         const members = groups.filter((_, i) => matchesPermitted(permitted[i]!, observed))
           .flatMap((g) => g.members);
         const taken = members.length > 0 ? members : groups[permitted.indexOf(p)]!.members;
-        this.#commitAccess(op, taken, currentCached, observed, walked);
+        this.#commitAccess(op, taken, currentCached, observed, walked, tried);
       },
     }));
   }
@@ -455,6 +457,7 @@ export class ReferenceBackend implements Backend, Oracle {
     currentCached: boolean,
     observed: Outcome,
     walked: readonly WalkEntry[],
+    tried: readonly number[],
   ): void {
     const write = op.kind === "write";
     // Only walks that assumed the same other value of a don't-care entry match: pin it.
@@ -466,6 +469,15 @@ export class ReferenceBackend implements Backend, Oracle {
       const unknown = this.#memory.dontCare(p.hva, 8);
       this.#memory.write(p.hva, 8, p.value);
       this.#memory.addDontCare(p.hva, unknown & (PTE_A | PTE_D));
+    } else if (members.every((m) => m.current)) {
+      // No stale translation explains the outcome: an entry can hold only the values
+      // that walks which match it assumed (the current one, for walks without a pin).
+      for (const hva of new Set(tried)) {
+        const ok = new Set(members.flatMap((m) => m.pin?.hva === hva ? [m.pin.value] : []));
+        if (members.some((m) => m.pin?.hva !== hva)) {
+          this.#memory.filterAlternatives(hva, (v) => ok.has(v), PTE_A | PTE_D);
+        }
+      }
     }
     for (const e of walked) this.#accessed.add(Number(e.gpa >> 12n));
     if ("pf" in observed) {
