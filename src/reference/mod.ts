@@ -351,31 +351,52 @@ export class ReferenceBackend implements Backend, Oracle {
       candidates.push({ fault: code, current: true, why: "current walk" });
     }
     // Entries with don't-care bits beyond A/D (a store that may have gone through a
-    // stale translation into this table) may hold their other value: walk that too.
-    for (const e of w.ok ? w.t.entries : w.entries) {
+    // stale translation into a table) may hold other values: the ones stores that may
+    // have landed elsewhere leave there, or without that record (too many) any subset of
+    // the unknown bits flipped. Walk every combination the walks meet, entry by entry
+    // (one store may have landed in either of two entries of one walk): at most 64.
+    const otherValues = (e: WalkEntry): bigint[] => {
       const unknown = this.#memory.dontCare(e.hva, 8) & ~(PTE_A | PTE_D);
-      if (unknown === 0n) continue;
-      // The values stores that may have landed elsewhere leave here; without that record
-      // (too many), any subset of the unknown bits may hold its other value.
+      if (unknown === 0n) return [];
       const alts = this.#memory.alternatives(e.hva);
-      const others = alts.length > 0
+      return alts.length > 0
         ? alts.filter((v) => ((v ^ e.value) & ~(PTE_A | PTE_D)) !== 0n)
         : unknownSubsets(unknown).map((flip) => e.value ^ flip);
-      for (const other of others) {
-        const alt = walk(
-          makeView(this.#slots.slots, (hva) => hva === e.hva ? other : this.#memory.read(hva, 8)),
-          this.config,
-          regs,
-          op.gva,
-        );
-        const why = `current walk with ${hex(other)} at gpa ${hex(e.gpa)} ` +
-          `(an earlier store may have landed elsewhere)`;
-        const pin = { hva: e.hva, value: other };
-        if (alt.ok) candidates.push({ t: alt.t, current: true, why, pin });
-        else {
-          candidates.push({ fault: walkFaultCode(alt.rsvd, op, regs), current: true, why, pin });
+    };
+    const queue: Pin[][] = [];
+    const seen = new Set<string>();
+    const expand = (assign: Pin[], entries: readonly WalkEntry[]) => {
+      for (const e of entries) {
+        if (assign.some((p) => p.hva === e.hva)) continue;
+        for (const value of otherValues(e)) {
+          const next = [...assign, { hva: e.hva, gpa: e.gpa, value }];
+          const key = next.map((p) => `${p.hva}:${p.value}`).sort().join(",");
+          if (seen.has(key)) continue;
+          seen.add(key);
+          queue.push(next);
         }
       }
+    };
+    expand([], w.ok ? w.t.entries : w.entries);
+    for (let i = 0; i < queue.length && i < 64; i++) {
+      const pin = queue[i]!;
+      const alt = walk(
+        makeView(
+          this.#slots.slots,
+          (hva) => pin.find((p) => p.hva === hva)?.value ?? this.#memory.read(hva, 8),
+        ),
+        this.config,
+        regs,
+        op.gva,
+      );
+      const why = `current walk with ${
+        pin.map((p) => `${hex(p.value)} at gpa ${hex(p.gpa)}`).join(", ")
+      } (an earlier store may have landed elsewhere)`;
+      if (alt.ok) candidates.push({ t: alt.t, current: true, why, pin });
+      else {
+        candidates.push({ fault: walkFaultCode(alt.rsvd, op, regs), current: true, why, pin });
+      }
+      expand(pin, alt.ok ? alt.t.entries : alt.entries);
     }
     for (const s of stale) {
       candidates.push({
@@ -394,7 +415,7 @@ export class ReferenceBackend implements Backend, Oracle {
     }
     const walked = w.ok ? w.t.entries : w.entries;
     // The entries whose other possible values were walked.
-    const tried = candidates.flatMap((c) => c.pin === undefined ? [] : [c.pin.hva]);
+    const tried = candidates.flatMap((c) => (c.pin ?? []).map((p) => p.hva));
     const permitted = groups.map((g): Permitted => ({
       outcome: g.outcome,
       ...(g.dontCare !== 0n ? { dontCare: g.dontCare } : {}),
@@ -460,22 +481,19 @@ export class ReferenceBackend implements Backend, Oracle {
     tried: readonly number[],
   ): void {
     const write = op.kind === "write";
-    // Only walks that assumed the same other value of a don't-care entry match: pin it.
-    const pins = members.map((m) => m.pin);
-    if (
-      pins.every((p) => p !== undefined && p.hva === pins[0]!.hva && p.value === pins[0]!.value)
-    ) {
-      const p = pins[0]!;
-      const unknown = this.#memory.dontCare(p.hva, 8);
-      this.#memory.write(p.hva, 8, p.value);
-      this.#memory.addDontCare(p.hva, unknown & (PTE_A | PTE_D));
-    } else if (members.every((m) => m.current)) {
-      // No stale translation explains the outcome: an entry can hold only the values
-      // that walks which match it assumed (the current one, for walks without a pin).
+    // When no stale translation explains the outcome, an entry whose other values were
+    // walked can hold only the values the matching walks assumed (its current one for a
+    // walk that did not assume another): one such value alone is pinned.
+    if (members.every((m) => m.current)) {
       for (const hva of new Set(tried)) {
-        const ok = new Set(members.flatMap((m) => m.pin?.hva === hva ? [m.pin.value] : []));
-        if (members.some((m) => m.pin?.hva !== hva)) {
+        const assumed = members.map((m) => m.pin?.find((p) => p.hva === hva));
+        const ok = new Set(assumed.flatMap((p) => p === undefined ? [] : [p.value]));
+        if (assumed.some((p) => p === undefined)) {
           this.#memory.filterAlternatives(hva, (v) => ok.has(v), PTE_A | PTE_D);
+        } else if (ok.size === 1) {
+          const unknown = this.#memory.dontCare(hva, 8);
+          this.#memory.write(hva, 8, [...ok][0]!);
+          this.#memory.addDontCare(hva, unknown & (PTE_A | PTE_D));
         }
       }
     }
@@ -582,14 +600,21 @@ export class ReferenceBackend implements Backend, Oracle {
   }
 }
 
+/** An entry value a walk assumed: the qword at `hva` (guest `gpa`) held `value`. */
+interface Pin {
+  hva: number;
+  gpa: bigint;
+  value: bigint;
+}
+
 /** A way an access may be served: a translation (current or stale) or the walk's fault. */
 interface Candidate {
   t?: Translation;
   fault?: number;
   current: boolean;
   why: string;
-  /** The entry value this walk assumed for a don't-care entry (pinned if it alone matches). */
-  pin?: { hva: number; value: bigint };
+  /** The entry values this walk assumed for don't-care entries (pinned if they alone match). */
+  pin?: Pin[];
 }
 
 /**
