@@ -481,15 +481,20 @@ export class ReferenceBackend implements Backend, Oracle {
     tried: readonly number[],
   ): void {
     const write = op.kind === "write";
-    // When no stale translation explains the outcome, an entry whose other values were
-    // walked can hold only the values the matching walks assumed (its current one for a
-    // walk that did not assume another): one such value alone is pinned.
-    if (members.every((m) => m.current)) {
+    // A not-present or reserved-bit fault comes from a walk, never from a translation (a
+    // cached one, or one of another possible history of memory, which this oracle does
+    // not enumerate): an entry whose other values were walked can hold only the values
+    // the matching walks assumed (its current one for a walk that assumed none); one
+    // such value alone is pinned. Other outcomes may come from such translations.
+    const walkOnly = "pf" in observed &&
+      ((observed.pf.code & 1) === 0 || (observed.pf.code & 8) !== 0);
+    const pinned = members.every((m) => m.pin !== undefined);
+    if (members.every((m) => m.current) && (walkOnly || pinned)) {
       for (const hva of new Set(tried)) {
         const assumed = members.map((m) => m.pin?.find((p) => p.hva === hva));
         const ok = new Set(assumed.flatMap((p) => p === undefined ? [] : [p.value]));
         if (assumed.some((p) => p === undefined)) {
-          this.#memory.filterAlternatives(hva, (v) => ok.has(v), PTE_A | PTE_D);
+          if (walkOnly) this.#memory.filterAlternatives(hva, (v) => ok.has(v), PTE_A | PTE_D);
         } else if (ok.size === 1) {
           const unknown = this.#memory.dontCare(hva, 8);
           this.#memory.write(hva, 8, [...ok][0]!);
