@@ -42,6 +42,8 @@ export class HostMemory {
    * don't-care bits are kept).
    */
   readonly #alts = new Map<number, bigint[]>();
+  /** Qwords whose alternatives overflowed: only their don't-care bits say what they hold. */
+  readonly #overflowed = new Set<number>();
 
   /** Reads `size` bytes at `hva` (little-endian). Never crosses a page (the trace forbids it). */
   read(hva: number, size: number): bigint {
@@ -74,6 +76,9 @@ export class HostMemory {
    * unless `keepAlternatives` (an A/D update of the value a walk used).
    */
   write(hva: number, size: number, value: bigint, keepAlternatives = false): void {
+    if (this.#overflowed.size > 0 && !keepAlternatives && size === 8 && hva % 8 === 0) {
+      this.#overflowed.delete(hva / 8);
+    }
     if (this.#alts.size > 0 && !keepAlternatives) {
       for (let q = Math.floor(hva / 8); q <= Math.floor((hva + size - 1) / 8); q++) {
         const alts = this.#alts.get(q);
@@ -115,7 +120,15 @@ export class HostMemory {
     for (let q = 0; q < PAGE / 8; q++) {
       this.#fuzzy.delete(hvaPage * (PAGE / 8) + q);
       this.#alts.delete(hvaPage * (PAGE / 8) + q);
+      this.#overflowed.delete(hvaPage * (PAGE / 8) + q);
     }
+  }
+
+  /** Whether any qword of host page `hvaPage` has other possible values recorded. */
+  hasAlternatives(hvaPage: number): boolean {
+    if (this.#alts.size === 0) return false;
+    for (let q = 0; q < PAGE / 8; q++) if (this.#alts.has(hvaPage * (PAGE / 8) + q)) return true;
+    return false;
   }
 
   /** The other whole values the qword at 8-aligned `hva` may hold (often none). */
@@ -137,7 +150,12 @@ export class HostMemory {
       const current = this.read(q * 8, 8);
       const all = landed ? [...was, ...took.slice(1)] : [...was.slice(1), ...took];
       const others = [...new Set(all)].filter((v) => v !== current);
-      if (others.length === 0 || others.length > MAX_ALTERNATIVES) this.#alts.delete(q);
+      if (this.#overflowed.has(q)) return;
+      if (others.length > MAX_ALTERNATIVES) {
+        // Too many: from now on only the don't-care bits say what it may hold.
+        this.#alts.delete(q);
+        this.#overflowed.add(q);
+      } else if (others.length === 0) this.#alts.delete(q);
       else this.#alts.set(q, others);
     });
   }

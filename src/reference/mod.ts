@@ -251,9 +251,9 @@ export class ReferenceBackend implements Backend, Oracle {
   #discard(hva: bigint, pages: number): void {
     const first = Number(hva >> 12n);
     for (let p = first; p < first + pages; p++) {
-      if (!this.#memory.hasPage(p)) continue;
+      if (!this.#memory.hasPage(p) && !this.#memory.hasAlternatives(p)) continue;
       for (let q = p * 4096; q < (p + 1) * 4096; q += 8) {
-        if (!this.#memory.isZeroQword(q)) {
+        if (!this.#memory.isZeroQword(q) || this.#memory.alternatives(q).length > 0) {
           this.#log.memoryChanged(
             q,
             this.#memory.read(q, 8),
@@ -344,11 +344,12 @@ export class ReferenceBackend implements Backend, Oracle {
       w.ok ? w.t.entries : w.entries,
     );
     const candidates: Candidate[] = [];
+    const currentReads = (w.ok ? w.t.entries : w.entries).map((e) => e.hva);
     if (w.ok) {
-      candidates.push({ t: w.t, current: true, why: "current walk" });
+      candidates.push({ t: w.t, current: true, why: "current walk", reads: currentReads });
     } else {
       const code = walkFaultCode(w.rsvd, op, regs);
-      candidates.push({ fault: code, current: true, why: "current walk" });
+      candidates.push({ fault: code, current: true, why: "current walk", reads: currentReads });
     }
     // Entries with don't-care bits beyond A/D (a store that may have gone through a
     // stale translation into a table) may hold other values: the ones stores that may
@@ -378,7 +379,12 @@ export class ReferenceBackend implements Backend, Oracle {
       }
     };
     expand([], w.ok ? w.t.entries : w.entries);
-    for (let i = 0; i < queue.length && i < 64; i++) {
+    let capped = false;
+    for (let i = 0; i < queue.length; i++) {
+      if (i === 64) {
+        capped = true;
+        break;
+      }
       const pin = queue[i]!;
       const alt = walk(
         makeView(
@@ -392,9 +398,11 @@ export class ReferenceBackend implements Backend, Oracle {
       const why = `current walk with ${
         pin.map((p) => `${hex(p.value)} at gpa ${hex(p.gpa)}`).join(", ")
       } (an earlier store may have landed elsewhere)`;
-      if (alt.ok) candidates.push({ t: alt.t, current: true, why, pin });
+      const reads = (alt.ok ? alt.t.entries : alt.entries).map((e) => e.hva);
+      if (alt.ok) candidates.push({ t: alt.t, current: true, why, pin, reads });
       else {
-        candidates.push({ fault: walkFaultCode(alt.rsvd, op, regs), current: true, why, pin });
+        const fault = walkFaultCode(alt.rsvd, op, regs);
+        candidates.push({ fault, current: true, why, pin, reads });
       }
       expand(pin, alt.ok ? alt.t.entries : alt.entries);
     }
@@ -414,8 +422,15 @@ export class ReferenceBackend implements Backend, Oracle {
       else g.members.push(c);
     }
     const walked = w.ok ? w.t.entries : w.entries;
-    // The entries whose other possible values were walked.
-    const tried = candidates.flatMap((c) => (c.pin ?? []).map((p) => p.hva));
+    // The entries whose other possible values were walked, and those values.
+    const tried = new Map<number, Set<bigint>>();
+    for (const c of candidates) {
+      for (const p of c.pin ?? []) {
+        let set = tried.get(p.hva);
+        if (set === undefined) tried.set(p.hva, set = new Set());
+        set.add(p.value);
+      }
+    }
     const permitted = groups.map((g): Permitted => ({
       outcome: g.outcome,
       ...(g.dontCare !== 0n ? { dontCare: g.dontCare } : {}),
@@ -430,7 +445,7 @@ export class ReferenceBackend implements Backend, Oracle {
         const members = groups.filter((_, i) => matchesPermitted(permitted[i]!, observed))
           .flatMap((g) => g.members);
         const taken = members.length > 0 ? members : groups[permitted.indexOf(p)]!.members;
-        this.#commitAccess(op, taken, currentCached, observed, walked, tried);
+        this.#commitAccess(op, taken, currentCached, observed, walked, tried, capped);
       },
     }));
   }
@@ -478,7 +493,8 @@ export class ReferenceBackend implements Backend, Oracle {
     currentCached: boolean,
     observed: Outcome,
     walked: readonly WalkEntry[],
-    tried: readonly number[],
+    tried: ReadonlyMap<number, ReadonlySet<bigint>>,
+    capped: boolean,
   ): void {
     const write = op.kind === "write";
     // A not-present or reserved-bit fault comes from a walk, never from a translation (a
@@ -490,12 +506,21 @@ export class ReferenceBackend implements Backend, Oracle {
       ((observed.pf.code & 1) === 0 || (observed.pf.code & 8) !== 0);
     const pinned = members.every((m) => m.pin !== undefined);
     if (members.every((m) => m.current) && (walkOnly || pinned)) {
-      for (const hva of new Set(tried)) {
+      for (const [hva, walkedValues] of tried) {
+        // A walk that did not read the entry says nothing of it.
+        if (members.some((m) => !(m.reads ?? []).includes(hva))) continue;
         const assumed = members.map((m) => m.pin?.find((p) => p.hva === hva));
         const ok = new Set(assumed.flatMap((p) => p === undefined ? [] : [p.value]));
         if (assumed.some((p) => p === undefined)) {
-          if (walkOnly) this.#memory.filterAlternatives(hva, (v) => ok.has(v), PTE_A | PTE_D);
-        } else if (ok.size === 1) {
+          // Values no walk tried (the walk cap) stay possible.
+          if (walkOnly) {
+            this.#memory.filterAlternatives(
+              hva,
+              (v) => ok.has(v) || !walkedValues.has(v),
+              PTE_A | PTE_D,
+            );
+          }
+        } else if (ok.size === 1 && !capped) {
           const unknown = this.#memory.dontCare(hva, 8);
           this.#memory.write(hva, 8, [...ok][0]!);
           this.#memory.addDontCare(hva, unknown & (PTE_A | PTE_D));
@@ -521,7 +546,22 @@ export class ReferenceBackend implements Backend, Oracle {
     const translations = members.filter((m) => m.t !== undefined).map((m) => m.t!);
     // A/D updates of the current walk: definite unless a cached copy or another branch
     // with the same outcome may have served the access instead.
-    const cur = members.find((m) => m.current && m.t !== undefined);
+    // A walk whose assumed entry values memory does not hold (not pinned) only makes its
+    // A/D bits don't care: its entries are not what memory holds.
+    const holds = (m: Candidate) =>
+      (m.pin ?? []).every((p) =>
+        ((this.#memory.read(p.hva, 8) ^ p.value) & ~(PTE_A | PTE_D)) === 0n
+      );
+    const cur = members.find((m) => m.current && m.t !== undefined && holds(m));
+    const loose = cur === undefined
+      ? members.find((m) => m.current && m.t !== undefined)
+      : undefined;
+    if (loose !== undefined) {
+      for (const { entry, value } of accessedDirtyUpdates(loose.t!, write)) {
+        this.#memory.addDontCare(entry.hva, value ^ entry.value);
+        this.#touch(entry.gpa, true, false);
+      }
+    }
     if (cur !== undefined) {
       const fuzzy = ambiguous || currentCached;
       // A/D bits this walk needs that are don't care may really be clear: the walk may
@@ -620,6 +660,8 @@ interface Candidate {
   why: string;
   /** The entry values this walk assumed for don't-care entries (pinned if they alone match). */
   pin?: Pin[];
+  /** The hvas of the entries the walk read (current walks only). */
+  reads?: number[];
 }
 
 /**

@@ -269,3 +269,21 @@ Deno.test("reference: one uncertain store may have landed in either of two entri
   assert.ok(outcomes.includes("pf code=0x0 cr2=0x200000"), outcomes.join("\n"));
   assert.ok(outcomes.includes("value 0x0"), outcomes.join("\n"));
 });
+
+Deno.test("reference: A/D bits of a walk that assumed unpinned entry values leave memory alone", () => {
+  // Review finding: the same two stores, no CR3 load. A read that a stale translation
+  // also explains matches a walk that assumed other values for two entries; its A/D
+  // update must not make those values current (PT[0] still reads 0x61 afterwards).
+  const config = { ...defaultConfig(), cr0: { wp: false } };
+  const ref = judged([
+    "slot 0 gpa=0x0 pages=16 hva=0x100000000",
+    "write 0x0 0x1",
+    "write 0x1000 0x1001",
+    "write 0x8 0x1001",
+    "access w 0x200000 0x1",
+    "access w 0x200000 0x5001",
+  ], config);
+  ref.judge(parseOp("access r 0x200000"), parseOutcome("value 0x0"));
+  // The value memory holds stays 0x61 (it used to become the walk's assumed 0x5021).
+  assert.match(permittedText(ref, "read 0x1000")[0]!, /^value 0x61 /);
+});
