@@ -250,21 +250,23 @@ Deno.test("reference: a page fault at an address ends its stale translations", (
   assert.deepEqual(permittedText(ref2, "access r 0x400000"), ["value 0x22: current walk"]);
 });
 
+/** CR0.WP=0, PT[0] (gpa 0x1000) maps its own table, then two stores through it. */
+const WP0 = { ...defaultConfig(), cr0: { wp: false } };
+const TWO_STORES = [
+  "slot 0 gpa=0x0 pages=16 hva=0x100000000",
+  "write 0x0 0x1",
+  "write 0x1000 0x1001",
+  "write 0x8 0x1001",
+  "access w 0x200000 0x1",
+  "access w 0x200000 0x5001",
+];
+
 Deno.test("reference: one uncertain store may have landed in either of two entries of a walk", () => {
   // With CR0.WP=0, PT[0] (gpa 0x1000) maps its own table. Store 1 points it at page 0;
   // store 2 goes through the new translation into page 0's entry 0 (the PML4E) or
   // through the stale one into PT[0]. After a CR3 load, the walk sees either a broken
   // PML4E (fault) or PT[0] -> page 5 (a read): both values must be walked together.
-  const config = { ...defaultConfig(), cr0: { wp: false } };
-  const ref = judged([
-    "slot 0 gpa=0x0 pages=16 hva=0x100000000",
-    "write 0x0 0x1",
-    "write 0x1000 0x1001",
-    "write 0x8 0x1001",
-    "access w 0x200000 0x1",
-    "access w 0x200000 0x5001",
-    "cr3 0x0",
-  ], config);
+  const ref = judged([...TWO_STORES, "cr3 0x0"], WP0);
   const outcomes = permittedText(ref, "access r 0x200000").map((p) => p.split(":")[0]!);
   assert.ok(outcomes.includes("pf code=0x0 cr2=0x200000"), outcomes.join("\n"));
   assert.ok(outcomes.includes("value 0x0"), outcomes.join("\n"));
@@ -274,15 +276,7 @@ Deno.test("reference: A/D bits of a walk that assumed unpinned entry values leav
   // Review finding: the same two stores, no CR3 load. A read that a stale translation
   // also explains matches a walk that assumed other values for two entries; its A/D
   // update must not make those values current (PT[0] still reads 0x61 afterwards).
-  const config = { ...defaultConfig(), cr0: { wp: false } };
-  const ref = judged([
-    "slot 0 gpa=0x0 pages=16 hva=0x100000000",
-    "write 0x0 0x1",
-    "write 0x1000 0x1001",
-    "write 0x8 0x1001",
-    "access w 0x200000 0x1",
-    "access w 0x200000 0x5001",
-  ], config);
+  const ref = judged(TWO_STORES, WP0);
   ref.judge(parseOp("access r 0x200000"), parseOutcome("value 0x0"));
   // The value memory holds stays 0x61 (it used to become the walk's assumed 0x5021).
   assert.match(permittedText(ref, "read 0x1000")[0]!, /^value 0x61 /);
