@@ -164,7 +164,6 @@ export function findingKey(f: { signature: string; baseline?: boolean }): string
 /** The per-run engine. */
 export class Engine {
   readonly options: EngineOptions;
-  readonly #factory: BackendFactory;
   readonly #pool: TraceChoices[] = [];
   #poolSerial = 0;
   readonly #known: Uint8Array = new Uint8Array(1024);
@@ -173,7 +172,6 @@ export class Engine {
   readonly #capturing: BackendFactory;
 
   constructor(factory: BackendFactory, options: EngineOptions) {
-    this.#factory = factory;
     this.options = options;
     // Wraps the factory so that the backend diffTrace creates can be read afterwards.
     this.#capturing = {
@@ -285,7 +283,7 @@ export class Engine {
           shrunkHere.add(key);
           // A baseline finding is not what the self-test hunts: it is not shrunk.
           if ((this.options.shrinkSeconds ?? 8) > 0 && finding.baseline !== true) {
-            const m = this.shrink(sig, this.choicesOf(i, choices), trace, finding.baseline);
+            const m = this.shrink(sig, this.choicesOf(i, choices), trace);
             if (m !== null) finding.minimized = m;
           }
         }
@@ -300,13 +298,12 @@ export class Engine {
     signature: string,
     choices: TraceChoices,
     trace: Trace,
-    baseline?: boolean,
   ): Minimized | null {
     const t0 = performance.now();
     const budget = (this.options.shrinkSeconds ?? 8) * 1000;
     // The injected bug's finding must stay one that the uninjected core agrees on.
     const uninjected = { ...this.options.diff, inject: [] };
-    const same = baseline === false
+    const same = this.#baselineCheck
       ? (t: Trace) => this.signature(t) === signature && this.signature(t, uninjected) === null
       : (t: Trace) => this.signature(t) === signature;
     const constraints = this.options.constraints;

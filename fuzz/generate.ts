@@ -7,7 +7,7 @@
  * `s` ({@linkcode generateRun}), fast-check shrinks and mutates them, and
  * {@linkcode interpret} turns any choice sequence back into a valid trace.
  */
-import type { Area } from "../src/corpus/types.ts";
+import { type Area, AREAS } from "../src/corpus/types.ts";
 import { type Op, type Trace, TRACE_FORMAT } from "../src/trace/types.ts";
 import { type ConfigConstraints, genConfig } from "./gen/config.ts";
 import { weighted } from "./gen/_pick.ts";
@@ -37,7 +37,7 @@ import { Sfc32 } from "./rng.ts";
 import { RandomSource, ReplaySource, type Source } from "./source.ts";
 
 /** Every area, in the order of `--areas`. */
-export const AREAS: readonly Area[] = ["mmu", "memslot", "pmu"];
+export { AREAS };
 
 /** The decisions behind one trace. */
 export interface TraceChoices {

@@ -33,16 +33,6 @@ export function memoryBefore(ops: readonly Op[], end: number): Map<bigint, bigin
   return mem;
 }
 
-/** CR3 before op `end` (0 until the trace loads one, as the harness starts). */
-export function cr3Before(ops: readonly Op[], end: number): bigint {
-  let cr3 = 0n;
-  for (let i = 0; i < end; i++) {
-    const op = ops[i]!;
-    if (op.op === "cr3") cr3 = op.gpa & ADDR;
-  }
-  return cr3;
-}
-
 /** The index of `gva` at `level` (4 = PML4). */
 export function indexAt(gva: bigint, level: number): number {
   return Number((gva >> BigInt(12 + 9 * (level - 1))) & 511n);
@@ -82,15 +72,15 @@ function writtenQwords(ops: readonly Op[]): Set<bigint> {
   return s;
 }
 
-/** Walk paths (at the op that uses them) of each distinct access / invlpg address. */
-function paths(ops: readonly Op[]): { gva: bigint; steps: WalkStep[] }[] {
-  const out: { gva: bigint; steps: WalkStep[] }[] = [];
+/** Walk paths (at the op that uses them) of each distinct access address, last use first. */
+function paths(ops: readonly Op[], walks: ReadonlyMap<number, WalkStep[]>): WalkStep[][] {
+  const out: WalkStep[][] = [];
   const seen = new Set<bigint>();
   for (let i = ops.length - 1; i >= 0; i--) {
     const op = ops[i]!;
     if (op.op !== "access" || seen.has(op.gva & ~PAGE)) continue;
     seen.add(op.gva & ~PAGE);
-    out.push({ gva: op.gva, steps: walk(memoryBefore(ops, i), cr3Before(ops, i), op.gva) });
+    out.push(walks.get(i)!);
   }
   return out;
 }
@@ -109,7 +99,7 @@ function store(mem: Map<bigint, bigint>, op: Op & { op: "write" }): void {
 }
 
 /** The walk of every access and INVLPG at the op that does it (one pass over the trace). */
-function walksAt(ops: readonly Op[]): Map<number, WalkStep[]> {
+export function walksAt(ops: readonly Op[]): Map<number, WalkStep[]> {
   const out = new Map<number, WalkStep[]>();
   const mem = new Map<bigint, bigint>();
   let cr3 = 0n;
@@ -122,11 +112,17 @@ function walksAt(ops: readonly Op[]): Map<number, WalkStep[]> {
 }
 
 /**
- * Rewrites the linear addresses whose walk reads `entry` at `level` (the index there
- * becomes `to`): the one walked, and aliases that reach the same table by another path.
+ * Rewrites the linear addresses whose walk (in `walks`, of the trace `ops` came from)
+ * reads `entry` at `level` (the index there becomes `to`): the one walked, and aliases
+ * that reach the same table by another path.
  */
-function reindex(ops: Op[], entry: bigint, level: number, to: number): Op[] {
-  const walks = walksAt(ops);
+function reindex(
+  ops: readonly Op[],
+  walks: ReadonlyMap<number, WalkStep[]>,
+  entry: bigint,
+  level: number,
+  to: number,
+): Op[] {
   return ops.map((op, i) =>
     (op.op === "access" || op.op === "invlpg") &&
       walks.get(i)!.some((s) => s.level === level && s.entry === entry)
@@ -143,6 +139,7 @@ function reindex(ops: Op[], entry: bigint, level: number, to: number): Op[] {
  */
 function foldTable(
   ops: readonly Op[],
+  walks: ReadonlyMap<number, WalkStep[]>,
   upper: WalkStep,
   lower: WalkStep,
   onlyUpper: boolean,
@@ -184,15 +181,8 @@ function foldTable(
     }
   });
   if (clash) return null;
-  if (to === lower.index) return out;
   // Which accesses read the moved entry is decided on the trace before the fold.
-  const walks = walksAt(ops);
-  return out.map((op, i) =>
-    (op.op === "access" || op.op === "invlpg") &&
-      walks.get(i)!.some((s) => s.level === lower.level && s.entry === moved)
-      ? { ...op, gva: withIndex(op.gva, lower.level, to) }
-      : op
-  );
+  return to === lower.index ? out : reindex(out, walks, moved, lower.level, to);
 }
 
 /**
@@ -202,7 +192,8 @@ function foldTable(
  */
 export function pagingVariants(ops: readonly Op[]): Op[][] {
   const out: Op[][] = [];
-  for (const { steps } of paths(ops)) {
+  const walks = walksAt(ops);
+  for (const steps of paths(ops, walks)) {
     for (let k = 0; k + 1 < steps.length; k++) {
       const upper = steps[k]!;
       const lower = steps[k + 1]!;
@@ -211,7 +202,7 @@ export function pagingVariants(ops: readonly Op[]): Op[][] {
         // Every pointer to the folded page follows it, or (when it is also a data page
         // whose contents must differ from the table's) only the entry on this walk.
         for (const onlyUpper of [false, true]) {
-          const v = foldTable(ops, upper, lower, onlyUpper);
+          const v = foldTable(ops, walks, upper, lower, onlyUpper);
           if (v !== null) out.push(v);
         }
       } else if (
@@ -219,7 +210,7 @@ export function pagingVariants(ops: readonly Op[]): Op[][] {
         !((lower.level === 3 || lower.level === 2) && (lower.value & 0x80n) !== 0n)
       ) {
         // Both levels reference the same page: the upper entry can serve the lower level.
-        const reindexed = reindex(ops.slice(), lower.entry, lower.level, upper.index);
+        const reindexed = reindex(ops, walks, lower.entry, lower.level, upper.index);
         const dropped = reindexed
           .filter((op) => !(op.op === "write" && (op.gpa & ~7n) === lower.entry));
         out.push(dropped);

@@ -24,7 +24,14 @@ function flagsOf(log: boolean, ro: boolean): SlotFlag[] {
   return f;
 }
 
-function slotOp(s: WSlot, gfn = s.gfn, pages = s.pages, log = s.log, ro = s.ro): Op {
+/** The op that sets slot `s` (by default as it is now). */
+export function slotOp(
+  s: WSlot,
+  gfn = s.gfn,
+  pages = s.pages,
+  log = s.log,
+  ro = s.ro,
+): Op & { op: "slot" } {
   return {
     op: "slot",
     id: s.id,

@@ -13,7 +13,8 @@
 import type { AccessKind, Op, Size } from "../../src/trace/types.ts";
 import type { Source } from "../source.ts";
 import { between, chance, pick, weighted } from "./_pick.ts";
-import type { WEntry, World, WSlot } from "./world.ts";
+import { slotOp } from "./memslot.ts";
+import type { WEntry, World } from "./world.ts";
 
 // Entry bits (SDM vol. 3A table 4-19ff; KVM-FACTS A.1).
 const P = 1n;
@@ -419,7 +420,7 @@ export function genLargeTouch(src: Source, world: World, out: Op[]): void {
     if (first !== undefined && world.config.gbPages && chance(src, 25)) {
       // A 1 GiB page over the first slot (at gfn 0), dirty-logged.
       if (!first.log) {
-        emit(world, out, { ...slotOpOf(first), flags: first.ro ? ["log", "ro"] : ["log"] });
+        emit(world, out, slotOp(first, first.gfn, first.pages, true));
       }
       frame = -1;
     } else if (chance(src, 75)) {
@@ -607,19 +608,4 @@ function aliasRelink(
   const [first, second] = chance(src, 75) ? [sib, e1.gva] : [e1.gva, sib];
   out.push({ op: "access", gva: alias(first & ~0xfffn), kind: "read", user: false, size: 8 });
   out.push({ op: "access", gva: alias(second & ~0xfffn), kind: "read", user: false, size: 8 });
-}
-
-/** The op that re-states slot `s` as it is. */
-function slotOpOf(s: WSlot): Op & { op: "slot" } {
-  const flags: ("log" | "ro")[] = [];
-  if (s.log) flags.push("log");
-  if (s.ro) flags.push("ro");
-  return {
-    op: "slot",
-    id: s.id,
-    gpa: BigInt(s.gfn) << 12n,
-    pages: s.pages,
-    hva: BigInt(s.hvaPage) << 12n,
-    flags,
-  };
 }

@@ -4,7 +4,7 @@
  * whole structure like KVM's removed MMU auditor. Each broken invariant is one line.
  */
 import { NR_AS } from "./memslots.ts";
-import type { ShadowMmu } from "./mmu.ts";
+import { type ShadowMmu, spHashOf } from "./mmu.ts";
 import { formatRole, ROLE_DIRECT, roleLevel } from "./role.ts";
 import {
   isMmioSpte,
@@ -168,9 +168,7 @@ export function auditMmu(mmu: ShadowMmu): string[] {
 }
 
 function hashSlot(mmu: ShadowMmu, sp: number): number {
-  const gfn = mmu.spGfn[sp]!;
-  const h = Math.imul((gfn >>> 0) ^ Math.imul((gfn / 4294967296) >>> 0, 0x85ebca6b), 0x9e3779b1);
-  return h >>> 20;
+  return spHashOf(mmu.spGfn[sp]!);
 }
 
 function listHas(mmu: ShadowMmu, head: number, s: number): boolean {

@@ -157,8 +157,3 @@ export const Cov = {
   PREFETCH: 71,
   TRACK_WRITE_HALF_GPTE: 72,
 } as const;
-
-/** A fresh counter array. */
-export function newCoverage(): Uint32Array {
-  return new Uint32Array(COVERAGE_NAMES.length);
-}

@@ -82,6 +82,12 @@ export const PTE_PREFETCH_NUM = 8;
 export const WRITE_FLOODING_LIMIT = 3;
 
 const SPTES = 512;
+
+/** The shadow-page hash bucket of a gfn (`kvm_page_table_hashfn`'s role here). */
+export function spHashOf(gfn: number): number {
+  const h = Math.imul((gfn >>> 0) ^ Math.imul((gfn / TWO32) >>> 0, 0x85ebca6b), 0x9e3779b1);
+  return h >>> (32 - KVM_MMU_HASH_SHIFT);
+}
 const BITMAP_WORDS = 16;
 const HASH_SIZE = 1 << KVM_MMU_HASH_SHIFT;
 const TWO32 = 4294967296;
@@ -244,11 +250,6 @@ export class ShadowMmu {
     this.cap = cap;
   }
 
-  #hashOf(gfn: number): number {
-    const h = Math.imul((gfn >>> 0) ^ Math.imul((gfn / TWO32) >>> 0, 0x85ebca6b), 0x9e3779b1);
-    return h >>> (32 - KVM_MMU_HASH_SHIFT);
-  }
-
   /** `is_obsolete_sp`. */
   isObsolete(sp: number): boolean {
     return (this.spRole[sp]! & ROLE_INVALID) !== 0 || this.spValidGen[sp] !== this.mmuValidGen;
@@ -272,7 +273,7 @@ export class ShadowMmu {
   }
 
   #hashDel(sp: number): void {
-    const b = this.#hashOf(this.spGfn[sp]!);
+    const b = spHashOf(this.spGfn[sp]!);
     let cur = this.hash[b]!, prev = -1;
     while (cur !== sp) {
       prev = cur;
@@ -300,7 +301,7 @@ export class ShadowMmu {
     this.spParents[sp] = 0;
     this.sptLo.fill(0, sp * SPTES, (sp + 1) * SPTES);
     this.sptHi.fill(0, sp * SPTES, (sp + 1) * SPTES);
-    const b = this.#hashOf(gfn);
+    const b = spHashOf(gfn);
     this.spHashNext[sp] = this.hash[b]!;
     this.hash[b] = sp;
     this.#listAddHead(sp);
@@ -484,7 +485,7 @@ export class ShadowMmu {
     const n = this.#aliases(page, buf);
     for (let k = 0; k < n; k += 2) {
       const gfn = buf[k + 1]!;
-      for (let sp = this.hash[this.#hashOf(gfn)]!; sp >= 0; sp = this.spHashNext[sp]!) {
+      for (let sp = this.hash[spHashOf(gfn)]!; sp >= 0; sp = this.spHashNext[sp]!) {
         if (this.spGfn[sp] !== gfn || this.isObsolete(sp)) continue;
         if ((this.spRole[sp]! & ROLE_DIRECT) !== 0) continue;
         if (!canUnsync) return -1;
@@ -608,7 +609,10 @@ export class ShadowMmu {
     // KVM's make_spte would make the spte writable again here and mark the page dirty
     // although the guest wrote nothing; the core keeps a dirty-log write protection
     // (the reference does not permit that extra dirty page; see the report).
-    if ((slot.flags & SLOT_LOG) !== 0 && (lo & SPTE_W) === 0) access &= ~ACC_WRITE;
+    if ((slot.flags & SLOT_LOG) !== 0 && (lo & SPTE_W) === 0 && (access & ACC_WRITE) !== 0) {
+      this.cov[Cov.SPTE_WRPROT_DIRTYLOG]!++;
+      access &= ~ACC_WRITE;
+    }
     this.#makeSpte(slot, gfn, access, false);
     // A sync is not an access: keep the spte's A bit as it was (aging reports A).
     this.sptLo[s] = ((out[0]! & ~SPTE_A) | (lo & SPTE_A)) >>> 0;
@@ -802,7 +806,7 @@ export class ShadowMmu {
     const level = roleLevel(role);
     const stale: number[] = [];
     let found = -1;
-    for (let sp = this.hash[this.#hashOf(gfn)]!; sp >= 0; sp = this.spHashNext[sp]!) {
+    for (let sp = this.hash[spHashOf(gfn)]!; sp >= 0; sp = this.spHashNext[sp]!) {
       if (this.spGfn[sp] !== gfn || this.isObsolete(sp)) continue;
       if (this.spRole[sp] !== role) {
         // ddc16abbbae9: an upper-level page over an unsync gfn zaps the unsync page.
@@ -1195,7 +1199,7 @@ export class ShadowMmu {
     const sps: number[] = [];
     for (let k = 0; k < n; k += 2) {
       const gfn = buf[k + 1]!;
-      for (let sp = this.hash[this.#hashOf(gfn)]!; sp >= 0; sp = this.spHashNext[sp]!) {
+      for (let sp = this.hash[spHashOf(gfn)]!; sp >= 0; sp = this.spHashNext[sp]!) {
         if (this.spGfn[sp] !== gfn || this.isObsolete(sp)) continue;
         if ((this.spRole[sp]! & ROLE_DIRECT) === 0) sps.push(sp);
       }

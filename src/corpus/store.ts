@@ -14,7 +14,7 @@
 import { traceFromJson } from "../trace/parse.ts";
 import { join } from "node:path";
 import {
-  type Area,
+  AREAS,
   type Finding,
   FINDING_FORMAT,
   FINDING_STATUSES,
@@ -62,7 +62,6 @@ export interface FindingUpdate {
   note?: string;
 }
 
-const AREAS: readonly Area[] = ["mmu", "memslot", "pmu"];
 const KINDS = ["divergence", "invariant", "crash"] as const;
 const BACKENDS = ["reference", "core", "kvm"] as const;
 
@@ -530,7 +529,8 @@ function checkId(id: string): void {
   }
 }
 
-function errorText(e: unknown): string {
+/** An error's text for a user: a JSON syntax error says so. */
+export function errorText(e: unknown): string {
   if (e instanceof SyntaxError) return `Cannot parse JSON: ${e.message}`;
   return e instanceof Error ? e.message : String(e);
 }

@@ -20,6 +20,8 @@ export const FINDING_STATUSES: readonly FindingStatus[] = [
 
 /** The area of a finding: which part of KVM the diverging op exercises. */
 export type Area = "mmu" | "memslot" | "pmu";
+/** Every area, in the order the CLI and the dashboard list them. */
+export const AREAS: readonly Area[] = ["mmu", "memslot", "pmu"];
 
 /** What kind of disagreement it is. */
 export type FindingKind = "divergence" | "invariant" | "crash";

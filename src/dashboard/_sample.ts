@@ -3,11 +3,10 @@
  * Synthetic findings, run records and self-test results for the dashboard's tests,
  * end-to-end test and benchmark. Not used by the server itself.
  */
-import { FINDING_FORMAT, RUN_FORMAT } from "../corpus/types.ts";
-import type { Area, Finding, FindingStatus, RunRecord } from "../corpus/types.ts";
+import { AREAS, FINDING_FORMAT, RUN_FORMAT } from "../corpus/types.ts";
+import type { Finding, FindingStatus, RunRecord } from "../corpus/types.ts";
 import type { SelfTest } from "../corpus/store.ts";
 
-const AREAS: readonly Area[] = ["mmu", "memslot", "pmu"];
 const STATUSES: readonly FindingStatus[] = ["new", "confirmed", "fixed", "wontfix", "invalid"];
 
 /** The id of the `n`th sample finding: `n` as 16 hex digits. */

@@ -15,6 +15,7 @@
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import {
+  errorText,
   isFindingId,
   isFindingStatus,
   listRuns,
@@ -188,7 +189,7 @@ export function createApp(options: AppOptions): Hono {
       try {
         updated = await updateFinding(dir, id, { status, note });
       } catch (e) {
-        return refuse(400, `Cannot update finding ${id}: ${message(e)}`);
+        return refuse(400, `Cannot update finding ${id}: ${errorText(e)}`);
       }
       if (updated === null) return refuse(404, `No finding ${id}`);
       index.invalidate();
@@ -208,7 +209,7 @@ export function createApp(options: AppOptions): Hono {
   });
   app.onError((err, c) => {
     console.error("dashboard:", err);
-    const text = `Internal error: ${message(err)}`;
+    const text = `Internal error: ${errorText(err)}`;
     if (c.req.path.startsWith("/api/")) return c.json({ error: text }, 500);
     return html(c, <ErrorPage status={500} message={text} />, 500);
   });
@@ -226,7 +227,7 @@ export function createApp(options: AppOptions): Hono {
       if (finding === null) return { status: 404, error: `No finding ${id}` };
       return { finding };
     } catch (e) {
-      return { status: 500, error: `Cannot read findings/${id}.json: ${message(e)}` };
+      return { status: 500, error: `Cannot read findings/${id}.json: ${errorText(e)}` };
     }
   }
 
@@ -240,7 +241,7 @@ async function runsData(dir: string) {
   try {
     selftest = await readSelfTest(dir);
   } catch (e) {
-    selftestError = message(e);
+    selftestError = errorText(e);
   }
   return { runs, errors, selftest, selftestError };
 }
@@ -251,9 +252,4 @@ async function html(
   status: 200 | 400 | 403 | 404 | 413 | 415 | 500 = 200,
 ) {
   return c.html(await documentHtml(node), status);
-}
-
-function message(e: unknown): string {
-  if (e instanceof SyntaxError) return `Cannot parse JSON: ${e.message}`;
-  return e instanceof Error ? e.message : String(e);
 }

@@ -13,7 +13,7 @@
  * requests share one re-read.
  */
 import { join } from "node:path";
-import { type FileError, findingsDir, parseFindingFile } from "../corpus/store.ts";
+import { errorText, type FileError, findingsDir, parseFindingFile } from "../corpus/store.ts";
 import { type FindingSummary, summarize } from "./summary.ts";
 
 /** What the list page shows: the valid findings and the files that are not. */
@@ -136,12 +136,7 @@ export class FindingsIndex {
       const summary = summarize(parseFindingFile(await Deno.readTextFile(path), name));
       return { ino, mtime, size: info.size, summary };
     } catch (e) {
-      const error = e instanceof SyntaxError
-        ? `Cannot parse JSON: ${e.message}`
-        : e instanceof Error
-        ? e.message
-        : String(e);
-      return { ino, mtime, size: info.size, error };
+      return { ino, mtime, size: info.size, error: errorText(e) };
     }
   }
 }

@@ -6,10 +6,10 @@
  * page and `/api/findings`, which therefore return the same rows.
  */
 import type { Area, FindingStatus } from "../corpus/types.ts";
-import { FINDING_STATUSES } from "../corpus/types.ts";
+import { AREAS, FINDING_STATUSES } from "../corpus/types.ts";
 import type { FindingSummary } from "./summary.ts";
 
-export const AREAS: readonly Area[] = ["mmu", "memslot", "pmu"];
+export { AREAS };
 
 /** The sortable columns, as they appear in `?sort=`. */
 export const SORT_KEYS = [

@@ -289,20 +289,6 @@ export class KvmVm {
     this.#must("KVM_SET_SREGS", this.#ioctl(this.#vcpuFd, U.KVM_SET_SREGS, b));
   }
 
-  /** The vCPU's control registers (KVM_GET_SREGS), for tests and crash messages. */
-  controlRegisters(): { cr0: bigint; cr3: bigint; cr4: bigint; efer: bigint } {
-    const b = new Uint8Array(U.SREGS_SIZE);
-    const v = new DataView(b.buffer);
-    this.#must("KVM_GET_SREGS", this.#ioctl(this.#vcpuFd, U.KVM_GET_SREGS, b));
-    const get = (off: number) => v.getBigUint64(off, true);
-    return {
-      cr0: get(U.SREGS_CR0),
-      cr3: get(U.SREGS_CR3),
-      cr4: get(U.SREGS_CR4),
-      efer: get(U.SREGS_EFER),
-    };
-  }
-
   #reg(offset: number): bigint {
     const regs = new Uint8Array(U.REGS_SIZE);
     if (this.#ioctl(this.#vcpuFd, U.KVM_GET_REGS, regs) < 0) return -1n;

@@ -600,7 +600,7 @@ export class ReferenceBackend implements Backend, Oracle {
       const old = this.#memory.read(primary.hva, op.size);
       // If the store went elsewhere, these bytes keep whatever they may have held.
       const oldUnknown = this.#memory.dontCare(primary.hva, op.size);
-      const before = this.#memory.possibleValues(primary.hva, op.size);
+      const before = distinct.size > 1 ? this.#memory.possibleValues(primary.hva, op.size) : [];
       this.#store(primary.hva, op.size, op.value!);
       this.#touch(primary.gpa, true, distinct.size === 1);
       const done = new Set([primary.hva]);
