@@ -29,6 +29,20 @@ export interface Backend {
   supports?(op: Op): string | null;
   /** Releases OS resources (the kvm backend's VM); a no-op elsewhere. */
   close(): void;
+  /**
+   * Named event counters (the core: shadow-MMU and vPMU events); `coverageNames[i]`
+   * names `coverage[i]`. The fuzzer guides on them, and the events one op counted are
+   * the "path" part of a finding's identity (docs/identity.md).
+   */
+  readonly coverage?: Uint32Array;
+  readonly coverageNames?: readonly string[];
+  /**
+   * What the backend saw of the last `step` when it has no counters (the kvm backend:
+   * exit reasons, ioctls), in order; part of a finding's identity like `coverage`.
+   */
+  trail?(): readonly string[];
+  /** The backend's own invariants, broken ones as messages (the core's audit). */
+  audit?(): string[];
 }
 
 /** How a backend is made; `available()` says why it cannot run here, or `null`. */
@@ -46,6 +60,12 @@ export interface BackendFactory {
 export interface BackendOptions {
   /** Injected bug names (core only). */
   inject?: readonly string[];
+  /**
+   * Known deviations of KVM from the architecture to correct (core only;
+   * `src/core/deviations.ts`): the fuzzer asks whether a divergence is one of them by
+   * running the trace again with the deviation corrected.
+   */
+  fix?: readonly string[];
 }
 
 /**

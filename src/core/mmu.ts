@@ -176,6 +176,10 @@ export class ShadowMmu {
   readonly bugLinkUnsyncNoSync: boolean;
   readonly bugWp0LargeDirty: boolean;
   readonly bugFastPfLarge: boolean;
+  /** Known deviations corrected (`deviations.ts`): each flag is one `fix` name. */
+  readonly fixNpPf: boolean;
+  readonly fixSyncMmio: boolean;
+  readonly fixMmioDirty: boolean;
 
   constructor(
     readonly config: Config,
@@ -183,7 +187,11 @@ export class ShadowMmu {
     readonly mem: SparseMemory,
     readonly cov: Uint32Array,
     readonly bugs: ReadonlySet<string>,
+    fixes: ReadonlySet<string> = new Set(),
   ) {
+    this.fixNpPf = fixes.has("np-pf-keeps-stale-spte");
+    this.fixSyncMmio = fixes.has("sync-mmio-spte-restamp");
+    this.fixMmioDirty = fixes.has("mmio-spte-write-no-dirty");
     this.walker = new GuestWalker(config, slots, mem);
     this.wp = config.cr0.wp;
     this.smep = config.cr4.smep;
@@ -588,7 +596,11 @@ export class ShadowMmu {
     if (isMmioSpte(lo, hi)) {
       // sync_mmio_spte: a changed gfn zaps; the same gfn is re-marked with the gpte's
       // current access (so a gpte that lost W no longer passes the MMIO fast path).
-      if (drop || mmioSpteGfn(lo, hi) !== gfn) {
+      // (The sync-mmio-spte-restamp correction also drops an spte of an older memslot
+      // generation, which a memslot created over its gfn may have turned into RAM.)
+      const stale = this.fixSyncMmio &&
+        mmioSpteGen(lo, hi, this.genLowBits) !== (this.slots.gen[0] & this.genMask);
+      if (drop || stale || mmioSpteGfn(lo, hi) !== gfn) {
         this.#zapPte(sp, s);
         this.cov[Cov.SYNC_SPTE_DROP]!++;
       } else {
@@ -1059,7 +1071,11 @@ export class ShadowMmu {
       // kvm_inject_emulated_page_fault: a protection fault invalidates the faulting
       // address ("else the access will fault indefinitely"), which syncs the spte of an
       // unsync page there; a not-present or reserved-bit fault leaves the sptes alone.
-      if ((c & PFERR_PRESENT) !== 0 && (c & PFERR_RSVD) === 0) this.invalidateAddr(gva);
+      // (The np-pf-keeps-stale-spte correction invalidates on every fault, as the SDM's
+      // 4.10.4.1 has a page fault do.)
+      if (this.fixNpPf || ((c & PFERR_PRESENT) !== 0 && (c & PFERR_RSVD) === 0)) {
+        this.invalidateAddr(gva);
+      }
       return Tr.Fault;
     }
     let access = w.pteAccess;
@@ -1480,6 +1496,13 @@ export class ShadowMmu {
                 ((lo & SPTE_U) !== 0 ? ACC_USER : 0) |
                 ACC_EXEC;
               if (this.checkMmioSpte(lo, hi) && !this.walker.permissionFault(acc, pfec, this.ac)) {
+                // (The mmio-spte-write-no-dirty correction walks the guest tables of a
+                // write served here, setting their A/D bits as the CPU would.)
+                if (this.fixMmioDirty && (pfec & PFERR_WRITE) !== 0) {
+                  if (this.walker.walk(this.cr3, gva, pfec, this.ac)) {
+                    this.#updateAccessedDirty(true);
+                  }
+                }
                 this.gpa = mmioSpteGfn(lo, hi) * 4096 + (gva - vpn * 4096);
                 this.lastMmio = { gva, pfec };
                 return Tr.Mmio;

@@ -16,6 +16,7 @@ import { auditMmu } from "./audit.ts";
 import { CorePmu } from "./pmu.ts";
 import { MMU_BUG_NAMES } from "./inject_mmu.ts";
 import { PMU_BUG_NAMES } from "./inject_pmu.ts";
+import { DEVIATION_NAMES } from "./deviations.ts";
 
 const OK: Outcome = Object.freeze({ ok: true }) as Outcome;
 const GP: Outcome = Object.freeze({ gp: true }) as Outcome;
@@ -49,6 +50,9 @@ export class CoreBackend implements Backend {
   readonly mmu: ShadowMmu;
   readonly pmu: CorePmu;
   readonly bugs: ReadonlySet<string>;
+  /** Known deviations corrected in this instance (`deviations.ts`). */
+  readonly fixes: ReadonlySet<string>;
+  readonly coverageNames: readonly string[] = CORE_COVERAGE_NAMES;
   #cov: Uint32Array;
   #pce: boolean;
   #hooks: MemslotHooks;
@@ -63,10 +67,16 @@ export class CoreBackend implements Backend {
         throw new TypeError(`Cannot inject bug "${name}": not in the MMU or PMU catalogue`);
       }
     }
+    this.fixes = new Set(options.fix ?? []);
+    for (const name of this.fixes) {
+      if (!DEVIATION_NAMES.has(name)) {
+        throw new TypeError(`Cannot correct deviation "${name}": not in src/core/deviations.ts`);
+      }
+    }
     this.#cov = new Uint32Array(CORE_COVERAGE_NAMES.length);
     const mmuCov = this.#cov.subarray(0, COVERAGE_NAMES.length);
-    this.mmu = new ShadowMmu(config, this.slots, this.mem, mmuCov, this.bugs);
-    this.pmu = new CorePmu(config, this.bugs);
+    this.mmu = new ShadowMmu(config, this.slots, this.mem, mmuCov, this.bugs, this.fixes);
+    this.pmu = new CorePmu(config, this.bugs, {}, this.fixes);
     this.#pce = config.cr4.pce;
     const mmu = this.mmu;
     this.#hooks = {

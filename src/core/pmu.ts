@@ -121,10 +121,23 @@ export class CorePmu {
   private readonly scratch64 = new BigUint64Array(1);
   private readonly scratch32 = new Uint32Array(this.scratch64.buffer);
 
-  constructor(config: Config, bugs: ReadonlySet<string>, options: CorePmuOptions = {}) {
+  /** Eventsel high bits the emulated-event match compares (`pmc_is_event_match`). */
+  private readonly matchEventHi: number;
+
+  constructor(
+    config: Config,
+    bugs: ReadonlySet<string>,
+    options: CorePmuOptions = {},
+    fixes: ReadonlySet<string> = new Set(),
+  ) {
     const isAmd = config.vendor === "amd";
+    // AMD64_RAW_EVENT_MASK_NB covers eventsel bits 35:32 (AMD's event select 11:8); the
+    // trigger-event-match-in-tx correction leaves Intel's IN_TX/IN_TXCP (33:32) out.
+    this.matchEventHi = !isAmd && fixes.has("trigger-event-match-in-tx") ? 0xc : 0xf;
+
     const bug = pmuBugFlags(bugs);
     this.pmu = new KvmPmu(isAmd, bug);
+    this.pmu.fixWritePeriod = fixes.has("pmc-write-period-from-offset");
     this.ops = isAmd ? amdPmuOps : intelPmuOps;
     this.filterEventHi = !isAmd && bug.filterMaskInTx ? 0xf : this.ops.eventselEventHi;
     this.instructionsRetired = 0xc0;
@@ -540,7 +553,10 @@ export class CorePmu {
         ? this.pmcIsGloballyEnabled(slot) && this.pmcSpeculativeInUse(slot)
         : this.pmcEventIsAllowed(slot);
       if (!allowed) continue;
-      if (((p.eventselLo[slot]! ^ targetLo) & 0xffff) !== 0 || (p.eventselHi[slot]! & 0xf) !== 0) {
+      if (
+        ((p.eventselLo[slot]! ^ targetLo) & 0xffff) !== 0 ||
+        (p.eventselHi[slot]! & this.matchEventHi) !== 0
+      ) {
         continue;
       }
       if (!this.cplIsMatched(slot, user)) continue;

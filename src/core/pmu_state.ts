@@ -86,6 +86,8 @@ export function testSlot(lo: number, hi: number, slot: number): boolean {
 export class KvmPmu {
   readonly isAmd: boolean;
   readonly bug: PmuBugFlags;
+  /** The pmc-write-period-from-offset correction is on (`deviations.ts`). */
+  fixWritePeriod = false;
 
   version = 0;
   nrArchGpCounters = 0;
@@ -223,7 +225,10 @@ export class KvmPmu {
    */
   pmcUpdateSamplePeriod(slot: number): void {
     if (!this.perfExists[slot] || this.isPaused[slot] || this.perfPeriod[slot] === 0) return;
-    this.perfSetPeriod(slot, this.getSamplePeriod(this.counter[slot]!, this.modOf(slot)));
+    // The pmc-write-period-from-offset correction (deviations.ts) counts the period from
+    // the value the guest reads back.
+    const value = this.fixWritePeriod ? this.pmcReadCounter(slot) : this.counter[slot]!;
+    this.perfSetPeriod(slot, this.getSamplePeriod(value, this.modOf(slot)));
   }
 
   /**
