@@ -4,7 +4,7 @@
  * stops at the first op whose outcome lies outside the reference's permitted set, at
  * the first broken invariant (with `audit`), or at the first exception (a crash).
  */
-import type { Backend, BackendFactory, Permitted } from "./backend.ts";
+import type { BackendFactory, Permitted } from "./backend.ts";
 import { ReferenceBackend } from "./reference/mod.ts";
 import type { Op, Outcome, Trace } from "./trace/types.ts";
 
