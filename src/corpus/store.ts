@@ -294,8 +294,9 @@ export async function writeFinding(dir: string, finding: Finding): Promise<void>
     }
   }
   const base = findingsDir(dir);
-  await Deno.mkdir(base, { recursive: true });
-  await atomicWriteText(join(base, `${finding.id}.json`), formatJson(finding));
+  const path = join(base, `${finding.id}.json`);
+  await mkdirFor(base, path);
+  await atomicWriteText(path, formatJson(finding));
 }
 
 /**
@@ -400,9 +401,9 @@ export async function listRuns(dir: string): Promise<{ runs: RunRecord[]; errors
 export async function writeRun(dir: string, run: RunRecord): Promise<string> {
   validateRun(run);
   const base = runsDir(dir);
-  await Deno.mkdir(base, { recursive: true });
   const safe = (s: string) => s.replace(/[^0-9A-Za-z-]/g, "-");
   const file = `${safe(run.time)}-${safe(run.seed)}.json`;
+  await mkdirFor(base, join(base, file));
   await atomicWriteText(join(base, file), formatJson(run));
   return file;
 }
@@ -425,30 +426,133 @@ export async function readSelfTest(dir: string): Promise<SelfTest | null> {
 }
 
 /**
+ * A file-system error of a store write, with a one-line message naming the file and the
+ * errno class: `Cannot write corpus/findings/ab.json: no space left on device (ENOSPC)`.
+ * Callers tell it from internal errors by its class (a full or read-only corpus is the
+ * user's environment, not a bug).
+ */
+export class CorpusWriteError extends Error {
+  /** The file the store was writing (the target, not its temporary file). */
+  readonly path: string;
+  /** The errno name (`ENOSPC`, `EROFS`, `EACCES`, ...), when known. */
+  readonly code: string | undefined;
+  constructor(path: string, cause: unknown) {
+    const code = errnoName(cause);
+    super(`Cannot write ${path}: ${errnoText(cause, code)}`, { cause });
+    this.name = "CorpusWriteError";
+    this.path = path;
+    this.code = code;
+  }
+}
+
+/**
+ * Descriptions of the errno classes a store write meets, by name (as Deno reports them
+ * in `error.code`); the numbers are Linux's (include/uapi/asm-generic/errno-base.h and
+ * errno.h), for errors that carry only `(os error N)` in their message.
+ */
+const ERRNOS: Record<string, { text: string; no: number }> = {
+  EPERM: { text: "operation not permitted", no: 1 },
+  ENOENT: { text: "no such file or directory", no: 2 },
+  EIO: { text: "input/output error", no: 5 },
+  EACCES: { text: "permission denied", no: 13 },
+  EEXIST: { text: "file exists", no: 17 },
+  ENOTDIR: { text: "not a directory", no: 20 },
+  EISDIR: { text: "is a directory", no: 21 },
+  EFBIG: { text: "file too large", no: 27 },
+  ENOSPC: { text: "no space left on device", no: 28 },
+  EROFS: { text: "read-only file system", no: 30 },
+  EDQUOT: { text: "disk quota exceeded", no: 122 },
+};
+
+function errnoName(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && code !== "") return code;
+  const m = e instanceof Error ? /\(os error (\d+)\)/.exec(e.message) : null;
+  if (m === null) return undefined;
+  return Object.entries(ERRNOS).find(([, v]) => v.no === Number(m[1]))?.[0];
+}
+
+function errnoText(e: unknown, code: string | undefined): string {
+  const known = code === undefined ? undefined : ERRNOS[code];
+  if (known !== undefined) return `${known.text} (${code})`;
+  const text = (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
+  return code === undefined || text.includes(code) ? text : `${text} (${code})`;
+}
+
+/** Writes bytes to an open file and returns how many it wrote (`FsFile.write`'s contract). */
+export type WriteFn = (file: Deno.FsFile, bytes: Uint8Array) => Promise<number>;
+
+let writeFn: WriteFn = (file, bytes) => file.write(bytes);
+
+/**
+ * Replaces the write call under every store write, for tests (a short write, ENOSPC
+ * after N bytes); `null` restores `FsFile.write`.
+ */
+export function setWriteFnForTesting(fn: WriteFn | null): void {
+  writeFn = fn ?? ((file, bytes) => file.write(bytes));
+}
+
+/**
+ * Writes all of `bytes`: a write may take fewer bytes than it was given (a full disk
+ * takes what fits, and only the next write fails with ENOSPC), so this loops until
+ * everything is written or a write fails.
+ *
+ * @throws {Error} The write's own error, or one saying a write made no progress.
+ */
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const n = await writeFn(file, bytes.subarray(done));
+    if (!Number.isSafeInteger(n) || n <= 0 || n > bytes.length - done) {
+      throw new Error(`short write: ${done} of ${bytes.length} bytes written, then ${n}`);
+    }
+    done += n;
+  }
+}
+
+/**
  * Writes `text` to `path` atomically: a temporary file in the same directory (so the
- * rename never crosses a file system), flushed, then renamed over the target.
+ * rename never crosses a file system), written whole, flushed, then renamed over the
+ * target. On any error the temporary file is removed and the target is left as it was.
+ *
+ * @throws {CorpusWriteError} Naming `path` and the errno class (ENOSPC, EROFS, EACCES).
  */
 export async function atomicWriteText(path: string, text: string): Promise<void> {
   const slash = path.lastIndexOf("/");
   const dirPart = slash >= 0 ? path.slice(0, slash + 1) : "";
   const name = path.slice(slash + 1);
-  // A leading dot and the .tmp suffix keep readers (which list *.json) from seeing it.
-  const tmp = `${dirPart}.${name}.${crypto.randomUUID()}.tmp`;
-  const file = await Deno.open(tmp, { write: true, createNew: true });
+  // A leading dot and the .tmp suffix keep readers (which list *.json) from seeing it;
+  // the pid lets a later store tell a dead writer's leftover (removeStaleTemps).
+  const tmp = `${dirPart}.${name}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  let file: Deno.FsFile;
   try {
-    await file.write(new TextEncoder().encode(text));
+    file = await Deno.open(tmp, { write: true, createNew: true });
+  } catch (e) {
+    throw new CorpusWriteError(path, e);
+  }
+  try {
+    await writeAll(file, new TextEncoder().encode(text));
     await file.sync();
   } catch (e) {
     file.close();
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw new CorpusWriteError(path, e);
   }
   file.close();
   try {
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw new CorpusWriteError(path, e);
+  }
+}
+
+/** Creates a directory (and its parents) for a write of `target`, or throws naming `target`. */
+async function mkdirFor(dir: string, target: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new CorpusWriteError(target, e);
   }
 }
 
@@ -465,7 +569,12 @@ async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
   const previous = localLocks.get(path) ?? Promise.resolve();
   const run = previous.catch(() => {}).then(async () => {
     const lock = `${path}.lock`;
-    await acquire(lock);
+    try {
+      await acquire(lock);
+    } catch (e) {
+      // The lock is the first write of an update: a read-only corpus fails here.
+      throw new CorpusWriteError(path, e);
+    }
     try {
       return await fn();
     } finally {

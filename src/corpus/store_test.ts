@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   atomicWriteText,
+  CorpusWriteError,
   isFindingId,
   listFindings,
   listRuns,
@@ -9,11 +10,13 @@ import {
   modifyFinding,
   readFinding,
   readSelfTest,
+  setWriteFnForTesting,
   updateFinding,
   writeFinding,
   writeRun,
 } from "./store.ts";
-import type { FindingStatus, RunRecord } from "./types.ts";
+import type { Finding, FindingStatus, RunRecord } from "./types.ts";
+import { addHits } from "../../fuzz/corpus.ts";
 import { sampleFinding, sampleId, sampleRun, sampleSelfTest } from "../dashboard/_sample.ts";
 
 async function withCorpus(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -297,5 +300,165 @@ Deno.test("store: a finding whose trace would not replay is refused and nothing 
     assert.deepEqual([...Deno.readDirSync(dir)], []);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A finding of about 18 KB (the size of the issue's example), valid and replayable. */
+function bigFinding(n: number): Finding {
+  const f = sampleFinding(n);
+  const trace = f.trace as { ops: unknown[] };
+  const ops = [...trace.ops];
+  for (let i = 0; ops.length < 250; i++) {
+    ops.splice(ops.length - 1, 0, { op: "invlpg", gva: `0x${(0x10000 + i * 4096).toString(16)}` });
+  }
+  return { ...f, trace: { ...trace, ops } };
+}
+
+/** An error like the one Deno throws for a failed write(2). */
+function osError(code: string, no: number, text: string): Error {
+  return Object.assign(new Error(`${text} (os error ${no})`), { code });
+}
+
+Deno.test("store: a write that takes fewer bytes than given is continued until the file is whole", async () => {
+  await withCorpus(async (dir) => {
+    const f = bigFinding(20);
+    let calls = 0;
+    setWriteFnForTesting((file, bytes) => {
+      calls++;
+      return file.write(bytes.subarray(0, Math.min(bytes.length, 1000)));
+    });
+    try {
+      await writeFinding(dir, f);
+    } finally {
+      setWriteFnForTesting(null);
+    }
+    const text = await Deno.readTextFile(join(dir, "findings", `${f.id}.json`));
+    assert.ok(text.length > 18_000, `${text.length} bytes`);
+    assert.equal(calls, Math.ceil(new TextEncoder().encode(text).length / 1000));
+    assert.deepEqual(await readFinding(dir, f.id), f);
+  });
+});
+
+Deno.test("store: a short write then ENOSPC leaves the old file byte-identical and says why", async () => {
+  await withCorpus(async (dir) => {
+    const f = bigFinding(21);
+    await writeFinding(dir, f);
+    const path = join(dir, "findings", `${f.id}.json`);
+    const before = await Deno.readFile(path);
+    // What the kernel does on a full disk: the first write takes what fits, the next fails.
+    let calls = 0;
+    setWriteFnForTesting((file, bytes) => {
+      if (calls++ === 0) return file.write(bytes.subarray(0, 4096));
+      return Promise.reject(osError("ENOSPC", 28, "No space left on device"));
+    });
+    try {
+      await assert.rejects(
+        () => updateFinding(dir, f.id, { status: "confirmed" }),
+        (e: Error) =>
+          e instanceof CorpusWriteError &&
+          e.message === `Cannot write ${path}: no space left on device (ENOSPC)`,
+      );
+      await assert.rejects(
+        () => writeFinding(dir, bigFinding(22)),
+        /no space left on device \(ENOSPC\)/,
+      );
+    } finally {
+      setWriteFnForTesting(null);
+    }
+    assert.deepEqual(await Deno.readFile(path), before);
+    assert.deepEqual(await names(join(dir, "findings")), [`${f.id}.json`]);
+  });
+});
+
+Deno.test("store: write errors name the file and the errno class on one line", () => {
+  const cases: [unknown, string][] = [
+    [osError("EROFS", 30, "Read-only file system"), "read-only file system (EROFS)"],
+    [osError("EACCES", 13, "Permission denied"), "permission denied (EACCES)"],
+    [new Error("No space left on device (os error 28)"), "no space left on device (ENOSPC)"],
+    [new Error("weird\nsecond line"), "weird"],
+  ];
+  for (const [cause, text] of cases) {
+    const e = new CorpusWriteError("corpus/findings/ab.json", cause);
+    assert.equal(e.message, `Cannot write corpus/findings/ab.json: ${text}`);
+  }
+});
+
+/** Fills the file system of `path` with a file, then frees `spare` bytes of it. */
+async function fill(path: string, spare: number): Promise<void> {
+  const file = await Deno.open(path, { write: true, create: true });
+  const chunk = new Uint8Array(65536);
+  let size = 0;
+  try {
+    for (;;) size += await file.write(chunk);
+  } catch (e) {
+    assert.equal((e as { code?: string }).code, "ENOSPC");
+  }
+  try {
+    if (spare > 0) await file.truncate(Math.max(0, size - spare));
+  } finally {
+    file.close();
+  }
+}
+
+/** Runs a command as root; returns its error text, or null when it succeeded. */
+async function sh(cmd: string, ...args: string[]): Promise<string | null> {
+  try {
+    const r = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
+    return r.success ? null : new TextDecoder().decode(r.stderr).trim() || `exit ${r.code}`;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+Deno.test("store: on a full 2 MiB tmpfs an update fails clearly and the old finding is kept whole", async () => {
+  const mnt = await Deno.makeTempDir({ prefix: "shadowfuzz-tmpfs-" });
+  const why = await sh("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt);
+  if (why !== null) {
+    console.log(`skipped: cannot mount a tmpfs (${why})`);
+    await Deno.remove(mnt);
+    return;
+  }
+  try {
+    const dir = join(mnt, "corpus");
+    const f = bigFinding(23);
+    await writeFinding(dir, f);
+    const path = join(dir, "findings", `${f.id}.json`);
+    const before = await Deno.readFile(path);
+    // Fill the file system but for two pages: a write of the 18 KB file then takes
+    // 8 KiB and the next write fails (the short write that used to be renamed over it).
+    await fill(join(mnt, "filler"), 8192);
+    await assert.rejects(
+      () => updateFinding(dir, f.id, { status: "confirmed" }),
+      (e: Error) => e.message === `Cannot write ${path}: no space left on device (ENOSPC)`,
+    );
+    await assert.rejects(() => writeFinding(dir, bigFinding(24)), /\(ENOSPC\)/);
+    // Full to the last byte: even a small file cannot be written.
+    await fill(join(mnt, "filler2"), 0);
+    await assert.rejects(
+      () =>
+        addHits(dir, f.id, 1, { seed: "1", backend: "core", harness: "unknown", now: f.lastSeen }),
+      /no space left on device \(ENOSPC\)/,
+    );
+    const after = await Deno.readFile(path);
+    console.log(`full disk: ${after.length} of ${before.length} bytes kept`);
+    assert.deepEqual(after, before);
+    assert.deepEqual(await names(join(dir, "findings")), [`${f.id}.json`]);
+    assert.deepEqual(await readFinding(dir, f.id), f);
+    // Read-only: the same, with its own errno class.
+    await Deno.remove(join(mnt, "filler"));
+    await Deno.remove(join(mnt, "filler2"));
+    const ro = await sh("mount", "-o", "remount,ro", mnt);
+    if (ro !== null) {
+      console.log(`read-only part skipped: cannot remount read-only (${ro})`);
+    } else {
+      await assert.rejects(
+        () => updateFinding(dir, f.id, { status: "confirmed" }),
+        (e: Error) => e.message === `Cannot write ${path}: read-only file system (EROFS)`,
+      );
+      assert.deepEqual(await Deno.readFile(path), before);
+    }
+  } finally {
+    await sh("umount", mnt);
+    await Deno.remove(mnt, { recursive: true });
   }
 });
