@@ -3,18 +3,16 @@
  * Recording findings in the corpus, on top of the corpus store (`src/corpus/store.ts`,
  * which owns atomic writes and per-finding locks): a new signature becomes a new file
  * named by its id; the same signature found again updates `hits`, `lastSeen` and
- * `seeds` of that one file under its lock, so no hit is lost and no second file appears.
+ * `seeds` of that one finding under its lock, so no hit is lost and no second file
+ * appears (`recordSighting`).
  */
 import type { BackendName } from "../src/backend.ts";
-import { findingsDir, modifyFinding, writeFinding } from "../src/corpus/store.ts";
+import { recordSighting } from "../src/corpus/store.ts";
 import { type Finding, FINDING_FORMAT, type FindingKind } from "../src/corpus/types.ts";
 import { parseOpJson } from "../src/trace/parse.ts";
 import { formatOp } from "../src/trace/text.ts";
 import type { Minimized, RunFinding } from "./engine.ts";
-import { opArea } from "./signature.ts";
-
-/** At most this many seeds are kept per finding (the corpus format says 20). */
-const MAX_SEEDS = 20;
+import { opArea } from "./identity.ts";
 
 /** What a campaign knows when it records a finding. */
 export interface FindingContext {
@@ -82,22 +80,12 @@ export async function addHits(
   hits: number,
   ctx: FindingContext,
 ): Promise<boolean> {
-  // The store's lock file lives in findings/: it must exist before the first lock.
-  await Deno.mkdir(findingsDir(dir), { recursive: true });
-  const r = await modifyFinding(dir, id, (f) => {
-    f.hits += hits;
-    if (Date.parse(ctx.now) > Date.parse(f.lastSeen)) f.lastSeen = ctx.now;
-    if (!f.seeds.includes(ctx.seed)) {
-      f.seeds.push(ctx.seed);
-      if (f.seeds.length > MAX_SEEDS) f.seeds.splice(0, f.seeds.length - MAX_SEEDS);
-    }
-    return f;
-  });
-  return r !== null;
+  return await recordSighting(dir, id, { hits, time: ctx.now, seed: ctx.seed }) !== null;
 }
 
 /**
- * Records a sighting: a hit on the existing file, or a new file.
+ * Records a sighting: a hit on the existing file, or a new file, in one step under the
+ * store's lock (two processes finding the same new signature create it once).
  *
  * @returns true when the file is new.
  */
@@ -107,7 +95,11 @@ export async function recordFinding(
   hits: number,
   ctx: FindingContext,
 ): Promise<boolean> {
-  if (await addHits(dir, f.id, hits, ctx)) return false;
-  await writeFinding(dir, makeFinding(f, ctx, hits));
-  return true;
+  const r = await recordSighting(
+    dir,
+    f.id,
+    { hits, time: ctx.now, seed: ctx.seed },
+    () => makeFinding(f, ctx, hits),
+  );
+  return r === "new";
 }

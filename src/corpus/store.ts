@@ -278,11 +278,21 @@ export async function readFinding(dir: string, id: string): Promise<Finding | nu
 }
 
 /**
- * Writes a finding atomically to `findings/<id>.json`, creating the directory.
+ * Writes a finding atomically to `findings/<id>.json`, creating the directory, under
+ * the finding's lock (so it never interleaves with a read-modify-write of it).
  *
  * @throws {TypeError} When the finding is structurally invalid (nothing is written).
+ * @throws {CorpusWriteError} When the file system refuses the write.
  */
 export async function writeFinding(dir: string, finding: Finding): Promise<void> {
+  checkWritableFinding(finding);
+  const path = join(findingsDir(dir), `${finding.id}.json`);
+  await mkdirFor(findingsDir(dir), path);
+  await withLock(path, () => atomicWriteText(path, formatJson(finding)));
+}
+
+/** Refuses a finding that is invalid or whose traces would not replay. */
+function checkWritableFinding(finding: Finding): void {
   validateFinding(finding);
   // Reading stays lenient (a broken op shows as an error in the dashboard), but nothing
   // writes a finding whose traces would not replay.
@@ -293,10 +303,82 @@ export async function writeFinding(dir: string, finding: Finding): Promise<void>
       throw new TypeError(`Cannot write finding ${finding.id}: field "${key}": ${errorText(e)}`);
     }
   }
-  const base = findingsDir(dir);
-  const path = join(base, `${finding.id}.json`);
-  await mkdirFor(base, path);
-  await atomicWriteText(path, formatJson(finding));
+}
+
+/** At most this many seeds are kept per finding (the corpus format says 20). */
+export const MAX_SEEDS = 20;
+
+/** One sighting of a finding by a campaign. */
+export interface Sighting {
+  /** How many runs hit it (at least 1). */
+  hits: number;
+  /** ISO 8601 time of the sighting. */
+  time: string;
+  /** The campaign's seed (a decimal string). */
+  seed: string;
+}
+
+/** Adds a sighting to a finding: hits, last seen, and the seed (the newest 20 kept). */
+function applySighting(f: Finding, s: Sighting): Finding {
+  f.hits += s.hits;
+  if (Date.parse(s.time) > Date.parse(f.lastSeen)) f.lastSeen = s.time;
+  if (!f.seeds.includes(s.seed)) {
+    f.seeds.push(s.seed);
+    if (f.seeds.length > MAX_SEEDS) f.seeds.splice(0, f.seeds.length - MAX_SEEDS);
+  }
+  return f;
+}
+
+function checkSighting(id: string, s: Sighting): void {
+  if (!Number.isSafeInteger(s.hits) || s.hits < 1) {
+    throw new TypeError(`Cannot record finding ${id}: hits is not a positive integer`);
+  }
+  if (typeof s.time !== "string" || Number.isNaN(Date.parse(s.time))) {
+    throw new TypeError(`Cannot record finding ${id}: time is not an ISO 8601 time`);
+  }
+  if (typeof s.seed !== "string") {
+    throw new TypeError(`Cannot record finding ${id}: seed is not a string`);
+  }
+}
+
+/**
+ * Records a sighting of a finding in one step under its lock: when the finding exists,
+ * its hits, last seen and seeds are updated; when it does not, `create()` is written as
+ * the new finding. Two processes recording the same new signature at once therefore
+ * create it once, keep every hit, and only one of them is told "new".
+ *
+ * @param create Builds the new finding (with the sighting's hits) when none exists; its
+ *   id must be `id`. Without it a missing finding is left missing.
+ * @returns `"new"` when `create()` was written, `"hit"` when an existing finding was
+ *   updated, `null` when none exists and there is no `create`.
+ * @throws {TypeError} When the id, the sighting or the created finding is bad (nothing
+ *   is written); {CorpusWriteError} when the file system refuses the write.
+ */
+export async function recordSighting(
+  dir: string,
+  id: string,
+  sighting: Sighting,
+  create?: () => Finding,
+): Promise<"new" | "hit" | null> {
+  checkId(id);
+  checkSighting(id, sighting);
+  const path = join(findingsDir(dir), `${id}.json`);
+  if (create === undefined && !(await exists(findingsDir(dir)))) return null;
+  // The lock file lives beside the finding: the folder must exist before the first lock.
+  await mkdirFor(findingsDir(dir), path);
+  return await withLock(path, async () => {
+    const current = await readFinding(dir, id);
+    if (current !== null) {
+      await atomicWriteText(path, formatJson(validateFinding(applySighting(current, sighting))));
+      return "hit";
+    }
+    if (create === undefined) return null;
+    const fresh = create();
+    if (fresh.id !== id) fail(`field "id" (${fresh.id}) is not the recorded id ${id}`);
+    checkWritableFinding(fresh);
+    await atomicWriteText(path, formatJson(fresh));
+    return "new";
+  });
 }
 
 /**
@@ -318,12 +400,7 @@ export async function modifyFinding(
   checkId(id);
   const path = join(findingsDir(dir), `${id}.json`);
   // The lock file lives beside the finding: without the folder there is no finding.
-  try {
-    await Deno.stat(findingsDir(dir));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
+  if (!(await exists(findingsDir(dir)))) return null;
   return await withLock(path, async () => {
     const current = await readFinding(dir, id);
     if (current === null) return null;
@@ -332,6 +409,17 @@ export async function modifyFinding(
     await atomicWriteText(path, formatJson(next));
     return next;
   });
+}
+
+/** Says whether `path` exists. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 }
 
 /**
