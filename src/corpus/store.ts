@@ -6,8 +6,9 @@
  *
  * Every write goes to a temporary file in the same directory and is then renamed over
  * the target, so a reader sees the old file or the new one, never half of one (rename
- * within one directory is atomic on POSIX file systems). Read-modify-write updates hold
- * a lock file beside the finding, so two writers never lose each other's change.
+ * within one directory is atomic on POSIX file systems). Read-modify-write updates and
+ * the first write of a finding hold a lock (flock) beside the finding, so two writers
+ * never lose each other's change, and a dead writer's lock is free at once.
  * Readers never crash on a bad file: {@linkcode listFindings} and
  * {@linkcode listRuns} report a corrupt or invalid file by name and skip it.
  */
@@ -26,7 +27,7 @@ import {
 /** A finding id: 16 lowercase hex digits (the signature hash; also the file name). */
 export const FINDING_ID_RE: RegExp = /^[0-9a-f]{16}$/;
 
-/** The longest triage note the store accepts, in UTF-16 code units. */
+/** The longest triage note the store accepts, in characters (code points: `[...note]`). */
 export const MAX_NOTE_LENGTH = 4000;
 
 /** A file the store could not use, and why. */
@@ -111,7 +112,7 @@ export function validateFinding(value: unknown): Finding {
   expectOneOf(f, "status", FINDING_STATUSES);
   if (f.note !== undefined) {
     const note = expectString(f, "note");
-    if (note.length > MAX_NOTE_LENGTH) fail(`field "note" is longer than ${MAX_NOTE_LENGTH}`);
+    if ([...note].length > MAX_NOTE_LENGTH) fail(`field "note" is longer than ${MAX_NOTE_LENGTH}`);
   }
   expectTime(f, "firstSeen");
   expectTime(f, "lastSeen");
@@ -401,6 +402,7 @@ export async function modifyFinding(
   const path = join(findingsDir(dir), `${id}.json`);
   // The lock file lives beside the finding: without the folder there is no finding.
   if (!(await exists(findingsDir(dir)))) return null;
+  await removeStaleFiles(findingsDir(dir));
   return await withLock(path, async () => {
     const current = await readFinding(dir, id);
     if (current === null) return null;
@@ -443,7 +445,7 @@ export async function updateFinding(
     if (typeof update.note !== "string") {
       throw new TypeError(`Cannot update finding ${id}: note is not a string`);
     }
-    if (update.note.length > MAX_NOTE_LENGTH) {
+    if ([...update.note].length > MAX_NOTE_LENGTH) {
       throw new TypeError(
         `Cannot update finding ${id}: note is longer than ${MAX_NOTE_LENGTH} characters`,
       );
@@ -642,31 +644,54 @@ async function mkdirFor(dir: string, target: string): Promise<void> {
   } catch (e) {
     throw new CorpusWriteError(target, e);
   }
+  await removeStaleFiles(dir);
 }
 
-/** How old a lock file may get before it is taken to be left by a dead process. */
-const STALE_LOCK_MS = 30_000;
+/*
+ * Locks. Each finding has a lock file `findings/<id>.json.lock`, held with flock(2)
+ * (`Deno.FsFile.tryLock`), not by its mere existence. We chose flock over a lock file
+ * that records its holder's pid because the kernel releases a flock when its holder
+ * dies, however it dies (SIGKILL, OOM), so a dead holder's lock is free at once and
+ * there is nothing to guess: no pid that may have been reused, no start time to read
+ * from /proc, no age after which a live but slow holder is robbed. The file left
+ * behind by a dead holder is just an unlocked file. (Linux emulates flock with POSIX
+ * locks on NFS, so this holds there too.)
+ *
+ * The lock file is removed on release, so a waiter may lock a file that has just been
+ * unlinked while a third process creates and locks a new one: after locking, a locker
+ * checks that the path still names the inode it locked, and starts again if not. The
+ * holder's pid is written into the file only to name it in the timeout error.
+ */
+
+/** Waiting longer than this for a live holder is an error (critical sections take ms). */
+const LOCK_TIMEOUT_MS = 120_000;
 /** Serializes lockers within this process before they contend for the lock file. */
 const localLocks = new Map<string, Promise<unknown>>();
 
+/** Counts of lock acquisitions in this process, for tests and diagnostics. */
+export const lockStats: { acquired: number; waits: number } = { acquired: 0, waits: 0 };
+
 /**
- * Runs `fn` holding `<path>.lock`, created exclusively (O_EXCL), so writers in other
- * processes (fuzz workers, a dashboard) wait for each other.
+ * Runs `fn` holding `<path>.lock` (flock), so writers in this and other processes
+ * (fuzz workers, a dashboard) wait for each other.
  */
 async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
   const previous = localLocks.get(path) ?? Promise.resolve();
   const run = previous.catch(() => {}).then(async () => {
     const lock = `${path}.lock`;
+    let held: Deno.FsFile;
     try {
-      await acquire(lock);
+      held = await acquire(lock);
     } catch (e) {
       // The lock is the first write of an update: a read-only corpus fails here.
-      throw new CorpusWriteError(path, e);
+      throw e instanceof CorpusWriteError ? e : new CorpusWriteError(path, e);
     }
     try {
       return await fn();
     } finally {
+      // Unlink before unlocking: a waiter that then gets the old inode sees it is gone.
       await Deno.remove(lock).catch(() => {});
+      held.close();
     }
   });
   localLocks.set(path, run);
@@ -677,26 +702,104 @@ async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function acquire(lock: string): Promise<void> {
-  for (let attempt = 0;; attempt++) {
+/**
+ * Tries once to take `lock`: the open file, holding the flock, when this process now
+ * holds it; `null` when a live process holds it.
+ */
+async function tryAcquire(lock: string): Promise<Deno.FsFile | null> {
+  for (;;) {
+    const f = await Deno.open(lock, { read: true, write: true, create: true });
     try {
-      const f = await Deno.open(lock, { write: true, createNew: true });
-      f.close();
-      return;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-    }
-    try {
-      const info = await Deno.stat(lock);
-      if (info.mtime && Date.now() - info.mtime.getTime() > STALE_LOCK_MS) {
-        await Deno.remove(lock).catch(() => {});
-        continue;
+      if (!(await f.tryLock(true))) {
+        f.close();
+        return null;
       }
+      const mine = await f.stat();
+      const named = await Deno.stat(lock).catch(() => null);
+      if (named !== null && named.ino === mine.ino && named.dev === mine.dev) return f;
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) continue;
+      f.close();
       throw e;
     }
+    // Released and unlinked between our open and our lock: lock the current file.
+    f.close();
+  }
+}
+
+async function acquire(lock: string): Promise<Deno.FsFile> {
+  const start = Date.now();
+  for (let attempt = 0;; attempt++) {
+    const f = await tryAcquire(lock);
+    if (f !== null) {
+      lockStats.acquired++;
+      // For the timeout message of a waiter only; a full disk must not stop the update.
+      await f.truncate(0).then(() => f.write(new TextEncoder().encode(`${Deno.pid}\n`))).catch(
+        () => {},
+      );
+      return f;
+    }
+    if (attempt === 0) lockStats.waits++;
+    if (Date.now() - start > LOCK_TIMEOUT_MS) {
+      const holder = (await Deno.readTextFile(lock).catch(() => "")).trim() || "unknown";
+      throw new Error(
+        `Cannot lock ${lock}: held by process ${holder} for over ${LOCK_TIMEOUT_MS / 1000} s`,
+      );
+    }
     await new Promise((r) => setTimeout(r, Math.min(2 + attempt, 50)));
+  }
+}
+
+/** Directories this process has already cleaned of leftovers. */
+const cleanedDirs = new Set<string>();
+/** A temporary file of `atomicWriteText` older than this is a leftover, whoever wrote it. */
+const STALE_TEMP_MS = 60_000;
+
+/**
+ * Removes the leftovers of killed writers from a directory the store is about to
+ * write in, once per process: temporary files (`.<name>.<pid>.<rand>.tmp`) whose
+ * writer is dead or that are older than a minute, and lock files nobody holds.
+ * Best-effort: a file that cannot be removed is left.
+ */
+export async function removeStaleFiles(dir: string): Promise<void> {
+  if (cleanedDirs.has(dir)) return;
+  cleanedDirs.add(dir);
+  const now = Date.now();
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) if (e.isFile) names.push(e.name);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    if (name.startsWith(".") && name.endsWith(".tmp")) {
+      const pid = /\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name)?.[1];
+      const info = await Deno.stat(path).catch(() => null);
+      if (info === null) continue;
+      const old = info.mtime !== null && now - info.mtime.getTime() > STALE_TEMP_MS;
+      const dead = pid !== undefined && Number(pid) !== Deno.pid && !(await isAlive(Number(pid)));
+      if (old || dead) await Deno.remove(path).catch(() => {});
+    } else if (name.endsWith(".json.lock")) {
+      // Taken with the same protocol as a locker, so a held lock is never removed.
+      const f = await tryAcquire(path).catch(() => null);
+      if (f !== null) {
+        await Deno.remove(path).catch(() => {});
+        f.close();
+      }
+    }
+  }
+}
+
+/**
+ * Says whether process `pid` exists, from /proc (Linux). Where there is no /proc every
+ * pid counts as alive, and only age makes a temporary file stale.
+ */
+async function isAlive(pid: number): Promise<boolean> {
+  try {
+    await Deno.stat(`/proc/${pid}`);
+    return true;
+  } catch {
+    return !(await Deno.stat("/proc/self").then(() => true, () => false));
   }
 }
 

@@ -6,6 +6,7 @@ import {
   isFindingId,
   listFindings,
   listRuns,
+  lockStats,
   MAX_NOTE_LENGTH,
   modifyFinding,
   readFinding,
@@ -461,4 +462,119 @@ Deno.test("store: on a full 2 MiB tmpfs an update fails clearly and the old find
     await sh("umount", mnt);
     await Deno.remove(mnt, { recursive: true });
   }
+});
+
+/** A pid that was just used by a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = new Deno.Command("true", { stdout: "null", stderr: "null" }).spawn();
+  await child.status;
+  return child.pid;
+}
+
+/** Settles `p` or fails after `ms` (a guard against the old 30 s wait, not a measurement). */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: number | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, guard]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Starts a process that takes the finding's lock through the store and holds it. */
+async function lockHolder(dir: string, id: string): Promise<Deno.ChildProcess> {
+  const store = new URL("./store.ts", import.meta.url).href;
+  const code = `
+    const { modifyFinding } = await import(${JSON.stringify(store)});
+    await modifyFinding(${JSON.stringify(dir)}, ${JSON.stringify(id)}, (f) => {
+      Deno.stdout.writeSync(new TextEncoder().encode("locked\\n"));
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+      return f;
+    });`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-check", code],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  reader.releaseLock();
+  assert.equal(new TextDecoder().decode(value), "locked\n");
+  return child;
+}
+
+Deno.test("store: a live holder's lock makes others wait; a killed holder's lock is free at once", async () => {
+  await withCorpus(async (dir) => {
+    const f = sampleFinding(30, { status: "new" });
+    await writeFinding(dir, f);
+    const lock = join(dir, "findings", `${f.id}.json.lock`);
+    // Alive: an update waits for it.
+    const holder = await lockHolder(dir, f.id);
+    const waits = lockStats.waits;
+    let settled = false;
+    const pending = updateFinding(dir, f.id, { status: "confirmed" }).finally(() => {
+      settled = true;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(settled, false, "an update does not run while another process holds the lock");
+    assert.equal(lockStats.waits, waits + 1);
+    // Killed while holding it: the waiting update proceeds.
+    holder.kill("SIGKILL");
+    await holder.status;
+    await within(pending, 10_000, "the update after the holder was killed");
+    assert.equal((await readFinding(dir, f.id))?.status, "confirmed");
+    // Killed, with nobody waiting: its lock file stays behind and costs no wait at all.
+    const second = await lockHolder(dir, f.id);
+    second.kill("SIGKILL");
+    await second.status;
+    assert.ok(await Deno.stat(lock), "the killed holder's lock file is left behind");
+    const before = lockStats.waits;
+    await within(updateFinding(dir, f.id, { status: "fixed" }), 10_000, "the update");
+    assert.equal(lockStats.waits, before, "the dead holder's lock was taken without waiting");
+    assert.equal((await readFinding(dir, f.id))?.status, "fixed");
+  });
+});
+
+Deno.test("store: a fresh lock file naming a dead pid (the old O_EXCL lock) costs no wait", async () => {
+  await withCorpus(async (dir) => {
+    const f = sampleFinding(31, { status: "new" });
+    await writeFinding(dir, f);
+    // What the old store left when its campaign was killed: an existing file, just made.
+    await Deno.writeTextFile(join(dir, "findings", `${f.id}.json.lock`), `${await deadPid()}\n`);
+    const before = lockStats.waits;
+    await within(updateFinding(dir, f.id, { status: "fixed" }), 10_000, "the update");
+    assert.equal(lockStats.waits, before);
+    assert.equal((await readFinding(dir, f.id))?.status, "fixed");
+    assert.deepEqual(await names(join(dir, "findings")), [`${f.id}.json`]);
+  });
+});
+
+Deno.test("store: opening a directory for writing removes dead writers' temp and lock files", async () => {
+  await withCorpus(async (dir) => {
+    const base = join(dir, "findings");
+    await Deno.mkdir(base);
+    const dead = await deadPid();
+    const old = new Date(Date.now() - 5 * 60_000);
+    const files = {
+      deadWriter: `.${sampleId(1)}.json.${dead}.0123abcd.tmp`,
+      liveWriter: `.${sampleId(2)}.json.1.0123abcd.tmp`,
+      oldNoPid: `.${sampleId(3)}.json.0b6c7c2e-7c4e-4a8e-9d5e-2f1b3c4d5e6f.tmp`,
+      freshNoPid: `.${sampleId(4)}.json.9b6c7c2e-7c4e-4a8e-9d5e-2f1b3c4d5e6f.tmp`,
+      oldLiveWriter: `.${sampleId(5)}.json.1.4567cdef.tmp`,
+      leftLock: `${sampleId(6)}.json.lock`,
+    };
+    for (const name of Object.values(files)) await Deno.writeTextFile(join(base, name), "x");
+    await Deno.utime(join(base, files.oldNoPid), old, old);
+    await Deno.utime(join(base, files.oldLiveWriter), old, old);
+    const f = sampleFinding(7);
+    await writeFinding(dir, f);
+    // pid 1 is alive and its fresh temp files are kept.
+    assert.deepEqual(
+      await names(base),
+      [`${f.id}.json`, files.freshNoPid, files.liveWriter].sort(),
+    );
+  });
 });
