@@ -13,7 +13,7 @@
  * {@linkcode listRuns} report a corrupt or invalid file by name and skip it.
  */
 import { traceFromJson } from "../trace/parse.ts";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
   AREAS,
   type Finding,
@@ -82,6 +82,11 @@ export function isFindingStatus(status: unknown): status is FindingStatus {
 /** The directory of finding files in a corpus. */
 export function findingsDir(dir: string): string {
   return join(dir, "findings");
+}
+
+/** The directory of per-run finding state in a corpus (untracked: hits, last seen, seeds). */
+export function stateDir(dir: string): string {
+  return join(dir, "state");
 }
 
 /** The directory of run records in a corpus. */
@@ -634,6 +639,94 @@ export async function atomicWriteText(path: string, text: string): Promise<void>
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw new CorpusWriteError(path, e);
+  }
+}
+
+/** How many bytes the writability probe writes: a corpus with less free space is full. */
+export const PROBE_BYTES = 65536;
+
+/**
+ * Checks that a corpus can be written, before a campaign spends its budget: the
+ * directory (or, when it does not exist yet, the nearest existing parent that would
+ * hold it) and its existing `findings/`, `state/` and `runs/` folders are directories,
+ * and each takes a {@linkcode PROBE_BYTES}-byte file (written, flushed, removed).
+ * Nothing is created but the probe files.
+ *
+ * Call it at the start of a campaign and exit 2 with the reason:
+ *
+ * ```ts
+ * const why = await checkWritable(flags.corpus);
+ * if (why !== null) {
+ *   console.error(`shadowfuzz: ${why}`);
+ *   return 2;
+ * }
+ * ```
+ *
+ * @returns `null` when the corpus is writable, else a one-line reason, e.g.
+ *   `Cannot write corpus /mnt/c: read-only file system (EROFS)`, `Cannot use corpus
+ *   c.json: not a directory`, `... no space left on device (ENOSPC)`, `... permission
+ *   denied (EACCES)`.
+ */
+export async function checkWritable(dir: string): Promise<string | null> {
+  const shown = dir === "" ? '""' : dir;
+  let info: Deno.FileInfo | null = null;
+  let existing = dir === "" ? "." : dir;
+  for (;;) {
+    try {
+      info = await Deno.stat(existing);
+      break;
+    } catch (e) {
+      // A missing folder, or a path through a file: look at the parent.
+      if (!(e instanceof Deno.errors.NotFound) && errnoName(e) !== "ENOTDIR") {
+        return `Cannot use corpus ${shown}: ${errnoText(e, errnoName(e))}`;
+      }
+      const parent = dirname(existing);
+      if (parent === existing) return `Cannot use corpus ${shown}: no existing parent directory`;
+      existing = parent;
+    }
+  }
+  if (!info.isDirectory) {
+    return existing === dir
+      ? `Cannot use corpus ${shown}: not a directory`
+      : `Cannot use corpus ${shown}: ${existing} is not a directory`;
+  }
+  const targets = [existing];
+  if (existing === dir) {
+    for (const sub of [findingsDir(dir), stateDir(dir), runsDir(dir)]) {
+      const s = await Deno.stat(sub).catch(() => null);
+      if (s === null) continue;
+      if (!s.isDirectory) return `Cannot use corpus ${shown}: ${sub} is not a directory`;
+      targets.push(sub);
+    }
+  }
+  for (const target of targets) {
+    const why = await probe(target);
+    if (why !== null) {
+      return `Cannot write corpus ${shown}${target === dir ? "" : ` (${target})`}: ${why}`;
+    }
+  }
+  return null;
+}
+
+/** Writes, flushes and removes a probe file in `dir`: null, or the errno class of the failure. */
+async function probe(dir: string): Promise<string | null> {
+  // Named like an atomicWriteText temp file, so a killed probe's file is cleaned up too.
+  const path = join(dir, `.probe.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { write: true, createNew: true });
+  } catch (e) {
+    return errnoText(e, errnoName(e));
+  }
+  try {
+    await writeAll(file, new Uint8Array(PROBE_BYTES));
+    await file.sync();
+    return null;
+  } catch (e) {
+    return errnoText(e, errnoName(e));
+  } finally {
+    file.close();
+    await Deno.remove(path).catch(() => {});
   }
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   atomicWriteText,
+  checkWritable,
   CorpusWriteError,
   isFindingId,
   listFindings,
@@ -577,4 +578,56 @@ Deno.test("store: opening a directory for writing removes dead writers' temp and
       [`${f.id}.json`, files.freshNoPid, files.liveWriter].sort(),
     );
   });
+});
+
+Deno.test("store: checkWritable says why a corpus cannot be written, in one line", async () => {
+  await withCorpus(async (dir) => {
+    assert.equal(await checkWritable(dir), null);
+    assert.equal(await checkWritable(join(dir, "not", "yet")), null, "a corpus to be created");
+    await writeFinding(dir, sampleFinding(1));
+    assert.equal(await checkWritable(dir), null);
+    assert.deepEqual(await names(join(dir, "findings")), [`${sampleId(1)}.json`], "no probe left");
+    const file = join(dir, "c.json");
+    await Deno.writeTextFile(file, "{}");
+    assert.equal(await checkWritable(file), `Cannot use corpus ${file}: not a directory`);
+    assert.equal(
+      await checkWritable(join(file, "sub")),
+      `Cannot use corpus ${join(file, "sub")}: ${file} is not a directory`,
+    );
+    const other = join(dir, "other");
+    await Deno.mkdir(other);
+    await Deno.writeTextFile(join(other, "runs"), "");
+    assert.equal(
+      await checkWritable(other),
+      `Cannot use corpus ${other}: ${join(other, "runs")} is not a directory`,
+    );
+  });
+  const mnt = await Deno.makeTempDir({ prefix: "shadowfuzz-tmpfs-" });
+  const why = await sh("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt);
+  if (why !== null) {
+    console.log(`full and read-only parts skipped: cannot mount a tmpfs (${why})`);
+    await Deno.remove(mnt);
+    return;
+  }
+  try {
+    assert.equal(await checkWritable(mnt), null);
+    await fill(join(mnt, "filler"), 0);
+    assert.equal(
+      await checkWritable(mnt),
+      `Cannot write corpus ${mnt}: no space left on device (ENOSPC)`,
+    );
+    await Deno.remove(join(mnt, "filler"));
+    const ro = await sh("mount", "-o", "remount,ro", mnt);
+    if (ro !== null) {
+      console.log(`read-only part skipped: cannot remount read-only (${ro})`);
+    } else {
+      assert.equal(
+        await checkWritable(mnt),
+        `Cannot write corpus ${mnt}: read-only file system (EROFS)`,
+      );
+    }
+  } finally {
+    await sh("umount", mnt);
+    await Deno.remove(mnt, { recursive: true });
+  }
 });
