@@ -37,11 +37,56 @@ function sizeIndex(size: number): number {
 }
 
 const PAGE = 4096n;
+
+/**
+ * The default KVM_RUN watchdog, in milliseconds: how long one batch (one `step`, or up
+ * to MAX_RECORDS - 2 ops of a `runBatch`) may keep the guest running, MMIO round trips
+ * included, before its op gets a `crash` outcome. A batch of 4,000 ops takes well under
+ * 100 ms here (README.md), so 2 s never cuts off a guest that would have finished.
+ * `SHADOWFUZZ_KVM_WATCHDOG_MS` (read when `--allow-env` grants it) or the backend
+ * option `watchdogMs` change it.
+ */
+export const KVM_WATCHDOG_MS = 2000;
+const WATCHDOG_ENV = "SHADOWFUZZ_KVM_WATCHDOG_MS";
+
+/** The watchdog from the option, else the environment, else the default. */
+function watchdogMs(option: number | undefined): number {
+  const check = (v: number, where: string, shown: string) => {
+    if (!Number.isInteger(v) || v < 1 || v > 3_600_000) {
+      throw new RangeError(
+        `Cannot use ${where}: expected whole milliseconds from 1 to 3600000, got ${shown}`,
+      );
+    }
+    return v;
+  };
+  if (option !== undefined) return check(option, "the kvm watchdogMs option", String(option));
+  let env: string | undefined;
+  try {
+    env = Deno.env.get(WATCHDOG_ENV);
+  } catch {
+    env = undefined; // no --allow-env: the default
+  }
+  if (env === undefined || env === "") return KVM_WATCHDOG_MS;
+  return check(/^\d+$/.test(env) ? Number(env) : NaN, WATCHDOG_ENV, JSON.stringify(env));
+}
+
+/** The crash message of a batch the watchdog cut off. */
+export function watchdogMessage(ms: number): string {
+  return `guest did not exit within ${ms} ms: KVM_RUN watchdog`;
+}
 const ROOT_BYTES = 8 * L.DIRECT_PML4_INDEX;
 
 function errnoOutcome(n: number): Outcome {
   if (n === 0) return { errno: 0 };
   return { errno: (ERRNO_NAMES[n] ?? `E${n}`) as Errno };
+}
+
+/** Options of {@linkcode KvmBackend}. */
+export interface KvmBackendOptions {
+  /** Run the ops of KVM_PVM_DIFFERS instead of refusing them. */
+  runPvmDiffs?: boolean;
+  /** The KVM_RUN watchdog in milliseconds ({@linkcode KVM_WATCHDOG_MS}). */
+  watchdogMs?: number;
 }
 
 /** The kvm backend (see the module doc). */
@@ -58,8 +103,12 @@ export class KvmBackend implements Backend {
   readonly #installed = new Map<bigint, [bigint, bigint]>();
   readonly #agentEntries: [bigint, bigint];
   readonly #routines: bigint[] = [];
+  /** Why the VM is dead (a fatal exit, the watchdog); its fds and memory are gone then. */
   #dead: string | null = null;
   #closed = false;
+  /** Ops handed to step/runBatch so far: the trace index of the next one. */
+  #handed = 0;
+  readonly #watchdogMs: number;
   #batch: Command[] = [];
   #outcomes: (Outcome | undefined)[] = [];
 
@@ -68,10 +117,12 @@ export class KvmBackend implements Backend {
 
   /**
    * `options.runPvmDiffs` runs the ops of KVM_PVM_DIFFERS anyway (the test that pins
-   * those behaviours uses it).
+   * those behaviours uses it); `options.watchdogMs` sets the KVM_RUN watchdog
+   * ({@linkcode KVM_WATCHDOG_MS}).
    */
-  constructor(config: Config, options: { runPvmDiffs?: boolean } = {}) {
+  constructor(config: Config, options: KvmBackendOptions = {}) {
     this.#refusePvmDiffs = !options.runPvmDiffs;
+    this.#watchdogMs = watchdogMs(options.watchdogMs);
     this.#config = config;
     this.#vm = new KvmVm(config);
     this.#vcpuCr3 = this.#vm.agentRoot;
@@ -84,7 +135,15 @@ export class KvmBackend implements Backend {
    * may depend on the current state), or null. Call it right before `step`.
    */
   supports(op: Op): string | null {
-    return staticViolation(op, this.#config, this.#refusePvmDiffs) ?? this.#stateViolation(op);
+    const why = staticViolation(op, this.#config, this.#refusePvmDiffs);
+    // A dead VM runs nothing (every op gets its crash), and its memory is gone.
+    if (why !== null || this.#dead !== null || this.#closed) return why;
+    return this.#stateViolation(op);
+  }
+
+  /** The KVM_RUN watchdog of this backend, in milliseconds. */
+  get watchdogMs(): number {
+    return this.#watchdogMs;
   }
 
   step(op: Op): Outcome {
@@ -95,11 +154,17 @@ export class KvmBackend implements Backend {
   /**
    * Runs `ops` in order and returns their outcomes; consecutive guest ops share one
    * KVM_RUN. Throws {@linkcode KvmConstraintError} (with the ops before it already run)
-   * at the first op `supports` rejects.
+   * at the first op `supports` rejects; its message names the op's index among all the
+   * ops handed to this backend (`step` and `runBatch` alike), which is its index in the
+   * trace when the runner hands every op over.
    */
   runBatch(ops: readonly Op[]): Outcome[] {
+    const base = this.#handed;
     // After close the agent's memory is unmapped: touching it would fault the process.
-    if (this.#closed) return ops.map(() => ({ crash: "kvm: the backend is closed" }));
+    if (this.#closed) {
+      this.#handed += ops.length;
+      return ops.map(() => ({ crash: "kvm: the backend is closed" }));
+    }
     this.#outcomes = new Array(ops.length);
     this.#batch = [];
     for (let i = 0; i < ops.length; i++) {
@@ -107,7 +172,8 @@ export class KvmBackend implements Backend {
       const why = this.supports(op);
       if (why !== null) {
         this.#flush();
-        throw new KvmConstraintError(`Cannot run op ${i} on kvm: ${why}`);
+        this.#handed = base + i + 1;
+        throw new KvmConstraintError(`Cannot run op ${base + i} on kvm: ${why}`);
       }
       if (this.#dead !== null) {
         this.#outcomes[i] = { crash: `kvm: the VM is dead: ${this.#dead}` };
@@ -121,12 +187,18 @@ export class KvmBackend implements Backend {
       if (this.#batch.length >= L.MAX_RECORDS - 2) this.#flush();
     }
     this.#flush();
+    this.#handed = base + ops.length;
     return this.#outcomes.map((o) => o ?? { crash: "kvm: no outcome" });
   }
 
   close(): void {
     this.#closed = true;
     this.#vm.close();
+  }
+
+  /** Whether the VM died (fatal exit, watchdog) and was torn down. */
+  get dead(): string | null {
+    return this.#dead;
   }
 
   // ---- ops -----------------------------------------------------------------------
@@ -170,12 +242,12 @@ export class KvmBackend implements Backend {
         }
         return void cmd(L.K_RDPMC, BigInt(op.ecx), 0n, 0n, L.S_VALUE);
       case "slot":
-        this.#flush();
+        if (!this.#flushBefore(i)) return;
         this.#outcomes[i] = this.#slot(op.id, op.gpa, op.pages, op.hva, op.flags);
         this.#leaveDeadRoot();
         return;
       case "dirtylog": {
-        this.#flush();
+        if (!this.#flushBefore(i)) return;
         const s = this.#slots.get(op.id);
         const pages = s?.pages ?? 1;
         const r = this.#vm.getDirtyLog(op.id, pages);
@@ -185,11 +257,11 @@ export class KvmBackend implements Backend {
         return;
       }
       case "discard":
-        this.#flush();
+        if (!this.#flushBefore(i)) return;
         this.#outcomes[i] = this.#discard(op.hva, op.pages);
         return;
       case "filter":
-        this.#flush();
+        if (!this.#flushBefore(i)) return;
         this.#outcomes[i] = errnoOutcome(
           this.#vm.setPmuEventFilter(op.action, op.flags, op.fixed, op.events),
         );
@@ -197,6 +269,17 @@ export class KvmBackend implements Backend {
       default:
         throw new Error(`unsupported op ${op.op}`);
     }
+  }
+
+  /**
+   * Runs the pending guest ops before host op `i`; false (with op `i` given its crash)
+   * when that killed the VM.
+   */
+  #flushBefore(i: number): boolean {
+    this.#flush();
+    if (this.#dead === null) return true;
+    this.#outcomes[i] = { crash: `kvm: the VM is dead: ${this.#dead}` };
+    return false;
   }
 
   /**
@@ -216,7 +299,7 @@ export class KvmBackend implements Backend {
       this.#batch.push({ op: i, kind: L.K_CR3, addr: value, value: 0n, aux: 0n, status: L.S_OK });
       return;
     }
-    this.#flush();
+    if (!this.#flushBefore(i)) return;
     if (page === null) {
       this.#traceCr3 = value;
       this.#outcomes[i] = { ok: true };
@@ -343,6 +426,7 @@ export class KvmBackend implements Backend {
     if (root === null) return false;
     // Ops queued in the batch may have changed the tables: run them first.
     if (this.#batch.length > 0) this.#flush();
+    if (this.#dead !== null) return false;
     const ADDR = 0x000f_ffff_ffff_f000n;
     let table = this.#traceCr3 & ADDR;
     for (let level = 4; level >= 1; level--) {
@@ -386,41 +470,66 @@ export class KvmBackend implements Backend {
     const mmio = new Map<number, { gpa: bigint; write: boolean }>();
     const first = L.AGENT_GVA + BigInt(L.OFF_CMD);
     let fatal: { at: number; message: string } | null = null;
-    for (;;) {
-      const exit = this.#vm.run();
-      if (exit.kind === "done") break;
-      if (exit.kind === "mmio") {
+    this.#vm.armWatchdog(this.#watchdogMs);
+    try {
+      for (;;) {
+        const exit = this.#vm.run();
+        if (exit.kind === "done") break;
+        if (exit.kind === "mmio") {
+          const n = Number((exit.record - first) / BigInt(L.REC_SIZE));
+          if (!mmio.has(n)) mmio.set(n, { gpa: exit.gpa, write: exit.write });
+          continue;
+        }
+        // The agent's r12 names the command that was running, when it still points
+        // into the records; otherwise the whole batch is lost. At the final record
+        // (the guest never left it, or died there) the batch's last op gets the crash:
+        // its step did not come back cleanly.
         const n = Number((exit.record - first) / BigInt(L.REC_SIZE));
-        if (!mmio.has(n)) mmio.set(n, { gpa: exit.gpa, write: exit.write });
-        continue;
+        const message = exit.kind === "timeout" ? watchdogMessage(this.#watchdogMs) : exit.message;
+        fatal = { at: n >= 0 && n <= batch.length ? Math.min(n, batch.length - 1) : 0, message };
+        break;
       }
-      // The agent's r12 names the command that was running, when it still points into
-      // the records; otherwise the whole batch is lost.
-      const n = Number((exit.record - first) / BigInt(L.REC_SIZE));
-      fatal = { at: n >= 0 && n <= batch.length ? n : 0, message: exit.message };
-      break;
+    } finally {
+      this.#vm.disarmWatchdog();
     }
+    // The crash goes to a trace op: the first at or after the failing record, else the
+    // last one before it (the failing record was an internal CR3 switch).
+    let crashAt = -1;
+    if (fatal !== null) {
+      crashAt = batch.findIndex((c, n) => n >= fatal!.at && c.op >= 0);
+      if (crashAt < 0) crashAt = batch.findLastIndex((c) => c.op >= 0);
+      if (crashAt < 0) crashAt = batch.length;
+    }
+    // The VM is torn down only after every record has been read.
+    let death = fatal?.message ?? null;
     for (let n = 0; n < batch.length; n++) {
       const c = batch[n]!;
+      if (c.op < 0) {
+        // An internal CR3 switch: its failure kills the VM (a fatal exit already did).
+        if (fatal === null && death === null) {
+          const out = mmio.has(n)
+            ? { mmio: mmio.get(n)! }
+            : this.#result(L.OFF_CMD + L.REC_SIZE * n);
+          if (!("ok" in out)) {
+            death = `the agent's CR3 switch failed: ${JSON.stringify(out, bigintJson)}`;
+          }
+        }
+        continue;
+      }
       let out: Outcome;
-      if (fatal !== null && n >= fatal.at) {
+      if (fatal !== null && n >= crashAt) {
         out = {
-          crash: n === fatal.at ? `kvm: ${fatal.message}` : `kvm: the VM is dead: ${fatal.message}`,
+          crash: n === crashAt ? `kvm: ${fatal.message}` : `kvm: the VM is dead: ${fatal.message}`,
         };
       } else {
         const m = mmio.get(n);
         out = m !== undefined ? { mmio: m } : this.#result(L.OFF_CMD + L.REC_SIZE * n);
       }
-      if (c.op < 0) {
-        if (!("ok" in out)) {
-          this.#die(`the agent's CR3 switch failed: ${JSON.stringify(out, bigintJson)}`);
-        }
-        continue;
-      }
       if (c.kind === L.K_CR3 && "ok" in out) this.#vcpuCr3 = this.#traceCr3 = c.addr;
       this.#outcomes[c.op] = out;
     }
-    if (fatal !== null) this.#dead = fatal.message;
+    if (death !== null) this.#die(death);
+    if (this.#dead !== null) return;
     this.#restoreExcept(this.#vcpuCr3 === this.#traceCr3 ? this.#rootPage() : null);
   }
 
@@ -433,6 +542,7 @@ export class KvmBackend implements Backend {
    * no longer the root.
    */
   #leaveDeadRoot(): void {
+    if (this.#dead !== null) return;
     const page = this.#rootPage();
     if (page === null && this.#vcpuCr3 !== this.#vm.agentRoot) {
       this.#vm.setCr3(this.#vm.agentRoot);
@@ -454,8 +564,15 @@ export class KvmBackend implements Backend {
     return [{ op: -1, kind: L.K_CR3, addr: this.#traceCr3, value: 0n, aux: 0n, status: L.S_OK }];
   }
 
+  /**
+   * Marks the VM dead and tears it down at once: a vCPU the watchdog cut off is still
+   * in the middle of the trace's loop, and a shut-down one is of no further use. Every
+   * later op gets a `crash` outcome; the next trace gets a fresh VM.
+   */
   #die(message: string): void {
-    this.#dead ??= message;
+    if (this.#dead !== null) return;
+    this.#dead = message;
+    this.#vm.close();
   }
 
   #result(o: number): Outcome {

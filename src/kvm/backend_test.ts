@@ -306,6 +306,29 @@ kvmTest("kvm: ops that break the backend's constraints are refused with a reason
   }
 });
 
+kvmTest("kvm: a refusal names the op's index in the trace, not its place in a batch", () => {
+  const b = new KvmBackend(kvmPvmConfig());
+  const refused = parseOp("access x 0x0");
+  const expectIndex = (f: () => unknown, i: number) =>
+    assert.throws(
+      f,
+      (e: Error) =>
+        e instanceof KvmConstraintError && e.message.startsWith(`Cannot run op ${i} on kvm: `),
+      `op ${i}`,
+    );
+  try {
+    run(["slot 0 gpa=0x0 pages=16 hva=0x100000000", "read 0x0", "write 0x8 0x1"], b);
+    expectIndex(() => b.step(refused), 3);
+    // A refused op counts: the runner goes on with the next op of the trace.
+    assert.deepEqual(run(["read 0x8"], b), ["value 0x1"]);
+    expectIndex(() => b.runBatch([parseOp("read 0x0"), parseOp("read 0x8"), refused]), 7);
+    // The ops before the refused one ran.
+    expectIndex(() => b.step(refused), 8);
+  } finally {
+    b.close();
+  }
+});
+
 kvmTest("kvm: runBatch gives the same outcomes as step", () => {
   const lines = [
     ...tables(["0x5003", "0x6007", "0x0", "0x100003"]),

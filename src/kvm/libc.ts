@@ -1,8 +1,11 @@
 /**
  * @module
  * The libc calls of the kvm backend through Deno FFI (`--allow-ffi`): open, close, read,
- * ioctl, mmap, munmap, madvise and errno via `__errno_location`. Loaded lazily, once
- * per process; nothing happens at import time.
+ * ioctl, mmap, munmap, madvise, errno via `__errno_location`, the KVM_RUN watchdog's
+ * POSIX timer and signal-mask calls (timer_create/settime/gettime/delete, gettid,
+ * pthread_sigmask, sigtimedwait; glibc >= 2.34 has them in libc.so.6) and the directory
+ * calls the host record needs (opendir, readdir, closedir). Loaded lazily, once per
+ * process; nothing happens at import time.
  */
 
 const SYMBOLS = {
@@ -20,6 +23,18 @@ const SYMBOLS = {
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
+  // The watchdog (vm.ts). timer_t is an opaque `void *` in glibc, passed back as usize.
+  timer_create: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  timer_settime: { parameters: ["usize", "i32", "buffer", "buffer"], result: "i32" },
+  timer_gettime: { parameters: ["usize", "buffer"], result: "i32" },
+  timer_delete: { parameters: ["usize"], result: "i32" },
+  gettid: { parameters: [], result: "i32" },
+  pthread_sigmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  sigtimedwait: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  // The host record (host.ts): sysfs directories.
+  opendir: { parameters: ["buffer"], result: "pointer" },
+  readdir: { parameters: ["pointer"], result: "pointer" },
+  closedir: { parameters: ["pointer"], result: "i32" },
 } as const;
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

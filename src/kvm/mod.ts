@@ -10,7 +10,8 @@ import { KvmBackend } from "./backend.ts";
 import { staticViolation } from "./constraints.ts";
 import { kvmUnavailable } from "./vm.ts";
 
-export { KvmBackend } from "./backend.ts";
+export { KVM_WATCHDOG_MS, KvmBackend, watchdogMessage } from "./backend.ts";
+export type { KvmBackendOptions } from "./backend.ts";
 export { kvmConfigMismatch } from "./capabilities.ts";
 export type { KvmMismatch } from "./capabilities.ts";
 export {

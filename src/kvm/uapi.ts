@@ -47,6 +47,13 @@ export const KVM_SET_REGS = ioc(IOC_WRITE, 0x82, 144);
 export const KVM_GET_SREGS = ioc(IOC_READ, 0x83, 312);
 export const KVM_SET_SREGS = ioc(IOC_WRITE, 0x84, 312);
 export const KVM_SET_CPUID2 = ioc(IOC_WRITE, 0x90, 8);
+/**
+ * `_IOW(KVMIO, 0x8b, struct kvm_signal_mask)`; the struct is `__u32 len; __u8 sigset[]`,
+ * 4 bytes. `len` must be the kernel's sizeof(sigset_t), 8 on x86-64 (api.rst 4.15
+ * KVM_SET_SIGNAL_MASK: the mask replaces the thread's mask while KVM_RUN executes).
+ */
+export const KVM_SET_SIGNAL_MASK = ioc(IOC_WRITE, 0x8b, 4);
+export const KERNEL_SIGSET_BYTES = 8;
 
 export const KVM_API_VERSION = 12;
 
@@ -156,6 +163,27 @@ export const KVM_EXIT_IO = 2;
 export const KVM_EXIT_MMIO = 6;
 export const KVM_EXIT_SHUTDOWN = 8;
 export const KVM_EXIT_INTR = 10;
+
+/**
+ * POSIX timers and signals for the KVM_RUN watchdog. `struct sigevent`
+ * (include/uapi/asm-generic/siginfo.h, 64 bytes on x86-64): sigev_value at 0 (8 bytes),
+ * sigev_signo (int) at 8, sigev_notify (int) at 12, the union at 16 whose `_tid` (int) a
+ * SIGEV_THREAD_ID timer signals. `struct itimerspec` (include/uapi/linux/time.h):
+ * it_interval then it_value, each { i64 tv_sec, i64 tv_nsec }. CLOCK_MONOTONIC
+ * (include/uapi/linux/time.h). SIG_BLOCK (asm-generic/signal-defs.h). glibc's sigset_t is
+ * 128 bytes (1024 signals), signal n is bit n - 1.
+ */
+export const SIGEVENT_SIZE = 64;
+export const SIGEV_SIGNO = 8;
+export const SIGEV_NOTIFY = 12;
+export const SIGEV_TID = 16;
+export const SIGEV_THREAD_ID = 4;
+export const ITIMERSPEC_SIZE = 32;
+export const ITIMERSPEC_VALUE_SEC = 16;
+export const ITIMERSPEC_VALUE_NSEC = 24;
+export const CLOCK_MONOTONIC = 1;
+export const SIG_BLOCK = 0;
+export const GLIBC_SIGSET_BYTES = 128;
 
 /** open(2) flags (asm-generic/fcntl.h). */
 export const O_RDWR = 2;

@@ -29,7 +29,35 @@ export type Exit =
   | { kind: "done" }
   /** `record`: the agent's r12 at the exit, the command record that caused it. */
   | { kind: "mmio"; gpa: bigint; write: boolean; record: bigint }
-  | { kind: "fatal"; message: string; record: bigint };
+  | { kind: "fatal"; message: string; record: bigint }
+  /** The watchdog expired (see {@linkcode KvmVm.armWatchdog}); `record` as for mmio. */
+  | { kind: "timeout"; record: bigint };
+
+/**
+ * The watchdog's signal: a real-time signal (glibc keeps 32 and 33 for itself, so its
+ * SIGRTMIN is 34; nothing in Deno or V8 uses 40). It is sent to the vCPU thread only
+ * (SIGEV_THREAD_ID), blocked there outside KVM_RUN, and let through during KVM_RUN by
+ * KVM_SET_SIGNAL_MASK: a pending unblocked signal makes KVM_RUN return -EINTR
+ * (api.rst 4.10 KVM_RUN, 4.15 KVM_SET_SIGNAL_MASK). Since KVM restores the blocked
+ * mask before returning to userspace, the signal is never delivered to a handler (or
+ * its default action); the host takes it with sigtimedwait, as QEMU does with SIG_IPI.
+ */
+export const WATCHDOG_SIGNAL = 40;
+
+/** The signal set holding only `sig`, in glibc's sigset_t layout (bit sig - 1). */
+function sigset(sig: number): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(U.GLIBC_SIGSET_BYTES);
+  b[(sig - 1) >> 3] = 1 << ((sig - 1) & 7);
+  return b;
+}
+
+function itimerspec(ms: number): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(U.ITIMERSPEC_SIZE);
+  const v = new DataView(b.buffer);
+  v.setBigInt64(U.ITIMERSPEC_VALUE_SEC, BigInt(Math.floor(ms / 1000)), true);
+  v.setBigInt64(U.ITIMERSPEC_VALUE_NSEC, BigInt(Math.round((ms % 1000) * 1e6)), true);
+  return b;
+}
 
 /** Thrown when a syscall needed to build or run the VM fails. */
 export class KvmError extends Error {
@@ -75,6 +103,10 @@ export class KvmVm {
   #agentAddr = 0n;
   #windowMap = 0n;
   #windowMapLen = 0n;
+  /** The watchdog's POSIX timer (glibc timer_t), or null before it exists. */
+  #timer: bigint | null = null;
+  #watchdogArmed = false;
+  readonly #watchdogSet = sigset(WATCHDOG_SIGNAL);
   /** Host address of trace hva HVA_WINDOW_START. */
   windowBase = 0n;
   /** The agent region (host view). */
@@ -163,6 +195,7 @@ export class KvmVm {
       this.#vcpuFd,
     );
     this.#run = new DataView(memoryView(this.#runAddr, this.#runSize));
+    this.#setUpWatchdog();
     this.#setCpuid();
     this.#setSregs();
     this.#setRegs();
@@ -230,12 +263,94 @@ export class KvmVm {
     return new DataView(memoryView(addr, len));
   }
 
-  /** KVM_RUN until the agent finishes the batch, an MMIO exit, or a fatal exit. */
+  /**
+   * Blocks the watchdog signal on the calling thread (the one that will run KVM_RUN),
+   * lets it through while KVM_RUN executes, and makes a one-shot timer that sends it
+   * to this thread. Per VM, so that each worker thread gets its own.
+   */
+  #setUpWatchdog(): void {
+    const c = this.#c;
+    const old = new Uint8Array(U.GLIBC_SIGSET_BYTES);
+    const e = c.pthread_sigmask(U.SIG_BLOCK, this.#watchdogSet, old);
+    if (e !== 0) {
+      throw new KvmError(`Cannot set up the KVM_RUN watchdog: pthread_sigmask: ${errnoName(e)}`);
+    }
+    // During KVM_RUN: the thread's mask as it was, without the watchdog signal.
+    const m = new Uint8Array(4 + U.KERNEL_SIGSET_BYTES);
+    new DataView(m.buffer).setUint32(0, U.KERNEL_SIGSET_BYTES, true);
+    m.set(old.subarray(0, U.KERNEL_SIGSET_BYTES), 4);
+    const bit = WATCHDOG_SIGNAL - 1;
+    m[4 + (bit >> 3)]! &= ~(1 << (bit & 7));
+    this.#must("KVM_SET_SIGNAL_MASK", this.#ioctl(this.#vcpuFd, U.KVM_SET_SIGNAL_MASK, m));
+    const sev = new Uint8Array(U.SIGEVENT_SIZE);
+    const v = new DataView(sev.buffer);
+    v.setInt32(U.SIGEV_SIGNO, WATCHDOG_SIGNAL, true);
+    v.setInt32(U.SIGEV_NOTIFY, U.SIGEV_THREAD_ID, true);
+    v.setInt32(U.SIGEV_TID, c.gettid(), true);
+    const id = new Uint8Array(8);
+    if (c.timer_create(U.CLOCK_MONOTONIC, sev, id) !== 0) {
+      throw new KvmError(`Cannot set up the KVM_RUN watchdog: timer_create: ${errnoName(errno())}`);
+    }
+    this.#timer = new DataView(id.buffer).getBigUint64(0, true);
+  }
+
+  /**
+   * Starts the watchdog: if the KVM_RUNs until {@linkcode disarmWatchdog} take longer
+   * than `ms` in all (MMIO round trips included), the KVM_RUN then executing, or the
+   * next one, returns `{kind: "timeout"}`. A guest stuck in a loop never exits by
+   * itself; the timer signal kicks it out.
+   */
+  armWatchdog(ms: number): void {
+    if (this.#timer === null) return;
+    if (this.#c.timer_settime(this.#timer, 0, itimerspec(ms), null) !== 0) {
+      throw new KvmError(`Cannot arm the KVM_RUN watchdog: timer_settime: ${errnoName(errno())}`);
+    }
+    this.#watchdogArmed = true;
+  }
+
+  /** Stops the watchdog. A signal it sent meanwhile stays pending and is taken later. */
+  disarmWatchdog(): void {
+    if (this.#timer === null || !this.#watchdogArmed) return;
+    this.#watchdogArmed = false;
+    this.#c.timer_settime(this.#timer, 0, itimerspec(0), null);
+  }
+
+  /** Whether the armed one-shot timer has gone off (its it_value reads 0 then). */
+  #watchdogExpired(): boolean {
+    if (this.#timer === null || !this.#watchdogArmed) return false;
+    const b = new Uint8Array(U.ITIMERSPEC_SIZE);
+    if (this.#c.timer_gettime(this.#timer, b) !== 0) return false;
+    const v = new DataView(b.buffer);
+    return v.getBigInt64(U.ITIMERSPEC_VALUE_SEC, true) === 0n &&
+      v.getBigInt64(U.ITIMERSPEC_VALUE_NSEC, true) === 0n;
+  }
+
+  /** Takes every pending watchdog signal off this thread (sigtimedwait, zero timeout). */
+  #drainWatchdog(): void {
+    const zero = new Uint8Array(16);
+    while (this.#c.sigtimedwait(this.#watchdogSet, null, zero) > 0) { /* taken */ }
+  }
+
+  /**
+   * KVM_RUN until the agent finishes the batch, an MMIO exit, a fatal exit, or the
+   * watchdog's timeout.
+   */
   run(): Exit {
     for (;;) {
       const r = this.#ioctl(this.#vcpuFd, U.KVM_RUN, 0n);
       if (r < 0) {
-        if (-r === U.EINTR || -r === U.EAGAIN) continue;
+        if (-r === U.EINTR) {
+          // The watchdog's signal, or one left pending by a timer that went off after
+          // the previous KVM_RUN had returned, or another signal: only an expired
+          // armed timer ends the run.
+          this.#drainWatchdog();
+          if (this.#watchdogExpired()) {
+            this.#watchdogArmed = false;
+            return { kind: "timeout", record: this.#reg(U.REGS_R12) };
+          }
+          continue;
+        }
+        if (-r === U.EAGAIN) continue;
         return {
           kind: "fatal",
           message: `KVM_RUN: ${errnoName(-r)}`,
@@ -312,6 +427,12 @@ export class KvmVm {
 
   close(): void {
     const c = this.#c;
+    if (this.#timer !== null) {
+      c.timer_delete(this.#timer);
+      this.#timer = null;
+      this.#watchdogArmed = false;
+      this.#drainWatchdog();
+    }
     if (this.#runAddr !== 0n) c.munmap(addressPointer(this.#runAddr), BigInt(this.#runSize));
     if (this.#vcpuFd >= 0) c.close(this.#vcpuFd);
     if (this.#vmFd >= 0) c.close(this.#vmFd);
