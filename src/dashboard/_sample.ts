@@ -102,3 +102,32 @@ export function sampleSelfTest(): SelfTest {
     time: "2026-11-21T10:00:00.000Z",
   };
 }
+
+/**
+ * A valid finding `n` whose full trace has `ops` ops (mostly `pmis`, the shortest op,
+ * as in issue 13's 1.4 MB, 100,000-op finding) and, when `minimizedOps` is given, a
+ * minimized trace of that many ops too (a minimization that gave up early).
+ */
+export function bigSampleFinding(n: number, ops: number, minimizedOps?: number): Finding {
+  const f = sampleFinding(n, { title: `Huge trace (sample ${n})` });
+  const trace = f.trace as { ops: unknown[] };
+  const body = (count: number, head: readonly unknown[]) => {
+    const out: unknown[] = [...head];
+    for (let i = out.length; i < count - 1; i++) {
+      out.push(
+        i % 10 === 0 ? { op: "write", gpa: "0x1000", size: 8, value: "0x2003" } : {
+          op: "pmis",
+        },
+      );
+    }
+    out.push({ op: "access", gva: "0x400000", kind: "read", user: false, size: 8 });
+    return out;
+  };
+  trace.ops = body(ops, trace.ops.slice(0, 4));
+  if (minimizedOps !== undefined) {
+    const min = f.minimized as { ops: unknown[] };
+    min.ops = body(minimizedOps, min.ops.slice(0, 4));
+    f.divergence = { ...f.divergence, opIndex: min.ops.length - 1 };
+  }
+  return f;
+}

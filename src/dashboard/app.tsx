@@ -20,12 +20,14 @@ import {
   isFindingStatus,
   listRuns,
   MAX_NOTE_LENGTH,
-  readFinding,
   readSelfTest,
   type SelfTest,
   updateFinding,
 } from "../corpus/store.ts";
-import { FINDING_STATUSES } from "../corpus/types.ts";
+import { type Finding, FINDING_STATUSES } from "../corpus/types.ts";
+import { FindingCache, type LoadError } from "./finding_cache.ts";
+import type { DescribeDeviation } from "./finding_extras.ts";
+import { OpsPageView, parseOpsQuery } from "./ops_page.tsx";
 import { FindingsIndex } from "./findings_index.ts";
 import { applyListQuery, parseListQuery } from "./list_query.ts";
 import {
@@ -51,10 +53,29 @@ export interface AppOptions {
   token?: string;
   /** Longest time the list may lag a file edited in place (default 10 s). */
   maxAgeMs?: number;
+  /**
+   * Longest time a parsed finding is reused while its file is unchanged (default 1 s),
+   * so that many clients on one huge finding parse it once.
+   */
+  findingCacheMs?: number;
+  /**
+   * Exports a finding as a C reproducer for `/findings/:id/repro.c`. Without it, that
+   * route answers 404 "No C export yet" and the finding page offers no download.
+   */
+  exportC?: (finding: Finding) => string | Promise<string>;
+  /**
+   * Says what a known deviation is, by the name in a finding's `deviation` field (the
+   * lead's `KNOWN_DEVIATIONS` table). Without it, the page shows the name only.
+   */
+  describeDeviation?: DescribeDeviation;
 }
 
-/** The largest status form body accepted: a note plus the other fields. */
-const MAX_FORM_BYTES = 4 * MAX_NOTE_LENGTH + 1024;
+/**
+ * The largest status form body accepted: a note of MAX_NOTE_LENGTH characters of 4
+ * UTF-8 bytes each, URL-encoded (3 bytes per byte: 12 per character), plus the other
+ * fields.
+ */
+const MAX_FORM_BYTES = 12 * MAX_NOTE_LENGTH + 1024;
 
 /** Creates the dashboard app over a corpus directory. */
 export function createApp(options: AppOptions): Hono {
@@ -63,6 +84,10 @@ export function createApp(options: AppOptions): Hono {
   const index = new FindingsIndex(
     dir,
     options.maxAgeMs === undefined ? {} : { maxAgeMs: options.maxAgeMs },
+  );
+  const cache = new FindingCache(
+    dir,
+    options.findingCacheMs === undefined ? {} : { maxAgeMs: options.findingCacheMs },
   );
   const app = new Hono();
 
@@ -105,26 +130,70 @@ export function createApp(options: AppOptions): Hono {
     });
   });
 
+  const pageExtras = {
+    corpusDir: dir,
+    exportC: options.exportC !== undefined,
+    ...(options.describeDeviation === undefined
+      ? {}
+      : { describeDeviation: options.describeDeviation }),
+  };
+
   app.get("/findings/:id", async (c) => {
-    const got = await load(c.req.param("id"));
-    if ("error" in got) {
-      return html(c, <ErrorPage status={got.status} message={got.error} />, got.status);
-    }
+    const got = await cache.load(c.req.param("id"));
+    if ("error" in got) return errorPage(c, got);
     return html(
       c,
       <FindingPageView
         finding={got.finding}
+        bytes={got.bytes}
         token={token}
         saved={c.req.query("saved") === "1"}
-        corpusDir={dir}
+        {...pageExtras}
       />,
     );
   });
 
+  app.get("/findings/:id/ops", async (c) => {
+    const got = await cache.load(c.req.param("id"));
+    if ("error" in got) return errorPage(c, got);
+    const query = parseOpsQuery(new URL(c.req.url).searchParams);
+    return html(c, <OpsPageView finding={got.finding} query={query} />);
+  });
+
+  app.get("/findings/:id/repro.c", async (c) => {
+    const id = c.req.param("id");
+    const got = await cache.load(id);
+    if ("error" in got) return errorPage(c, got);
+    if (options.exportC === undefined) {
+      return html(
+        c,
+        <ErrorPage
+          status={404}
+          message={`No C export yet: this dashboard cannot write finding ${id} as a C reproducer`}
+        />,
+        404,
+      );
+    }
+    let text: string;
+    try {
+      text = await options.exportC(got.finding);
+    } catch (e) {
+      return html(
+        c,
+        <ErrorPage status={500} message={`Cannot export finding ${id} as C: ${errorText(e)}`} />,
+        500,
+      );
+    }
+    return c.body(text, 200, {
+      "Content-Type": "text/x-csrc; charset=utf-8",
+      "Content-Disposition": `attachment; filename="shadowfuzz-${id}.c"`,
+    });
+  });
+
   app.get("/api/findings/:id", async (c) => {
-    const got = await load(c.req.param("id"));
+    const got = await cache.json(c.req.param("id"));
     if ("error" in got) return c.json({ error: got.error }, got.status);
-    return c.json(got.finding);
+    return c.body(got.json, 200, { "Content-Type": "application/json" });
   });
 
   app.post(
@@ -166,19 +235,22 @@ export function createApp(options: AppOptions): Hono {
       if (!isFindingStatus(status)) {
         problem = `Status must be one of ${FINDING_STATUSES.join(", ")}`;
       } else if (typeof rawNote !== "string") problem = "The note must be text";
-      else if (rawNote.replace(/\r\n/g, "\n").length > MAX_NOTE_LENGTH) {
+      else if ([...rawNote.replace(/\r\n/g, "\n")].length > MAX_NOTE_LENGTH) {
         problem = `The note is longer than ${MAX_NOTE_LENGTH} characters`;
       }
       if (problem !== null || !isFindingStatus(status) || typeof rawNote !== "string") {
-        const got = await load(id);
-        if ("error" in got) return refuse(got.status === 500 ? 400 : got.status, got.error);
+        const got = await cache.load(id);
+        if ("error" in got) {
+          return refuse(got.status === 500 || got.status === 413 ? 400 : got.status, got.error);
+        }
         return html(
           c,
           <FindingPageView
             finding={got.finding}
+            bytes={got.bytes}
             token={token}
             error={problem ?? "Bad form"}
-            corpusDir={dir}
+            {...pageExtras}
           />,
           400,
         );
@@ -191,6 +263,7 @@ export function createApp(options: AppOptions): Hono {
       } catch (e) {
         return refuse(400, `Cannot update finding ${id}: ${errorText(e)}`);
       }
+      cache.invalidate(id);
       if (updated === null) return refuse(404, `No finding ${id}`);
       index.invalidate();
       return c.redirect(`/findings/${id}?saved=1`, 303);
@@ -214,23 +287,6 @@ export function createApp(options: AppOptions): Hono {
     return html(c, <ErrorPage status={500} message={text} />, 500);
   });
 
-  /** Reads one finding for a page, mapping each failure to a status and a message. */
-  async function load(id: string): Promise<
-    | { finding: NonNullable<Awaited<ReturnType<typeof readFinding>>> }
-    | { status: 400 | 404 | 500; error: string }
-  > {
-    if (!isFindingId(id)) {
-      return { status: 400, error: "Not a finding id: expected 16 lowercase hex digits" };
-    }
-    try {
-      const finding = await readFinding(dir, id);
-      if (finding === null) return { status: 404, error: `No finding ${id}` };
-      return { finding };
-    } catch (e) {
-      return { status: 500, error: `Cannot read findings/${id}.json: ${errorText(e)}` };
-    }
-  }
-
   return app;
 }
 
@@ -252,4 +308,8 @@ async function html(
   status: 200 | 400 | 403 | 404 | 413 | 415 | 500 = 200,
 ) {
   return c.html(await documentHtml(node), status);
+}
+
+function errorPage(c: Context, got: LoadError) {
+  return html(c, <ErrorPage status={got.status} message={got.error} />, got.status);
 }

@@ -66,8 +66,19 @@ Deno.test("dashboard: the list shows every finding with its columns", async () =
     assert.ok(html.includes(`href="/findings/${f.id}"`));
     assert.ok(html.includes(f.title));
     assert.ok(html.includes(`>${f.hits}</td>`));
-    for (const col of ["Area", "Status", "Title / signature", "First seen", "Last seen", "Hits"]) {
-      assert.ok(html.includes(col), col);
+    for (
+      const col of [
+        "Title",
+        "Backend",
+        "Area",
+        "Status",
+        "First seen",
+        "Last seen",
+        "Hits",
+        "Min. ops",
+      ]
+    ) {
+      assert.match(html, new RegExp(`>${col}( [▲▼])?</a></th>`), col);
     }
     assert.match(html, /4 of 4 findings/);
   });
@@ -263,13 +274,19 @@ Deno.test("dashboard: the finding page shows the trace, divergence, config and r
     assert.ok(html.includes("slot 0 gpa=0x0 pages=1024 hva=0x100000000"));
     assert.ok(html.includes("write 0x1000 0x2003"));
     const mark = html.match(
-      /<li class="diverge" id="minimized-diverge" ><span class="idx">(\d+)<\/span><span>([^<]*)</,
+      /<li class="diverge" id="minimized-diverge" ><span class="idx">(\d+)<\/span><span class="op"><span class="val">([^<]*)</,
     );
     assert.ok(mark, "the diverging op is marked");
     assert.equal(Number(mark[1]), f.divergence.opIndex);
     assert.equal(mark[2], "access r 0x400000");
-    assert.match(html, /Observed \(core\)<\/h3><div class="outcome">value 0x2003</);
-    assert.match(html, /mmio 0x400000 r<\/td><td class="mono"><\/td><td>current walk</);
+    assert.match(
+      html,
+      /Observed \(core\)<\/h3><div class="outcome"><span class="val">value 0x2003</,
+    );
+    assert.match(
+      html,
+      /mmio 0x400000 r<\/span><\/td><td class="mono"><\/td><td><span class="val">current walk</,
+    );
     // The temp corpus is not the default one: the commands name it.
     assert.ok(html.includes(`value="deno task replay ${f.id} --corpus ${dir}"`));
     assert.ok(html.includes(`value="deno task replay ${dir}/findings/${f.id}.json"`));
@@ -413,7 +430,7 @@ Deno.test("dashboard: the runs page draws charts with axes and lists runs and th
     assert.ok((html.match(/<circle /g) ?? []).length >= 4 * 5);
     assert.match(html, /11-01 00:00/);
     assert.match(html, /Cannot read <code>runs\/broken.json<\/code>/);
-    assert.match(html, /Found 2 of 3 injected bugs; median time to find 1.6 s/);
+    assert.match(html, /Found 2 of 3 injected bugs; median time to find 1.60 s/);
     assert.match(html, /filter-stale/);
     const api = await (await app.request("/api/runs")).json();
     assert.equal(api.runs.length, 5);

@@ -15,6 +15,8 @@
 import { join } from "node:path";
 import { errorText, type FileError, findingsDir, parseFindingFile } from "../corpus/store.ts";
 import { type FindingSummary, summarize } from "./summary.ts";
+import { MAX_FINDING_BYTES, MAX_JSON_DEPTH, tooDeepAt } from "./bounds.ts";
+import { formatBytes } from "./format.ts";
 
 /** What the list page shows: the valid findings and the files that are not. */
 export interface Snapshot {
@@ -132,11 +134,23 @@ export class FindingsIndex {
     const ino = info.ino;
     const old = this.#entries.get(name);
     if (old && old.ino === ino && old.mtime === mtime && old.size === info.size) return old;
+    const entry = { ino, mtime, size: info.size };
+    if (info.size > MAX_FINDING_BYTES) {
+      return {
+        ...entry,
+        error: `The file is ${formatBytes(info.size)}, over the dashboard's limit of ` +
+          formatBytes(MAX_FINDING_BYTES),
+      };
+    }
     try {
-      const summary = summarize(parseFindingFile(await Deno.readTextFile(path), name));
-      return { ino, mtime, size: info.size, summary };
+      const finding = parseFindingFile(await Deno.readTextFile(path), name);
+      const deep = tooDeepAt(finding);
+      if (deep !== null) {
+        return { ...entry, error: `Field "${deep}" nests deeper than ${MAX_JSON_DEPTH} levels` };
+      }
+      return { ...entry, summary: summarize(finding) };
     } catch (e) {
-      return { ino, mtime, size: info.size, error: errorText(e) };
+      return { ...entry, error: errorText(e) };
     }
   }
 }

@@ -1,15 +1,20 @@
 /**
  * @module
- * The findings list page: filters, search, sortable columns, corrupt files as error
- * rows, and a pager.
+ * The findings list page: filters, search, sortable columns (title, backend, area,
+ * status, first and last seen, hits, minimized length), corrupt files as error rows,
+ * and a pager. The signature is printed under the title only when the title does not
+ * already contain it.
  */
 import type { FC } from "hono/jsx";
 import { FINDING_STATUSES } from "../corpus/types.ts";
 import type { FileError } from "../corpus/store.ts";
 import { Layout, Options, Time } from "./layout.tsx";
+import { formatInt } from "./format.ts";
+import { titleShowsSignature } from "./summary.ts";
 import {
   AREAS,
   defaultDir,
+  LIST_BACKENDS,
   type ListPage,
   type ListQuery,
   queryString,
@@ -25,9 +30,10 @@ export interface ListProps {
 }
 
 const COLUMNS: { key: SortKey; label: string; num?: boolean }[] = [
+  { key: "title", label: "Title" },
+  { key: "backend", label: "Backend" },
   { key: "area", label: "Area" },
   { key: "status", label: "Status" },
-  { key: "title", label: "Title / signature" },
   { key: "firstSeen", label: "First seen" },
   { key: "lastSeen", label: "Last seen" },
   { key: "hits", label: "Hits", num: true },
@@ -50,6 +56,13 @@ export const ListPageView: FC<ListProps> = ({ query, page, errors, count }) => (
         <select name="status" id="filter-status">
           <option value="">all</option>
           <Options values={FINDING_STATUSES} selected={query.status} />
+        </select>
+      </label>
+      <label>
+        Backend
+        <select name="backend" id="filter-backend">
+          <option value="">all</option>
+          <Options values={LIST_BACKENDS} selected={query.backend} />
         </select>
       </label>
       <label>
@@ -96,7 +109,7 @@ export const ListPageView: FC<ListProps> = ({ query, page, errors, count }) => (
         {page.page === 1
           ? errors.map((e) => (
             <tr class="error">
-              <td colspan={7}>
+              <td colspan={COLUMNS.length}>
                 Cannot read <code>findings/{e.file}</code>: {e.error}
               </td>
             </tr>
@@ -104,14 +117,19 @@ export const ListPageView: FC<ListProps> = ({ query, page, errors, count }) => (
           : null}
         {page.rows.map((s) => (
           <tr data-id={s.id}>
-            <td>{s.area}</td>
+            <td class="title">
+              <a href={`/findings/${s.id}`}>{s.title}</a>
+              {titleShowsSignature(s.title, s.signature) ? null : (
+                <>
+                  <br />
+                  <code class="muted sig">{s.signature}</code>
+                </>
+              )}
+            </td>
+            <td class="backend">{s.backend}</td>
+            <td class="area">{s.area}</td>
             <td>
               <span class={`badge status-${s.status}`}>{s.status}</span>
-            </td>
-            <td>
-              <a href={`/findings/${s.id}`}>{s.title}</a>
-              <br />
-              <code class="muted">{s.signature}</code>
             </td>
             <td>
               <Time iso={s.firstSeen} />
@@ -119,14 +137,14 @@ export const ListPageView: FC<ListProps> = ({ query, page, errors, count }) => (
             <td>
               <Time iso={s.lastSeen} />
             </td>
-            <td class="num">{s.hits}</td>
-            <td class="num">{s.minimizedOps}</td>
+            <td class="num">{formatInt(s.hits)}</td>
+            <td class="num">{formatInt(s.minimizedOps)}</td>
           </tr>
         ))}
         {page.rows.length === 0
           ? (
             <tr>
-              <td colspan={7} class="muted">No finding matches.</td>
+              <td colspan={COLUMNS.length} class="muted">No finding matches.</td>
             </tr>
           )
           : null}

@@ -1,20 +1,25 @@
 /**
  * @module
- * The findings list's query: filter by area and status, search signature and title,
+ * The findings list's query: filter by area, status and backend, search signature and title,
  * sort by any column, page. Parsed leniently from URL parameters (a bad value falls
  * back to its default, so a hand-edited URL still shows a list) and shared by the list
  * page and `/api/findings`, which therefore return the same rows.
  */
+import type { BackendName } from "../backend.ts";
 import type { Area, FindingStatus } from "../corpus/types.ts";
 import { AREAS, FINDING_STATUSES } from "../corpus/types.ts";
 import type { FindingSummary } from "./summary.ts";
 
 export { AREAS };
 
+/** The backends a finding can diverge on, as in `?backend=`. */
+export const LIST_BACKENDS: readonly BackendName[] = ["core", "kvm"];
+
 /** The sortable columns, as they appear in `?sort=`. */
 export const SORT_KEYS = [
   "area",
   "status",
+  "backend",
   "title",
   "signature",
   "firstSeen",
@@ -33,6 +38,7 @@ export const MAX_SEARCH_LENGTH = 200;
 export interface ListQuery {
   area: Area | null;
   status: FindingStatus | null;
+  backend: BackendName | null;
   /** Case-insensitive substring of the signature or title (or the id); "" for all. */
   q: string;
   sort: SortKey;
@@ -45,6 +51,7 @@ export interface ListQuery {
 export const DEFAULT_QUERY: ListQuery = {
   area: null,
   status: null,
+  backend: null,
   q: "",
   sort: "lastSeen",
   dir: "desc",
@@ -70,6 +77,10 @@ export function parseListQuery(params: URLSearchParams): ListQuery {
   if (status !== null && (FINDING_STATUSES as readonly string[]).includes(status)) {
     q.status = status as FindingStatus;
   }
+  const backend = params.get("backend");
+  if (backend !== null && (LIST_BACKENDS as readonly string[]).includes(backend)) {
+    q.backend = backend as BackendName;
+  }
   q.q = (params.get("q") ?? "").trim().slice(0, MAX_SEARCH_LENGTH);
   const sort = params.get("sort");
   if (sort !== null && (SORT_KEYS as readonly string[]).includes(sort)) q.sort = sort as SortKey;
@@ -94,6 +105,7 @@ export function applyListQuery(all: readonly FindingSummary[], query: ListQuery)
   const rows = all.filter((s) =>
     (query.area === null || s.area === query.area) &&
     (query.status === null || s.status === query.status) &&
+    (query.backend === null || s.backend === query.backend) &&
     (needle === "" || s.signature.toLowerCase().includes(needle) ||
       s.title.toLowerCase().includes(needle) || s.id.includes(needle))
   );
@@ -121,6 +133,7 @@ export function queryString(query: ListQuery, changes: Partial<ListQuery> = {}):
   const p = new URLSearchParams();
   if (q.area !== null) p.set("area", q.area);
   if (q.status !== null) p.set("status", q.status);
+  if (q.backend !== null) p.set("backend", q.backend);
   if (q.q !== "") p.set("q", q.q);
   if (q.sort !== DEFAULT_QUERY.sort || q.dir !== DEFAULT_QUERY.dir) {
     p.set("sort", q.sort);
@@ -139,6 +152,8 @@ function sortValue(sort: SortKey): (s: FindingSummary) => string | number {
     case "status":
       // Triage order, not alphabetical: new work first.
       return (s) => FINDING_STATUSES.indexOf(s.status);
+    case "backend":
+      return (s) => s.backend;
     case "title":
       return (s) => s.title.toLowerCase();
     case "signature":

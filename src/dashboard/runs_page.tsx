@@ -8,6 +8,7 @@ import type { RunRecord } from "../corpus/types.ts";
 import type { FileError, SelfTest } from "../corpus/store.ts";
 import { Layout, Time } from "./layout.tsx";
 import { LineChart, type Point } from "./chart.tsx";
+import { clipLine, formatFixed, formatInt, formatSeconds } from "./format.ts";
 
 export interface RunsProps {
   runs: RunRecord[];
@@ -20,7 +21,7 @@ function series(runs: RunRecord[], value: (r: RunRecord) => number, unit: string
   return runs.map((r) => {
     const x = Date.parse(r.time);
     const y = value(r);
-    return { x, y, label: `${r.time} (seed ${r.seed}): ${y.toLocaleString("en-US")} ${unit}` };
+    return { x, y, label: `${r.time} (seed ${clipLine(r.seed, 40)}): ${formatInt(y)} ${unit}` };
   });
 }
 
@@ -85,17 +86,17 @@ export const RunsPageView: FC<RunsProps> = ({ runs, errors, selftest, selftestEr
             <td>
               <Time iso={r.time} />
             </td>
-            <td class="mono">{r.seed}</td>
+            <td class="mono">{clipLine(r.seed, 40)}</td>
             <td>{r.backend}</td>
-            <td class="mono">{r.inject ?? ""}</td>
-            <td class="num">{r.seconds}</td>
-            <td class="num">{r.workers}</td>
-            <td class="num">{r.runs}</td>
-            <td class="num">{r.ops}</td>
-            <td class="num">{Math.round(r.opsPerSec)}</td>
-            <td class="num">{r.coverage}</td>
+            <td class="mono">{clipLine(r.inject ?? "", 200)}</td>
+            <td class="num">{formatFixed(r.seconds, 2)}</td>
+            <td class="num">{formatInt(r.workers)}</td>
+            <td class="num">{formatInt(r.runs)}</td>
+            <td class="num">{formatInt(r.ops)}</td>
+            <td class="num">{formatInt(r.opsPerSec)}</td>
+            <td class="num">{formatInt(r.coverage)}</td>
             <td class="num">
-              {r.findings.length} ({r.findings.filter((f) => f.new).length})
+              {formatInt(r.findings.length)} ({formatInt(r.findings.filter((f) => f.new).length)})
             </td>
           </tr>
         ))}
@@ -115,8 +116,8 @@ export const RunsPageView: FC<RunsProps> = ({ runs, errors, selftest, selftestEr
         <>
           <p id="selftest-summary">
             Found {selftest.found} of {selftest.total} injected bugs; median time to find{" "}
-            {selftest.medianSeconds === null ? "n/a" : `${selftest.medianSeconds} s`}; run at{" "}
-            <Time iso={selftest.time} />.
+            {selftest.medianSeconds === null ? "n/a" : formatSeconds(selftest.medianSeconds)}; run
+            at <Time iso={selftest.time} />.
           </p>
           <table id="selftest">
             <thead>
@@ -130,10 +131,10 @@ export const RunsPageView: FC<RunsProps> = ({ runs, errors, selftest, selftestEr
             <tbody>
               {selftest.bugs.map((b) => (
                 <tr class={b.found ? undefined : "error"}>
-                  <td class="mono">{b.name}</td>
+                  <td class="mono">{clipLine(b.name, 200)}</td>
                   <td>{b.found ? "yes" : "no"}</td>
-                  <td class="num">{b.seconds ?? ""}</td>
-                  <td class="num">{b.minimizedOps ?? ""}</td>
+                  <td class="num">{b.seconds === null ? "" : formatFixed(b.seconds, 2)}</td>
+                  <td class="num">{b.minimizedOps === null ? "" : formatInt(b.minimizedOps)}</td>
                 </tr>
               ))}
             </tbody>

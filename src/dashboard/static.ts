@@ -19,7 +19,8 @@ h1 { font-size: 1.35em; margin: .2em 0 .6em; }
 h2 { font-size: 1.1em; margin: 1.4em 0 .5em; border-bottom: 1px solid var(--line); }
 a { color: var(--accent); }
 code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px; }
-pre { background: var(--alt); padding: .6em .8em; overflow: auto; max-height: 32em; }
+pre { background: var(--alt); padding: .6em .8em; overflow: auto; max-height: 32em;
+  white-space: pre-wrap; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .3em .6em; border-bottom: 1px solid var(--line); vertical-align: top; }
 th a { color: inherit; text-decoration: none; }
@@ -43,12 +44,24 @@ input[type=search] { min-width: 22em; }
 .alert { padding: .5em .8em; background: #fde8e7; border: 1px solid var(--bad); margin-bottom: 1em; color: var(--bad); }
 ol.ops { list-style: none; padding: 0; margin: 0; counter-reset: none; }
 ol.ops li { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px;
-  padding: .1em .5em; display: flex; gap: 1em; }
+  padding: .1em .5em; display: flex; gap: 1em; min-width: 0; }
 ol.ops li .idx { color: var(--muted); min-width: 3em; text-align: right; }
 ol.ops li.diverge { background: #fff1c2; border-left: 4px solid var(--warn); font-weight: 600; }
 ol.ops li.bad { color: var(--bad); }
 .mark { color: var(--warn); }
-.cols { display: grid; grid-template-columns: 1fr 2fr; gap: 1.2em; }
+.cols { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 2fr); gap: 1.2em; }
+.cols > * { min-width: 0; }
+/* Long values (a dirty bitmap, a filter's event list) wrap anywhere instead of pushing
+   the page sideways; the longest also fold (details.long) and are cut. */
+td, dd, .outcome, .val, ol.ops li > span, #title, .box { overflow-wrap: anywhere; word-break: break-word; }
+ol.ops li > span.op { min-width: 0; flex: 1; }
+ol.ops li.gap { color: var(--muted); font-style: italic; background: var(--alt); }
+details.long { display: inline; }
+details.long > summary { font-weight: normal; display: inline; }
+details.long[open] > summary { display: block; }
+ul.plain { list-style: none; padding: 0; margin: 0; }
+#findings td.title { min-width: 18em; }
+#findings code.sig { font-size: 12px; }
 .box { border: 1px solid var(--line); padding: .6em .8em; }
 .box h3 { margin: 0 0 .4em; font-size: 1em; }
 .outcome { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 15px; }

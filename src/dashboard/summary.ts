@@ -3,7 +3,12 @@
  * The findings list's view of a finding: the columns of the list page and of
  * `/api/findings`, small enough to keep 10,000 of them in memory.
  */
+import type { BackendName } from "../backend.ts";
 import type { Area, Finding, FindingKind, FindingStatus } from "../corpus/types.ts";
+import { clipLine } from "./format.ts";
+
+/** Longest title or signature kept for the list (characters); the page has the rest. */
+export const MAX_SUMMARY_TEXT = 300;
 
 /** One row of the findings list. */
 export interface FindingSummary {
@@ -11,6 +16,8 @@ export interface FindingSummary {
   area: Area;
   kind: FindingKind;
   status: FindingStatus;
+  /** The backend that diverged (`divergence.backend`): core or kvm. */
+  backend: BackendName;
   title: string;
   signature: string;
   firstSeen: string;
@@ -29,8 +36,9 @@ export function summarize(f: Finding): FindingSummary {
     area: f.area,
     kind: f.kind,
     status: f.status,
-    title: f.title,
-    signature: f.signature,
+    backend: f.divergence.backend,
+    title: clipLine(f.title, MAX_SUMMARY_TEXT),
+    signature: clipLine(f.signature, MAX_SUMMARY_TEXT),
     firstSeen: f.firstSeen,
     lastSeen: f.lastSeen,
     hits: f.hits,
@@ -38,4 +46,12 @@ export function summarize(f: Finding): FindingSummary {
   };
   if (f.note !== undefined) s.note = f.note;
   return s;
+}
+
+/**
+ * Whether a title already shows its signature (today's titles are the signature and the
+ * op), so that the list prints it once.
+ */
+export function titleShowsSignature(title: string, signature: string): boolean {
+  return signature !== "" && title.includes(signature);
 }
