@@ -16,7 +16,14 @@ import { ReferenceBackend } from "../src/reference/mod.ts";
 import { cmdFuzz, FUZZ_USAGE } from "./cmd_fuzz.ts";
 import { cmdMinimize, cmdReplay, REPLAY_USAGE } from "./cmd_replay.ts";
 import { cmdSelftest, SELFTEST_USAGE } from "./selftest.ts";
-import { args as parseFlags, HelpRequest, UsageError } from "./usage.ts";
+import {
+  args as parseFlags,
+  HelpRequest,
+  injectFlag,
+  oneArgument,
+  readInputFile,
+  UsageError,
+} from "./usage.ts";
 
 export { UsageError };
 
@@ -31,15 +38,12 @@ function args<const O extends ParseArgsOptionsConfig>(argv: string[], options: O
   return parseFlags(argv, options, USAGE);
 }
 
-/** Reads and parses a trace file; every problem is a usage error naming the file. */
-export function loadTrace(path: string | undefined): Trace {
-  if (path === undefined) throw new UsageError(`Missing TRACE.json\n${USAGE}`);
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new UsageError(`Cannot read trace ${path}: ${(e as Error).message}`);
-  }
+/**
+ * Reads and parses a trace file of at most `MAX_INPUT_BYTES` (16 MiB); every problem is
+ * a usage error naming the file.
+ */
+export function loadTrace(path: string): Trace {
+  const text = readInputFile(path, "trace");
   try {
     return parseTrace(text);
   } catch (e) {
@@ -62,7 +66,7 @@ function cmdRun(argv: string[]): number {
     json: { type: "boolean" },
     strict: { type: "boolean" },
   });
-  const trace = loadTrace(positionals[0]);
+  const trace = loadTrace(oneArgument(positionals, "run", "TRACE.json", USAGE));
   const name = values.backend ?? "reference";
   let factory;
   try {
@@ -122,7 +126,6 @@ function cmdDiff(argv: string[]): number {
     audit: { type: "boolean" },
     inject: { type: "string" },
   });
-  const trace = loadTrace(positionals[0]);
   const name = values.backend ?? "core";
   let factory;
   try {
@@ -130,12 +133,14 @@ function cmdDiff(argv: string[]): number {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const inject = injectFlag(values.inject, name) ?? [];
+  const trace = loadTrace(oneArgument(positionals, "diff", "TRACE.json", USAGE));
   const why = factory.available();
   if (why !== null) throw new UsageError(`Backend ${name} is not available here: ${why}`);
   const result = diffTrace(trace, factory, {
     strict: values.strict ?? false,
     audit: values.audit ?? false,
-    inject: values.inject === undefined ? [] : values.inject.split(","),
+    inject,
   });
   const d = result.divergence;
   if (values.json) {

@@ -12,7 +12,7 @@ import { addHits, type FindingContext, recordFinding } from "./corpus.ts";
 import { AREAS } from "./generate.ts";
 import { harnessVersion } from "./harness.ts";
 import { ProgressReporter, rate } from "./progress.ts";
-import { args, intFlag, UsageError } from "./usage.ts";
+import { args, checkCorpusFlag, intFlag, UsageError, workersFlag } from "./usage.ts";
 import { kvmPvmConfig } from "../src/trace/config.ts";
 import type { BackendName } from "../src/backend.ts";
 
@@ -64,8 +64,7 @@ export function parseFuzzFlags(argv: string[]): FuzzFlags {
   const runs = intFlag("runs", values.runs, 1, Number.MAX_SAFE_INTEGER);
   const seed = intFlag("seed", values.seed, 0, Number.MAX_SAFE_INTEGER) ??
     crypto.getRandomValues(new Uint32Array(1))[0]!;
-  const cores = navigator.hardwareConcurrency || 1;
-  const workers = intFlag("workers", values.workers, 0, 256) ?? cores;
+  const workers = workersFlag(values.workers);
   const areas = (values.areas ?? AREAS.join(",")).split(",").map((a) => a.trim());
   for (const a of areas) {
     if (!(AREAS as readonly string[]).includes(a)) {
@@ -113,6 +112,8 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
     console.log(formatCatalogue(catalogue()));
     return 0;
   }
+  // Before any fuzzing: a corpus that cannot take the findings is a usage error.
+  await checkCorpusFlag(flags.corpus);
   const { ref, factory } = await resolveBackendFlag(flags.backend, ["core", "kvm", "reference"]);
   const backend = flags.backend as BackendName;
   const progress = new ProgressReporter(false);

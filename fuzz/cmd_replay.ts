@@ -10,8 +10,10 @@
  *   prints it.
  */
 import type { BackendName } from "../src/backend.ts";
+import { join } from "node:path";
 import {
   atomicWriteText,
+  findingsDir,
   isFindingId,
   parseFindingFile,
   readFinding,
@@ -25,14 +27,55 @@ import type { Trace } from "../src/trace/types.ts";
 import { resolveBackendFlag } from "./backend_ref.ts";
 import { minimizeTrace } from "./minimize.ts";
 import { signatureOf } from "./signature.ts";
-import { args, UsageError } from "./usage.ts";
+import {
+  args,
+  bugNamesProblem,
+  checkOutFlag,
+  injectFlag,
+  MAX_INPUT_BYTES,
+  oneArgument,
+  readInputFile,
+  UsageError,
+} from "./usage.ts";
 
 export const REPLAY_USAGE = `Usage:
   deno task replay FINDING.json|ID [--corpus DIR] [--backend core|kvm] [--strict] [--json]
   deno task minimize TRACE.json|FINDING.json|ID [--out FILE] [--corpus DIR] [--backend core|kvm] [--inject NAME] [--strict] [--audit]`;
 
-async function loadFinding(target: string, corpus: string): Promise<Finding> {
+/** `--corpus` of replay and minimize (read only): not empty, `corpus` by default. */
+function corpusOf(value: string | undefined): string {
+  if (value === "") throw new UsageError(`--corpus must not be empty`);
+  return value ?? "corpus";
+}
+
+/**
+ * A finding by id (in `corpus`) or file, and the file it came from; every problem is a
+ * usage error naming the file. Files over `MAX_INPUT_BYTES` are refused by size.
+ */
+async function loadFinding(
+  target: string,
+  corpus: string,
+): Promise<{ finding: Finding; file: string }> {
   if (isFindingId(target)) {
+    const file = join(findingsDir(corpus), `${target}.json`);
+    let info: Deno.FileInfo | null = null;
+    try {
+      info = await Deno.stat(file);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        throw new UsageError(`Cannot read finding ${file}: ${(e as Error).message}`);
+      }
+    }
+    if (info !== null && !info.isFile) {
+      throw new UsageError(`Cannot read finding ${file}: not a regular file`);
+    }
+    if (info !== null && info.size > MAX_INPUT_BYTES) {
+      throw new UsageError(
+        `Cannot read finding ${file}: ${info.size} bytes, over the ${
+          MAX_INPUT_BYTES / (1024 * 1024)
+        } MiB limit`,
+      );
+    }
     let f: Finding | null;
     try {
       f = await readFinding(corpus, target);
@@ -40,19 +83,22 @@ async function loadFinding(target: string, corpus: string): Promise<Finding> {
       throw new UsageError(`Cannot read finding ${target}: ${(e as Error).message}`);
     }
     if (f === null) throw new UsageError(`No finding ${target} in ${corpus}/findings`);
-    return f;
+    return { finding: f, file };
   }
-  let text: string;
+  const text = readInputFile(target, "finding");
   try {
-    text = await Deno.readTextFile(target);
-  } catch (e) {
-    throw new UsageError(`Cannot read finding ${target}: ${(e as Error).message}`);
-  }
-  try {
-    return parseFindingFile(text);
+    return { finding: parseFindingFile(text), file: target };
   } catch (e) {
     throw new UsageError(`${target}: ${(e as Error).message}`);
   }
+}
+
+/** The bug a finding was found with, checked against the catalogue (none: `[]`). */
+function injectOf(finding: Finding, file: string): string[] {
+  if (finding.inject === undefined) return [];
+  const problem = bugNamesProblem([finding.inject]);
+  if (problem !== null) throw new UsageError(`${file}: field "inject": ${problem}`);
+  return [finding.inject];
 }
 
 function traceOf(json: unknown, what: string): Trace {
@@ -71,9 +117,9 @@ export async function cmdReplay(argv: string[]): Promise<number> {
     strict: { type: "boolean" },
     json: { type: "boolean" },
   }, REPLAY_USAGE);
-  const target = positionals[0];
-  if (target === undefined) throw new UsageError(`Missing FINDING.json or ID\n${REPLAY_USAGE}`);
-  const finding = await loadFinding(target, values.corpus ?? "corpus");
+  const target = oneArgument(positionals, "replay", "FINDING.json or ID", REPLAY_USAGE);
+  const { finding, file } = await loadFinding(target, corpusOf(values.corpus));
+  const inject = injectOf(finding, file);
   const minimized = traceOf(finding.minimized, `${target}: field "minimized"`);
   const full = traceOf(finding.trace, `${target}: field "trace"`);
   const name = values.backend ?? finding.divergence.backend;
@@ -81,7 +127,7 @@ export async function cmdReplay(argv: string[]): Promise<number> {
   const options = {
     strict: values.strict ?? false,
     audit: finding.kind === "invariant",
-    inject: finding.inject === undefined ? [] : [finding.inject],
+    inject,
   };
   for (const [label, trace] of [["minimized", minimized], ["full", full]] as const) {
     const d = diffTrace(trace, factory, options).divergence;
@@ -127,17 +173,14 @@ export async function cmdMinimize(argv: string[]): Promise<number> {
     strict: { type: "boolean" },
     audit: { type: "boolean" },
   }, REPLAY_USAGE);
-  const path = positionals[0];
-  if (path === undefined) throw new UsageError(`Missing TRACE.json\n${REPLAY_USAGE}`);
+  const path = oneArgument(positionals, "minimize", "TRACE.json", REPLAY_USAGE);
+  const corpus = corpusOf(values.corpus);
+  // Where the result goes is checked before the work that produces it.
+  if (values.out !== undefined) await checkOutFlag(values.out);
   let json: unknown;
   if (isFindingId(path)) json = null;
   else {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (e) {
-      throw new UsageError(`Cannot read trace ${path}: ${(e as Error).message}`);
-    }
+    const text = readInputFile(path, "trace");
     try {
       json = JSON.parse(text);
     } catch (e) {
@@ -147,16 +190,17 @@ export async function cmdMinimize(argv: string[]): Promise<number> {
   // A finding (an id, or a file with a "signature"): its minimized trace, run the way
   // it was found unless flags say otherwise.
   let finding: Finding | null = null;
+  let file = path;
   if (json === null || (typeof json === "object" && json !== null && "signature" in json)) {
-    finding = await loadFinding(path, values.corpus ?? "corpus");
+    ({ finding, file } = await loadFinding(path, corpus));
   }
   const trace = finding === null
     ? traceOf(json, path)
     : traceOf(finding.minimized, `${path}: field "minimized"`);
   const name = values.backend ?? finding?.divergence.backend ?? "core";
   const { factory } = await resolveBackendFlag(name, ["core", "kvm"]);
-  const inject = values.inject?.split(",") ??
-    (finding?.inject === undefined ? [] : [finding.inject]);
+  const inject = injectFlag(values.inject, name) ??
+    (finding === null ? [] : injectOf(finding, file));
   const options = {
     strict: values.strict ?? false,
     audit: values.audit ?? finding?.kind === "invariant",

@@ -15,9 +15,12 @@ export const BACKENDS: Readonly<Record<string, BackendFactory>> = {
   kvm: kvmFactory,
 };
 
-/** The factory of `name`, or a RangeError naming the choices. */
+/**
+ * The factory of `name`, or a RangeError naming the choices. Only the registry's own
+ * names count: `constructor` or `toString` are not backends (`Object.hasOwn`).
+ */
 export function backendFactory(name: string): BackendFactory {
-  const f = BACKENDS[name];
+  const f = Object.hasOwn(BACKENDS, name) ? BACKENDS[name] : undefined;
   if (f === undefined) {
     throw new RangeError(
       `Unknown backend "${name}": expected one of ${Object.keys(BACKENDS).join(", ")}`,
