@@ -29,6 +29,15 @@ export const PTE_G = 1n << 8n;
 export const PTE_LARGE_PAT = 1n << 12n;
 /** Bit 63: execute-disable when EFER.NXE=1, reserved otherwise. */
 export const PTE_NX = 1n << 63n;
+/** Bits 11:9: ignored in every 4-level entry (SDM tables 4-15..4-20; AMD APM "AVL"). */
+export const PTE_IGNORED_LOW = 0xe00n;
+/**
+ * Bits 62:52: ignored in every 4-level entry (SDM tables 4-15..4-20); in leaves, bits
+ * 62:59 are the protection key when CR4.PKE/PKS is set (KVM-FACTS A.1).
+ */
+export const PTE_IGNORED_HIGH = 0x7ff0000000000000n;
+/** Physical addresses have at most 52 bits: entry bits 51:M are reserved (SDM 4.1.4). */
+export const MAX_PHYS_ADDR_BITS = 52;
 
 /** Page-fault error code bits (SDM 4.7; KVM PFERR_*_MASK). */
 export const PFERR_PRESENT = 1 << 0;
@@ -37,6 +46,15 @@ export const PFERR_USER = 1 << 2;
 export const PFERR_RSVD = 1 << 3;
 export const PFERR_FETCH = 1 << 4;
 export const PFERR_PK = 1 << 5;
+/** Bit 6 SS: shadow-stack access (SDM 4.7; Linux `trap_pf.h` X86_PF_SHSTK). */
+export const PFERR_SS = 1 << 6;
+/** Bit 15 SGX: SGX-specific access-control violation (SDM 4.7; X86_PF_SGX, PFERR_SGX_MASK). */
+export const PFERR_SGX = 1 << 15;
+/**
+ * Bit 31 RMP: SEV-SNP RMP violation (AMD APM vol. 2 8.4.2; X86_PF_RMP, KVM
+ * PFERR_GUEST_RMP_MASK). Written as a literal: `1 << 31` is negative in JavaScript.
+ */
+export const PFERR_RMP = 0x8000_0000;
 
 /** Page sizes and shifts. */
 export const PAGE_SHIFT = 12;

@@ -39,6 +39,29 @@ export const MSR_IA32_PERF_GLOBAL_OVF_CTRL = 0x390;
 export const MSR_IA32_PERF_GLOBAL_STATUS_SET = 0x391;
 /** IA32_PERF_GLOBAL_INUSE (v4 only: #GPs under KVM v6.10). */
 export const MSR_IA32_PERF_GLOBAL_INUSE = 0x392;
+/** IA32_PERF_CAPABILITIES (SDM vol. 4 table 2-2; msr-index.h MSR_IA32_PERF_CAPABILITIES). */
+export const MSR_IA32_PERF_CAPABILITIES = 0x345;
+
+/** PERF_CAPABILITIES bits 5:0: LBR format (msr-index.h PERF_CAP_LBR_FMT). */
+export const PERF_CAP_LBR_FMT = 0x3fn;
+/** Bit 6: PEBS trap (PERF_CAP_PEBS_TRAP). */
+export const PERF_CAP_PEBS_TRAP = 1n << 6n;
+/** Bit 7: PEBS saves architectural registers (PERF_CAP_ARCH_REG). */
+export const PERF_CAP_ARCH_REG = 1n << 7n;
+/** Bits 11:8: PEBS record format (PERF_CAP_PEBS_FORMAT). */
+export const PERF_CAP_PEBS_FORMAT = 0xf00n;
+/** Bit 12: IA32_DEBUGCTL.FREEZE_WHILE_SMM is supported (SDM vol. 4 table 2-2 SMM_FREEZE). */
+export const PERF_CAP_SMM_FREEZE = 1n << 12n;
+/** Bit 13: full-width counter writes, the IA32_A_PMCx aliases (PERF_CAP_FW_WRITES). */
+export const PERF_CAP_FW_WRITES = 1n << 13n;
+/** Bit 14: adaptive PEBS, PEBS baseline (PERF_CAP_PEBS_BASELINE). */
+export const PERF_CAP_PEBS_BASELINE = 1n << 14n;
+/** Bit 15: PERF_METRICS (PERF_CAP_PERF_METRICS). */
+export const PERF_CAP_PERF_METRICS = 1n << 15n;
+/** Bit 16: PEBS output to Intel PT (PERF_CAP_PT_IDX = 16). */
+export const PERF_CAP_PEBS_OUTPUT_PT = 1n << 16n;
+/** Bit 17: PEBS timing info (PERF_CAP_PEBS_TIMING_INFO). */
+export const PERF_CAP_PEBS_TIMING_INFO = 1n << 17n;
 
 /**
  * The most GP counters an Intel vPMU can have: KVM_INTEL_PMC_MAX_GENERIC = 8
@@ -139,6 +162,8 @@ export const EVENTSEL_CMASK = 0xff000000n;
 export const EVENTSEL_IN_TX = 1n << 32n;
 /** Intel bit 33: IN_TXCP (HSW_IN_TX_CHECKPOINTED), counter 2 only, with HLE/RTM. */
 export const EVENTSEL_IN_TXCP = 1n << 33n;
+/** Intel bit 34: adaptive PEBS record (perf_event.h ICL_EVENTSEL_ADAPTIVE; KVM-FACTS C.2). */
+export const EVENTSEL_ADAPTIVE = 1n << 34n;
 /** AMD bits 35:32: event select bits 11:8 (AMD64_EVENTSEL_EVENT = 0xF000000FF). */
 export const AMD_EVENTSEL_EVENT_HI = 0xf00000000n;
 export const AMD_EVENTSEL_EVENT_HI_SHIFT = 32n;
@@ -210,6 +235,21 @@ export const FIXED_PMC_BASE_IDX = 32n;
 export const GLOBAL_STATUS_OVF_BUF = 1n << 62n;
 /** GLOBAL_STATUS bit 63 CondChgd is not reserved in GLOBAL_OVF_CTRL. */
 export const GLOBAL_STATUS_COND_CHGD = 1n << 63n;
+/**
+ * The other GLOBAL_STATUS bits of later PMU versions (SDM vol. 3B ch. 20, the
+ * IA32_PERF_GLOBAL_STATUS layouts of versions 4 and 5; Linux `perf_event.h`
+ * GLOBAL_STATUS_*): 48 PERF_METRICS_OVF, 55 TRACE_TOPAPMI (Intel PT ToPA PMI), 58
+ * LBRS_FROZEN, 59 COUNTERS_FROZEN, 60 ASIF (ASCI), 61 UNC_OVF (uncore). Named for
+ * display; a v2 vPMU has none of them.
+ */
+export const GLOBAL_STATUS_PERF_METRICS_OVF = 1n << 48n;
+export const GLOBAL_STATUS_TRACE_TOPAPMI = 1n << 55n;
+export const GLOBAL_STATUS_LBRS_FROZEN = 1n << 58n;
+export const GLOBAL_STATUS_COUNTERS_FROZEN = 1n << 59n;
+export const GLOBAL_STATUS_ASIF = 1n << 60n;
+export const GLOBAL_STATUS_UNC_OVF = 1n << 61n;
+/** GLOBAL_CTRL bit 48: enables PERF_METRICS (perf_event.h GLOBAL_CTRL_EN_PERF_METRICS). */
+export const GLOBAL_CTRL_EN_PERF_METRICS = 1n << 48n;
 
 // ---------------------------------------------------------------------------------------
 // RDPMC ECX (SDM RDPMC; KVM-FACTS C.6)
