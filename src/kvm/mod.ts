@@ -8,6 +8,7 @@ import type { BackendFactory } from "../backend.ts";
 import type { Config, Op } from "../trace/types.ts";
 import { KvmBackend } from "./backend.ts";
 import { staticViolation } from "./constraints.ts";
+import { type KvmHost, kvmHost } from "./host.ts";
 import { kvmUnavailable } from "./vm.ts";
 
 export { KVM_WATCHDOG_MS, KvmBackend, watchdogMessage } from "./backend.ts";
@@ -22,9 +23,14 @@ export {
   UNSUPPORTED,
 } from "./constraints.ts";
 export type { KvmTraceConstraints } from "./constraints.ts";
+export { kvmHost, readKvmHost, TDP_NOTE } from "./host.ts";
+export type { KvmHost, KvmMmuMode } from "./host.ts";
 
-/** Makes kvm backends; `available()` says why /dev/kvm cannot be used here. */
-export const kvmFactory: BackendFactory = {
+/**
+ * Makes kvm backends; `available()` says why /dev/kvm cannot be used here, `host()` is
+ * the host record ({@linkcode kvmHost}) for run records and findings.
+ */
+export const kvmFactory: BackendFactory & { host(): Readonly<KvmHost> } = {
   name: "kvm",
   available(): string | null {
     return kvmUnavailable();
@@ -34,5 +40,8 @@ export const kvmFactory: BackendFactory = {
   },
   create(config: Config): KvmBackend {
     return new KvmBackend(config);
+  },
+  host(): Readonly<KvmHost> {
+    return kvmHost();
   },
 };

@@ -214,6 +214,8 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   16: "EBUSY",
   17: "EEXIST",
   19: "ENODEV",
+  20: "ENOTDIR",
+  21: "EISDIR",
   22: "EINVAL",
   25: "ENOTTY",
   28: "ENOSPC",
