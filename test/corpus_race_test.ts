@@ -25,7 +25,7 @@ function childCode(dir: string): string {
     for (let i = 0; i < ${SIGNATURES}; i++) {
       const id = (0xace000 + i).toString(16).padStart(16, "0");
       const f = {
-        index: 0, signature: "pmu/pmis: race " + i, id, trace,
+        index: 0, signature: "pmu/pmis: race " + i, id, trace, title: "race " + i,
         divergence: { kind: "divergence", opIndex: 0, observed: { count: 1 }, permitted: [] },
       };
       if (await recordFinding(dir, f, 1, ctx)) fresh.push(id);

@@ -18,10 +18,15 @@ import {
   AREAS,
   type Finding,
   FINDING_FORMAT,
+  FINDING_FORMAT_V2,
   FINDING_STATUSES,
+  type FindingState,
   type FindingStatus,
+  type HitRecord,
+  MAX_HISTORY,
   RUN_FORMAT,
   type RunRecord,
+  STATE_FORMAT,
 } from "./types.ts";
 
 /** A finding id: 16 lowercase hex digits (the signature hash; also the file name). */
@@ -29,6 +34,9 @@ export const FINDING_ID_RE: RegExp = /^[0-9a-f]{16}$/;
 
 /** The longest triage note the store accepts, in characters (code points: `[...note]`). */
 export const MAX_NOTE_LENGTH = 4000;
+
+/** The largest `host` record of a finding, in bytes of JSON. */
+export const MAX_HOST_BYTES = 65536;
 
 /** A file the store could not use, and why. */
 export interface FileError {
@@ -105,8 +113,8 @@ export function runsDir(dir: string): string {
  */
 export function validateFinding(value: unknown): Finding {
   const f = expectObject(value, "finding");
-  if (f.format !== FINDING_FORMAT) {
-    fail(`field "format" is not "${FINDING_FORMAT}"`);
+  if (f.format !== FINDING_FORMAT && f.format !== FINDING_FORMAT_V2) {
+    fail(`field "format" is not "${FINDING_FORMAT}" or "${FINDING_FORMAT_V2}"`);
   }
   const id = expectString(f, "id");
   if (!isFindingId(id)) fail(`field "id" is not 16 lowercase hex digits`);
@@ -129,6 +137,25 @@ export function validateFinding(value: unknown): Finding {
     fail(`field "seeds" is not an array of strings`);
   }
   if (f.inject !== undefined) expectString(f, "inject");
+  if (f.history !== undefined) expectHistory(f.history, "history");
+  if (f.aliases !== undefined) {
+    if (!Array.isArray(f.aliases) || !f.aliases.every((a) => isFindingId(a))) {
+      fail(`field "aliases" is not an array of 16 lowercase hex digit ids`);
+    }
+  }
+  if (f.deviation !== undefined) expectString(f, "deviation");
+  if (f.host !== undefined) {
+    const host = f.host;
+    if (
+      typeof host !== "object" || host === null || Array.isArray(host) ||
+      ![Object.prototype, null].includes(Object.getPrototypeOf(host))
+    ) {
+      fail(`field "host" is not a plain object`);
+    }
+    if (new TextEncoder().encode(JSON.stringify(host)).length > MAX_HOST_BYTES) {
+      fail(`field "host" is larger than ${MAX_HOST_BYTES / 1024} KiB as JSON`);
+    }
+  }
   expectTrace(f, "trace");
   expectTrace(f, "minimized");
   const d = expectObject(f.divergence, `field "divergence"`);
@@ -228,47 +255,159 @@ export function parseFindingFile(text: string, file?: string): Finding {
 }
 
 /**
- * Reads every finding of a corpus. A missing `findings/` directory is an empty corpus.
+ * Checks the structure of a parsed finding state file and returns it typed.
+ *
+ * @throws {TypeError} Naming the first bad field.
+ */
+export function validateFindingState(value: unknown): FindingState {
+  const s = expectObject(value, "finding state");
+  if (s.format !== STATE_FORMAT) fail(`field "format" is not "${STATE_FORMAT}"`);
+  const id = expectString(s, "id");
+  if (!isFindingId(id)) fail(`field "id" is not 16 lowercase hex digits`);
+  expectCount(s, "hits");
+  expectTime(s, "lastSeen");
+  if (!Array.isArray(s.seeds) || !s.seeds.every((x) => typeof x === "string")) {
+    fail(`field "seeds" is not an array of strings`);
+  }
+  expectHistory(s.history, "history");
+  return value as FindingState;
+}
+
+/** The state file of a finding: `state/<id>.json`. */
+function statePath(dir: string, id: string): string {
+  return join(stateDir(dir), `${id}.json`);
+}
+
+/**
+ * Reads the state file of a finding (what changes on every run: hits, last seen,
+ * seeds, history).
+ *
+ * @returns The state, or `null` when the finding has none.
+ * @throws {SyntaxError|TypeError} Naming the file, when it is not a valid state file.
+ */
+export async function readFindingState(dir: string, id: string): Promise<FindingState | null> {
+  checkId(id);
+  const path = statePath(dir, id);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  try {
+    const state = validateFindingState(JSON.parse(text));
+    if (state.id !== id) fail(`field "id" (${state.id}) does not match the file name`);
+    return state;
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new SyntaxError(`${path}: ${errorText(e)}`);
+    throw new TypeError(`${path}: ${errorText(e)}`);
+  }
+}
+
+/**
+ * A finding as its readers see it: the finding file's content with its state merged
+ * in. The finding file's run values are the base (a tracked finding keeps its
+ * historic hits) and the state adds to them: `hits` is the sum, `lastSeen` the later,
+ * `seeds` the finding file's followed by the state's (the newest 20 kept), `history`
+ * the state's. Without a state the finding is returned as it is.
+ *
+ * @returns A new object (sharing the traces and other nested values of `content`);
+ *   neither argument is changed.
+ */
+export function mergeFindingState(content: Finding, state: FindingState | null): Finding {
+  const merged: Finding = { ...content, seeds: [...content.seeds] };
+  if (state === null) return merged;
+  merged.hits = content.hits + state.hits;
+  if (Date.parse(state.lastSeen) > Date.parse(content.lastSeen)) merged.lastSeen = state.lastSeen;
+  const seeds = [...content.seeds, ...state.seeds.filter((s) => !content.seeds.includes(s))];
+  merged.seeds = seeds.slice(-MAX_SEEDS);
+  merged.history = state.history.map((h) => ({ ...h }));
+  return merged;
+}
+
+/**
+ * The state that, merged into `content`, gives the run values of `next` (a changed
+ * merged finding).
+ *
+ * @throws {TypeError} When `next` has fewer hits than the finding file.
+ */
+function stateFor(content: Finding, next: Finding): FindingState {
+  if (next.hits < content.hits) {
+    fail(`field "hits" (${next.hits}) is below the finding file's ${content.hits}`);
+  }
+  return {
+    format: STATE_FORMAT,
+    id: content.id,
+    hits: next.hits - content.hits,
+    lastSeen: Date.parse(next.lastSeen) > Date.parse(content.lastSeen)
+      ? next.lastSeen
+      : content.lastSeen,
+    seeds: next.seeds.filter((s) => !content.seeds.includes(s)).slice(-MAX_SEEDS),
+    history: (next.history ?? []).slice(-MAX_HISTORY),
+  };
+}
+
+/** The finding file's content of a changed merged finding: its run values left as they were. */
+function contentFor(content: Finding, next: Finding): Finding {
+  const out: Finding = { ...next, hits: content.hits, lastSeen: content.lastSeen };
+  out.seeds = content.seeds;
+  if (content.history === undefined) delete out.history;
+  else out.history = content.history;
+  return out;
+}
+
+/** What a reader sees of a finding's run values. */
+function runView(f: Finding): string {
+  return JSON.stringify([f.hits, f.lastSeen, f.seeds, f.history ?? []]);
+}
+
+/**
+ * Reads every finding of a corpus, each with its state merged in
+ * ({@linkcode mergeFindingState}). A missing `findings/` directory is an empty corpus.
  *
  * @param dir The corpus directory.
  * @returns The valid findings in file-name order, and one error per file that could
- *   not be read, parsed or validated.
+ *   not be read, parsed or validated. A bad state file is reported as
+ *   `../state/<id>.json` (relative to `findings/`, like the others) and its finding is
+ *   listed without it.
  */
 export async function listFindings(
   dir: string,
 ): Promise<{ findings: Finding[]; errors: FileError[] }> {
   const base = findingsDir(dir);
   const names = await jsonFiles(base);
+  const states = new Set(await jsonFiles(stateDir(dir)));
   const findings: Finding[] = [];
   const errors: FileError[] = [];
   const results = await Promise.all(names.map(async (file) => {
+    let content: Finding;
     try {
-      return { file, finding: parseFindingFile(await Deno.readTextFile(join(base, file)), file) };
+      content = parseFindingFile(await Deno.readTextFile(join(base, file)), file);
     } catch (e) {
       return { file, error: errorText(e) };
+    }
+    if (!states.has(file)) return { file, finding: content };
+    try {
+      return { file, finding: mergeFindingState(content, await readFindingState(dir, content.id)) };
+    } catch (e) {
+      return { file, finding: content, stateError: errorText(e) };
     }
   }));
   for (const r of results) {
     if ("finding" in r) findings.push(r.finding);
-    else errors.push({ file: r.file, error: r.error });
+    if ("error" in r) errors.push({ file: r.file, error: r.error });
+    if ("stateError" in r) errors.push({ file: `../state/${r.file}`, error: r.stateError });
   }
   return { findings, errors };
 }
 
-/**
- * Reads one finding.
- *
- * @param dir The corpus directory.
- * @param id The finding id (16 lowercase hex digits).
- * @returns The finding, or `null` when no file has that id.
- * @throws {TypeError} When the id is malformed (before touching the disk) or the file
- *   is invalid; {SyntaxError} when it is not JSON.
- */
-export async function readFinding(dir: string, id: string): Promise<Finding | null> {
-  checkId(id);
+/** Reads and validates a finding file; `null` when it does not exist. Errors name the file. */
+async function readContent(dir: string, id: string): Promise<Finding | null> {
+  const file = join(findingsDir(dir), `${id}.json`);
   let text: string;
   try {
-    text = await Deno.readTextFile(join(findingsDir(dir), `${id}.json`));
+    text = await Deno.readTextFile(file);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
@@ -277,15 +416,77 @@ export async function readFinding(dir: string, id: string): Promise<Finding | nu
     return parseFindingFile(text, `${id}.json`);
   } catch (e) {
     // Name the file: a reader of this error (replay, the dashboard) may not know it.
-    const file = join(findingsDir(dir), `${id}.json`);
     if (e instanceof SyntaxError) throw new SyntaxError(`${file}: ${errorText(e)}`);
     throw new TypeError(`${file}: ${errorText(e)}`);
   }
 }
 
 /**
+ * Reads one finding, with its state merged in ({@linkcode mergeFindingState}). When no
+ * `<id>.json` exists, a finding that lists `id` among its `aliases` (an id under
+ * earlier identity rules) is returned instead, so old ids keep resolving.
+ *
+ * A bad state file does not hide its finding: the finding is returned without it
+ * ({@linkcode listFindings} reports the file).
+ *
+ * @param dir The corpus directory.
+ * @param id The finding id (16 lowercase hex digits).
+ * @returns The finding, or `null` when no file has that id or alias.
+ * @throws {TypeError} When the id is malformed (before touching the disk) or the file
+ *   is invalid; {SyntaxError} when it is not JSON.
+ */
+export async function readFinding(dir: string, id: string): Promise<Finding | null> {
+  checkId(id);
+  const content = await readContent(dir, id);
+  if (content === null) return await findFindingByAlias(dir, id);
+  let state: FindingState | null = null;
+  try {
+    state = await readFindingState(dir, id);
+  } catch {
+    // Reported by listFindings; the finding's content is still good.
+  }
+  return mergeFindingState(content, state);
+}
+
+/**
+ * Finds the finding that lists `id` among its `aliases` (a scan of every finding
+ * file; the first by file name wins).
+ *
+ * @returns The finding with its state merged in, or `null`.
+ */
+export async function findFindingByAlias(dir: string, id: string): Promise<Finding | null> {
+  checkId(id);
+  const realId = await resolveAlias(dir, id);
+  return realId === null ? null : await readFinding(dir, realId);
+}
+
+/** The id of the finding that has `alias` among its aliases, or `null`. */
+async function resolveAlias(dir: string, alias: string): Promise<string | null> {
+  const base = findingsDir(dir);
+  for (const file of await jsonFiles(base)) {
+    // Cheap first: only files that mention the alias are parsed.
+    let text: string;
+    try {
+      text = await Deno.readTextFile(join(base, file));
+    } catch {
+      continue;
+    }
+    if (!text.includes(alias)) continue;
+    try {
+      const f = parseFindingFile(text, file);
+      if (f.id !== alias && f.aliases?.includes(alias)) return f.id;
+    } catch {
+      // A bad file is listFindings' to report.
+    }
+  }
+  return null;
+}
+
+/**
  * Writes a finding atomically to `findings/<id>.json`, creating the directory, under
- * the finding's lock (so it never interleaves with a read-modify-write of it).
+ * the finding's lock (so it never interleaves with a read-modify-write of it). The
+ * finding is written as given; a state file it has (`state/<id>.json`) is kept and
+ * still merged in by readers.
  *
  * @throws {TypeError} When the finding is structurally invalid (nothing is written).
  * @throws {CorpusWriteError} When the file system refuses the write.
@@ -324,7 +525,7 @@ export interface Sighting {
   seed: string;
 }
 
-/** Adds a sighting to a finding: hits, last seen, and the seed (the newest 20 kept). */
+/** Adds a sighting to a finding: hits, last seen, the seed (the newest 20) and history. */
 function applySighting(f: Finding, s: Sighting): Finding {
   f.hits += s.hits;
   if (Date.parse(s.time) > Date.parse(f.lastSeen)) f.lastSeen = s.time;
@@ -332,6 +533,8 @@ function applySighting(f: Finding, s: Sighting): Finding {
     f.seeds.push(s.seed);
     if (f.seeds.length > MAX_SEEDS) f.seeds.splice(0, f.seeds.length - MAX_SEEDS);
   }
+  const entry: HitRecord = { time: s.time, seed: s.seed, hits: s.hits };
+  f.history = [...(f.history ?? []), entry].slice(-MAX_HISTORY);
   return f;
 }
 
@@ -368,16 +571,17 @@ export async function recordSighting(
 ): Promise<"new" | "hit" | null> {
   checkId(id);
   checkSighting(id, sighting);
-  const path = join(findingsDir(dir), `${id}.json`);
   if (create === undefined && !(await exists(findingsDir(dir)))) return null;
+  // A hit on a finding known under an earlier id goes to that finding.
+  const target = (await exists(join(findingsDir(dir), `${id}.json`)))
+    ? id
+    : (await resolveAlias(dir, id)) ?? id;
+  const path = join(findingsDir(dir), `${target}.json`);
   // The lock file lives beside the finding: the folder must exist before the first lock.
   await mkdirFor(findingsDir(dir), path);
   return await withLock(path, async () => {
-    const current = await readFinding(dir, id);
-    if (current !== null) {
-      await atomicWriteText(path, formatJson(validateFinding(applySighting(current, sighting))));
-      return "hit";
-    }
+    const r = await modifyLocked(dir, target, (f) => applySighting(f, sighting));
+    if (r !== null) return "hit";
     if (create === undefined) return null;
     const fresh = create();
     if (fresh.id !== id) fail(`field "id" (${fresh.id}) is not the recorded id ${id}`);
@@ -388,15 +592,21 @@ export async function recordSighting(
 }
 
 /**
- * Changes a finding under its lock: reads it, applies `change`, validates the result
- * and writes it atomically. Concurrent callers (workers recording hits, a dashboard
- * setting a status) are serialized, so no change is lost.
+ * Changes a finding under its lock: reads it (with its state merged in), applies
+ * `change`, validates the result and writes what changed: its content and triage
+ * (status, note, ...) to the finding file, its run values (hits, last seen, seeds,
+ * history) to the untracked state file `state/<id>.json`. A change of run values only
+ * leaves the finding file byte-identical; a triage change leaves the state alone.
+ * Concurrent callers (workers recording hits, a dashboard setting a status) are
+ * serialized, so no change is lost. An id that is only another finding's alias
+ * changes that finding.
  *
  * @param change Returns the new finding; it may modify and return its argument.
- * @returns The finding as written, or `null` when no file has that id (nothing is
+ * @returns The finding as now read, or `null` when no file has that id (nothing is
  *   written, `change` is not called).
- * @throws {TypeError} When the id is malformed or the changed finding is invalid
- *   (nothing is written).
+ * @throws {TypeError} When the id is malformed, the changed finding is invalid or has
+ *   fewer hits than its finding file (nothing is written); {CorpusWriteError} when the
+ *   file system refuses the write.
  */
 export async function modifyFinding(
   dir: string,
@@ -404,18 +614,59 @@ export async function modifyFinding(
   change: (finding: Finding) => Finding,
 ): Promise<Finding | null> {
   checkId(id);
-  const path = join(findingsDir(dir), `${id}.json`);
   // The lock file lives beside the finding: without the folder there is no finding.
   if (!(await exists(findingsDir(dir)))) return null;
+  const target = (await exists(join(findingsDir(dir), `${id}.json`)))
+    ? id
+    : (await resolveAlias(dir, id)) ?? id;
   await removeStaleFiles(findingsDir(dir));
-  return await withLock(path, async () => {
-    const current = await readFinding(dir, id);
-    if (current === null) return null;
-    const next = validateFinding(change(current));
-    if (next.id !== id) fail(`field "id" cannot change from ${id} to ${next.id}`);
-    await atomicWriteText(path, formatJson(next));
-    return next;
-  });
+  return await withLock(
+    join(findingsDir(dir), `${target}.json`),
+    () => modifyLocked(dir, target, change),
+  );
+}
+
+/** {@linkcode modifyFinding}'s work, for a caller that holds the finding's lock. */
+async function modifyLocked(
+  dir: string,
+  id: string,
+  change: (finding: Finding) => Finding,
+): Promise<Finding | null> {
+  const content = await readContent(dir, id);
+  if (content === null) return null;
+  let state: FindingState | null;
+  try {
+    state = await readFindingState(dir, id);
+  } catch {
+    // Not lost: set aside for a human, and counting starts again from the finding file.
+    const path = statePath(dir, id);
+    const aside = `${path}.corrupt-${Date.now()}`;
+    try {
+      await Deno.rename(path, aside);
+    } catch (e) {
+      throw new CorpusWriteError(path, e);
+    }
+    state = null;
+  }
+  const current = mergeFindingState(content, state);
+  // A deep copy: a change to nested values must not reach `content`, compared below.
+  const next = validateFinding(change(structuredClone(current)));
+  if (next.id !== id) fail(`field "id" cannot change from ${id} to ${next.id}`);
+  const nextContent = validateFinding(contentFor(content, next));
+  let nextState: FindingState | null = stateFor(content, next);
+  if (runView(mergeFindingState(content, nextState)) !== runView(current)) {
+    const path = statePath(dir, id);
+    await mkdirFor(stateDir(dir), path);
+    await atomicWriteText(path, formatJson(nextState));
+  } else if (state === null) {
+    nextState = null;
+  } else {
+    nextState = state;
+  }
+  if (JSON.stringify(nextContent) !== JSON.stringify(content)) {
+    await atomicWriteText(join(findingsDir(dir), `${id}.json`), formatJson(nextContent));
+  }
+  return mergeFindingState(nextContent, nextState);
 }
 
 /** Says whether `path` exists. */
@@ -960,6 +1211,26 @@ function expectOneOf(
 function expectTime(o: Record<string, unknown>, key: string): void {
   const v = expectString(o, key);
   if (Number.isNaN(Date.parse(v))) fail(`field "${key}" is not an ISO 8601 time`);
+}
+
+function expectCount(o: Record<string, unknown>, key: string, prefix = "", min = 0): number {
+  const v = o[key];
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
+    fail(`field "${prefix}${key}" is not ${min === 0 ? "a non-negative" : "a positive"} integer`);
+  }
+  return v;
+}
+
+function expectHistory(value: unknown, what: string): void {
+  if (!Array.isArray(value)) fail(`field "${what}" is not an array`);
+  if (value.length > MAX_HISTORY) fail(`field "${what}" has more than ${MAX_HISTORY} entries`);
+  for (const [i, item] of value.entries()) {
+    const h = expectObject(item, `field "${what}[${i}]"`);
+    const t = expectString(h, "time", `${what}[${i}].`);
+    if (Number.isNaN(Date.parse(t))) fail(`field "${what}[${i}].time" is not an ISO 8601 time`);
+    expectString(h, "seed", `${what}[${i}].`);
+    expectCount(h, "hits", `${what}[${i}].`, 1);
+  }
 }
 
 function expectTrace(o: Record<string, unknown>, key: string): void {

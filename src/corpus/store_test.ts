@@ -8,16 +8,19 @@ import {
   listFindings,
   listRuns,
   lockStats,
+  MAX_HOST_BYTES,
   MAX_NOTE_LENGTH,
   modifyFinding,
+  parseFindingFile,
   readFinding,
   readSelfTest,
   setWriteFnForTesting,
   updateFinding,
+  validateFinding,
   writeFinding,
   writeRun,
 } from "./store.ts";
-import type { Finding, FindingStatus, RunRecord } from "./types.ts";
+import { type Finding, FINDING_FORMAT_V2, type FindingStatus, type RunRecord } from "./types.ts";
 import { addHits } from "../../fuzz/corpus.ts";
 import { sampleFinding, sampleId, sampleRun, sampleSelfTest } from "../dashboard/_sample.ts";
 
@@ -116,7 +119,7 @@ Deno.test("store: structural validation names the bad field", async () => {
       [{ minimized: { ops: "no" } }, /"minimized.ops"/],
       [{ divergence: { opIndex: 0, backend: "core", permitted: [] } }, /"divergence.observed"/],
       [{ firstSeen: "yesterday" }, /"firstSeen"/],
-      [{ format: "shadowfuzz.finding/2" }, /"format"/],
+      [{ format: "shadowfuzz.finding/3" }, /"format"/],
       [{ id: "../../etc/passwd" }, /"id"/],
     ];
     for (const [override, re] of cases) {
@@ -474,7 +477,7 @@ async function deadPid(): Promise<number> {
 
 /** Settles `p` or fails after `ms` (a guard against the old 30 s wait, not a measurement). */
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const guard = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
   });
@@ -630,4 +633,43 @@ Deno.test("store: checkWritable says why a corpus cannot be written, in one line
     await sh("umount", mnt);
     await Deno.remove(mnt, { recursive: true });
   }
+});
+
+Deno.test("store: every shipped finding file still validates", async () => {
+  const base = new URL("../../corpus/findings/", import.meta.url).pathname;
+  let n = 0;
+  for await (const e of Deno.readDir(base)) {
+    if (!e.name.endsWith(".json")) continue;
+    parseFindingFile(await Deno.readTextFile(join(base, e.name)), e.name);
+    n++;
+  }
+  assert.ok(n > 0, "the shipped corpus has findings");
+});
+
+Deno.test("store: the optional fields of format /2 are accepted and checked", async () => {
+  await withCorpus(async (dir) => {
+    const good = sampleFinding(40, {
+      format: FINDING_FORMAT_V2,
+      aliases: [sampleId(41)],
+      deviation: "spurious-pmi-after-write",
+      host: { kernel: "6.10.0", cpu: { vendor: "GenuineIntel" } },
+      history: [{ time: "2026-11-01T00:00:00.000Z", seed: "1", hits: 2 }],
+    });
+    await writeFinding(dir, good);
+    assert.deepEqual(await readFinding(dir, good.id), good);
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ aliases: ["ABC"] }, /"aliases"/],
+      [{ aliases: "0000000000000001" }, /"aliases"/],
+      [{ deviation: 3 }, /"deviation"/],
+      [{ host: [1] }, /"host" is not a plain object/],
+      [{ host: null }, /"host" is not a plain object/],
+      [{ host: new Date(0) }, /"host" is not a plain object/],
+      [{ host: { blob: "x".repeat(MAX_HOST_BYTES) } }, /"host" is larger than 64 KiB/],
+      [{ history: [{ time: "x", seed: "1", hits: 1 }] }, /"history\[0\]\.time"/],
+      [{ history: [{ time: good.firstSeen, seed: "1", hits: 0 }] }, /"history\[0\]\.hits"/],
+    ];
+    for (const [override, re] of cases) {
+      assert.throws(() => validateFinding({ ...good, ...override }), re);
+    }
+  });
 });

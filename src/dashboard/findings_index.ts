@@ -13,7 +13,15 @@
  * requests share one re-read.
  */
 import { join } from "node:path";
-import { errorText, type FileError, findingsDir, parseFindingFile } from "../corpus/store.ts";
+import {
+  errorText,
+  type FileError,
+  findingsDir,
+  mergeFindingState,
+  parseFindingFile,
+  readFindingState,
+  stateDir,
+} from "../corpus/store.ts";
 import { type FindingSummary, summarize } from "./summary.ts";
 import { MAX_FINDING_BYTES, MAX_JSON_DEPTH, tooDeepAt } from "./bounds.ts";
 import { formatBytes } from "./format.ts";
@@ -22,6 +30,8 @@ import { formatBytes } from "./format.ts";
 export interface Snapshot {
   summaries: FindingSummary[];
   errors: FileError[];
+  /** The ids findings had under earlier identity rules (`aliases`), to their id now. */
+  aliases: ReadonlyMap<string, string>;
 }
 
 interface Entry {
@@ -29,6 +39,8 @@ interface Entry {
   ino: number | null;
   mtime: number;
   size: number;
+  /** The state file's inode, mtime and size (`state/<id>.json`, merged in), or "". */
+  state?: string;
   summary?: FindingSummary;
   error?: string;
 }
@@ -45,9 +57,10 @@ const PARALLEL = 64;
 
 export class FindingsIndex {
   readonly #base: string;
+  readonly #corpus: string;
   readonly #maxAgeMs: number;
   #entries = new Map<string, Entry>();
-  #snapshot: Snapshot = { summaries: [], errors: [] };
+  #snapshot: Snapshot = { summaries: [], errors: [], aliases: new Map() };
   #dirMtime = -1;
   #scannedAt = -Infinity;
   #stale = true;
@@ -60,6 +73,7 @@ export class FindingsIndex {
    */
   constructor(corpusDir: string, options: { maxAgeMs?: number } = {}) {
     this.#base = findingsDir(corpusDir);
+    this.#corpus = corpusDir;
     this.#maxAgeMs = options.maxAgeMs ?? 10_000;
   }
 
@@ -85,7 +99,7 @@ export class FindingsIndex {
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
       this.#entries.clear();
-      this.#snapshot = { summaries: [], errors: [] };
+      this.#snapshot = { summaries: [], errors: [], aliases: new Map() };
       return this.#snapshot;
     }
     const fresh = Date.now() - this.#scannedAt < this.#maxAgeMs;
@@ -110,12 +124,17 @@ export class FindingsIndex {
     this.#entries = next;
     const summaries: FindingSummary[] = [];
     const errors: FileError[] = [];
+    const aliases = new Map<string, string>();
     for (const name of names) {
       const e = next.get(name);
+      // The first finding by file name wins, as in the store's alias lookup.
+      for (const a of e?.summary?.aliases ?? []) {
+        if (!aliases.has(a)) aliases.set(a, e!.summary!.id);
+      }
       if (e?.summary) summaries.push(e.summary);
       else if (e?.error !== undefined) errors.push({ file: name, error: e.error });
     }
-    this.#snapshot = { summaries, errors };
+    this.#snapshot = { summaries, errors, aliases };
     this.#dirMtime = dirMtime;
     this.#scannedAt = scannedAt;
     this.#mtimeTrusted = scannedAt - dirMtime > MTIME_TICK_MS;
@@ -132,9 +151,15 @@ export class FindingsIndex {
     }
     const mtime = info.mtime?.getTime() ?? 0;
     const ino = info.ino;
+    // Hits, last seen and seeds change in the untracked state file (store.ts).
+    const s = await Deno.stat(join(stateDir(this.#corpus), name)).catch(() => null);
+    const state = s === null ? "" : `${s.ino}:${s.mtime?.getTime()}:${s.size}`;
     const old = this.#entries.get(name);
-    if (old && old.ino === ino && old.mtime === mtime && old.size === info.size) return old;
-    const entry = { ino, mtime, size: info.size };
+    if (
+      old && old.ino === ino && old.mtime === mtime && old.size === info.size &&
+      old.state === state
+    ) return old;
+    const entry = { ino, mtime, size: info.size, state };
     if (info.size > MAX_FINDING_BYTES) {
       return {
         ...entry,
@@ -148,7 +173,10 @@ export class FindingsIndex {
       if (deep !== null) {
         return { ...entry, error: `Field "${deep}" nests deeper than ${MAX_JSON_DEPTH} levels` };
       }
-      return { ...entry, summary: summarize(finding) };
+      const st = state === "" ? null : await readFindingState(this.#corpus, finding.id).catch(
+        () => null,
+      );
+      return { ...entry, summary: summarize(mergeFindingState(finding, st)) };
     } catch (e) {
       return { ...entry, error: errorText(e) };
     }
