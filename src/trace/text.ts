@@ -55,6 +55,26 @@ import {
   type Size,
   type SlotFlag,
 } from "./types.ts";
+// For the annotations at the end of this file.
+import type { Config } from "./types.ts";
+import {
+  formatNumber,
+  msrFieldDelta,
+  msrFields,
+  msrName,
+  msrText,
+  type PageSet,
+  pagesText,
+  pfecNames,
+  pteBitsText,
+  pteText,
+} from "../x86/decode.ts";
+import {
+  INTEL_RDPMC_INDEX_MASK,
+  INTEL_RDPMC_TYPE_FIXED,
+  INTEL_RDPMC_TYPE_GP,
+  RDPMC_FAST,
+} from "../x86/pmu.ts";
 
 const ACCESS_LETTERS: Record<AccessKind, string> = { read: "r", write: "w", fetch: "x" };
 const ACCESS_KINDS_BY_LETTER: Record<string, AccessKind> = { r: "read", w: "write", x: "fetch" };
@@ -509,4 +529,143 @@ class OpLine {
   #badValue(key: string, value: string, detail: string): never {
     return this.fail(`${JSON.stringify(`${key}=${value}`)}: ${JSON.stringify(value)} ${detail}`);
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Annotations: ops and outcomes decoded for humans (the console, replay, diff, the
+// finding page). Not the text form: nothing parses them back, and `formatOp` /
+// `formatOutcome` above stay the stable, parseable text. The bit names come from
+// `src/x86/decode.ts`.
+// ---------------------------------------------------------------------------------------
+
+/**
+ * An op for humans: MSRs by name and written MSR values by field, RDPMC's counter,
+ * 8-byte stores decoded as page-table entries, counts with thousands separators; other
+ * ops as `formatOp` prints them. `config` gives MAXPHYADDR (reserved entry bits) and the
+ * vendor (RDPMC's ECX encoding).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { annotateOp } from "./text.ts";
+ * assert.equal(
+ *   annotateOp({ op: "wrmsr", msr: 0x186, value: 0x4300c0n }),
+ *   "wrmsr PERFEVTSEL0 (0x186) 0x4300c0 [event=0xc0 umask=0x0 USR OS EN]",
+ * );
+ * ```
+ */
+export function annotateOp(op: Op, config?: Config): string {
+  switch (op.op) {
+    case "wrmsr":
+      return `wrmsr ${msrText(op.msr)} ${hex(op.value)}${msrBrackets(op.msr, op.value)}`;
+    case "rdmsr":
+      return `rdmsr ${msrText(op.msr)}`;
+    case "rdpmc": {
+      const counter = rdpmcCounter(op.ecx, config);
+      return words(
+        `rdpmc ${hex(op.ecx)}`,
+        counter === "" ? "" : `(${counter})`,
+        op.user ? "user" : "",
+      );
+    }
+    case "write":
+      return `${formatOp(op)}${entryBrackets(op.size, op.value, config)}`;
+    case "access":
+      return op.value === undefined
+        ? formatOp(op)
+        : `${formatOp(op)}${entryBrackets(op.size, op.value, config)}`;
+    case "events":
+      return words(
+        `events ${hex(op.event)} umask=${hex(op.umask)} count=${formatNumber(op.count)}`,
+        op.user ? "user" : "",
+      );
+    default:
+      return formatOp(op);
+  }
+}
+
+/**
+ * An outcome for humans, decoded where the op says what the value is:
+ * `#PF 0x5 (P|U) cr2=0x400000`, `#GP`, `value 0x3 [PMC0 PMC1]` (an rdmsr of a known
+ * MSR), `value 0x8000000000400067 [P W U A D NX frame=0x400000]` (an 8-byte load),
+ * `dirty pages 3,7-9`, `young pages none`, `mmio write 0xfee00000`, `count 1,234`.
+ * Long page lists are one line: wrap them with `wrapText` (`src/x86/decode.ts`).
+ */
+export function annotateOutcome(outcome: Outcome, op?: Op, config?: Config): string {
+  if ("pf" in outcome) {
+    const { code, cr2 } = outcome.pf;
+    return `#PF ${hex(code)} (${pfecNames(code)}) cr2=${hex(cr2)}`;
+  }
+  if ("gp" in outcome) return "#GP";
+  if ("value" in outcome) {
+    const v = outcome.value;
+    if (op?.op === "rdmsr") return `value ${hex(v)}${msrBrackets(op.msr, v)}`;
+    const load = op?.op === "read" || (op?.op === "access" && op.kind !== "write");
+    return `value ${hex(v)}${load ? entryBrackets(op.size, v, config) : ""}`;
+  }
+  if ("mmio" in outcome) {
+    return `mmio ${outcome.mmio.write ? "write" : "read"} ${hex(outcome.mmio.gpa)}`;
+  }
+  if ("bitmap" in outcome) return `dirty pages ${pagesText(outcome.bitmap)}`;
+  if ("young" in outcome) return `young pages ${pagesText(outcome.young)}`;
+  if ("count" in outcome) return `count ${formatNumber(outcome.count)}`;
+  if ("crash" in outcome) return `crash: ${outcome.crash}`;
+  return formatOutcome(outcome);
+}
+
+/**
+ * A permitted outcome for humans: `annotateOutcome`, then the don't-care part by name
+ * (`(don't care A|D)` for an entry, `(don't care pages 5-6)` for a bitmap) and why.
+ */
+export function annotatePermitted(permitted: Permitted, op?: Op, config?: Config): string {
+  const { outcome, why } = permitted;
+  let care = "";
+  if ("bitmap" in outcome || "young" in outcome) {
+    // Page sets may carry their don't-care pages apart from `dontCare` (page runs).
+    const pages = (permitted as { dontCarePages?: PageSet }).dontCarePages ?? permitted.dontCare;
+    const text = pages === undefined ? "none" : pagesText(pages);
+    if (text !== "none") care = ` (don't care pages ${text})`;
+  } else if (permitted.dontCare !== undefined && permitted.dontCare !== 0n) {
+    const mask = permitted.dontCare;
+    const named = op?.op === "rdmsr" && msrName(op.msr) !== null
+      ? msrFieldDelta(op.msr, 0n, mask).join(" ")
+      : op !== undefined && loadsOrStoresEntry(op)
+      ? pteBitsText(mask)
+      : hex(mask);
+    care = ` (don't care ${named})`;
+  }
+  return `${annotateOutcome(outcome, op, config)}${care}${why === "" ? "" : `: ${why}`}`;
+}
+
+/** ` [fields]` for an MSR whose value has named fields, else nothing. */
+function msrBrackets(msr: number, value: bigint): string {
+  const fields = msrFields(msr, value);
+  return fields === hex(value) ? "" : ` [${fields}]`;
+}
+
+/** ` [entry]` for a non-zero 8-byte value, which may be a page-table entry. */
+function entryBrackets(size: number, value: bigint, config: Config | undefined): string {
+  if (size !== 8 || value === 0n) return "";
+  const opts = config === undefined ? {} : { maxPhyAddr: config.maxPhyAddr };
+  return ` [${pteText(value, opts)}]`;
+}
+
+function loadsOrStoresEntry(op: Op): boolean {
+  return (op.op === "read" || op.op === "write" || op.op === "access") && op.size === 8;
+}
+
+/**
+ * The counter an RDPMC ECX names (KVM-FACTS C.6): Intel ECX[31:16] is the type (0 GP,
+ * 0x4000 fixed), ECX[15:0] the index, bit 31 the "fast" read; AMD ECX is the GP index.
+ * Empty without a config or for an AMD index beyond any counter.
+ */
+function rdpmcCounter(ecx: number, config: Config | undefined): string {
+  if (config === undefined) return "";
+  if (config.vendor === "amd") return ecx < 32 ? `PMC${ecx}` : "";
+  const fast = (ecx & RDPMC_FAST) !== 0 ? "fast " : "";
+  const type = (ecx & ~RDPMC_FAST & ~INTEL_RDPMC_INDEX_MASK) >>> 0;
+  const index = ecx & INTEL_RDPMC_INDEX_MASK;
+  if (type === INTEL_RDPMC_TYPE_GP) return `${fast}PMC${index}`;
+  if (type === INTEL_RDPMC_TYPE_FIXED) return `${fast}FIXED_CTR${index}`;
+  return `${fast}type ${hex(type >>> 16)} index ${index}`;
 }
