@@ -446,6 +446,13 @@ export class ReferencePmu {
     if (sel !== null) return { kind: "eventsel", index: sel };
     const ctr = inRange(msr, MSR_K7_PERFCTR0, legacy);
     if (ctr !== null) return { kind: "counter", index: ctr, write: "amd" };
+    // A K7 MSR beyond the counters (only with `gp: 0`) is still a valid PMU MSR, so x86.c
+    // does not fall back to "reads 0": svm/pmu.c (v6.10, since the PerfMonV2 support of
+    // 4a2771895ca6) amd_is_valid_msr() returns `pmu->version > 0` for MSR_K7_EVNTSEL0 ...
+    // MSR_K7_PERFCTR3, so kvm_get/set_msr_common() call kvm_pmu_get/set_msr(); there
+    // amd_pmu_get/set_msr() find no counter (get_gp_pmc_amd -> amd_pmu_get_pmc() returns
+    // NULL for idx >= nr_arch_gp_counters) and return 1: #GP on RDMSR and on WRMSR.
+    if (inRange(msr, MSR_K7_EVNTSEL0, 2 * AMD64_NUM_COUNTERS) !== null) return { kind: "invalid" };
     // F15H (PerfCtrExtCore only): CTLi at 0xC0010200 + 2i, CTRi right after it.
     const f15h = this.#perfCtrCore ? inRange(msr, MSR_F15H_PERF_CTL0, 2 * this.#nrGp) : null;
     if (f15h !== null) {

@@ -828,6 +828,21 @@ const amdCases: ConformanceCase[] = [
       ["pmis", "count 0"],
     ],
   },
+  ...([1, 2] as const).map((version): ConformanceCase => ({
+    name: `pmu: an AMD version ${version} vPMU without GP counters #GPs its K7 MSRs`,
+    source: "svm/pmu.c v6.10 amd_is_valid_msr (K7 MSRs valid when version > 0), " +
+      "amd_pmu_get/set_msr (no counter => 1 => #GP); x86.c falls back only for invalid MSRs",
+    config: amd(version, 0),
+    steps: [
+      ["rdmsr 0xc0010004", "gp"],
+      ["rdmsr 0xc0010000", "gp"],
+      ["rdmsr 0xc0010007", "gp"],
+      ["wrmsr 0xc0010000 0x4300c0", "gp"],
+      ["wrmsr 0xc0010004 0x1", "gp"],
+      ["rdmsr 0xc0010200", "gp"],
+      ["rdpmc 0x0", "gp"],
+    ],
+  })),
 ];
 
 const filterCases: ConformanceCase[] = [
