@@ -6,8 +6,7 @@
  * minimized length; and the totals. Writes `corpus/selftest.json` for the dashboard.
  * Exit 0 when every bug was found, 1 otherwise.
  */
-import { atomicWriteText, type SelfTest, validateSelfTest } from "../src/corpus/store.ts";
-import { join } from "node:path";
+import { type SelfTest, validateSelfTest, writeSelfTest } from "../src/corpus/store.ts";
 import { resolveBackendFlag } from "./backend_ref.ts";
 import { runCampaign } from "./campaign.ts";
 import { catalogue, type CatalogueBug } from "./catalogue.ts";
@@ -115,9 +114,10 @@ export async function cmdSelftest(argv: string[]): Promise<number> {
     time: new Date().toISOString(),
   };
   validateSelfTest(summary);
-  const corpus = values.corpus ?? "corpus";
-  await Deno.mkdir(corpus, { recursive: true });
-  await atomicWriteText(join(corpus, "selftest.json"), JSON.stringify(summary, null, 2) + "\n");
+  // A partial run (--bugs) never replaces the full record (store.ts writeSelfTest).
+  await writeSelfTest(values.corpus ?? "corpus", summary, {
+    partial: bugs.length < catalogue().length,
+  });
   if (values.json) {
     const { time: _time, ...rest } = summary;
     console.log(JSON.stringify(rest));

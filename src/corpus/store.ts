@@ -771,6 +771,51 @@ export async function readSelfTest(dir: string): Promise<SelfTest | null> {
   return validateSelfTest(JSON.parse(text));
 }
 
+/** Where a partial self-test writes its table: never over the full record. */
+export const PARTIAL_SELFTEST = "selftest-partial.json";
+
+/**
+ * Writes self-test results. A full run (every catalogue bug) replaces the record
+ * `selftest.json`, keeping the fields of the old record it does not set (e.g. the
+ * `asUser` table of `selftest --as-user`). A partial run (`selftest --bugs X`) never
+ * touches `selftest.json`, whatever it holds: its table goes to the untracked
+ * `state/selftest-partial.json`, replacing the previous partial table. So the tracked
+ * record always describes one whole run, and a quick check of one bug dirties no
+ * tracked file.
+ *
+ * @param options `partial`: the run hunted only some catalogue bugs.
+ * @returns The path written.
+ * @throws {TypeError} When the results are invalid (nothing is written);
+ *   {CorpusWriteError} when the file system refuses the write.
+ */
+export async function writeSelfTest(
+  dir: string,
+  results: SelfTest,
+  options: { partial: boolean },
+): Promise<string> {
+  validateSelfTest(results);
+  if (options.partial) {
+    const path = join(stateDir(dir), PARTIAL_SELFTEST);
+    await mkdirFor(stateDir(dir), path);
+    await atomicWriteText(path, formatJson({ ...results, partial: true }));
+    return path;
+  }
+  const path = join(dir, "selftest.json");
+  await mkdirFor(dir, path);
+  let old: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(await Deno.readTextFile(path));
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      old = parsed as Record<string, unknown>;
+    }
+  } catch {
+    // No record yet, or one that cannot be read: the new run replaces it.
+  }
+  const { partial: _partial, ...kept } = old;
+  await atomicWriteText(path, formatJson({ ...kept, ...results }));
+  return path;
+}
+
 /**
  * A file-system error of a store write, with a one-line message naming the file and the
  * errno class: `Cannot write corpus/findings/ab.json: no space left on device (ENOSPC)`.
