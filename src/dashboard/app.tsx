@@ -54,8 +54,8 @@ export interface AppOptions {
   /** Longest time the list may lag a file edited in place (default 10 s). */
   maxAgeMs?: number;
   /**
-   * Longest time a parsed finding is reused while its file is unchanged (default 1 s),
-   * so that many clients on one huge finding parse it once.
+   * Longest time a parsed finding is reused while its files are unchanged (default
+   * 5 s), so that many clients on one huge finding parse it once.
    */
   findingCacheMs?: number;
   /**
@@ -140,7 +140,7 @@ export function createApp(options: AppOptions): Hono {
 
   app.get("/findings/:id", async (c) => {
     const got = await cache.load(c.req.param("id"));
-    if ("error" in got) return errorPage(c, got);
+    if ("error" in got) return await aliasRedirect(c, got) ?? errorPage(c, got);
     return html(
       c,
       <FindingPageView
@@ -155,7 +155,7 @@ export function createApp(options: AppOptions): Hono {
 
   app.get("/findings/:id/ops", async (c) => {
     const got = await cache.load(c.req.param("id"));
-    if ("error" in got) return errorPage(c, got);
+    if ("error" in got) return await aliasRedirect(c, got) ?? errorPage(c, got);
     const query = parseOpsQuery(new URL(c.req.url).searchParams);
     return html(c, <OpsPageView finding={got.finding} query={query} />);
   });
@@ -163,7 +163,7 @@ export function createApp(options: AppOptions): Hono {
   app.get("/findings/:id/repro.c", async (c) => {
     const id = c.req.param("id");
     const got = await cache.load(id);
-    if ("error" in got) return errorPage(c, got);
+    if ("error" in got) return await aliasRedirect(c, got) ?? errorPage(c, got);
     if (options.exportC === undefined) {
       return html(
         c,
@@ -192,7 +192,9 @@ export function createApp(options: AppOptions): Hono {
 
   app.get("/api/findings/:id", async (c) => {
     const got = await cache.json(c.req.param("id"));
-    if ("error" in got) return c.json({ error: got.error }, got.status);
+    if ("error" in got) {
+      return await aliasRedirect(c, got) ?? c.json({ error: got.error }, got.status);
+    }
     return c.body(got.json, 200, { "Content-Type": "application/json" });
   });
 
@@ -286,6 +288,22 @@ export function createApp(options: AppOptions): Hono {
     if (c.req.path.startsWith("/api/")) return c.json({ error: text }, 500);
     return html(c, <ErrorPage status={500} message={text} />, 500);
   });
+
+  /**
+   * For a finding that is not there under this id, a redirect to the finding that has
+   * the id among its `aliases` (an id under earlier identity rules), the rest of the
+   * path and the query kept; else `null`. Looked up in the list's index, never by
+   * reading every file per request.
+   */
+  async function aliasRedirect(c: Context, got: LoadError): Promise<Response | null> {
+    if (got.status !== 404) return null;
+    const id = c.req.param("id") ?? "";
+    const real = (await index.snapshot()).aliases.get(id);
+    if (real === undefined || real === id) return null;
+    const url = new URL(c.req.url);
+    const path = url.pathname.replace(`/${id}`, `/${real}`);
+    return c.redirect(`${path}${url.search}`, 301);
+  }
 
   return app;
 }

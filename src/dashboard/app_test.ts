@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createApp } from "./app.tsx";
-import { readFinding, writeFinding, writeRun } from "../corpus/store.ts";
-import { sampleFinding, sampleId, sampleRun, sampleSelfTest } from "./_sample.ts";
+import { readFinding, recordSighting, writeFinding, writeRun } from "../corpus/store.ts";
+import type { Finding } from "../corpus/types.ts";
+import { bigSampleFinding, sampleFinding, sampleId, sampleRun, sampleSelfTest } from "./_sample.ts";
 
 const TOKEN = "t".repeat(64);
 const ORIGIN = "http://localhost";
@@ -503,4 +504,454 @@ Deno.test("dashboard: replay commands name a corpus other than the default", asy
     "deno task replay 0123456789abcdef --corpus '/tmp/my corpus'",
     "deno task replay '/tmp/my corpus/findings/0123456789abcdef.json'",
   ]);
+});
+
+/** Writes a finding file as is (the store refuses what these tests need to plant). */
+async function plant(dir: string, f: unknown, text?: string): Promise<void> {
+  const id = (f as { id: string }).id;
+  await Deno.mkdir(join(dir, "findings"), { recursive: true });
+  await Deno.writeTextFile(join(dir, "findings", `${id}.json`), text ?? JSON.stringify(f));
+}
+
+Deno.test("dashboard: a 100,000-op finding renders a bounded page that folds its traces", async () => {
+  const big = bigSampleFinding(40, 100_000, 100_000);
+  // The divergence in the middle of the minimized trace.
+  big.divergence = { ...big.divergence, opIndex: 50_000 };
+  await withCorpus(2, async ({ app }) => {
+    const res = await app.request(`/findings/${big.id}`);
+    assert.equal(res.status, 200);
+    const html = await res.text();
+    // Issue 13 item 7: this page was 13 MB; the fold keeps it small whatever the length.
+    assert.ok(html.length < 100_000, `page is ${html.length} characters`);
+    assert.match(html, /Minimized trace \(100,000 ops\)/);
+    assert.match(html, /Full trace \(100,000 ops\)/);
+    const idx = [...html.matchAll(/<span class="idx">(\d+)<\/span>/g)].map((m) => Number(m[1]));
+    assert.ok(idx.includes(0) && idx.includes(29) && !idx.includes(30), "the head");
+    assert.ok(idx.includes(49_990) && idx.includes(50_010) && !idx.includes(50_011), "the middle");
+    assert.ok(idx.includes(99_999) && !idx.includes(99_989), "the tail");
+    const mark = html.match(/id="minimized-diverge" ><span class="idx">(\d+)</);
+    assert.equal(mark?.[1], "50000");
+    // The gaps say what they hide and link to the op pages.
+    assert.match(html, /ops 30–49,989 \(49,960\) not shown/);
+    assert.ok(html.includes(`href="/findings/${big.id}/ops?trace=minimized&amp;from=30"`));
+    assert.ok(html.includes(`href="/findings/${big.id}/ops?trace=full&amp;from=30"`));
+    // The raw JSON of a large file is a link, not inline.
+    assert.match(html, /Raw JSON \(\d+\.\d MB\): <a href="\/api\/findings\/0000000000000028"/);
+    assert.ok(!html.includes('<details id="raw">'));
+
+    // An op page: 500 ops, the pager, the diverging op marked where it is.
+    const page = await (await app.request(`/findings/${big.id}/ops?trace=minimized&from=49800`))
+      .text();
+    const pidx = [...page.matchAll(/<span class="idx">(\d+)<\/span>/g)].map((m) => Number(m[1]));
+    assert.equal(pidx.length, 500);
+    assert.equal(pidx[0], 49_800);
+    assert.equal(pidx[499], 50_299);
+    assert.match(page, /id="page-ops-diverge" ><span class="idx">50000</);
+    assert.ok(page.includes(`href="/findings/${big.id}/ops?trace=minimized&amp;from=50300"`));
+    assert.ok(page.includes(`href="/findings/${big.id}/ops?trace=minimized&amp;from=49300"`));
+    assert.ok(page.length < 200_000, `op page is ${page.length} characters`);
+    // Past the end: the last op; a bad query: the first page of the minimized trace.
+    const end = await (await app.request(`/findings/${big.id}/ops?trace=full&from=999999999`))
+      .text();
+    assert.match(end, /Full trace: ops 99,999–99,999 of 100,000/);
+    const bad = await (await app.request(`/findings/${big.id}/ops?trace=../x&from=-1`)).text();
+    assert.match(bad, /Minimized trace: ops 0–499 of 100,000/);
+    // The API still has every op.
+    const api = await (await app.request(`/api/findings/${big.id}`)).json();
+    assert.equal(api.trace.ops.length, 100_000);
+  }, (dir) => plant(dir, big));
+});
+
+Deno.test("dashboard: concurrent requests for one huge finding parse it once", async () => {
+  const big = bigSampleFinding(41, 20_000);
+  await withCorpus(0, async ({ dir }) => {
+    const { FindingCache } = await import("./finding_cache.ts");
+    const cache = new FindingCache(dir);
+    const got = await Promise.all(Array.from({ length: 20 }, () => cache.load(big.id)));
+    const first = got[0];
+    assert.ok(first !== undefined && "finding" in first);
+    for (const g of got) assert.ok("finding" in g && g.finding === first.finding);
+    // A changed file is read again at once, whatever the cache's age limit.
+    await plant(dir, { ...big, title: "changed" });
+    const again = await cache.load(big.id);
+    assert.ok("finding" in again && again.finding.title === "changed");
+    // Too large for the configured limit: 413 with a message that says what to do.
+    const small = new FindingCache(dir, { maxFileBytes: 1000 });
+    const refused = await small.load(big.id);
+    assert.ok("error" in refused);
+    assert.equal(refused.status, 413);
+    assert.match(refused.error, /over the dashboard's limit of 1\.0 KB; use deno task replay/);
+  }, (dir) => plant(dir, big));
+});
+
+Deno.test("dashboard: a file over the size limit is an error row and a 413, never read", async () => {
+  const { MAX_FINDING_BYTES } = await import("./bounds.ts");
+  const id = "cccccccccccccccc";
+  await withCorpus(1, async ({ app }) => {
+    const html = await (await app.request("/")).text();
+    assert.equal(rowIds(html).length, 1);
+    assert.match(
+      html,
+      /Cannot read <code>findings\/cccccccccccccccc.json<\/code>: The file is 16\.8 MB, over the dashboard&#39;s limit of 16\.8 MB/,
+    );
+    const page = await app.request(`/findings/${id}`);
+    assert.equal(page.status, 413);
+    assert.match(await page.text(), /use deno task replay cccccccccccccccc/);
+  }, async (dir) => {
+    // Not JSON at all: were it read, the error would say so.
+    await plant(dir, { id }, "x".repeat(MAX_FINDING_BYTES + 1));
+  });
+});
+
+Deno.test("dashboard: deeply nested JSON in an unchecked field is a clear error, not a 500 overflow", async () => {
+  const depth = 100_000;
+  const fields = ["observed", "permitted", "config", "op", "extra"] as const;
+  const planted = fields.map((field, i) => {
+    const f = sampleFinding(60 + i) as unknown as Record<string, unknown> & {
+      divergence: Record<string, unknown>;
+      minimized: { config: unknown; ops: unknown[] };
+    };
+    if (field === "observed") f.divergence.observed = "__DEEP__";
+    if (field === "permitted") f.divergence.permitted = ["__DEEP__"];
+    if (field === "config") f.minimized.config = "__DEEP__";
+    if (field === "op") f.minimized.ops[1] = "__DEEP__";
+    if (field === "extra") f.extra = "__DEEP__";
+    const deep = "[".repeat(depth) + "]".repeat(depth);
+    return { f, text: JSON.stringify(f).replace('"__DEEP__"', deep) };
+  });
+  const where = {
+    observed: "divergence.observed",
+    permitted: "divergence.permitted",
+    config: "minimized.config",
+    op: "minimized.ops",
+    extra: "extra[0]",
+  };
+  await withCorpus(1, async ({ app }) => {
+    const list = await (await app.request("/")).text();
+    assert.equal(rowIds(list).length, 1);
+    for (const [i, field] of fields.entries()) {
+      const id = planted[i]!.f.id as string;
+      const message = `Cannot read findings/${id}.json: field "${where[field]}" nests deeper ` +
+        "than 64 levels";
+      const page = await app.request(`/findings/${id}`);
+      assert.equal(page.status, 500, field);
+      const html = await page.text();
+      assert.ok(html.includes(message.replaceAll('"', "&quot;")), `${field}: ${html.slice(-600)}`);
+      assert.ok(!html.includes("call stack"), field);
+      const api = await app.request(`/api/findings/${id}`);
+      assert.equal(api.status, 500);
+      assert.deepEqual(await api.json(), { error: message });
+      assert.ok(
+        list.includes(`findings/${id}.json</code>: Field &quot;${where[field]}&quot; nests deeper`),
+        `${field} listed as unreadable`,
+      );
+      const ops = await app.request(`/findings/${id}/ops`);
+      assert.equal(ops.status, 500);
+      await ops.body?.cancel();
+    }
+  }, async (dir) => {
+    for (const p of planted) await plant(dir, p.f, p.text);
+  });
+});
+
+Deno.test("dashboard: long values are folded and cut, so a pathological finding stays small", async () => {
+  const f = sampleFinding(70, {
+    title: "T".repeat(100_000),
+    seeds: Array.from({ length: 500 }, (_, i) => String(i)),
+  });
+  const events = Array.from({ length: 1000 }, (_, i) => `0x${i.toString(16)}`);
+  const ops = (f.minimized as { ops: unknown[] }).ops;
+  for (let i = 0; i < 200; i++) {
+    ops.splice(1, 0, { op: "filter", action: 0, flags: 0, fixed: 0, events });
+  }
+  f.divergence = {
+    opIndex: ops.length - 1,
+    backend: "core",
+    observed: { bitmap: `0x${"f".repeat(262_144)}` },
+    permitted: Array.from({ length: 300 }, (_, i) => ({
+      outcome: { bitmap: `0x${"e".repeat(5_000)}${i}` },
+      why: "w".repeat(5_000),
+    })),
+  };
+  await withCorpus(0, async ({ app }) => {
+    const res = await app.request(`/findings/${f.id}`);
+    assert.equal(res.status, 200);
+    const html = await res.text();
+    assert.ok(html.length < 600_000, `page is ${html.length} characters`);
+    // The `why` of 5,000 characters and each filter op of 1,000 events fold.
+    assert.match(html, /… \(5,000 characters\)<\/summary>/);
+    assert.match(html, /<span class="idx">1<\/span><span class="op"><details class="long">/);
+    assert.match(html, /and 250 more permitted outcomes/);
+    assert.match(html, /and 480 more/);
+    assert.match(html, /<details class="long">/);
+    // The list keeps a short title.
+    const list = await (await app.request("/")).text();
+    assert.ok(list.length < 20_000, `list is ${list.length} characters`);
+  }, (dir) => plant(dir, f));
+});
+
+Deno.test("dashboard: the list shows backend, area, status, times, hits and length, each once", async () => {
+  const kvm = sampleFinding(80, {
+    area: "mmu",
+    hits: 12_345,
+    title: "access r user 0x400000: kvm #PF 0x4 (U), architecture #PF 0x5 (P|U)",
+    signature: "mmu/access: kvm=pf, permitted={pf}",
+  });
+  kvm.divergence = { ...kvm.divergence, backend: "kvm" };
+  const old = sampleFinding(81, {
+    title: "mmu/access: core=value, permitted={mmio} at `read 0x8`",
+  });
+  old.signature = "mmu/access: core=value, permitted={mmio}";
+  await withCorpus(0, async ({ app }) => {
+    const html = await (await app.request("/")).text();
+    const row = (id: string) => html.match(new RegExp(`<tr data-id="${id}">(.*?)</tr>`))?.[1] ?? "";
+    const k = row(kvm.id);
+    assert.match(k, /<td class="backend">kvm<\/td><td class="area">mmu<\/td>/);
+    assert.match(k, />12,345<\/td>/);
+    assert.match(k, /<td class="num">5<\/td>$/);
+    // The signature differs from the title: it is printed under it.
+    assert.ok(k.includes(`<code class="muted sig">${kvm.signature}</code>`));
+    // The title contains the signature: printed once.
+    const o = row(old.id);
+    assert.equal(o.split("mmu/access: core=value, permitted={mmio}").length - 1, 1, o);
+    assert.match(row(old.id), /<td class="backend">core<\/td>/);
+    const byBackend = rowIds(await (await app.request("/?backend=kvm")).text());
+    assert.deepEqual(byBackend, [kvm.id]);
+    const api = await (await app.request("/api/findings?sort=backend&dir=desc")).json();
+    assert.deepEqual(api.findings.map((f: { backend: string }) => f.backend), ["kvm", "core"]);
+  }, async (dir) => {
+    await writeFinding(dir, kvm);
+    await writeFinding(dir, old);
+  });
+});
+
+Deno.test("dashboard: the runs page prints seconds with 2 decimals and counts with separators", async () => {
+  await withCorpus(0, async ({ app }) => {
+    const html = await (await app.request("/runs")).text();
+    assert.match(html, /<td class="num">0\.17<\/td>/);
+    assert.ok(!html.includes("0.17439878400000086"));
+    assert.match(html, /<td class="num">1,234,567<\/td>/);
+    assert.match(html, /<td class="num">98,766<\/td>/);
+    assert.match(html, /median time to find 1\.60 s/);
+    assert.match(html, /<td class="num">2\.40<\/td>/);
+  }, async (dir) => {
+    await writeRun(
+      dir,
+      sampleRun(1, { seconds: 0.17439878400000086, ops: 1_234_567, opsPerSec: 98_765.5 }),
+    );
+    await Deno.writeTextFile(join(dir, "selftest.json"), JSON.stringify(sampleSelfTest()));
+  });
+});
+
+Deno.test("dashboard: the finding page shows history, deviation, host and aliases when present", async () => {
+  const f = sampleFinding(90) as Finding & Record<string, unknown>;
+  f.divergence = { ...f.divergence, backend: "kvm" };
+  Object.assign(f, {
+    history: [
+      { time: "2026-11-02T10:00:00.000Z", seed: "111", hits: 3 },
+      { time: "2026-11-03T11:30:00.000Z", seed: "222", hits: 1_500 },
+    ],
+    deviation: "np-pf-keeps-stale-spte",
+    host: { summary: "Linux 6.10.0 on AMD EPYC 7B13, kvm_amd npt=1", kernel: "6.10.0", cpus: 2 },
+    aliases: ["0123456789abcdef", "fedcba9876543210"],
+  });
+  const plain = sampleFinding(91);
+  await withCorpus(0, async ({ dir }) => {
+    const describeDeviation = (name: string) =>
+      name === "np-pf-keeps-stale-spte"
+        ? {
+          title: "a not-present #PF leaves the stale spte",
+          path: "FNAME(page_fault) -> ...",
+          architecture: "SDM vol. 3A 4.10.4.1",
+          correction: "zap it",
+        }
+        : undefined;
+    const app = createApp({ corpusDir: dir, token: TOKEN, describeDeviation });
+    const html = await (await app.request(`/findings/${f.id}`)).text();
+    assert.match(html, /<dd id="backend">kvm<\/dd>/);
+    assert.match(
+      html,
+      /<dd id="deviation"><code>np-pf-keeps-stale-spte<\/code>: a not-present #PF leaves the stale spte/,
+    );
+    assert.match(html, /<dt>Architecture<\/dt><dd>SDM vol. 3A 4.10.4.1<\/dd>/);
+    assert.match(html, /<dt>Also known as<\/dt><dd id="aliases">.*0123456789abcdef/);
+    assert.match(html, /<p id="host-summary">Linux 6.10.0 on AMD EPYC 7B13, kvm_amd npt=1<\/p>/);
+    assert.match(html, /<summary>Host details \(2 fields\)<\/summary>/);
+    assert.match(html, /<dt>cpus<\/dt><dd class="mono">2<\/dd>/);
+    assert.match(html, /1,503 hits in 2 sightings from 2 seeds\./);
+    // Newest first.
+    const history = html.match(/<table id="history-table">.*?<\/table>/)?.[0] ?? "";
+    assert.ok(history.indexOf("222") < history.indexOf("111"), history);
+    assert.match(history, /<td class="num">1,500<\/td>/);
+    assert.match(history, /<time datetime="2026-11-03T11:30:00.000Z"/);
+    // Without the hook the name is still shown; unknown to the hook, it says so.
+    const bare = createApp({ corpusDir: dir, token: TOKEN });
+    const bareHtml = await (await bare.request(`/findings/${f.id}`)).text();
+    assert.match(bareHtml, /<dd id="deviation"><code>np-pf-keeps-stale-spte<\/code><\/dd>/);
+    const unknown = createApp({ corpusDir: dir, token: TOKEN, describeDeviation: () => undefined });
+    assert.match(
+      await (await unknown.request(`/findings/${f.id}`)).text(),
+      /not in the known-deviation table/,
+    );
+    // A finding with none of them shows no such section.
+    const none = await (await app.request(`/findings/${plain.id}`)).text();
+    for (const id of ["deviation", "aliases", "host", "history"]) {
+      assert.ok(!none.includes(`id="${id}"`), id);
+    }
+  }, async (dir) => {
+    await plant(dir, f);
+    await writeFinding(dir, plain);
+  });
+});
+
+Deno.test("dashboard: malformed optional fields are shown as errors, never a crash", async () => {
+  // The store validates these fields; the page must still cope with a file it let
+  // through (an older store, or a field it does not know).
+  const { aliasesOf, deviationOf, historyOf, hostOf } = await import("./finding_extras.ts");
+  const { FindingPageView } = await import("./finding_page.tsx");
+  const { documentHtml } = await import("./layout.tsx");
+  const f = sampleFinding(92) as Finding & Record<string, unknown>;
+  Object.assign(f, {
+    history: [
+      { time: "2026-11-02T10:00:00.000Z", seed: "111", hits: 3 },
+      { time: "not a time", seed: 5, hits: -1 },
+      "junk",
+    ],
+    host: { kernel: { release: "6.10" } },
+    aliases: "one",
+    deviation: 7,
+  });
+  const h = historyOf(f);
+  assert.equal(h?.total, 3);
+  assert.equal(h?.rows[0]?.error, "entry 2 is not an object");
+  assert.equal(
+    h?.rows[1]?.error,
+    "entry 1: time is not an ISO 8601 time, seed is not a string, hits is not a non-negative integer",
+  );
+  assert.deepEqual(h?.rows[2], { time: "2026-11-02T10:00:00.000Z", seed: "111", hits: 3 });
+  assert.deepEqual(aliasesOf(f), { items: ["one"], total: 1 });
+  assert.equal(deviationOf(f), "7");
+  assert.deepEqual(hostOf(f), {
+    summary: null,
+    details: [["kernel", '{"release":"6.10"}']],
+    total: 1,
+  });
+  const html = await documentHtml(FindingPageView({ finding: f, token: TOKEN }));
+  assert.match(html, /<td colspan="3">entry 2 is not an object<\/td>/);
+  assert.match(html, /The host record has no summary/);
+  const worse = { ...f, history: { not: "a list" }, host: ["x"] } as unknown as Finding;
+  const worseHtml = await documentHtml(FindingPageView({ finding: worse, token: TOKEN }));
+  assert.match(worseHtml, /Cannot show the hit history: the history is not a list/);
+  assert.match(worseHtml, /Cannot show the host record: the host record is not an object/);
+});
+
+Deno.test("dashboard: repro.c is 404 'No C export yet' until an exporter is injected", async () => {
+  const f = sampleFinding(95);
+  await withCorpus(0, async ({ dir, app }) => {
+    const res = await app.request(`/findings/${f.id}/repro.c`);
+    assert.equal(res.status, 404);
+    assert.match(await res.text(), /No C export yet: this dashboard cannot write finding/);
+    const page = await (await app.request(`/findings/${f.id}`)).text();
+    assert.ok(!page.includes('repro.c"'), "no download link without an exporter");
+    assert.match(page, /C reproducer: no C export yet/);
+
+    const seen: string[] = [];
+    const hooked = createApp({
+      corpusDir: dir,
+      exportC: (finding) => {
+        seen.push(finding.id);
+        return `/* ${finding.id} */\nint main(void) { return 0; }\n`;
+      },
+    });
+    const c = await hooked.request(`/findings/${f.id}/repro.c`);
+    assert.equal(c.status, 200);
+    assert.equal(c.headers.get("content-type"), "text/x-csrc; charset=utf-8");
+    assert.equal(
+      c.headers.get("content-disposition"),
+      `attachment; filename="shadowfuzz-${f.id}.c"`,
+    );
+    assert.equal(await c.text(), `/* ${f.id} */\nint main(void) { return 0; }\n`);
+    assert.deepEqual(seen, [f.id]);
+    const hookedPage = await (await hooked.request(`/findings/${f.id}`)).text();
+    assert.ok(hookedPage.includes(`href="/findings/${f.id}/repro.c"`));
+    // A missing finding, a bad id, a failing exporter.
+    const missing = await hooked.request(`/findings/${sampleId(99)}/repro.c`);
+    assert.equal(missing.status, 404);
+    assert.match(await missing.text(), /No finding 0000000000000063/);
+    assert.equal(seen.length, 1, "not exported when missing");
+    const badId = await hooked.request("/findings/..%2F..%2Fetc/repro.c");
+    assert.equal(badId.status, 400);
+    await badId.body?.cancel();
+    const failing = createApp({
+      corpusDir: dir,
+      exportC: () => {
+        throw new Error("op 3 (filter) has no C form");
+      },
+    });
+    const err = await failing.request(`/findings/${f.id}/repro.c`);
+    assert.equal(err.status, 500);
+    assert.match(
+      await err.text(),
+      new RegExp(`Cannot export finding ${f.id} as C: op 3 \\(filter\\) has no C form`),
+    );
+  }, (dir) => writeFinding(dir, f));
+});
+
+Deno.test("dashboard: the new routes refuse hostile ids like the finding page", async () => {
+  await withCorpus(1, async ({ app }) => {
+    for (const id of ["..%2F..%2Fsecret", "%2E%2E%2Fsecret", "ABCDEF0123456789", "%3Cscript%3E"]) {
+      for (const suffix of ["/ops", "/ops?trace=full", "/repro.c"]) {
+        const res = await app.request(`/findings/${id}${suffix}`);
+        const text = await res.text();
+        assert.ok(res.status === 400 || res.status === 404, `${id}${suffix}: ${res.status}`);
+        assert.ok(!text.includes("TOP SECRET"), `${id}${suffix} leaked`);
+        assert.ok(!text.includes("<script>"), `${id}${suffix} reflected`);
+      }
+    }
+    const res = await app.request(`/findings/${sampleId(1)}/ops`);
+    assert.match(res.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+    await res.body?.cancel();
+  }, async (dir) => {
+    await Deno.writeTextFile(
+      join(dir, "secret.json"),
+      JSON.stringify(sampleFinding(5, { title: "TOP SECRET" })),
+    );
+  });
+});
+
+Deno.test("dashboard: an id a finding had under earlier rules redirects to it", async () => {
+  const old = "0123456789abcdef";
+  const f = sampleFinding(96, { aliases: [old] } as Partial<Finding>);
+  await withCorpus(1, async ({ app }) => {
+    for (
+      const [from, to] of [
+        [`/findings/${old}`, `/findings/${f.id}`],
+        [`/findings/${old}/ops?trace=full&from=2`, `/findings/${f.id}/ops?trace=full&from=2`],
+        [`/findings/${old}/repro.c`, `/findings/${f.id}/repro.c`],
+        [`/api/findings/${old}`, `/api/findings/${f.id}`],
+      ]
+    ) {
+      const res = await app.request(from!);
+      assert.equal(res.status, 301, from);
+      assert.equal(res.headers.get("location"), to, from);
+    }
+    // An unknown id is still a plain 404.
+    const missing = await app.request(`/findings/${sampleId(98)}`);
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+  }, (dir) => plant(dir, f));
+});
+
+Deno.test("dashboard: a sighting recorded while the finding is cached shows at once", async () => {
+  await withCorpus(1, async ({ app, dir }) => {
+    const id = sampleId(1);
+    const before = await (await app.request(`/findings/${id}`)).text();
+    assert.ok(!before.includes('id="history"'));
+    await recordSighting(dir, id, { hits: 4321, time: "2026-11-05T08:00:00.000Z", seed: "777" });
+    const after = await (await app.request(`/findings/${id}`)).text();
+    assert.match(after, /4,321 hits in 1 sighting from 1 seed\./);
+    assert.match(after, /<td class="mono">777<\/td><td class="num">4,321<\/td>/);
+    const api = await (await app.request(`/api/findings/${id}`)).json();
+    assert.equal(api.history.length, 1);
+  });
 });

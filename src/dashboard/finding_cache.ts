@@ -5,15 +5,15 @@
  * huge finding parse it once rather than once per request (issue 13 item 7: 20 clients
  * on a 100,000-op finding stalled every route for 10 s).
  *
- * An entry is reused only while the file's inode, mtime and size are those it was read
- * with (the store replaces a finding by rename, which changes the inode) and for at
- * most `maxAgeMs` (1 s by default), so a change that does not touch the finding file
- * (the store may merge an untracked state file into what it reads) shows within that
- * time. Concurrent reads of one file share one read. The cache holds at most
+ * An entry is reused only while the inode, mtime and size of the finding file and of
+ * its state file (`state/<id>.json`, which the store merges in) are those it was read
+ * with (the store replaces both by rename, which changes the inode), and for at most
+ * `maxAgeMs` (5 s by default), for an edit in place that keeps the size within one
+ * mtime tick. Concurrent reads of one file share one read. The cache holds at most
  * `maxBytes` of finding files (by file size).
  */
 import { join } from "node:path";
-import { errorText, findingsDir, isFindingId, readFinding } from "../corpus/store.ts";
+import { errorText, findingsDir, isFindingId, readFinding, stateDir } from "../corpus/store.ts";
 import type { Finding } from "../corpus/types.ts";
 import { MAX_FINDING_BYTES, MAX_JSON_DEPTH, tooDeepAt } from "./bounds.ts";
 import { formatBytes } from "./format.ts";
@@ -42,7 +42,7 @@ interface Entry {
 }
 
 export interface FindingCacheOptions {
-  /** Longest time an entry is reused (default 1,000 ms). */
+  /** Longest time an entry is reused (default 5,000 ms). */
   maxAgeMs?: number;
   /** Most file bytes kept (default 32 MiB). */
   maxBytes?: number;
@@ -64,7 +64,7 @@ export class FindingCache {
   constructor(corpusDir: string, options: FindingCacheOptions = {}) {
     this.#dir = corpusDir;
     this.#base = findingsDir(corpusDir);
-    this.#maxAgeMs = options.maxAgeMs ?? 1000;
+    this.#maxAgeMs = options.maxAgeMs ?? 5000;
     this.#maxBytes = options.maxBytes ?? 32 * 1024 * 1024;
     this.#maxFileBytes = options.maxFileBytes ?? MAX_FINDING_BYTES;
   }
@@ -118,7 +118,9 @@ export class FindingCache {
           `limit of ${formatBytes(this.#maxFileBytes)}; use deno task replay ${id}`,
       };
     }
-    const key = `${info.ino ?? ""}:${info.mtime?.getTime() ?? ""}:${info.size}`;
+    const state = await Deno.stat(join(stateDir(this.#dir), `${id}.json`)).catch(() => null);
+    const key = `${info.ino ?? ""}:${info.mtime?.getTime() ?? ""}:${info.size}/` +
+      (state === null ? "" : `${state.ino ?? ""}:${state.mtime?.getTime() ?? ""}:${state.size}`);
     const now = Date.now();
     const old = this.#entries.get(id);
     if (old !== undefined && old.key === key && now - old.at < this.#maxAgeMs) {

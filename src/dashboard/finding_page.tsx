@@ -15,7 +15,7 @@ import { FINDING_STATUSES } from "../corpus/types.ts";
 import type { Finding } from "../corpus/types.ts";
 import { MAX_NOTE_LENGTH } from "../corpus/store.ts";
 import { foldSpans } from "./bounds.ts";
-import { clip, clipLine, formatBytes, formatInt } from "./format.ts";
+import { clip, clipLine, countOf, formatBytes, formatInt } from "./format.ts";
 import {
   aliasesOf,
   type DescribeDeviation,
@@ -435,9 +435,10 @@ const History: FC<{ finding: Finding }> = ({ finding }) => {
       {h.error !== undefined ? <p class="alert">Cannot show the hit history: {h.error}</p> : (
         <>
           <p class="muted" id="history-summary">
-            {formatInt(h.hits)} hits in {formatInt(h.total)} sightings from {formatInt(h.seeds)}
-            {" "}
-            seeds{h.total > h.rows.length ? `; the newest ${formatInt(h.rows.length)} shown` : ""}.
+            {`${countOf(h.hits, "hit")} in ${countOf(h.total, "sighting")} from ` +
+              `${countOf(h.seeds, "seed")}` +
+              (h.total > h.rows.length ? `; the newest ${formatInt(h.rows.length)} shown` : "") +
+              "."}
           </p>
           <table id="history-table">
             <thead>

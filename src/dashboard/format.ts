@@ -52,3 +52,8 @@ export function clipLine(text: string, max: number): string {
   const c = clip(text, max);
   return c.cut === 0 ? c.text : `${c.text}…`;
 }
+
+/** `1 hit`, `2 hits`, `1,500 hits`: a count and a noun (plural with `s` unless told). */
+export function countOf(n: number, noun: string, plural = `${noun}s`): string {
+  return `${formatInt(n)} ${n === 1 ? noun : plural}`;
+}

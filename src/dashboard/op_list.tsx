@@ -12,7 +12,7 @@ import { opLine, type Shown } from "./ops_view.ts";
 /** Longest op or outcome text shown unfolded (characters). */
 export const INLINE_CHARS = 240;
 /** Longest text shown at all, folded (characters); the rest is in the raw JSON. */
-export const FOLDED_CHARS = 4000;
+export const FOLDED_CHARS = 2000;
 
 /** Text that is shown whole when short, else folded, and cut at `max` characters. */
 export const LongText: FC<{ text: string; max?: number; inline?: number }> = (

@@ -5,6 +5,7 @@
  */
 import type { BackendName } from "../backend.ts";
 import type { Area, Finding, FindingKind, FindingStatus } from "../corpus/types.ts";
+import { isFindingId } from "../corpus/store.ts";
 import { clipLine } from "./format.ts";
 
 /** Longest title or signature kept for the list (characters); the page has the rest. */
@@ -26,6 +27,8 @@ export interface FindingSummary {
   /** Number of ops of the minimized trace. */
   minimizedOps: number;
   note?: string;
+  /** Ids it had under earlier identity rules (at most 50), for redirects from them. */
+  aliases?: string[];
 }
 
 /** The list row of a (validated) finding. */
@@ -45,6 +48,11 @@ export function summarize(f: Finding): FindingSummary {
     minimizedOps: ops.length,
   };
   if (f.note !== undefined) s.note = f.note;
+  const aliases = (f as { aliases?: unknown }).aliases;
+  if (Array.isArray(aliases)) {
+    const ids = aliases.filter((a): a is string => typeof a === "string" && isFindingId(a));
+    if (ids.length > 0) s.aliases = ids.slice(0, 50);
+  }
   return s;
 }
 
