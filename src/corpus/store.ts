@@ -1,14 +1,18 @@
 /**
  * @module
  * The corpus store (DESIGN.md section 7): reads and writes finding files
- * (`<corpus>/findings/<id>.json`), campaign run records (`<corpus>/runs/*.json`) and
- * the catalogue self-test results (`<corpus>/selftest.json`).
+ * (`<corpus>/findings/<id>.json`, tracked: content and triage), their per-run state
+ * (`<corpus>/state/<id>.json`, untracked: hits, last seen, seeds, hit history; merged
+ * in by every reader), campaign run records (`<corpus>/runs/*.json`) and the catalogue
+ * self-test results (`<corpus>/selftest.json`).
  *
- * Every write goes to a temporary file in the same directory and is then renamed over
- * the target, so a reader sees the old file or the new one, never half of one (rename
- * within one directory is atomic on POSIX file systems). Read-modify-write updates and
- * the first write of a finding hold a lock (flock) beside the finding, so two writers
- * never lose each other's change, and a dead writer's lock is free at once.
+ * Every write goes to a temporary file in the same directory, written whole (short
+ * writes continued), flushed and then renamed over the target, so a reader sees the
+ * old file or the new one, never half of one (rename within one directory is atomic on
+ * POSIX file systems); a failed write leaves the old file and says why in one line
+ * ({@linkcode CorpusWriteError}). Read-modify-write updates and the first write of a
+ * finding hold a lock (flock) beside the finding, so two writers never lose each
+ * other's change, and a dead writer's lock is free at once.
  * Readers never crash on a bad file: {@linkcode listFindings} and
  * {@linkcode listRuns} report a corrupt or invalid file by name and skip it.
  */
