@@ -111,6 +111,21 @@ Deno.test("corpus state: a new finding is one file, its later hits go to the sta
   });
 });
 
+Deno.test("corpus state: a new finding does not inherit the state of a removed one", async () => {
+  await withCorpus(async (dir) => {
+    const f = sampleFinding(8, { hits: 1, seeds: ["1"] });
+    await writeFinding(dir, f);
+    await addHits(dir, f.id, 40, ctx("2", "2030-01-01T00:00:00.000Z"));
+    await Deno.remove(join(dir, "findings", `${f.id}.json`));
+    const sighting = { hits: 1, seed: "3", time: "2030-02-01T00:00:00.000Z" };
+    assert.equal(await recordSighting(dir, f.id, sighting, () => f), "new");
+    assert.deepEqual(await readFinding(dir, f.id), f);
+    const names = [...Deno.readDirSync(join(dir, "state"))].map((e) => e.name);
+    assert.equal(names.length, 1);
+    assert.match(names[0]!, new RegExp(`^${f.id}\\.json\\.orphan-\\d+$`));
+  });
+});
+
 Deno.test("corpus state: the hit history keeps the newest 50 sightings", async () => {
   await withCorpus(async (dir) => {
     const f = sampleFinding(4, { hits: 1, seeds: ["0"] });

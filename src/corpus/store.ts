@@ -590,6 +590,15 @@ export async function recordSighting(
     const fresh = create();
     if (fresh.id !== id) fail(`field "id" (${fresh.id}) is not the recorded id ${id}`);
     checkWritableFinding(fresh);
+    // A state left by a finding file that was removed is not this finding's: set aside.
+    const orphan = statePath(dir, id);
+    if (await exists(orphan)) {
+      try {
+        await Deno.rename(orphan, `${orphan}.orphan-${Date.now()}`);
+      } catch (e) {
+        throw new CorpusWriteError(orphan, e);
+      }
+    }
     await atomicWriteText(path, formatJson(fresh));
     return "new";
   });
