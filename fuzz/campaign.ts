@@ -71,6 +71,11 @@ export interface CampaignResult {
   coverageTotal: number;
   pool: number;
   findings: CampaignFinding[];
+  /**
+   * Runs whose divergence a known deviation explains (`src/core/deviations.ts`), by
+   * deviation name. Those runs are in `findings` too, marked with `first.deviation`.
+   */
+  deviations: Record<string, number>;
   interrupted: boolean;
 }
 
@@ -193,6 +198,7 @@ export async function runCampaign(
   let serial = 0;
   const bySignature = new Map<string, CampaignFinding>();
   const findings: CampaignFinding[] = [];
+  const deviations: Record<string, number> = {};
   let update: EpochUpdate = { pool: [], events: [], signatures: options.knownSignatures ?? [] };
   let runs = 0;
   let ops = 0;
@@ -235,6 +241,13 @@ export async function runCampaign(
       for (const f of found) {
         const key = findingKey(f);
         const seen = bySignature.get(key);
+        // Workers decide alone; a signature one of them found explained stays so.
+        if (seen?.first.deviation !== undefined && f.deviation === undefined) {
+          f.deviation = seen.first.deviation;
+        }
+        if (f.deviation !== undefined) {
+          deviations[f.deviation] = (deviations[f.deviation] ?? 0) + 1;
+        }
         if (seen !== undefined) {
           seen.hits++;
           continue;
@@ -243,7 +256,9 @@ export async function runCampaign(
         bySignature.set(key, cf);
         findings.push(cf);
         next.signatures.push(key);
-        if (options.stopOnFinding && f.baseline !== true) stopNow = true;
+        if (options.stopOnFinding && f.baseline !== true && f.deviation === undefined) {
+          stopNow = true;
+        }
       }
       // Report after the hits of this epoch are counted, in run order.
       for (const cf of findings) {
@@ -273,6 +288,7 @@ export async function runCampaign(
     coverageTotal,
     pool: pool.length,
     findings,
+    deviations,
     interrupted,
   };
 }

@@ -7,6 +7,7 @@ import { listFindings, writeRun } from "../src/corpus/store.ts";
 import { type Area, RUN_FORMAT } from "../src/corpus/types.ts";
 import { resolveBackendFlag } from "./backend_ref.ts";
 import { type CampaignFinding, runCampaign } from "./campaign.ts";
+import type { RunFinding } from "./engine.ts";
 import { catalogue, formatCatalogue } from "./catalogue.ts";
 import { addHits, type FindingContext, recordFinding } from "./corpus.ts";
 import { AREAS } from "./generate.ts";
@@ -100,6 +101,11 @@ export function parseFuzzFlags(argv: string[]): FuzzFlags {
   };
 }
 
+/** A finding's title: the minimized trace's, else the first run's. */
+function titleOf(f: RunFinding): string {
+  return f.minimized?.title ?? f.title;
+}
+
 /** The replay command of a finding file. */
 export function replayCommand(corpus: string, id: string): string {
   return `deno task replay ${corpus.replace(/\/$/, "")}/findings/${id}.json`;
@@ -166,6 +172,9 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
       onProgress: (p) => progress.update(p),
       onFinding: async (cf: CampaignFinding) => {
         const f = cf.first;
+        // A divergence a known deviation explains is not a finding of its own (unless the
+        // corpus holds its identity): it is counted under the deviation.
+        if (f.deviation !== undefined && !knownIds.has(f.id)) return;
         const isNew = await recordFinding(flags.corpus, f, cf.hits, {
           ...ctx,
           now: new Date().toISOString(),
@@ -174,7 +183,7 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
         recorded.set(f.id, { hits: cf.hits, isNew });
         const ops = f.minimized?.ops ?? (f.trace as { ops: unknown[] }).ops.length;
         progress.line(
-          `${isNew ? "new finding" : "known finding"} ${f.id}: ${f.signature} (${ops} ops)\n` +
+          `${isNew ? "new finding" : "known finding"} ${f.id}: ${titleOf(f)} (${ops} ops)\n` +
             `  replay: ${replayCommand(flags.corpus, f.id)}`,
         );
       },
@@ -194,9 +203,12 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
     }
   }
   const opsPerSec = result.ops / Math.max(result.seconds, 1e-9);
-  const summaryFindings = result.findings.map((cf) => ({
+  const summaryFindings = result.findings.filter((cf) => recorded.has(cf.first.id)).map((cf) => ({
     id: cf.first.id,
     signature: cf.first.signature,
+    title: titleOf(cf.first),
+    /** Seconds from the campaign's start to the first run that showed it. */
+    seconds: cf.seconds,
     new: recorded.get(cf.first.id)?.isNew ?? false,
     ops: cf.first.minimized?.ops ?? (cf.first.trace as { ops: unknown[] }).ops.length,
     hits: cf.hits,
@@ -231,6 +243,7 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
       interrupted: result.interrupted,
       corpusErrors: errors,
       findings: summaryFindings,
+      knownDeviations: result.deviations,
     }));
   } else {
     console.log(
@@ -243,9 +256,12 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
     );
     for (const f of summaryFindings) {
       console.log(
-        `  ${f.new ? "NEW " : "seen"} ${f.id}  ${f.signature}  (${f.ops} ops, ${f.hits} hits)`,
+        `  ${f.new ? "NEW " : "seen"} ${f.id}  ${f.title}  (${f.ops} ops, ${f.hits} hits)`,
       );
       console.log(`       ${f.replay}`);
+    }
+    for (const [name, runs] of Object.entries(result.deviations)) {
+      console.log(`  known deviation ${name}: ${runs} run${runs === 1 ? "" : "s"}`);
     }
   }
   return newCount > 0 ? 1 : 0;

@@ -26,7 +26,7 @@ import { formatOp, formatOutcome, formatPermitted } from "../src/trace/text.ts";
 import type { Trace } from "../src/trace/types.ts";
 import { resolveBackendFlag } from "./backend_ref.ts";
 import { minimizeTrace } from "./minimize.ts";
-import { signatureOf } from "./signature.ts";
+import { signatureOf } from "./identity.ts";
 import {
   args,
   bugNamesProblem,
@@ -132,7 +132,7 @@ export async function cmdReplay(argv: string[]): Promise<number> {
   for (const [label, trace] of [["minimized", minimized], ["full", full]] as const) {
     const d = diffTrace(trace, factory, options).divergence;
     if (d === null) continue;
-    const sig = signatureOf(d, name as BackendName);
+    const sig = signatureOf(d, name as BackendName, trace.config);
     if (values.json) {
       console.log(
         JSON.stringify({
@@ -208,7 +208,7 @@ export async function cmdMinimize(argv: string[]): Promise<number> {
   };
   const sigOf = (t: Trace) => {
     const d = diffTrace(t, factory, options).divergence;
-    return d === null ? null : signatureOf(d, name as BackendName);
+    return d === null ? null : signatureOf(d, name as BackendName, t.config);
   };
   const signature = sigOf(trace);
   if (signature === null) {

@@ -8,9 +8,7 @@
  */
 import type { BackendName } from "../src/backend.ts";
 import { recordSighting } from "../src/corpus/store.ts";
-import { type Finding, FINDING_FORMAT, type FindingKind } from "../src/corpus/types.ts";
-import { parseOpJson } from "../src/trace/parse.ts";
-import { formatOp } from "../src/trace/text.ts";
+import { type Finding, FINDING_FORMAT_V2, type FindingKind } from "../src/corpus/types.ts";
 import type { Minimized, RunFinding } from "./engine.ts";
 import { opArea } from "./identity.ts";
 
@@ -24,21 +22,13 @@ export interface FindingContext {
   now: string;
 }
 
-function opText(trace: unknown, index: number): string {
-  try {
-    const ops = (trace as { ops: unknown[] }).ops;
-    return formatOp(parseOpJson(ops[index], index));
-  } catch {
-    return `op ${index}`;
-  }
-}
-
 /** Builds the Finding file of a newly found signature. */
 export function makeFinding(f: RunFinding, ctx: FindingContext, hits: number): Finding {
   const min: Minimized = f.minimized ?? {
     trace: f.trace,
     ops: (f.trace as { ops: unknown[] }).ops.length,
     divergence: f.divergence,
+    title: f.title,
     seconds: 0,
   };
   const d = min.divergence;
@@ -48,18 +38,19 @@ export function makeFinding(f: RunFinding, ctx: FindingContext, hits: number): F
       typeof opArea
     >[0];
   return {
-    format: FINDING_FORMAT,
+    format: FINDING_FORMAT_V2,
     id: f.id,
     signature: f.signature,
     area: opArea(opKind),
     kind,
-    title: `${f.signature} at \`${opText(min.trace, d.opIndex)}\``,
+    title: min.title,
     status: "new",
     firstSeen: ctx.now,
     lastSeen: ctx.now,
     hits,
     seeds: [ctx.seed],
     ...(ctx.inject === undefined ? {} : { inject: ctx.inject }),
+    ...(f.deviation === undefined ? {} : { deviation: f.deviation }),
     trace: f.trace,
     minimized: min.trace,
     divergence: {

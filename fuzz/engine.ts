@@ -9,7 +9,8 @@
  * Determinism: everything about run `r` is a function of the seed, `r` and the pool of
  * kept traces at the start of the epoch, which every worker has identically.
  */
-import type { Backend, BackendFactory, BackendName } from "../src/backend.ts";
+import type { BackendFactory, BackendName } from "../src/backend.ts";
+import { DEVIATIONS } from "../src/core/deviations.ts";
 import { type DiffOptions, diffTrace, type Divergence } from "../src/diff.ts";
 import { outcomeToJson, permittedToJson, traceToJson } from "../src/trace/json.ts";
 import type { Trace } from "../src/trace/types.ts";
@@ -18,7 +19,7 @@ import { minimizeTrace } from "./minimize.ts";
 import { mutateChoices } from "./mutate.ts";
 import { Sfc32 } from "./rng.ts";
 import { shrinkChoices } from "./shrink.ts";
-import { signatureId, signatureOf } from "./signature.ts";
+import { identify, opArea } from "./identity.ts";
 import { RandomSource } from "./source.ts";
 
 /** What the engine needs to know; plain data, so it crosses to a Worker. */
@@ -52,14 +53,23 @@ export interface Minimized {
   trace: unknown;
   ops: number;
   divergence: DivergenceJson;
+  /** The title of the minimized trace's divergence (its values are the simplest). */
+  title: string;
   seconds: number;
 }
 
 /** One diverging run. */
 export interface RunFinding {
   index: number;
+  /** The identity (docs/identity.md): signature, id, title. */
   signature: string;
   id: string;
+  title: string;
+  /**
+   * The known deviation that explains it (`src/core/deviations.ts`): the same trace on
+   * the same core with that deviation corrected no longer diverges there.
+   */
+  deviation?: string;
   /** The full trace (JSON form). */
   trace: unknown;
   /** Set when this engine shrank it: the minimized trace and its divergence. */
@@ -154,8 +164,19 @@ interface Observed {
 }
 
 /**
+ * The known deviations a divergence could be, in the order they are tried: those of
+ * its area; the narrow MMU rules before the MMIO D-bit one (whose correction also
+ * changes what a write through an MMIO spte does to the guest tables).
+ */
+function candidateDeviations(d: Divergence): string[] {
+  const area = opArea(d.op.op);
+  const inArea = DEVIATIONS.filter((x) => x.area === (area === "pmu" ? "pmu" : "mmu"));
+  return inArea.map((x) => x.name);
+}
+
+/**
  * What findings are deduplicated by: the signature, or for a divergence the uninjected
- * core shows too (`baseline`), the signature marked as such.
+ * core shows too (`baseline`, the classic self-test only), the signature marked as such.
  */
 export function findingKey(f: { signature: string; baseline?: boolean }): string {
   return f.baseline === true ? `${f.signature} [baseline]` : f.signature;
@@ -168,21 +189,13 @@ export class Engine {
   #poolSerial = 0;
   readonly #known: Uint8Array = new Uint8Array(1024);
   readonly #signatures = new Set<string>();
-  #captured: Backend | null = null;
-  readonly #capturing: BackendFactory;
+  /** Signatures this engine found explained by a known deviation, and which. */
+  readonly #explained = new Map<string, string>();
+  readonly #factory: BackendFactory;
 
   constructor(factory: BackendFactory, options: EngineOptions) {
     this.options = options;
-    // Wraps the factory so that the backend diffTrace creates can be read afterwards.
-    this.#capturing = {
-      name: factory.name,
-      available: () => factory.available(),
-      create: (config, opts) => {
-        const b = factory.create(config, opts);
-        this.#captured = b;
-        return b;
-      },
-    };
+    this.#factory = factory;
   }
 
   /** Whether findings are checked against the uninjected core (`baselineCheck`). */
@@ -199,17 +212,28 @@ export class Engine {
 
   /** Runs a trace against the reference and reads the backend's coverage. */
   observe(trace: Trace, diff: DiffOptions = this.options.diff): Observed {
-    this.#captured = null;
-    const r = diffTrace(trace, this.#capturing, diff);
-    const b = this.#captured as (Backend & { coverage?: unknown }) | null;
-    const coverage = b !== null && b.coverage instanceof Uint32Array ? b.coverage : null;
-    return { divergence: r.divergence, ops: r.ops, coverage };
+    const r = diffTrace(trace, this.#factory, diff);
+    return { divergence: r.divergence, ops: r.ops, coverage: r.coverage ?? null };
   }
 
   /** The signature `trace` diverges with, or null. */
   signature(trace: Trace, diff: DiffOptions = this.options.diff): string | null {
     const d = this.observe(trace, diff).divergence;
-    return d === null ? null : signatureOf(d, this.options.backend);
+    return d === null ? null : identify(d, this.options.backend, trace.config).signature;
+  }
+
+  /**
+   * The known deviation that explains the divergence `d` of `trace`, or undefined: the
+   * first one whose correction alone (same injected bugs, same options) makes the core
+   * agree up to and including the diverging op. Only the core can be corrected.
+   */
+  explain(trace: Trace, d: Divergence): string | undefined {
+    if (this.options.backend !== "core") return undefined;
+    for (const name of candidateDeviations(d)) {
+      const r = diffTrace(trace, this.#factory, { ...this.options.diff, fix: [name] });
+      if (r.divergence === null || r.divergence.index > d.index) return name;
+    }
+    return undefined;
   }
 
   /** The trace of run `index` and, for mutants, its choices. */
@@ -264,29 +288,37 @@ export class Engine {
         }
       }
       if (obs.divergence !== null) {
-        const sig = signatureOf(obs.divergence, this.options.backend);
+        const identity = identify(obs.divergence, this.options.backend, trace.config);
+        const sig = identity.signature;
         const finding: RunFinding = {
           index: i,
           signature: sig,
-          id: signatureId(sig),
+          id: identity.id,
+          title: identity.title,
           trace: traceToJson(trace),
           divergence: divergenceJson(obs.divergence),
         };
-        // A divergence the uninjected core shows too is a core bug, not the injected one.
-        // It is keyed apart, so that it cannot hide the injected bug's runs of the same
-        // (coarse) signature.
+        // A divergence the uninjected core shows too is a core bug, not the injected one
+        // (the classic self-test only: campaigns judge with and without --inject alike).
         if (this.#baselineCheck) {
           finding.baseline = this.signature(trace, { ...this.options.diff, inject: [] }) !== null;
         }
         const key = findingKey(finding);
         if (!this.#signatures.has(key) && !shrunkHere.has(key)) {
-          shrunkHere.add(key);
-          // A baseline finding is not what the self-test hunts: it is not shrunk.
-          if ((this.options.shrinkSeconds ?? 8) > 0 && finding.baseline !== true) {
-            const m = this.shrink(sig, this.choicesOf(i, choices), trace);
-            if (m !== null) finding.minimized = m;
+          // Not a finding the corpus or an earlier epoch has: is it a known deviation?
+          const known = this.#explained.get(sig) ?? this.explain(trace, obs.divergence);
+          if (known !== undefined) {
+            this.#explained.set(sig, known);
+            finding.deviation = known;
+          } else {
+            shrunkHere.add(key);
+            // A baseline finding is not what the self-test hunts: it is not shrunk.
+            if ((this.options.shrinkSeconds ?? 8) > 0 && finding.baseline !== true) {
+              const m = this.shrink(sig, this.choicesOf(i, choices), trace);
+              if (m !== null) finding.minimized = m;
+            }
           }
-        }
+        } else if (this.#explained.has(sig)) finding.deviation = this.#explained.get(sig)!;
         result.findings.push(finding);
       }
     }
@@ -303,9 +335,15 @@ export class Engine {
     const budget = (this.options.shrinkSeconds ?? 8) * 1000;
     // The injected bug's finding must stay one that the uninjected core agrees on.
     const uninjected = { ...this.options.diff, inject: [] };
+    // It must also stay a divergence no known deviation explains.
+    const fresh = (t: Trace): boolean => {
+      const d = this.observe(t).divergence;
+      return d !== null && identify(d, this.options.backend, t.config).signature === signature &&
+        this.explain(t, d) === undefined;
+    };
     const same = this.#baselineCheck
-      ? (t: Trace) => this.signature(t) === signature && this.signature(t, uninjected) === null
-      : (t: Trace) => this.signature(t) === signature;
+      ? (t: Trace) => fresh(t) && this.signature(t, uninjected) === null
+      : fresh;
     const constraints = this.options.constraints;
     let best = trace;
     if (same(trace)) {
@@ -324,6 +362,7 @@ export class Engine {
       trace: traceToJson(m.trace),
       ops: m.trace.ops.length,
       divergence: divergenceJson(d),
+      title: identify(d, this.options.backend, m.trace.config).title,
       seconds: (performance.now() - t0) / 1000,
     };
   }

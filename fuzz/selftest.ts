@@ -6,14 +6,28 @@
  * minimized length; and the totals. Writes `corpus/selftest.json` for the dashboard.
  * Exit 0 when every bug was found, 1 otherwise.
  */
-import { type SelfTest, validateSelfTest, writeSelfTest } from "../src/corpus/store.ts";
+import {
+  atomicWriteText,
+  type SelfTest,
+  validateSelfTest,
+  writeSelfTest,
+} from "../src/corpus/store.ts";
+import { join } from "node:path";
 import { resolveBackendFlag } from "./backend_ref.ts";
 import { runCampaign } from "./campaign.ts";
 import { catalogue, type CatalogueBug } from "./catalogue.ts";
 import { args, intFlag, UsageError } from "./usage.ts";
+import { formatBug, formatClean, userView } from "./selftest_user.ts";
 
 export const SELFTEST_USAGE = `Usage:
-  deno task selftest [--json] [--seconds N] [--seed S] [--bugs a,b] [--corpus DIR]`;
+  deno task selftest [--json] [--seconds N] [--seed S] [--bugs a,b] [--corpus DIR]
+  deno task selftest --as-user [--seconds 60] [--seed S] [--clean-seeds 6] [--parallel 2]
+                     [--bugs a,b] [--corpus DIR] [--json]
+
+The classic self-test hunts each catalogue bug in one short inline campaign that stops
+at the first divergence the uninjected core does not show. --as-user runs, per bug, the
+ordinary \`deno task fuzz\` (one worker) over a copy of the corpus, then campaigns with
+no bug for --clean-seeds seeds, and reports what a user would see (docs/identity.md).`;
 
 /** One bug's result. */
 export interface BugResult {
@@ -74,6 +88,9 @@ export async function cmdSelftest(argv: string[]): Promise<number> {
     seed: { type: "string" },
     bugs: { type: "string" },
     corpus: { type: "string" },
+    "as-user": { type: "boolean" },
+    "clean-seeds": { type: "string" },
+    parallel: { type: "string" },
   }, SELFTEST_USAGE);
   if (positionals.length > 0) {
     throw new UsageError(`Unexpected argument "${positionals[0]}"\n${SELFTEST_USAGE}`);
@@ -87,6 +104,17 @@ export async function cmdSelftest(argv: string[]): Promise<number> {
       if (!bugs.some((b) => b.name === w)) throw new UsageError(`--bugs: unknown bug "${w}"`);
     }
     bugs = bugs.filter((b) => wanted.includes(b.name));
+  }
+  if (values["as-user"]) {
+    return await asUser(bugs, {
+      seconds: intFlag("seconds", values.seconds, 1, 3600) ?? 60,
+      seed,
+      cleanSeeds: intFlag("clean-seeds", values["clean-seeds"], 0, 100) ?? 6,
+      parallel: intFlag("parallel", values.parallel, 1, 16) ?? 2,
+      corpus: values.corpus ?? "corpus",
+      json: values.json ?? false,
+      full: values.bugs === undefined,
+    });
   }
   const results: BugResult[] = [];
   for (const bug of bugs) {
@@ -129,4 +157,51 @@ export async function cmdSelftest(argv: string[]): Promise<number> {
     );
   }
   return summary.found === summary.total ? 0 : 1;
+}
+
+/** `selftest --as-user`: prints the table and, for a full run, records it. */
+async function asUser(
+  bugs: readonly CatalogueBug[],
+  o: {
+    seconds: number;
+    seed: number;
+    cleanSeeds: number;
+    parallel: number;
+    corpus: string;
+    json: boolean;
+    full: boolean;
+  },
+): Promise<number> {
+  const view = await userView({
+    bugs,
+    seconds: o.seconds,
+    seed: o.seed,
+    cleanSeeds: o.cleanSeeds,
+    corpus: o.corpus,
+    parallel: o.parallel,
+    ...(o.json ? {} : {
+      onBug: (b) => console.error(formatBug(b)),
+      onClean: (c) => console.error(formatClean(c)),
+    }),
+  });
+  // Only a run over the whole catalogue replaces the recorded table.
+  if (o.full) {
+    const path = join(o.corpus, "selftest.json");
+    let record: Record<string, unknown> = {};
+    try {
+      record = JSON.parse(await Deno.readTextFile(path));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    record.asUser = view;
+    await atomicWriteText(path, JSON.stringify(record, null, 2) + "\n");
+  }
+  if (o.json) console.log(JSON.stringify(view));
+  else {
+    console.log(
+      `as a user: ${view.passed}/${view.total} planted bugs reported new within ${o.seconds} s; ` +
+        `${view.cleanPassed}/${view.cleanTotal} campaigns with no bug reported nothing new`,
+    );
+  }
+  return view.passed === view.total && view.cleanPassed === view.cleanTotal ? 0 : 1;
 }

@@ -8,7 +8,7 @@
  *
  * Backends share constants and types only, never logic (DESIGN.md section 1).
  */
-import type { Config, Op, Outcome } from "./trace/types.ts";
+import type { Config, Op, Outcome, PageRuns } from "./trace/types.ts";
 
 /** The names of the backends. */
 export type BackendName = "reference" | "core" | "kvm";
@@ -41,6 +41,11 @@ export interface Backend {
    * exit reasons, ioctls), in order; part of a finding's identity like `coverage`.
    */
   trail?(): readonly string[];
+  /**
+   * The index, among the ops this backend ran, of the op that built the state the last
+   * step used (the core: the op that last set the leaf spte an access hit), or null.
+   */
+  origin?(): number | null;
   /** The backend's own invariants, broken ones as messages (the core's audit). */
   audit?(): string[];
 }
@@ -69,13 +74,15 @@ export interface BackendOptions {
 }
 
 /**
- * One permitted outcome. For `value`, `bitmap` and `young` outcomes `dontCare` holds
- * the bits that may take either value (an A bit that may or may not have been set, a
- * page that may or may not be reported dirty or young).
+ * One permitted outcome. For a `value` outcome `dontCare` holds the bits that may take
+ * either value (an A bit that may or may not have been set); for `bitmap` and `young`
+ * outcomes `dontCarePages` holds the pages that may or may not be reported dirty or
+ * young.
  */
 export interface Permitted {
   outcome: Outcome;
   dontCare?: bigint;
+  dontCarePages?: PageRuns;
   /** Why this outcome is permitted, for humans: "current walk", "stale until invlpg at op 7". */
   why: string;
 }

@@ -4,9 +4,9 @@
  * stops at the first op whose outcome lies outside the reference's permitted set, at
  * the first broken invariant (with `audit`), or at the first exception (a crash).
  */
-import type { BackendFactory, Permitted } from "./backend.ts";
+import type { Backend, BackendFactory, Permitted } from "./backend.ts";
 import { ReferenceBackend } from "./reference/mod.ts";
-import type { Op, Outcome, Trace } from "./trace/types.ts";
+import type { Op, OpKind, Outcome, Trace } from "./trace/types.ts";
 
 /** Where and how a backend disagreed with the reference. */
 export interface Divergence {
@@ -23,6 +23,13 @@ export interface Divergence {
    * moved, in counter order, or its `trail()`): the path part of the identity.
    */
   path?: string[];
+  /** Every op before the diverging one: its kind and events (same source as `path`). */
+  history?: { op: OpKind; events: string[] }[];
+  /**
+   * The op whose state the diverging op used, when the backend knows (the core: the op
+   * that last set the leaf spte an access hit).
+   */
+  origin?: number;
   /** For `crash`: the function that threw (the top stack frame's name), if known. */
   site?: string;
 }
@@ -75,6 +82,69 @@ function movedEvents(
   return path;
 }
 
+/** The diverging op's events, every earlier op's, and the op its state came from. */
+interface PathInfo {
+  path: string[];
+  history?: { op: OpKind; events: string[] }[];
+  origin?: number;
+}
+
+/**
+ * The events the backend counted during op `index`, and each earlier op's: for a backend
+ * with counters, the trace is run again on a fresh one up to that op (only diverging
+ * runs need it, and the backends with counters are deterministic), reading the counters
+ * around every op; otherwise the backend's own `trail()` of its last step.
+ */
+function pathOf(
+  trace: Trace,
+  factory: BackendFactory,
+  options: DiffOptions,
+  backend: Backend,
+  index: number,
+): PathInfo | undefined {
+  const names = backend.coverageNames;
+  if (names === undefined || backend.coverage === undefined) {
+    const t = backend.trail?.();
+    return t === undefined ? undefined : { path: [...t] };
+  }
+  const again = factory.create(trace.config, {
+    inject: options.inject ?? [],
+    ...(options.fix === undefined ? {} : { fix: options.fix }),
+  });
+  try {
+    const history: { op: OpKind; events: string[] }[] = [];
+    // The trace index of each op the backend ran (skipped ops do not count).
+    const ran: number[] = [];
+    let before = again.coverage!.slice();
+    for (let i = 0; i <= index; i++) {
+      const op = trace.ops[i]!;
+      if ((again.supports?.(op) ?? null) !== null) {
+        history.push({ op: op.op, events: [] });
+        continue;
+      }
+      ran.push(i);
+      try {
+        again.step(op);
+      } catch {
+        // A crash's path is the events up to the throw.
+        if (i < index) return undefined;
+      }
+      const after = again.coverage!;
+      history.push({ op: op.op, events: movedEvents(before, after, names) });
+      before = after.slice();
+    }
+    const serial = again.origin?.() ?? null;
+    const origin = serial === null ? undefined : ran[serial];
+    return {
+      path: history[index]!.events,
+      history: history.slice(0, index),
+      ...(origin === undefined ? {} : { origin }),
+    };
+  } finally {
+    again.close();
+  }
+}
+
 /** Runs `trace` on `factory`'s backend against the reference. */
 export function diffTrace(
   trace: Trace,
@@ -89,20 +159,14 @@ export function diffTrace(
   let skipped = 0;
   let skipReason: string | undefined;
   let skipIndex: number | undefined;
-  const names = backend.coverageNames;
-  // The counters before the current op, to name the events the diverging op counted.
-  const before = names !== undefined && backend.coverage !== undefined
-    ? new Uint32Array(backend.coverage.length)
-    : null;
   let site: string | undefined;
-  const pathOf = (): string[] | undefined => {
-    if (before !== null) return movedEvents(before, backend.coverage!, names!);
-    const t = backend.trail?.();
-    return t === undefined ? undefined : [...t];
-  };
   const diverged = (d: Divergence): Divergence => {
-    const path = pathOf();
-    if (path !== undefined) d.path = path;
+    const info = pathOf(trace, factory, options, backend, d.index);
+    if (info !== undefined) {
+      d.path = info.path;
+      if (info.history !== undefined) d.history = info.history;
+      if (info.origin !== undefined) d.origin = info.origin;
+    }
     if (site !== undefined && d.kind === "crash") d.site = site;
     return d;
   };
@@ -123,7 +187,6 @@ export function diffTrace(
         skipIndex ??= i;
         continue;
       }
-      if (before !== null) before.set(backend.coverage!);
       let observed: Outcome;
       try {
         observed = backend.step(op);

@@ -12,6 +12,7 @@
 import fc from "fast-check";
 import type { Arbitrary } from "fast-check";
 import type { Permitted } from "../src/backend.ts";
+import { PAGE_INDEX_MAX, pageRunsOf } from "../src/trace/pages.ts";
 import {
   type AccessKind,
   type Config,
@@ -20,6 +21,7 @@ import {
   OP_KINDS,
   type OpKind,
   type Outcome,
+  type PageRuns,
   type PmuConfig,
   type Size,
   type SlotFlag,
@@ -256,22 +258,45 @@ export function arbOutcome(): Arbitrary<Outcome> {
     arbU64().map((value): Outcome => ({ value })),
     record({ gpa: arbU64(), write: fc.boolean() }).map((mmio): Outcome => ({ mmio })),
     record({ code: arbU32(), cr2: arbU64() }).map((pf): Outcome => ({ pf })),
-    arbU64().map((bitmap): Outcome => ({ bitmap })),
-    arbU64().map((young): Outcome => ({ young })),
+    arbPageRuns().map((bitmap): Outcome => ({ bitmap })),
+    arbPageRuns().map((young): Outcome => ({ young })),
     fc.nat().map((count): Outcome => ({ count })),
     fc.string({ maxLength: 40 }).map((crash): Outcome => ({ crash })),
   );
 }
 
-/** A permitted outcome, with a `dontCare` mask sometimes. */
+/**
+ * A page set: few or many pages and runs, near page 0 (the hex form) or anywhere up to
+ * the largest page index (the page-list form).
+ */
+export function arbPageRuns(): Arbitrary<PageRuns> {
+  const page = fc.oneof(fc.nat(70), fc.nat(5000), fc.integer({ min: 0, max: PAGE_INDEX_MAX }));
+  const run = fc.tuple(page, fc.oneof(fc.constant(0), fc.nat(3), fc.nat(100)))
+    .map(([first, extra]) => [first, Math.min(first + extra, PAGE_INDEX_MAX)] as const);
+  return fc.array(run, { maxLength: 8 }).map((runs) => {
+    const pages: number[] = [];
+    for (const [first, last] of runs) for (let p = first; p <= last; p++) pages.push(p);
+    return pageRunsOf(pages);
+  });
+}
+
+/**
+ * A permitted outcome, with a `dontCare` mask sometimes (`dontCarePages`, a non-empty
+ * page set, for bitmap and young outcomes).
+ */
 export function arbPermitted(): Arbitrary<Permitted> {
   return record({
     outcome: arbOutcome(),
     dontCare: fc.option(arbU64(), { nil: undefined }),
+    dontCarePages: fc.option(arbPageRuns().filter((r) => r.length > 0), { nil: undefined }),
     why: fc.string({ maxLength: 40 }),
-  }).map(({ outcome, dontCare, why }) => ({
-    outcome,
-    ...(dontCare === undefined ? {} : { dontCare }),
-    why,
-  }));
+  }).map(({ outcome, dontCare, dontCarePages, why }) => {
+    const pages = "bitmap" in outcome || "young" in outcome;
+    return {
+      outcome,
+      ...(pages || dontCare === undefined ? {} : { dontCare }),
+      ...(!pages || dontCarePages === undefined ? {} : { dontCarePages }),
+      why,
+    };
+  });
 }

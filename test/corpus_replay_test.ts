@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { resolveBackendFlag } from "../fuzz/backend_ref.ts";
 import type { BackendFactory } from "../src/backend.ts";
-import { signatureOf } from "../fuzz/signature.ts";
+import { signatureOf } from "../fuzz/identity.ts";
 import { listFindings } from "../src/corpus/store.ts";
 import { diffTrace } from "../src/diff.ts";
 import { kvmConfigMismatch } from "../src/kvm/mod.ts";
@@ -96,7 +96,11 @@ Deno.test("corpus: every finding parses; a fixed one no longer reproduces, the r
       assert.equal(d, null, `finding ${f.id} is marked fixed but still reproduces`);
     } else {
       assert.notEqual(d, null, `finding ${f.id} (${f.status}) no longer reproduces: mark it fixed`);
-      assert.equal(signatureOf(d!, f.divergence.backend), f.signature, `finding ${f.id}`);
+      assert.equal(
+        signatureOf(d!, f.divergence.backend, minimized.config),
+        f.signature,
+        `finding ${f.id}`,
+      );
     }
   }
   assert.ok(checked > 0, "no finding was re-checked");

@@ -78,6 +78,7 @@ function runFinding(signature: string, id: string): RunFinding {
     index: 0,
     signature,
     id,
+    title: `pmis: ${signature}`,
     trace,
     divergence: { kind: "divergence", opIndex: 0, observed: { count: 1 }, permitted: [] },
   };

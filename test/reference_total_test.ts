@@ -8,19 +8,27 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ReferenceBackend } from "../src/reference/mod.ts";
-import type { Outcome } from "../src/trace/types.ts";
+import type { Permitted } from "../src/backend.ts";
+import { minusPages, pageRunsOf, pagesOf, unionPages } from "../src/trace/pages.ts";
+import type { Outcome, PageRuns } from "../src/trace/types.ts";
 import { arbConfig, arbTrace } from "./arbitraries.ts";
 import { arbDenseOp, DENSE_SETUP } from "./arb_dense.ts";
 
-/** Picks a permitted outcome (and random values for its don't-care bits). */
-function choose(permitted: { outcome: Outcome; dontCare?: bigint }[], r: number): Outcome {
+/** Picks a permitted outcome (and random values for its don't-care bits and pages). */
+function choose(permitted: readonly Permitted[], r: number): Outcome {
   const p = permitted[r % permitted.length]!;
   const noise = BigInt(r) * 0x9e3779b97f4a7c15n & ((1n << 64n) - 1n);
   const dc = p.dontCare ?? 0n;
   const o = p.outcome;
   if ("value" in o) return { value: (o.value & ~dc) | (noise & dc) };
-  if ("bitmap" in o) return { bitmap: (o.bitmap & ~dc) | (noise & dc) };
-  if ("young" in o) return { young: (o.young & ~dc) | (noise & dc) };
+  // Each don't-care page goes in or out by one noise bit (the pages repeat past 64).
+  const some = (pages: PageRuns): PageRuns => {
+    const dcPages = [...pagesOf(p.dontCarePages ?? [])];
+    const picked = dcPages.filter((_, i) => ((noise >> BigInt(i % 64)) & 1n) === 1n);
+    return unionPages(minusPages(pages, p.dontCarePages ?? []), pageRunsOf(picked));
+  };
+  if ("bitmap" in o) return { bitmap: some(o.bitmap) };
+  if ("young" in o) return { young: some(o.young) };
   return o;
 }
 

@@ -79,6 +79,7 @@ export const COVERAGE_NAMES = [
   "bug-fired",
   "prefetch",
   "track-write-half-gpte",
+  "mmio-racing-install-in-progress",
 ] as const;
 
 /** Counter indices by event (kept in step with COVERAGE_NAMES by coverage_test.ts). */
@@ -156,4 +157,5 @@ export const Cov = {
   BUG_FIRED: 70,
   PREFETCH: 71,
   TRACK_WRITE_HALF_GPTE: 72,
+  MMIO_RACING_INSTALL_IN_PROGRESS: 73,
 } as const;

@@ -149,7 +149,7 @@ export const REGRESSIONS: Regression[] = [
       "access w 0x201000 0x6",
       "dirtylog 1",
     ],
-    expect: "bitmap 0x3",
+    expect: "bitmap pages 0-1",
   },
 ];
 

@@ -130,10 +130,17 @@ export class SparseMemory {
     }
   }
 
-  /** Zeroes the bytes [hva, hva + bytes) (both 8-aligned), like MADV_DONTNEED. */
+  /** Words (of a range or of the table) `zeroRange` looked at, in all: for tests. */
+  scanned = 0;
+
+  /**
+   * Zeroes the bytes [hva, hva + bytes) (both 8-aligned), like MADV_DONTNEED: costs the
+   * smaller of the range's words and the table, not the range alone.
+   */
   zeroRange(hva: number, bytes: number): void {
     const first = hva / 8, words = bytes / 8;
     if (words <= this.#used * 4) {
+      this.scanned += words;
       for (let w = 0; w < words; w++) {
         const i = this.#slot(first + w);
         if (this.#keys[i] !== EMPTY) {
@@ -145,6 +152,7 @@ export class SparseMemory {
     }
     // A huge range with few stored words: scan the table instead.
     const keys = this.#keys;
+    this.scanned += keys.length;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
       if (k !== EMPTY && k >= first && k < first + words) {

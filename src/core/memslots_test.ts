@@ -40,7 +40,7 @@ Deno.test("core: a moved slot carries its contents and its dirty log", () => {
     "read 0x3000",
     "dirtylog 0",
   ]);
-  assert.deepEqual(out.slice(-3), ["value 0xabc", "mmio 0x3000 r", "bitmap 0x8"]);
+  assert.deepEqual(out.slice(-3), ["value 0xabc", "mmio 0x3000 r", "bitmap pages 3"]);
 });
 
 Deno.test("core: every memslot swap advances the generation by the number of address spaces", () => {

@@ -130,6 +130,15 @@ export class ShadowMmu {
   /** 0 free, 1 on active_mmu_pages, 2 zapped root kept alive by root_count. */
   spState = new Uint8Array(0);
   sptLo = new Uint32Array(0);
+  /**
+   * Provenance, not KVM state: the serial of the op that last set each leaf spte, so a
+   * finding can name how the translation an access used was built (docs/identity.md).
+   */
+  sptOp = new Int32Array(0);
+  /** The serial of the op being run (`CoreBackend.step` sets it). */
+  opSerial = 0;
+  /** The `sptOp` of the leaf spte the last access hit, or -1 (a fault path served it). */
+  servedBy = -1;
   sptHi = new Uint32Array(0);
   sptGfn = new Float64Array(0);
   sptSlot = new Int32Array(0);
@@ -255,6 +264,7 @@ export class ShadowMmu {
     this.sptHi = g32(this.sptHi, cap * SPTES);
     this.sptGfn = gf(this.sptGfn, cap * SPTES);
     this.sptSlot = gi(this.sptSlot, cap * SPTES);
+    this.sptOp = gi(this.sptOp, cap * SPTES);
     this.cap = cap;
   }
 
@@ -398,6 +408,7 @@ export class ShadowMmu {
       const lo = this.sptLo[s]!;
       if ((lo & clear) !== 0) {
         this.sptLo[s] = (lo & ~clear) >>> 0;
+        this.sptOp[s] = this.opSerial;
         changed = true;
       }
     }
@@ -629,6 +640,7 @@ export class ShadowMmu {
     // A sync is not an access: keep the spte's A bit as it was (aging reports A).
     this.sptLo[s] = ((out[0]! & ~SPTE_A) | (lo & SPTE_A)) >>> 0;
     this.sptHi[s] = out[1]!;
+    this.sptOp[s] = this.opSerial;
     this.cov[Cov.SYNC_SPTE_UPDATE]!++;
   }
 
@@ -922,6 +934,7 @@ export class ShadowMmu {
       );
       this.sptLo[s] = out[0]!;
       this.sptHi[s] = out[1]!;
+      this.sptOp[s] = this.opSerial;
       this.cov[Cov.SPTE_MMIO]!++;
       return;
     }
@@ -936,6 +949,7 @@ export class ShadowMmu {
     this.#makeSpte(slot, gfn, access, true, accessed && !prefetch, prefetch);
     this.sptLo[s] = out[0]!;
     this.sptHi[s] = out[1]!;
+    this.sptOp[s] = this.opSerial;
     this.sptGfn[s] = gfn;
     this.sptSlot[s] = slot.serial;
     if (!rmapped) this.#rmapAdd(slot, gfn, s);
@@ -1154,6 +1168,7 @@ export class ShadowMmu {
       const lo = this.sptLo[x]!;
       if ((lo & SPTE_MMU_WRITABLE) !== 0 && (lo & SPTE_W) === 0) {
         this.sptLo[x] = (lo | SPTE_W) >>> 0;
+        this.sptOp[x] = this.opSerial;
         this.cov[Cov.BUG_FIRED]!++;
       }
     }
@@ -1286,8 +1301,10 @@ export class ShadowMmu {
   #zapRmaps(slot: Slot, start: number, end: number): number {
     const gfns: number[] = [];
     if (end - start <= slot.rmap.size) {
+      this.rangeScanned += end - start;
       for (let g = start; g < end; g++) if (slot.rmap.has(g)) gfns.push(g);
     } else {
+      this.rangeScanned += slot.rmap.size;
       for (const g of slot.rmap.keys()) if (g >= start && g < end) gfns.push(g);
     }
     let zapped = 0;
@@ -1359,7 +1376,11 @@ export class ShadowMmu {
       this.cov[Cov.MMIO_REFUSED_IN_PROGRESS]!++;
       return;
     }
-    this.cov[Cov.MMIO_RACING_INSTALL]!++;
+    // An install while the update is still in progress is one correct KVM refuses; after
+    // it (no in-progress phase at all) the racing vCPU's stale gfn is all that is wrong.
+    this.cov[
+      this.slots.inProgress[0] ? Cov.MMIO_RACING_INSTALL_IN_PROGRESS : Cov.MMIO_RACING_INSTALL
+    ]!++;
     // mmio-in-progress (model): the spte carries the generation being published.
     this.#mmioGenOverride = this.slots.inProgress[0] ? this.slots.gen[0] + this.slots.nrAs : -1;
     let access = w.pteAccess;
@@ -1424,27 +1445,49 @@ export class ShadowMmu {
     this.ensureRoot();
   }
 
-  /** clear_young (`kvm_age_gfn`): clears A in the sptes of each page; returns young pages. */
+  /**
+   * Gfns (of a range or of an rmap) that `age` and the notifier's rmap zap looked at, in
+   * all: tests check that a range costs what is mapped, not what it spans.
+   */
+  rangeScanned = 0;
+
+  /**
+   * clear_young (`kvm_age_gfn`): clears A in the sptes of each page; returns the young
+   * pages (index in the range), ascending. Per valid address-space-0 slot it visits the
+   * smaller of the range's part in the slot and the slot's rmap, not every page.
+   */
   age(gfn: number, pages: number): number[] {
     const young: number[] = [];
-    for (let i = 0; i < pages; i++) {
-      const slot = this.slots.find(gfn + i);
-      if (slot === null) continue;
-      const head = slot.rmap.get(gfn + i);
-      if (head === undefined) continue;
-      const n = this.pl.collect(head, this.#scratch2);
-      let y = false;
-      for (let k = 0; k < n; k++) {
-        const s = this.#scratch2.buf[k]!;
-        const lo = this.sptLo[s]!;
-        if (lo & SPTE_A) {
-          y = true;
-          this.sptLo[s] = (lo & ~SPTE_A) >>> 0;
-        }
+    const end = gfn + pages;
+    // lists[0] is sorted by baseGfn and slots do not overlap: pages come out ascending.
+    for (const slot of this.slots.lists[0]) {
+      if (slot.invalid) continue;
+      const from = Math.max(gfn, slot.baseGfn), to = Math.min(end, slot.baseGfn + slot.npages);
+      if (from >= to) continue;
+      let gfns: number[] = [];
+      if (to - from <= slot.rmap.size) {
+        this.rangeScanned += to - from;
+        for (let g = from; g < to; g++) if (slot.rmap.has(g)) gfns.push(g);
+      } else {
+        this.rangeScanned += slot.rmap.size;
+        for (const g of slot.rmap.keys()) if (g >= from && g < to) gfns.push(g);
+        gfns = gfns.sort((a, b) => a - b);
       }
-      if (y) {
-        this.cov[Cov.AGE_YOUNG]!++;
-        young.push(i);
+      for (const g of gfns) {
+        const n = this.pl.collect(slot.rmap.get(g)!, this.#scratch2);
+        let y = false;
+        for (let k = 0; k < n; k++) {
+          const s = this.#scratch2.buf[k]!;
+          const lo = this.sptLo[s]!;
+          if (lo & SPTE_A) {
+            y = true;
+            this.sptLo[s] = (lo & ~SPTE_A) >>> 0;
+          }
+        }
+        if (y) {
+          this.cov[Cov.AGE_YOUNG]!++;
+          young.push(g - gfn);
+        }
       }
     }
     return young;
@@ -1456,6 +1499,7 @@ export class ShadowMmu {
    * allocates), then the fault path.
    */
   translate(gva: number, pfec: number): Tr {
+    this.servedBy = -1;
     let root = this.root;
     if (root < 0 || this.isObsolete(root)) {
       this.ensureRoot();
@@ -1485,6 +1529,7 @@ export class ShadowMmu {
                 // The CPU sets A (and D on writes) in the spte it used.
                 sptLo[s] = (lo | SPTE_A | ((pfec & PFERR_WRITE) !== 0 ? SPTE_D : 0)) >>> 0;
                 this.hva = sptePfn(lo, hi) * 4096 + (gva - vpn * 4096);
+                this.servedBy = this.sptOp[s]!;
                 this.cov[Cov.ACCESS_HIT]!++;
                 this.lastMmio = null;
                 return Tr.Memory;
@@ -1504,6 +1549,7 @@ export class ShadowMmu {
                   }
                 }
                 this.gpa = mmioSpteGfn(lo, hi) * 4096 + (gva - vpn * 4096);
+                this.servedBy = this.sptOp[s]!;
                 this.lastMmio = { gva, pfec };
                 return Tr.Mmio;
               }

@@ -6,7 +6,16 @@
  * the access path (a shared BigUint64Array splits 64-bit values into halves).
  */
 import type { Backend, BackendFactory, BackendOptions } from "../backend.ts";
-import type { AccessOp, Config, CtlOp, Errno, Op, Outcome, SlotOp } from "../trace/types.ts";
+import type {
+  AccessOp,
+  Config,
+  CtlOp,
+  Errno,
+  Op,
+  Outcome,
+  PageRuns,
+  SlotOp,
+} from "../trace/types.ts";
 import { PFERR_FETCH, PFERR_USER, PFERR_WRITE } from "../x86/paging.ts";
 import { Cov, COVERAGE_NAMES } from "./coverage.ts";
 import { SparseMemory } from "./memory.ts";
@@ -31,16 +40,18 @@ export const CORE_COVERAGE_NAMES: readonly string[] = [
   ...CorePmu.COVERAGE_NAMES.map((n) => `pmu:${n}`),
 ];
 
-/** Bitmap of page indices (bit i = page i), as the dirty-log and age outcomes want. */
-export function pagesToBitmap(pages: readonly number[]): bigint {
-  if (pages.length === 0) return 0n;
-  let max = 0;
-  for (const p of pages) if (p > max) max = p;
-  const words = new Uint32Array((max >>> 5) + 1);
-  for (const p of pages) words[p >>> 5] = (words[p >>> 5]! | (1 << (p & 31))) >>> 0;
-  let hex = "";
-  for (let i = words.length - 1; i >= 0; i--) hex += words[i]!.toString(16).padStart(8, "0");
-  return BigInt("0x" + hex);
+/**
+ * The dirty-log and age outcome form of ascending page indices: runs of consecutive
+ * pages. As long as the list, whatever the slot's size.
+ */
+export function pagesToRuns(pages: readonly number[]): PageRuns {
+  const runs: [number, number][] = [];
+  for (const p of pages) {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last[1] + 1 === p) last[1] = p;
+    else runs.push([p, p]);
+  }
+  return runs;
 }
 
 export class CoreBackend implements Backend {
@@ -92,13 +103,37 @@ export class CoreBackend implements Backend {
     mmu.loadRoot();
   }
 
+  /**
+   * Gfns, rmap entries and memory words the age and discard paths visited so far: tests
+   * check that it follows what a trace mapped and wrote, not its slots' and ranges' sizes.
+   */
+  get pagesVisited(): number {
+    return this.mmu.rangeScanned + this.mem.scanned;
+  }
+
   /** Named event counters (MMU, then vPMU); see {@linkcode CORE_COVERAGE_NAMES}. */
   get coverage(): Uint32Array {
     this.#cov.set(this.pmu.coverage, COVERAGE_NAMES.length);
     return this.#cov;
   }
 
+  #serial = 0;
+
   step(op: Op): Outcome {
+    this.mmu.opSerial = this.#serial++;
+    this.mmu.servedBy = -1;
+    return this.#step(op);
+  }
+
+  /**
+   * The index (among the ops this backend ran) of the op that last set the leaf spte the
+   * last access was served by, or null when no cached spte served it.
+   */
+  origin(): number | null {
+    return this.mmu.servedBy >= 0 ? this.mmu.servedBy : null;
+  }
+
+  #step(op: Op): Outcome {
     switch (op.op) {
       case "access":
         return this.#access(op);
@@ -151,12 +186,12 @@ export class CoreBackend implements Backend {
         }
         const slot = this.slots.byId(id);
         if (slot === undefined || (slot.flags & SLOT_LOG) === 0) return { errno: "ENOENT" };
-        return { bitmap: pagesToBitmap(this.mmu.getDirtyLog(slot)) };
+        return { bitmap: pagesToRuns(this.mmu.getDirtyLog(slot)) };
       }
       case "age": {
         const gpa = this.#split(op.gpa);
-        if (gpa < 0) return { young: 0n };
-        return { young: pagesToBitmap(this.mmu.age(Math.floor(gpa / 4096), op.pages)) };
+        if (gpa < 0) return { young: [] };
+        return { young: pagesToRuns(this.mmu.age(Math.floor(gpa / 4096), op.pages)) };
       }
       case "wrmsr":
         return this.pmu.wrmsr(op.msr, op.value);

@@ -273,20 +273,22 @@ Deno.test("dashboard: the finding page shows the trace, divergence, config and r
     const html = await res.text();
     assert.ok(html.includes(f.title));
     assert.ok(html.includes("slot 0 gpa=0x0 pages=1024 hva=0x100000000"));
-    assert.ok(html.includes("write 0x1000 0x2003"));
+    assert.ok(html.includes('title="write 0x1000 0x2003"'));
+    assert.ok(html.includes("write 0x1000 0x2003 [P W frame=0x2000]"));
     const mark = html.match(
-      /<li class="diverge" id="minimized-diverge" ><span class="idx">(\d+)<\/span><span class="op"><span class="val">([^<]*)</,
+      /<li class="diverge" id="minimized-diverge"[^>]*><span class="idx">(\d+)<\/span><span class="op"><span class="val">([^<]*)</,
     );
     assert.ok(mark, "the diverging op is marked");
     assert.equal(Number(mark[1]), f.divergence.opIndex);
     assert.equal(mark[2], "access r 0x400000");
+    // Decoded, with the text form as the tooltip: an 8-byte load as PTE fields.
     assert.match(
       html,
-      /Observed \(core\)<\/h3><div class="outcome"><span class="val">value 0x2003</,
+      /Observed \(core\)<\/h3><div class="outcome" title="value 0x2003"><span class="val">value 0x2003 \[P W frame=0x2000\]</,
     );
     assert.match(
       html,
-      /mmio 0x400000 r<\/span><\/td><td class="mono"><\/td><td><span class="val">current walk</,
+      /title="mmio 0x400000 r"><span class="val">mmio read 0x400000<\/span><\/td><td class="mono"><\/td><td><span class="val">current walk</,
     );
     // The temp corpus is not the default one: the commands name it.
     assert.ok(html.includes(`value="deno task replay ${f.id} --corpus ${dir}"`));
@@ -529,7 +531,7 @@ Deno.test("dashboard: a 100,000-op finding renders a bounded page that folds its
     assert.ok(idx.includes(0) && idx.includes(29) && !idx.includes(30), "the head");
     assert.ok(idx.includes(49_990) && idx.includes(50_010) && !idx.includes(50_011), "the middle");
     assert.ok(idx.includes(99_999) && !idx.includes(99_989), "the tail");
-    const mark = html.match(/id="minimized-diverge" ><span class="idx">(\d+)</);
+    const mark = html.match(/id="minimized-diverge"[^>]*><span class="idx">(\d+)</);
     assert.equal(mark?.[1], "50000");
     // The gaps say what they hide and link to the op pages.
     assert.match(html, /ops 30–49,989 \(49,960\) not shown/);
@@ -546,7 +548,7 @@ Deno.test("dashboard: a 100,000-op finding renders a bounded page that folds its
     assert.equal(pidx.length, 500);
     assert.equal(pidx[0], 49_800);
     assert.equal(pidx[499], 50_299);
-    assert.match(page, /id="page-ops-diverge" ><span class="idx">50000</);
+    assert.match(page, /id="page-ops-diverge"[^>]*><span class="idx">50000</);
     assert.ok(page.includes(`href="/findings/${big.id}/ops?trace=minimized&amp;from=50300"`));
     assert.ok(page.includes(`href="/findings/${big.id}/ops?trace=minimized&amp;from=49300"`));
     assert.ok(page.length < 200_000, `op page is ${page.length} characters`);
@@ -953,5 +955,65 @@ Deno.test("dashboard: a sighting recorded while the finding is cached shows at o
     assert.match(after, /<td class="mono">777<\/td><td class="num">4,321<\/td>/);
     const api = await (await app.request(`/api/findings/${id}`)).json();
     assert.equal(api.history.length, 1);
+  });
+});
+
+Deno.test("dashboard: #PF codes, event selects, MSRs and dirty bitmaps are decoded by name", async () => {
+  const base = sampleFinding(100);
+  const config = (base.minimized as { config: unknown }).config;
+  const trace = (ops: unknown[]) => ({ format: "shadowfuzz.trace/1", config, ops });
+  const pmu = sampleFinding(101, {
+    area: "pmu",
+    minimized: trace([
+      { op: "wrmsr", msr: "0x186", value: "0x4300c0" },
+      { op: "rdmsr", msr: "0x38f" },
+    ]),
+  });
+  pmu.divergence = {
+    opIndex: 1,
+    backend: "core",
+    observed: { value: "0x0" },
+    permitted: [{ outcome: { value: "0x3" }, why: "GP enables at RESET" }],
+  };
+  const pf = sampleFinding(102, {
+    minimized: trace([
+      { op: "write", gpa: "0x1000", size: 8, value: "0x8000000000002067" },
+      { op: "access", gva: "0x400000", kind: "read", user: true, size: 8 },
+    ]),
+  });
+  pf.divergence = {
+    opIndex: 1,
+    backend: "kvm",
+    observed: { pf: { code: "0x4", cr2: "0x400000" } },
+    permitted: [{ outcome: { pf: { code: "0x5", cr2: "0x400000" } }, why: "present entry" }],
+  };
+  const dirty = sampleFinding(103, {
+    area: "memslot",
+    minimized: trace([
+      { op: "slot", id: 5, gpa: "0x0", pages: 64, hva: "0x100000000", flags: ["log"] },
+      { op: "dirtylog", id: 5 },
+    ]),
+  });
+  dirty.divergence = {
+    opIndex: 1,
+    backend: "core",
+    observed: { bitmap: "0x1d" },
+    permitted: [{ outcome: { bitmap: "0x1f" }, why: "written at op 9" }],
+  };
+  await withCorpus(0, async ({ app }) => {
+    const p = await (await app.request(`/findings/${pmu.id}`)).text();
+    assert.match(p, /wrmsr PERFEVTSEL0 \(0x186\) 0x4300c0 \[event=0xc0 [^\]]*\bEN\b[^\]]*\]/);
+    assert.match(p, /rdmsr PERF_GLOBAL_CTRL \(0x38f\)/);
+    assert.match(p, /title="wrmsr 0x186 0x4300c0"/);
+    const f = await (await app.request(`/findings/${pf.id}`)).text();
+    assert.match(f, /<span class="val">#PF 0x4 \(U\) cr2=0x400000<\/span>/);
+    assert.match(f, /<span class="val">#PF 0x5 \(P\|U\) cr2=0x400000<\/span>/);
+    // An 8-byte store of a page-table entry, by field.
+    assert.match(f, /write 0x1000 0x8000000000002067 \[[^\]]*\bNX\b[^\]]*\]/);
+    const d = await (await app.request(`/findings/${dirty.id}`)).text();
+    assert.match(d, /<span class="val">dirty pages 0,2-4<\/span>/);
+    assert.match(d, /<span class="val">dirty pages 0-4<\/span>/);
+  }, async (dir) => {
+    for (const f of [pmu, pf, dirty]) await writeFinding(dir, f);
   });
 });

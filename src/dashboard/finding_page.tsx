@@ -26,7 +26,14 @@ import {
 } from "./finding_extras.ts";
 import { Layout, Options, Time } from "./layout.tsx";
 import { LongText, OpList, opsPageHref } from "./op_list.tsx";
-import { configText, outcomeText, permittedRow, traceOps } from "./ops_view.ts";
+import {
+  configText,
+  outcomeText,
+  parsedOp,
+  permittedRow,
+  traceConfig,
+  traceOps,
+} from "./ops_view.ts";
 
 /** Permitted outcomes listed; the page says how many more there are. */
 export const MAX_PERMITTED_ROWS = 50;
@@ -87,9 +94,15 @@ export const FindingPageView: FC<FindingProps> = (props) => {
   const d = f.divergence;
   const minOps = traceOps(f.minimized);
   const fullOps = traceOps(f.trace);
-  const observed = outcomeText(d.observed);
+  const minConfig = traceConfig(f.minimized);
+  const fullConfig = traceConfig(f.trace);
+  // The diverging op decodes its outcomes: an rdmsr's MSR, a load's PTE fields.
+  const divOp = parsedOp(minOps, d.opIndex);
+  const observed = outcomeText(d.observed, divOp, minConfig);
   const permittedAll = Array.isArray(d.permitted) ? d.permitted : [];
-  const permitted = permittedAll.slice(0, MAX_PERMITTED_ROWS).map(permittedRow);
+  const permitted = permittedAll.slice(0, MAX_PERMITTED_ROWS).map((p) =>
+    permittedRow(p, divOp, minConfig)
+  );
   const config = configText(f.minimized);
   const [byId, byFile] = replayCommands(f.id, corpusDir);
   const title = clipLine(f.title, MAX_TITLE_CHARS);
@@ -162,7 +175,7 @@ export const FindingPageView: FC<FindingProps> = (props) => {
       <div class="cols">
         <div class="box" id="observed">
           <h3>Observed ({d.backend})</h3>
-          <div class="outcome">
+          <div class="outcome" title={observed.plain}>
             <LongText text={observed.text} />
           </div>
           {observed.error ? <p class="alert">{clipLine(observed.error, 1000)}</p> : null}
@@ -190,9 +203,11 @@ export const FindingPageView: FC<FindingProps> = (props) => {
                   <tr>
                     <td
                       class="outcome"
-                      title={p.outcome.error === undefined
+                      title={p.outcome.error !== undefined
+                        ? clipLine(p.outcome.error, 1000)
+                        : p.outcome.plain === undefined
                         ? undefined
-                        : clipLine(p.outcome.error, 1000)}
+                        : clipLine(p.outcome.plain, 1000)}
                     >
                       <LongText text={p.outcome.text} />
                     </td>
@@ -232,6 +247,7 @@ export const FindingPageView: FC<FindingProps> = (props) => {
         id="minimized"
         findingId={f.id}
         trace="minimized"
+        config={minConfig}
       />
 
       <History finding={f} />
@@ -282,7 +298,14 @@ export const FindingPageView: FC<FindingProps> = (props) => {
             </p>
           )
           : null}
-        <OpList ops={fullOps} spans={fullSpans} id="full" findingId={f.id} trace="full" />
+        <OpList
+          ops={fullOps}
+          spans={fullSpans}
+          id="full"
+          findingId={f.id}
+          trace="full"
+          config={fullConfig}
+        />
       </details>
       <RawJson finding={f} bytes={props.bytes} />
     </Layout>

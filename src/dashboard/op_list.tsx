@@ -8,6 +8,7 @@ import type { FC } from "hono/jsx";
 import { OPS_PAGE, type Span } from "./bounds.ts";
 import { clip, formatInt } from "./format.ts";
 import { opLine, type Shown } from "./ops_view.ts";
+import type { Config } from "../trace/types.ts";
 
 /** Longest op or outcome text shown unfolded (characters). */
 export const INLINE_CHARS = 240;
@@ -51,11 +52,13 @@ export interface OpListProps {
   trace: TraceName;
   /** Whether folded runs of ops show as gap rows (default true). */
   gaps?: boolean;
+  /** The trace's config, for decoding (MAXPHYADDR, the vendor's RDPMC encoding). */
+  config?: Config | undefined;
 }
 
 /** The op list of some spans of a trace, with a gap row per folded run of ops. */
 export const OpList: FC<OpListProps> = (
-  { ops, spans, mark, id, findingId, trace, gaps = true },
+  { ops, spans, mark, id, findingId, trace, gaps = true, config },
 ) => {
   const items: unknown[] = [];
   let at = 0;
@@ -73,7 +76,7 @@ export const OpList: FC<OpListProps> = (
   for (const s of spans) {
     if (gaps && s.from > at) items.push(gap(at, s.from));
     for (let i = s.from; i < s.to; i++) {
-      items.push(<OpItem line={opLine(ops[i], i)} index={i} mark={i === mark} id={id} />);
+      items.push(<OpItem line={opLine(ops[i], i, config)} index={i} mark={i === mark} id={id} />);
     }
     at = s.to;
   }
@@ -87,7 +90,11 @@ const OpItem: FC<{ line: Shown; index: number; mark: boolean; id: string }> = (
   <li
     class={[mark ? "diverge" : "", line.error ? "bad" : ""].join(" ").trim() || undefined}
     id={mark ? `${id}-diverge` : undefined}
-    title={line.error === undefined ? undefined : clip(line.error, FOLDED_CHARS).text}
+    title={line.error !== undefined
+      ? clip(line.error, FOLDED_CHARS).text
+      : line.plain === undefined
+      ? undefined
+      : clip(line.plain, FOLDED_CHARS).text}
   >
     <span class="idx">{index}</span>
     <span class="op">

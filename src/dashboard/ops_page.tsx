@@ -10,7 +10,7 @@ import { OPS_PAGE } from "./bounds.ts";
 import { clipLine, formatInt } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { OpList, opsPageHref, type TraceName } from "./op_list.tsx";
-import { traceOps } from "./ops_view.ts";
+import { traceConfig, traceOps } from "./ops_view.ts";
 
 /** Which op page a request asks for. */
 export interface OpsQuery {
@@ -33,7 +33,8 @@ export function parseOpsQuery(params: URLSearchParams): OpsQuery {
 export const OpsPageView: FC<{ finding: Finding; query: OpsQuery }> = (
   { finding: f, query },
 ) => {
-  const ops = traceOps(query.trace === "full" ? f.trace : f.minimized);
+  const trace = query.trace === "full" ? f.trace : f.minimized;
+  const ops = traceOps(trace);
   const last = Math.max(0, ops.length - 1);
   const from = Math.min(query.from, ops.length === 0 ? 0 : last);
   const to = Math.min(ops.length, from + OPS_PAGE);
@@ -66,6 +67,7 @@ export const OpsPageView: FC<{ finding: Finding; query: OpsQuery }> = (
         findingId={f.id}
         trace={query.trace}
         gaps={false}
+        config={traceConfig(trace)}
       />
       <Pager from={from} to={to} total={ops.length} lastPage={lastPage} href={href} />
     </Layout>

@@ -10,6 +10,7 @@ import type { Config, CtlOp, Errno, Op, Outcome } from "../trace/types.ts";
 import { KvmConstraintError, staticViolation } from "./constraints.ts";
 import * as L from "./layout.ts";
 import { ERRNO_NAMES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "./uapi.ts";
+import { giveVm, takeVm } from "./pool.ts";
 import { KvmVm } from "./vm.ts";
 
 interface Slot {
@@ -72,6 +73,22 @@ function watchdogMs(option: number | undefined): number {
   return check(/^\d+$/.test(env) ? Number(env) : NaN, WATCHDOG_ENV, JSON.stringify(env));
 }
 
+const VM_ENV = "SHADOWFUZZ_KVM_VM";
+
+/** Whether backends reuse VMs: the option, else SHADOWFUZZ_KVM_VM (reuse|fresh), else yes. */
+function reuseVms(option: boolean | undefined): boolean {
+  if (option !== undefined) return option;
+  let env: string | undefined;
+  try {
+    env = Deno.env.get(VM_ENV);
+  } catch {
+    env = undefined; // no --allow-env: the default
+  }
+  if (env === undefined || env === "" || env === "reuse") return true;
+  if (env === "fresh") return false;
+  throw new RangeError(`Cannot use ${VM_ENV}: expected reuse or fresh, got ${JSON.stringify(env)}`);
+}
+
 /** The crash message of a batch the watchdog cut off. */
 export function watchdogMessage(ms: number): string {
   return `guest did not exit within ${ms} ms: KVM_RUN watchdog`;
@@ -89,6 +106,12 @@ export interface KvmBackendOptions {
   runPvmDiffs?: boolean;
   /** The KVM_RUN watchdog in milliseconds ({@linkcode KVM_WATCHDOG_MS}). */
   watchdogMs?: number;
+  /**
+   * Take an idle VM of this thread for the same config and hand it back, reset, on
+   * `close` (default: SHADOWFUZZ_KVM_VM=reuse|fresh, else reuse). `false`: a new VM per
+   * backend, closed on `close`.
+   */
+  reuse?: boolean;
 }
 
 /** The kvm backend (see the module doc). */
@@ -111,6 +134,13 @@ export class KvmBackend implements Backend {
   /** Ops handed to step/runBatch so far: the trace index of the next one. */
   #handed = 0;
   readonly #watchdogMs: number;
+  readonly #reuse: boolean;
+  /** The value before the trace's first `wrmsr` of each MSR, for the reset. */
+  readonly #savedMsrs = new Map<number, bigint>();
+  /** Why this VM must not be reused (state the reset cannot restore), or null. */
+  #noReuse: string | null = null;
+  /** Whether this backend got an idle VM (reuse) rather than a new one. */
+  readonly reusedVm: boolean;
   #batch: Command[] = [];
   #outcomes: (Outcome | undefined)[] = [];
 
@@ -125,8 +155,16 @@ export class KvmBackend implements Backend {
   constructor(config: Config, options: KvmBackendOptions = {}) {
     this.#refusePvmDiffs = !options.runPvmDiffs;
     this.#watchdogMs = watchdogMs(options.watchdogMs);
+    this.#reuse = reuseVms(options.reuse);
     this.#config = config;
-    this.#vm = new KvmVm(config);
+    if (this.#reuse) {
+      this.#vm = takeVm(config);
+      this.reusedVm = this.#vm.used;
+    } else {
+      this.#vm = new KvmVm(config);
+      this.reusedVm = false;
+    }
+    this.#vm.used = true;
     this.#vcpuCr3 = this.#vm.agentRoot;
     this.#agentEntries = this.#vm.agentPml4Entries();
     for (let k = 0; k < L.ROUTINE_COUNT; k++) this.#routines.push(this.#vm.routine(k));
@@ -193,9 +231,25 @@ export class KvmBackend implements Backend {
     return this.#outcomes.map((o) => o ?? { crash: "kvm: no outcome" });
   }
 
+  /**
+   * Releases the VM: with reuse, a VM that lived through the trace is reset and kept
+   * for the next backend of this config; otherwise (fresh mode, a dead VM, state the
+   * reset cannot restore) it is closed.
+   */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
+    if (this.#reuse && this.#dead === null && this.#noReuse === null) {
+      const why = this.#vm.reset(this.#slots.keys(), this.#savedMsrs);
+      if (why === null) return giveVm(this.#vm);
+      this.#noReuse = why;
+    }
     this.#vm.close();
+  }
+
+  /** Why this backend's VM will not be (or was not) handed back for reuse, or null. */
+  get noReuse(): string | null {
+    return this.#reuse ? this.#dead ?? this.#noReuse : "fresh-VM mode";
   }
 
   /** Whether the VM died (fatal exit, watchdog) and was torn down. */
@@ -235,6 +289,12 @@ export class KvmBackend implements Backend {
         return void cmd(L.K_CTL, 0n, value, mask);
       }
       case "wrmsr":
+        if (this.#reuse && !this.#savedMsrs.has(op.msr) && this.#noReuse === null) {
+          // Before the first write: later writes in the batch cannot have run yet.
+          const v = this.#vm.getMsr(op.msr);
+          if (v === null) this.#noReuse = `KVM_GET_MSRS cannot read MSR 0x${op.msr.toString(16)}`;
+          else this.#savedMsrs.set(op.msr, v);
+        }
         return void cmd(L.K_WRMSR, BigInt(op.msr), op.value);
       case "rdmsr":
         return void cmd(L.K_RDMSR, BigInt(op.msr), 0n, 0n, L.S_VALUE);
@@ -253,9 +313,7 @@ export class KvmBackend implements Backend {
         const s = this.#slots.get(op.id);
         const pages = s?.pages ?? 1;
         const r = this.#vm.getDirtyLog(op.id, pages);
-        this.#outcomes[i] = r.errno === 0
-          ? { bitmap: r.bitmap & ((1n << BigInt(pages)) - 1n) }
-          : errnoOutcome(r.errno);
+        this.#outcomes[i] = r.errno === 0 ? { bitmap: r.dirty } : errnoOutcome(r.errno);
         return;
       }
       case "discard":
@@ -264,6 +322,8 @@ export class KvmBackend implements Backend {
         return;
       case "filter":
         if (!this.#flushBefore(i)) return;
+        // No ioctl removes a PMU event filter.
+        this.#noReuse ??= "the trace set a PMU event filter";
         this.#outcomes[i] = errnoOutcome(
           this.#vm.setPmuEventFilter(op.action, op.flags, op.fixed, op.events),
         );

@@ -1,7 +1,7 @@
 /**
  * @module
  * The libc calls of the kvm backend through Deno FFI (`--allow-ffi`): open, close, read,
- * ioctl, mmap, munmap, madvise, errno via `__errno_location`, the KVM_RUN watchdog's
+ * ioctl, mmap, munmap, madvise, memcmp, errno via `__errno_location`, the KVM_RUN watchdog's
  * POSIX timer and signal-mask calls (timer_create/settime/gettime/delete, gettid,
  * pthread_sigmask, sigtimedwait; glibc >= 2.34 has them in libc.so.6) and the directory
  * calls the host record needs (opendir, readdir, closedir). Loaded lazily, once per
@@ -22,6 +22,7 @@ const SYMBOLS = {
   },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  memcmp: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   // The watchdog (vm.ts). timer_t is an opaque `void *` in glibc, passed back as usize.
   timer_create: { parameters: ["i32", "buffer", "buffer"], result: "i32" },

@@ -82,5 +82,60 @@ if (import.meta.main) {
     } finally {
       b.close();
     }
+    traces();
+  }
+}
+
+/**
+ * Traces as campaigns run them: a backend per trace, every op through `step`; a small
+ * hierarchy (16 pages), then `TRACE_OPS` guest ops. Fresh VMs and reused VMs in
+ * alternating rounds, so that both see the same load on the machine.
+ */
+function traces(): void {
+  const TRACES = 300, TRACE_OPS = 40, ROUNDS = 3;
+  const setup: Op[] = [
+    { op: "slot", id: 0, gpa: 0n, pages: 1024, hva: 0x1_0000_0000n, flags: [] },
+    { op: "write", gpa: 0x1000n, size: 8, value: 0x2007n },
+    { op: "write", gpa: 0x2000n, size: 8, value: 0x3007n },
+    { op: "write", gpa: 0x3000n, size: 8, value: 0x4007n },
+  ];
+  for (let i = 0n; i < 16n; i++) {
+    setup.push({
+      op: "write",
+      gpa: 0x4000n + 8n * i,
+      size: 8,
+      value: (0x200000n + 4096n * i) | 0x67n,
+    });
+  }
+  setup.push({ op: "cr3", gpa: 0x1000n });
+  const trace = [
+    ...setup,
+    ...workload(TRACE_OPS, 11).map((op) =>
+      op.op === "access"
+        ? { ...op, gva: op.gva % 0x10000n }
+        : op.op === "read"
+        ? { ...op, gpa: 0x200000n + (op.gpa % 0x10000n) }
+        : op
+    ),
+  ];
+  const total = { fresh: 0, reuse: 0 };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const mode of ["fresh", "reuse"] as const) {
+      const t0 = performance.now();
+      for (let t = 0; t < TRACES; t++) {
+        const b = new KvmBackend(kvmPvmConfig(), { reuse: mode === "reuse" });
+        for (const op of trace) b.step(op);
+        b.close();
+      }
+      total[mode] += (performance.now() - t0) / 1000;
+    }
+  }
+  for (const mode of ["fresh", "reuse"] as const) {
+    const n = ROUNDS * TRACES;
+    console.log(
+      `traces (${mode} VM): ${n} traces of ${trace.length} ops in ${total[mode].toFixed(2)} s = ${
+        Math.round(n / total[mode])
+      } traces/s, ${Math.round((n * trace.length) / total[mode])} ops/s`,
+    );
   }
 }

@@ -48,6 +48,15 @@ export const KVM_GET_SREGS = ioc(IOC_READ, 0x83, 312);
 export const KVM_SET_SREGS = ioc(IOC_WRITE, 0x84, 312);
 export const KVM_SET_CPUID2 = ioc(IOC_WRITE, 0x90, 8);
 /**
+ * `_IOWR(KVMIO, 0x88, struct kvm_msrs)` and `_IOW(KVMIO, 0x89, struct kvm_msrs)`; the
+ * struct is `__u32 nmsrs, pad` (8 bytes) then `struct kvm_msr_entry { __u32 index,
+ * reserved; __u64 data; }` (16 bytes each). Both return the number of MSRs processed.
+ */
+export const KVM_GET_MSRS = ioc(IOC_READ | IOC_WRITE, 0x88, 8);
+export const KVM_SET_MSRS = ioc(IOC_WRITE, 0x89, 8);
+export const MSRS_HEADER = 8;
+export const MSR_ENTRY_SIZE = 16;
+/**
  * `_IOW(KVMIO, 0x8b, struct kvm_signal_mask)`; the struct is `__u32 len; __u8 sigset[]`,
  * 4 bytes. `len` must be the kernel's sizeof(sigset_t), 8 on x86-64 (api.rst 4.15
  * KVM_SET_SIGNAL_MASK: the mask replaces the thread's mask while KVM_RUN executes).

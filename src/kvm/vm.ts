@@ -6,7 +6,7 @@
  * mode set up through KVM_SET_SREGS. The trace semantics live in `backend.ts`; this file
  * only talks to the kernel.
  */
-import type { Config } from "../trace/types.ts";
+import type { Config, PageRuns } from "../trace/types.ts";
 import { AGENT_BYTES } from "./agent/agent_bin.ts";
 import * as L from "./layout.ts";
 import {
@@ -107,6 +107,10 @@ export class KvmVm {
   #timer: bigint | null = null;
   #watchdogArmed = false;
   readonly #watchdogSet = sigset(WATCHDOG_SIGNAL);
+  /** The state right after setup, for {@linkcode reset}: agent bytes, sregs, regs. */
+  #pristine: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #initialSregs: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #initialRegs: Uint8Array<ArrayBuffer> = new Uint8Array(0);
   /** Host address of trace hva HVA_WINDOW_START. */
   windowBase = 0n;
   /** The agent region (host view). */
@@ -114,6 +118,8 @@ export class KvmVm {
   agentBytes!: Uint8Array;
   /** The highest direct-mapped gpa + 1 (min of 512 GiB and 2^MAXPHYADDR). */
   readonly directLimit: bigint;
+  /** Whether a backend has run on this VM (set by the backend; pool statistics). */
+  used = false;
   /** The agent's own root (CR3 while the trace root is unusable). */
   readonly agentRoot = L.AGENT_GPA + BigInt(L.OFF_ROOT);
 
@@ -199,6 +205,77 @@ export class KvmVm {
     this.#setCpuid();
     this.#setSregs();
     this.#setRegs();
+    this.#pristine = this.agentBytes.slice();
+    this.#initialSregs = new Uint8Array(U.SREGS_SIZE);
+    this.#must("KVM_GET_SREGS", this.#ioctl(this.#vcpuFd, U.KVM_GET_SREGS, this.#initialSregs));
+    this.#initialRegs = new Uint8Array(U.REGS_SIZE);
+    this.#must("KVM_GET_REGS", this.#ioctl(this.#vcpuFd, U.KVM_GET_REGS, this.#initialRegs));
+  }
+
+  /** KVM_GET_MSRS of one MSR: its value, or null when KVM cannot read it. */
+  getMsr(index: number): bigint | null {
+    const b = new Uint8Array(U.MSRS_HEADER + U.MSR_ENTRY_SIZE);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, 1, true);
+    v.setUint32(U.MSRS_HEADER, index >>> 0, true);
+    const r = this.#ioctl(this.#vcpuFd, U.KVM_GET_MSRS, b);
+    return r === 1 ? v.getBigUint64(U.MSRS_HEADER + 8, true) : null;
+  }
+
+  /**
+   * Puts the VM back into the state it had right after setup, so that the next trace
+   * can run on it as on a fresh one (VM reuse, README.md): the pending exit completed,
+   * the given trace memslots deleted, the trace's host memory dropped (zero-filled
+   * again), the agent's data page and stacks, sregs and regs as after setup, and each
+   * MSR in `msrs` back to its saved value. Returns null, or why the VM cannot be reused
+   * (then close it): the guest wrote the agent's code or tables (through an alias in the
+   * trace's tables), or KVM refused a step.
+   */
+  reset(slots: Iterable<number>, msrs: ReadonlyMap<number, bigint>): string | null {
+    if (this.#vcpuFd < 0) return "the VM is closed";
+    this.#run.setUint8(U.RUN_IMMEDIATE_EXIT, 1);
+    const r = this.#ioctl(this.#vcpuFd, U.KVM_RUN, 0n);
+    this.#run.setUint8(U.RUN_IMMEDIATE_EXIT, 0);
+    if (r >= 0 || -r !== U.EINTR) return `KVM_RUN with immediate_exit: ${errnoName(-r)}`;
+    // The agent's code, descriptor tables and page tables must be as built: a copy of
+    // the pristine bytes would not reach shadow pages KVM derived from changed tables.
+    for (const [lo, hi] of [[0, L.OFF_DATA], [L.OFF_ROOT, L.AGENT_MEM_SIZE]] as const) {
+      const at = addressPointer(this.#agentAddr + BigInt(lo));
+      if (this.#c.memcmp(at, this.#pristine.subarray(lo, hi), BigInt(hi - lo)) !== 0) {
+        return "the guest wrote the agent's code or page tables";
+      }
+    }
+    for (const id of slots) {
+      const e = this.setMemoryRegion(id, 0, 0n, 0n, 0n);
+      if (e !== 0) return `cannot delete memslot ${id}: ${errnoName(e)}`;
+    }
+    const d = this.discard(this.#windowMap, this.#windowMapLen);
+    if (d !== 0) return `madvise(MADV_DONTNEED) of the window: ${errnoName(d)}`;
+    // Data page, stacks and the first record (which ends a batch until the host writes one).
+    this.agentBytes.set(this.#pristine.subarray(L.OFF_DATA, L.OFF_CMD + L.REC_SIZE), L.OFF_DATA);
+    const rs = this.#ioctl(this.#vcpuFd, U.KVM_SET_SREGS, this.#initialSregs.slice());
+    if (rs < 0) return `KVM_SET_SREGS: ${errnoName(-rs)}`;
+    const rr = this.#ioctl(this.#vcpuFd, U.KVM_SET_REGS, this.#initialRegs.slice());
+    if (rr < 0) return `KVM_SET_REGS: ${errnoName(-rr)}`;
+    if (msrs.size > 0) {
+      const b = new Uint8Array(U.MSRS_HEADER + U.MSR_ENTRY_SIZE * msrs.size);
+      const v = new DataView(b.buffer);
+      v.setUint32(0, msrs.size, true);
+      let i = 0;
+      for (const [index, value] of msrs) {
+        v.setUint32(U.MSRS_HEADER + U.MSR_ENTRY_SIZE * i, index >>> 0, true);
+        v.setBigUint64(U.MSRS_HEADER + U.MSR_ENTRY_SIZE * i + 8, value, true);
+        i++;
+      }
+      const n = this.#ioctl(this.#vcpuFd, U.KVM_SET_MSRS, b);
+      if (n !== msrs.size) {
+        return n < 0
+          ? `KVM_SET_MSRS: ${errnoName(-n)}`
+          : `KVM_SET_MSRS restored ${n} of ${msrs.size} MSRs`;
+      }
+    }
+    this.#drainWatchdog();
+    return null;
   }
 
   /** KVM_SET_USER_MEMORY_REGION; returns 0 or the errno number. */
@@ -214,22 +291,40 @@ export class KvmVm {
     return r < 0 ? -r : 0;
   }
 
-  /** KVM_GET_DIRTY_LOG into a bitmap of `pages` bits (rounded up to 64-bit words). */
-  getDirtyLog(slot: number, pages: number): { errno: number; bitmap: bigint } {
+  /**
+   * KVM_GET_DIRTY_LOG of a slot of `pages` pages, as the runs of dirty pages below
+   * `pages`. KVM writes a bitmap of the slot's size (rounded up to 64-bit words); the
+   * scan skips zero words, so it costs O(pages / 32) and allocates per run, never a
+   * number of the slot's size.
+   */
+  getDirtyLog(slot: number, pages: number): { errno: number; dirty: PageRuns } {
     const words = Math.max(1, Math.ceil(pages / 64));
     // An explicit ArrayBuffer keeps its bytes off the V8 heap, so KVM's write lands in
     // memory that cannot move.
-    const bitmap = new BigUint64Array(new ArrayBuffer(8 * words));
+    const buf = new ArrayBuffer(8 * words);
     const b = new Uint8Array(16);
     const v = new DataView(b.buffer);
     v.setUint32(0, slot >>> 0, true);
-    const ptr = Deno.UnsafePointer.of(bitmap);
+    const ptr = Deno.UnsafePointer.of(buf);
     v.setBigUint64(8, ptr === null ? 0n : BigInt(Deno.UnsafePointer.value(ptr)), true);
     const r = this.#ioctl(this.#vmFd, U.KVM_GET_DIRTY_LOG, b);
-    if (r < 0) return { errno: -r, bitmap: 0n };
-    let out = 0n;
-    for (let i = words - 1; i >= 0; i--) out = (out << 64n) | (bitmap[i] ?? 0n);
-    return { errno: 0, bitmap: out };
+    if (r < 0) return { errno: -r, dirty: [] };
+    // Little-endian: 32-bit word w holds pages 32w .. 32w + 31.
+    const half = new Uint32Array(buf);
+    const runs: [number, number][] = [];
+    for (let w = 0; w < half.length; w++) {
+      let x = half[w]!;
+      while (x !== 0) {
+        const bit = 31 - Math.clz32(x & -x);
+        x = (x & (x - 1)) >>> 0;
+        const page = 32 * w + bit;
+        if (page >= pages) break;
+        const last = runs.at(-1);
+        if (last !== undefined && last[1] === page - 1) last[1] = page;
+        else runs.push([page, page]);
+      }
+    }
+    return { errno: 0, dirty: runs };
   }
 
   /** KVM_SET_PMU_EVENT_FILTER; returns 0 or the errno number. */

@@ -44,6 +44,11 @@ export class HostMemory {
   readonly #alts = new Map<number, bigint[]>();
   /** Qwords whose alternatives overflowed: only their don't-care bits say what they hold. */
   readonly #overflowed = new Set<number>();
+  /**
+   * Pages or qword keys {@linkcode HostMemory.pagesIn} looked at, in all: tests check
+   * that a range costs what memory holds, not what the range spans.
+   */
+  scanned = 0;
 
   /** Reads `size` bytes at `hva` (little-endian). Never crosses a page (the trace forbids it). */
   read(hva: number, size: number): bigint {
@@ -114,9 +119,10 @@ export class HostMemory {
     this.#clearFuzzy(hva, size);
   }
 
-  /** Drops a page (MADV_DONTNEED): it reads back as zero. */
+  /** Drops a page (MADV_DONTNEED): it reads back as zero, all of it known. */
   discardPage(hvaPage: number): void {
     this.#pages.delete(hvaPage);
+    if (this.#fuzzy.size + this.#alts.size + this.#overflowed.size === 0) return;
     for (let q = 0; q < PAGE / 8; q++) {
       this.#fuzzy.delete(hvaPage * (PAGE / 8) + q);
       this.#alts.delete(hvaPage * (PAGE / 8) + q);
@@ -124,10 +130,41 @@ export class HostMemory {
     }
   }
 
-  /** Whether any qword of host page `hvaPage` has other possible values recorded. */
-  hasAlternatives(hvaPage: number): boolean {
-    if (this.#alts.size === 0) return false;
-    for (let q = 0; q < PAGE / 8; q++) if (this.#alts.has(hvaPage * (PAGE / 8) + q)) return true;
+  /**
+   * The host pages in [first, first + count) that hold anything (bytes, don't-care
+   * bits, other possible values), ascending. Costs the smaller of the range (a probe of
+   * each of its qwords per map that holds any) and the entries memory holds.
+   */
+  pagesIn(first: number, count: number): number[] {
+    const qwordMaps = (this.#fuzzy.size > 0 ? 1 : 0) + (this.#alts.size > 0 ? 1 : 0) +
+      (this.#overflowed.size > 0 ? 1 : 0);
+    const perPage = 1 + qwordMaps * (PAGE / 8);
+    const stored = this.#pages.size + this.#fuzzy.size + this.#alts.size + this.#overflowed.size;
+    const end = first + count;
+    if (count * perPage <= stored) {
+      const out: number[] = [];
+      for (let p = first; p < end; p++) {
+        this.scanned += perPage;
+        if (this.#pages.has(p) || (qwordMaps > 0 && this.#anyQword(p))) out.push(p);
+      }
+      return out;
+    }
+    this.scanned += stored;
+    const found = new Set<number>();
+    for (const p of this.#pages.keys()) if (p >= first && p < end) found.add(p);
+    for (const keys of [this.#fuzzy.keys(), this.#alts.keys(), this.#overflowed.keys()]) {
+      for (const q of keys) {
+        const p = Math.floor(q / (PAGE / 8));
+        if (p >= first && p < end) found.add(p);
+      }
+    }
+    return [...found].sort((a, b) => a - b);
+  }
+
+  #anyQword(hvaPage: number): boolean {
+    for (let q = hvaPage * (PAGE / 8); q < (hvaPage + 1) * (PAGE / 8); q++) {
+      if (this.#fuzzy.has(q) || this.#alts.has(q) || this.#overflowed.has(q)) return true;
+    }
     return false;
   }
 

@@ -20,7 +20,7 @@ import type {
 } from "../trace/types.ts";
 import { PTE_A, PTE_D } from "../x86/paging.ts";
 import { HostMemory } from "./memory.ts";
-import { Memslots, type Slot } from "./memslots.ts";
+import { Memslots, pageRuns, type Slot } from "./memslots.ts";
 import { ReferencePmu } from "./pmu.ts";
 import { InvalidationLog, makeView } from "./tlb.ts";
 import {
@@ -65,6 +65,8 @@ export class ReferenceBackend implements Backend, Oracle {
   #pce: boolean;
   /** gfns the guest touched since the last `age` that covered them. */
   readonly #accessed = new Set<number>();
+  /** Pages (of ranges or of `#accessed`) the `age` ops looked at. */
+  #ageScanned = 0;
   /** Index of the op being judged (for "why" texts). */
   #opIndex = 0;
 
@@ -82,6 +84,14 @@ export class ReferenceBackend implements Backend, Oracle {
       ac: config.rflags.ac,
     };
     this.#pce = config.cr4.pce;
+  }
+
+  /**
+   * Pages and entries the dirty-log, age and discard paths visited so far: tests check
+   * that it follows the pages a trace touched, not the sizes of its slots and ranges.
+   */
+  get pagesVisited(): number {
+    return this.#memory.scanned + this.#slots.scanned + this.#ageScanned;
   }
 
   step(op: Op): Outcome {
@@ -128,7 +138,7 @@ export class ReferenceBackend implements Backend, Oracle {
         return [{
           permitted: {
             outcome: { bitmap: r.bitmap },
-            ...(r.dontCare !== 0n ? { dontCare: r.dontCare } : {}),
+            ...(r.dontCare.length > 0 ? { dontCarePages: r.dontCare } : {}),
             why: "pages written since the last GET (don't care: mapped writable on a read)",
           },
           commit: () => this.#slots.clearDirtyLog(op.id),
@@ -248,10 +258,12 @@ export class ReferenceBackend implements Backend, Oracle {
     if (write) this.#slots.markDirty(gfn, definite);
   }
 
+  /**
+   * MADV_DONTNEED: only the pages that hold anything change, so only they are visited
+   * (`HostMemory.pagesIn`), however many pages the range spans.
+   */
   #discard(hva: bigint, pages: number): void {
-    const first = Number(hva >> 12n);
-    for (let p = first; p < first + pages; p++) {
-      if (!this.#memory.hasPage(p) && !this.#memory.hasAlternatives(p)) continue;
+    for (const p of this.#memory.pagesIn(Number(hva >> 12n), pages)) {
       for (let q = p * 4096; q < (p + 1) * 4096; q += 8) {
         if (!this.#memory.isZeroQword(q) || this.#memory.alternatives(q).length > 0) {
           this.#log.memoryChanged(
@@ -266,20 +278,22 @@ export class ReferenceBackend implements Backend, Oracle {
     }
   }
 
+  /** clear_young: visits the smaller of the range and the pages accessed since aging. */
   #age(gpa: bigint, pages: number): Branch {
     const first = Number(gpa >> 12n);
-    let young = 0n;
     const hit: number[] = [];
-    for (const gfn of this.#accessed) {
-      if (gfn >= first && gfn < first + pages) {
-        young |= 1n << BigInt(gfn - first);
-        hit.push(gfn);
-      }
+    if (pages <= this.#accessed.size) {
+      this.#ageScanned += pages;
+      for (let gfn = first; gfn < first + pages; gfn++) if (this.#accessed.has(gfn)) hit.push(gfn);
+    } else {
+      this.#ageScanned += this.#accessed.size;
+      for (const gfn of this.#accessed) if (gfn >= first && gfn < first + pages) hit.push(gfn);
     }
+    const young = pageRuns(hit.map((gfn) => gfn - first));
     return {
       permitted: {
         outcome: { young },
-        ...(young !== 0n ? { dontCare: young } : {}),
+        ...(young.length > 0 ? { dontCarePages: young } : {}),
         why: "young only if accessed since the last age (any subset)",
       },
       commit: () => {
@@ -334,7 +348,7 @@ export class ReferenceBackend implements Backend, Oracle {
     const view = makeView(this.#slots.slots, (hva) => this.#memory.read(hva, 8));
     const w = walk(view, this.config, regs, op.gva);
     const current = w.ok ? w.t : null;
-    const { stale, currentCached } = this.#log.stale(
+    const { stale, cached } = this.#log.stale(
       this.#memory,
       this.#slots.slots,
       this.config,
@@ -343,6 +357,15 @@ export class ReferenceBackend implements Backend, Oracle {
       current,
       w.ok ? w.t.entries : w.entries,
     );
+    const currentCached = cached.length > 0;
+    // A cached copy of the current translation may serve the access without A/D updates,
+    // but it exists only if A was 1 in every entry its walk used (SDM vol. 3A 4.10.2.3),
+    // and a flag stays 0 on a later access only if software cleared it (4.8). So an entry
+    // may keep A (and the leaf D) clear only if that copy's walk did not use it, or if
+    // software stored to it after the copy could have been cached. An EFER.NXE change or
+    // a same-value store to an upper entry makes no other entry's A/D don't care.
+    const adMayStay = (e: WalkEntry): boolean =>
+      cached.some((c) => !c.hvas.includes(e.hva) || this.#log.changedSince(e.hva, e.gpa, c.at));
     const candidates: Candidate[] = [];
     const currentReads = (w.ok ? w.t.entries : w.entries).map((e) => e.hva);
     if (w.ok) {
@@ -416,7 +439,7 @@ export class ReferenceBackend implements Backend, Oracle {
     // Evaluate each candidate, then merge candidates with identical outcomes.
     const groups: { outcome: Outcome; dontCare: bigint; members: Candidate[] }[] = [];
     for (const c of candidates) {
-      const { outcome, dontCare } = this.#evaluate(c, op, currentCached);
+      const { outcome, dontCare } = this.#evaluate(c, op, adMayStay);
       const g = groups.find((x) => sameOutcome(x.outcome, outcome) && x.dontCare === dontCare);
       if (g === undefined) groups.push({ outcome, dontCare, members: [c] });
       else g.members.push(c);
@@ -445,7 +468,7 @@ export class ReferenceBackend implements Backend, Oracle {
         const members = groups.filter((_, i) => matchesPermitted(permitted[i]!, observed))
           .flatMap((g) => g.members);
         const taken = members.length > 0 ? members : groups[permitted.indexOf(p)]!.members;
-        this.#commitAccess(op, taken, currentCached, observed, walked, tried, capped);
+        this.#commitAccess(op, taken, adMayStay, observed, walked, tried, capped);
       },
     }));
   }
@@ -453,7 +476,7 @@ export class ReferenceBackend implements Backend, Oracle {
   #evaluate(
     c: Candidate,
     op: AccessOp,
-    currentCached: boolean,
+    adMayStay: (e: WalkEntry) => boolean,
   ): { outcome: Outcome; dontCare: bigint } {
     if (c.t === undefined) {
       return { outcome: { pf: { code: c.fault!, cr2: op.gva } }, dontCare: 0n };
@@ -480,7 +503,7 @@ export class ReferenceBackend implements Backend, Oracle {
           const byte = (updated >> from) & 0xffn;
           const changed = ((updated ^ entry.value) >> from) & 0xffn;
           value = (value & ~(0xffn << shift)) | (byte << shift);
-          if (currentCached) dontCare |= changed << shift;
+          if (adMayStay(entry)) dontCare |= changed << shift;
         }
       }
     }
@@ -490,7 +513,7 @@ export class ReferenceBackend implements Backend, Oracle {
   #commitAccess(
     op: AccessOp,
     members: Candidate[],
-    currentCached: boolean,
+    adMayStay: (e: WalkEntry) => boolean,
     observed: Outcome,
     walked: readonly WalkEntry[],
     tried: ReadonlyMap<number, ReadonlySet<bigint>>,
@@ -563,7 +586,8 @@ export class ReferenceBackend implements Backend, Oracle {
       }
     }
     if (cur !== undefined) {
-      const fuzzy = ambiguous || currentCached;
+      // Per entry: another branch with this outcome, or a cached copy that lets it stay.
+      const fuzzy = (e: WalkEntry) => ambiguous || adMayStay(e);
       // A/D bits this walk needs that are don't care may really be clear: the walk may
       // then set them (and dirty the table page); afterwards they are set either way.
       for (const e of cur.t!.entries) {
@@ -571,7 +595,7 @@ export class ReferenceBackend implements Backend, Oracle {
         const unsure = this.#memory.dontCare(e.hva, 8) & need & e.value;
         if (unsure === 0n || e.ro) continue;
         this.#touch(e.gpa, true, false);
-        if (!fuzzy) {
+        if (!fuzzy(e)) {
           const unknown = this.#memory.dontCare(e.hva, 8);
           this.#memory.write(e.hva, 8, this.#memory.read(e.hva, 8), true);
           this.#memory.addDontCare(e.hva, unknown & ~unsure);
@@ -582,8 +606,9 @@ export class ReferenceBackend implements Backend, Oracle {
         const unknown = this.#memory.dontCare(entry.hva, 8);
         const changed = value ^ entry.value;
         this.#memory.write(entry.hva, 8, value, true);
-        this.#memory.addDontCare(entry.hva, fuzzy ? unknown | changed : unknown & ~changed);
-        this.#touch(entry.gpa, true, !fuzzy);
+        const maybe = fuzzy(entry);
+        this.#memory.addDontCare(entry.hva, maybe ? unknown | changed : unknown & ~changed);
+        this.#touch(entry.gpa, true, !maybe);
       }
     }
     for (const t of translations) {

@@ -128,7 +128,7 @@ Deno.test("reference: a read through a writable dirty translation may appear in 
     "access r 0x400000",
   ]);
   assert.deepEqual(permittedText(ref, "dirtylog 0"), [
-    "bitmap 0x0 (don't care 0x20): pages written since the last GET " +
+    "bitmap none (don't care pages 5): pages written since the last GET " +
     "(don't care: mapped writable on a read)",
   ]);
 });
@@ -177,7 +177,7 @@ Deno.test("reference: a page mapped writable may be reported dirty after later G
     "dirtylog 0",
   ]);
   assert.deepEqual(permittedText(ref, "dirtylog 0").map((t) => t.split(":")[0]), [
-    "bitmap 0x0 (don't care 0x20)",
+    "bitmap none (don't care pages 5)",
   ]);
 });
 

@@ -21,6 +21,17 @@ import type { HostMemory } from "./memory.ts";
 import { type Translation, walk, type WalkEntry, type WalkRegs, type WalkView } from "./walk.ts";
 import type { Config } from "../trace/types.ts";
 
+/**
+ * The current translation was also valid in the state of memory just before log position
+ * `at`, so a copy of it may have been cached then (the processor caches a translation
+ * only after A is 1 in every entry used, SDM vol. 3A 4.10.2.3); `hvas` are the entries
+ * that walk used.
+ */
+export interface CachedCopy {
+  at: number;
+  hvas: readonly number[];
+}
+
 /** A stale translation and the op before which it was valid. */
 export interface StaleTranslation {
   t: Translation;
@@ -211,9 +222,8 @@ export class InvalidationLog {
 
   /**
    * The translations of `gva` valid at some instant since its last invalidation, other
-   * than the current one, newest first; and whether the current translation was itself
-   * valid in an earlier state of its entries (so a cached copy may have served it
-   * without setting A/D bits).
+   * than the current one, newest first; and the earlier states in which the current
+   * translation was itself valid (`cached`: a cached copy of it may serve the access).
    */
   stale(
     memory: HostMemory,
@@ -223,10 +233,10 @@ export class InvalidationLog {
     gva: bigint,
     current: Translation | null,
     currentEntries: readonly WalkEntry[],
-  ): { stale: StaleTranslation[]; currentCached: boolean } {
+  ): { stale: StaleTranslation[]; cached: CachedCopy[] } {
     const out: StaleTranslation[] = [];
-    let currentCached = false;
-    if (!this.enabled || this.#seq === 0) return { stale: out, currentCached };
+    const cached: CachedCopy[] = [];
+    if (!this.enabled || this.#seq === 0) return { stale: out, cached };
     const start = (this.#lastInvlpg.get(gva >> 12n) ?? -1) + 1;
     let at = this.#seq;
     let hvas: readonly WalkEntry[] = currentEntries;
@@ -283,12 +293,25 @@ export class InvalidationLog {
         );
         if (endedByInvlpg) continue;
         if (current !== null && sameTranslation(t, current)) {
-          currentCached = true;
+          cached.push({ at, hvas: t.entries.map((e) => e.hva) });
           continue;
         }
         if (!out.some((s) => sameTranslation(s.t, t))) out.push({ t, until: op });
       }
     }
-    return { stale: out, currentCached };
+    return { stale: out, cached };
+  }
+
+  /**
+   * Whether software may have changed the qword at `hva` (guest `gpa`) at or after log
+   * position `seq`: a store or discard logged for it, or a memslot change over `gpa`.
+   */
+  changedSince(hva: number, gpa: bigint, seq: number): boolean {
+    const list = this.#mem.get(hva);
+    if (list !== undefined && list[list.length - 1]!.seq >= seq) return true;
+    for (const { range, changes } of this.#ranges.values()) {
+      if (changes[changes.length - 1]!.seq >= seq && inRange(gpa, range)) return true;
+    }
+    return false;
   }
 }

@@ -20,17 +20,6 @@ export function parseHex64(text: string): bigint | undefined {
   return HEX64.test(text) ? BigInt(text) : undefined;
 }
 
-/**
- * Dirty-log and young bitmaps have a bit per page, so they outgrow 64 bits: `0x` and up
- * to 262,144 hex digits (a million pages).
- */
-const HEX_BITMAP = /^0x[0-9a-f]{1,262144}$/i;
-
-/** The value of a bitmap hex string (any width up to a million bits), or `undefined`. */
-export function parseHexBitmap(text: string): bigint | undefined {
-  return HEX_BITMAP.test(text) ? BigInt(text) : undefined;
-}
-
 /** `value` as canonical lowercase hex with a `0x` prefix (`0x0` for zero). */
 export function hex(value: bigint | number): string {
   return "0x" + value.toString(16);

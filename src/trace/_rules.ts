@@ -8,6 +8,7 @@
  * or a text token).
  */
 import { hex, U64_MAX } from "./_hex.ts";
+import { pageRunsProblem } from "./pages.ts";
 import type { AccessKind, Config, Errno, Op, Outcome, SlotFlag } from "./types.ts";
 
 /** One broken rule: the field it concerns (if one), what is wrong, and the error class. */
@@ -238,6 +239,12 @@ function filterEvents(events: readonly bigint[]): Problem | undefined {
   return undefined;
 }
 
+/** A page set must be canonical (`pages.ts`): the parsers build it so, this guards the rest. */
+function pageSet(field: string, runs: unknown): Problem | undefined {
+  const detail = pageRunsProblem(runs);
+  return detail === undefined ? undefined : rule(field, detail);
+}
+
 /** Page-fault error codes are 32 bits wide (the #PF error code pushed in long mode). */
 export const PF_CODE_MAX = U32_MAX;
 
@@ -247,9 +254,8 @@ export function checkOutcome(outcome: Outcome): Problem | undefined {
     return outcome.errno === 0 ? undefined : oneOf("errno", outcome.errno, ERRNO_NAMES);
   }
   if ("value" in outcome) return u64("value", outcome.value);
-  // Bitmaps have a bit per page of a slot or range: wider than 64 bits is fine.
-  if ("bitmap" in outcome) return outcome.bitmap < 0n ? rule("bitmap", "is negative") : undefined;
-  if ("young" in outcome) return outcome.young < 0n ? rule("young", "is negative") : undefined;
+  if ("bitmap" in outcome) return pageSet("bitmap", outcome.bitmap);
+  if ("young" in outcome) return pageSet("young", outcome.young);
   if ("mmio" in outcome) return u64("mmio.gpa", outcome.mmio.gpa);
   if ("pf" in outcome) {
     return intIn("pf.code", outcome.pf.code, 0, PF_CODE_MAX, true) ?? u64("pf.cr2", outcome.pf.cr2);

@@ -22,9 +22,10 @@
  */
 import type { Permitted } from "../backend.ts";
 import { defaultConfig, mergeConfig } from "./config.ts";
-import { hex, parseHex64, parseHexBitmap } from "./_hex.ts";
+import { hex, parseHex64 } from "./_hex.ts";
 import { checkOutcome, CTL_FIELDS, ERRNO_NAMES } from "./_rules.ts";
-import type { Config, ConfigInput, Errno, Op, Outcome, Trace } from "./types.ts";
+import { formatPageList, pageRunsFromHex, pageRunsToHex, parsePageList } from "./pages.ts";
+import type { Config, ConfigInput, Errno, Op, Outcome, PageRuns, Trace } from "./types.ts";
 
 /** The JSON value of a trace (config reduced to its non-default fields). */
 export function traceToJson(trace: Trace): unknown {
@@ -145,11 +146,38 @@ export function opToJson(op: Op): unknown {
   }
 }
 
+/**
+ * The JSON value of a page set: below page 64, the hex bitmap the format always had
+ * (`"0x388"`, `"0x0"`); otherwise a page list, `{"pages": "3,7-9,1073741823"}`, whose
+ * length grows with the runs, not with the highest page.
+ */
+export function pagesToJson(runs: PageRuns): unknown {
+  const last = runs.length === 0 ? -1 : runs[runs.length - 1]![1];
+  return last < 64 ? pageRunsToHex(runs) : { pages: formatPageList(runs) };
+}
+
+/**
+ * Reads either form of {@linkcode pagesToJson} (a hex bitmap of up to 262,144 digits, or
+ * `{"pages": "<list>"}`); `fail` words the problem.
+ */
+export function pagesFromJson(json: unknown, fail: (detail: string) => never): PageRuns {
+  if (typeof json === "string") {
+    return pageRunsFromHex(json) ?? fail("is not a hex bitmap string or a {pages} object");
+  }
+  if (!isObject(json)) return fail("is not a hex bitmap string or a {pages} object");
+  const keys = Object.keys(json);
+  if (keys.length !== 1 || keys[0] !== "pages" || typeof json.pages !== "string") {
+    return fail('is an object but not {"pages": "<page list>"}');
+  }
+  const runs = parsePageList(json.pages);
+  return "problem" in runs ? fail(`has a bad page list: ${runs.problem}`) : runs;
+}
+
 /** The JSON value of an outcome: `{"errno": "EINVAL"}`, `{"value": "0x23"}`, ... */
 export function outcomeToJson(outcome: Outcome): unknown {
   if ("value" in outcome) return { value: hex(outcome.value) };
-  if ("bitmap" in outcome) return { bitmap: hex(outcome.bitmap) };
-  if ("young" in outcome) return { young: hex(outcome.young) };
+  if ("bitmap" in outcome) return { bitmap: pagesToJson(outcome.bitmap) };
+  if ("young" in outcome) return { young: pagesToJson(outcome.young) };
   if ("mmio" in outcome) return { mmio: { gpa: hex(outcome.mmio.gpa), write: outcome.mmio.write } };
   if ("pf" in outcome) return { pf: { code: hex(outcome.pf.code), cr2: hex(outcome.pf.cr2) } };
   // errno, ok, gp, count and crash are JSON values already.
@@ -180,14 +208,19 @@ export function outcomeFromJson(json: unknown): Outcome {
   return outcome;
 }
 
-/** The JSON value of a permitted outcome: `{outcome, dontCare?, why}`. */
+/**
+ * The JSON value of a permitted outcome: `{outcome, dontCare?, why}`. `dontCare` is a hex
+ * mask for a value, a page set (as {@linkcode pagesToJson}) for a bitmap or young.
+ */
 export function permittedToJson(permitted: Permitted): unknown {
-  const { dontCare } = permitted;
-  return {
-    outcome: outcomeToJson(permitted.outcome),
-    ...(dontCare === undefined || dontCare === 0n ? {} : { dontCare: hex(dontCare) }),
-    why: permitted.why,
-  };
+  const { dontCare, dontCarePages } = permitted;
+  const pages = "bitmap" in permitted.outcome || "young" in permitted.outcome;
+  const mask = pages
+    ? (dontCarePages === undefined || dontCarePages.length === 0
+      ? {}
+      : { dontCare: pagesToJson(dontCarePages) })
+    : (dontCare === undefined || dontCare === 0n ? {} : { dontCare: hex(dontCare) });
+  return { outcome: outcomeToJson(permitted.outcome), ...mask, why: permitted.why };
 }
 
 /**
@@ -207,8 +240,15 @@ export function permittedFromJson(json: unknown): Permitted {
   if (typeof json.why !== "string") throw new TypeError(`${where}: field "why" is not a string`);
   const outcome = outcomeFromJson(json.outcome);
   if (json.dontCare === undefined) return { outcome, why: json.why };
-  // A don't-care mask is as wide as its outcome: up to a bitmap's width.
-  const dontCare = typeof json.dontCare === "string" ? parseHexBitmap(json.dontCare) : undefined;
+  if ("bitmap" in outcome || "young" in outcome) {
+    const dontCarePages = pagesFromJson(json.dontCare, (detail): never => {
+      throw new TypeError(`${where}: field "dontCare" ${detail}`);
+    });
+    return dontCarePages.length === 0
+      ? { outcome, why: json.why }
+      : { outcome, dontCarePages, why: json.why };
+  }
+  const dontCare = typeof json.dontCare === "string" ? parseHex64(json.dontCare) : undefined;
   if (dontCare === undefined) {
     throw new TypeError(`${where}: field "dontCare" is not a hex mask string`);
   }
@@ -222,9 +262,8 @@ function readOutcome(where: string, key: string, value: unknown): Outcome {
   const hex64 = (field: string, v: unknown): bigint =>
     (typeof v === "string" ? parseHex64(v) : undefined) ??
       fail(field, "is not a 64-bit hex string");
-  const hexBitmap = (field: string, v: unknown): bigint =>
-    (typeof v === "string" ? parseHexBitmap(v) : undefined) ??
-      fail(field, "is not a hex bitmap string");
+  const pageSet = (field: string, v: unknown): PageRuns =>
+    pagesFromJson(v, (detail) => fail(field, detail));
   switch (key) {
     case "errno":
       if (value === 0) return { errno: 0 };
@@ -240,9 +279,9 @@ function readOutcome(where: string, key: string, value: unknown): Outcome {
     case "value":
       return { value: hex64(key, value) };
     case "bitmap":
-      return { bitmap: hexBitmap(key, value) };
+      return { bitmap: pageSet(key, value) };
     case "young":
-      return { young: hexBitmap(key, value) };
+      return { young: pageSet(key, value) };
     case "mmio": {
       const obj = exactObject(where, key, value, ["gpa", "write"]);
       if (typeof obj.write !== "boolean") fail("mmio.write", "is not a boolean");

@@ -13,7 +13,8 @@ import {
   traceToJson,
 } from "./json.ts";
 import { parseConfig, parseOpJson, parseTrace } from "./parse.ts";
-import { type Outcome, type Trace, TRACE_FORMAT } from "./types.ts";
+import { pageRunsToBigint } from "./pages.ts";
+import { type Outcome, type PageRuns, type Trace, TRACE_FORMAT } from "./types.ts";
 
 /** Through real JSON text, so nothing non-JSON (bigint, undefined) survives by accident. */
 function viaText(value: unknown): unknown {
@@ -180,8 +181,15 @@ Deno.test("outcomeToJson: writes the documented shapes", () => {
     [{ mmio: { gpa: 0xfee00000n, write: false } }, { mmio: { gpa: "0xfee00000", write: false } }],
     [{ pf: { code: 7, cr2: 0x7f000n } }, { pf: { code: "0x7", cr2: "0x7f000" } }],
     [{ gp: true }, { gp: true }],
-    [{ bitmap: 0x5n }, { bitmap: "0x5" }],
-    [{ young: 0n }, { young: "0x0" }],
+    [{ bitmap: [[0, 0], [2, 2]] }, { bitmap: "0x5" }],
+    [{ young: [] }, { young: "0x0" }],
+    // Below page 64 the hex bitmap; from page 64 on a page list.
+    [{ young: [[63, 63]] }, { young: "0x8000000000000000" }],
+    [{ young: [[63, 64]] }, { young: { pages: "63-64" } }],
+    [
+      { bitmap: [[3, 3], [7, 9], [1073741823, 1073741823]] },
+      { bitmap: { pages: "3,7-9,1073741823" } },
+    ],
     [{ count: 3 }, { count: 3 }],
     [{ crash: "msg" }, { crash: "msg" }],
   ];
@@ -215,6 +223,28 @@ const BAD_OUTCOMES: [unknown, ErrorClass, string][] = [
   ],
   [{ count: "3" }, TypeError, 'field "count" is not a number'],
   [{ crash: 1 }, TypeError, 'field "crash" is not a string'],
+  [{ bitmap: 5 }, TypeError, 'field "bitmap" is not a hex bitmap string or a {pages} object'],
+  [{ young: "5" }, TypeError, 'field "young" is not a hex bitmap string or a {pages} object'],
+  [
+    { bitmap: { pages: "3", more: "4" } },
+    TypeError,
+    'field "bitmap" is an object but not {"pages": "<page list>"}',
+  ],
+  [
+    { bitmap: { pages: [3] } },
+    TypeError,
+    'field "bitmap" is an object but not {"pages": "<page list>"}',
+  ],
+  [
+    { young: { pages: "7,3" } },
+    TypeError,
+    'field "young" has a bad page list: item "3" is not above the item before it',
+  ],
+  [
+    { young: { pages: "0x3" } },
+    TypeError,
+    'field "young" has a bad page list: item "0x3" is not a page or a range first-last',
+  ],
 ];
 
 for (const [json, cls, detail] of BAD_OUTCOMES) {
@@ -259,15 +289,47 @@ Deno.test("permittedFromJson: rejects a missing why and a bad mask", () => {
   );
 });
 
-Deno.test("outcomeFromJson: dirty bitmaps and their masks may be wider than 64 bits", () => {
+Deno.test("outcomeFromJson: hex bitmaps and masks wider than 64 bits (older files) still read", () => {
   const wide = (1n << 511n) | 1n;
   const text = `0x${wide.toString(16)}`;
-  assert.deepEqual(outcomeFromJson({ bitmap: text }), { bitmap: wide });
-  assert.deepEqual(outcomeFromJson({ young: text }), { young: wide });
+  const pages = [[0, 0], [511, 511]];
+  assert.deepEqual(outcomeFromJson({ bitmap: text }), { bitmap: pages });
+  assert.deepEqual(outcomeFromJson({ young: text }), { young: pages });
   assert.deepEqual(permittedFromJson({ outcome: { bitmap: text }, dontCare: text, why: "x" }), {
-    outcome: { bitmap: wide },
-    dontCare: wide,
+    outcome: { bitmap: pages },
+    dontCarePages: pages,
+    why: "x",
+  });
+  // Written back as page lists, they read the same.
+  const again = permittedToJson(
+    permittedFromJson({ outcome: { young: text }, dontCare: text, why: "x" }),
+  );
+  assert.deepEqual(again, {
+    outcome: { young: { pages: "0,511" } },
+    dontCare: { pages: "0,511" },
     why: "x",
   });
   assert.throws(() => outcomeFromJson({ value: text }), TypeError);
+  assert.throws(
+    () => permittedFromJson({ outcome: { value: "0x1" }, dontCare: text, why: "x" }),
+    new TypeError('Cannot parse permitted outcome: field "dontCare" is not a hex mask string'),
+  );
+  assert.throws(
+    () => permittedFromJson({ outcome: { bitmap: "0x1" }, dontCare: 3, why: "x" }),
+    new TypeError(
+      'Cannot parse permitted outcome: field "dontCare" is not a hex bitmap string or a {pages} object',
+    ),
+  );
+});
+
+Deno.test("outcomeFromJson: every hex bitmap means the pages of its set bits", () => {
+  fc.assert(
+    fc.property(fc.bigInt({ min: 0n, max: (1n << 700n) - 1n }), (bits) => {
+      const json = { bitmap: `0x${bits.toString(16)}` };
+      const read = outcomeFromJson(json) as { bitmap: PageRuns };
+      assert.equal(pageRunsToBigint(read.bitmap), bits);
+      assert.deepEqual(outcomeFromJson(viaText(outcomeToJson(read))), read);
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -4,7 +4,8 @@
  * a permitted one. Used by the oracle's judgement and the diff runner.
  */
 import type { Permitted } from "../backend.ts";
-import type { Outcome, OutcomeKind } from "./types.ts";
+import { pageRunsProblem, samePagesOutside } from "./pages.ts";
+import type { Outcome, OutcomeKind, PageRuns } from "./types.ts";
 
 /** The single key of an outcome. */
 export function outcomeKind(outcome: Outcome): OutcomeKind {
@@ -18,16 +19,22 @@ export function outcomesEqual(a: Outcome, b: Outcome): boolean {
 
 /**
  * Whether `observed` is inside `permitted`: the same kind and fields, where the bits of
- * `permitted.dontCare` (for `value`, `bitmap` and `young`) may differ.
+ * `permitted.dontCare` (for `value`) or the pages of `permitted.dontCarePages` (for
+ * `bitmap` and `young`) may differ. An observed page set that is not canonical (a
+ * backend's bug) matches nothing. Linear in the runs of the page sets.
  */
 export function matchesPermitted(permitted: Permitted, observed: Outcome): boolean {
   const p = permitted.outcome;
-  const care = ~(permitted.dontCare ?? 0n);
-  if ("value" in p) return "value" in observed && ((p.value ^ observed.value) & care) === 0n;
-  if ("bitmap" in p) {
-    return "bitmap" in observed && ((p.bitmap ^ observed.bitmap) & care) === 0n;
+  if ("value" in p) {
+    const care = ~(permitted.dontCare ?? 0n);
+    return "value" in observed && ((p.value ^ observed.value) & care) === 0n;
   }
-  if ("young" in p) return "young" in observed && ((p.young ^ observed.young) & care) === 0n;
+  if ("bitmap" in p) {
+    return "bitmap" in observed && pagesMatch(p.bitmap, observed.bitmap, permitted.dontCarePages);
+  }
+  if ("young" in p) {
+    return "young" in observed && pagesMatch(p.young, observed.young, permitted.dontCarePages);
+  }
   if ("errno" in p) return "errno" in observed && p.errno === observed.errno;
   if ("ok" in p) return "ok" in observed;
   if ("gp" in p) return "gp" in observed;
@@ -43,4 +50,8 @@ export function matchesPermitted(permitted: Permitted, observed: Outcome): boole
 /** The index of the first permitted entry `observed` matches, or -1. */
 export function findMatch(permitted: readonly Permitted[], observed: Outcome): number {
   return permitted.findIndex((p) => matchesPermitted(p, observed));
+}
+
+function pagesMatch(expected: PageRuns, observed: PageRuns, dontCare: PageRuns = []): boolean {
+  return pageRunsProblem(observed) === undefined && samePagesOutside(expected, observed, dontCare);
 }

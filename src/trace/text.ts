@@ -30,7 +30,10 @@
  * `parseOp(formatOp(op))` deep-equals `op` and the two forms accept the same ops.
  *
  * Outcomes: `ok | gp | errno <NAME|0> | value <hex> | mmio <gpa hex> <r|w> |
- * pf code=<hex> cr2=<hex> | bitmap <hex> | young <hex> | count <dec> | crash <message>`.
+ * pf code=<hex> cr2=<hex> | bitmap <pages> | young <pages> | count <dec> | crash <message>`,
+ * where `<pages>` is `none` or `pages <list>` with a decimal page list (`pages 3,7-9`:
+ * pages 3, 7, 8 and 9; `pages.ts`), readable for any slot size. A hex bitmap
+ * (`bitmap 0x388`, bit i = page i) is still read.
  *
  * @example
  * ```ts
@@ -42,7 +45,8 @@
  * ```
  */
 import type { Permitted } from "../backend.ts";
-import { hex, parseHex64, parseHexBitmap } from "./_hex.ts";
+import { hex, parseHex64 } from "./_hex.ts";
+import { formatPageList, pageRunsFromHex, parsePageList } from "./pages.ts";
 import { checkOp, checkOutcome, CTL_FIELDS, type Problem, SLOT_FLAGS } from "./_rules.ts";
 import {
   type AccessKind,
@@ -52,6 +56,7 @@ import {
   FILTER_DENY,
   type Op,
   type Outcome,
+  type PageRuns,
   type Size,
   type SlotFlag,
 } from "./types.ts";
@@ -166,8 +171,8 @@ export function formatOutcome(outcome: Outcome): string {
   if ("value" in outcome) return `value ${hex(outcome.value)}`;
   if ("mmio" in outcome) return `mmio ${hex(outcome.mmio.gpa)} ${outcome.mmio.write ? "w" : "r"}`;
   if ("pf" in outcome) return `pf code=${hex(outcome.pf.code)} cr2=${hex(outcome.pf.cr2)}`;
-  if ("bitmap" in outcome) return `bitmap ${hex(outcome.bitmap)}`;
-  if ("young" in outcome) return `young ${hex(outcome.young)}`;
+  if ("bitmap" in outcome) return `bitmap ${formatPages(outcome.bitmap)}`;
+  if ("young" in outcome) return `young ${formatPages(outcome.young)}`;
   if ("count" in outcome) return `count ${outcome.count}`;
   return `crash ${outcome.crash}`;
 }
@@ -200,8 +205,18 @@ export function parseOutcome(text: string): Outcome {
     const expected = prefix === "" ? "a hex number" : `${prefix}<hex>`;
     return fail(`${JSON.stringify(token)} is not ${expected}`);
   };
-  const bitmapToken = (token: string): bigint =>
-    parseHexBitmap(token) ?? fail(`${JSON.stringify(token)} is not a hex bitmap`);
+  /** `none`, `pages <list>` or a hex bitmap. */
+  const pagesTokens = (): PageRuns => {
+    if (tokens[1] === "pages") {
+      const [, list] = arity(2) as [string, string];
+      const runs = parsePageList(list);
+      return "problem" in runs ? fail(`page list ${JSON.stringify(list)}: ${runs.problem}`) : runs;
+    }
+    const [token] = arity(1) as [string];
+    if (token === "none") return [];
+    return pageRunsFromHex(token) ??
+      fail(`${JSON.stringify(token)} is not none, pages <list> or a hex bitmap`);
+  };
   let outcome: Outcome;
   switch (kind) {
     case "":
@@ -221,10 +236,10 @@ export function parseOutcome(text: string): Outcome {
       outcome = { value: hexToken(arity(1)[0] as string) };
       break;
     case "bitmap":
-      outcome = { bitmap: bitmapToken(arity(1)[0] as string) };
+      outcome = { bitmap: pagesTokens() };
       break;
     case "young":
-      outcome = { young: bitmapToken(arity(1)[0] as string) };
+      outcome = { young: pagesTokens() };
       break;
     case "mmio": {
       const [gpa, rw] = arity(2) as [string, string];
@@ -256,12 +271,23 @@ export function parseOutcome(text: string): Outcome {
 
 /**
  * A permitted outcome for humans:
- * `value 0x23 (don't care 0x20): stale until invlpg at op 7`.
+ * `value 0x23 (don't care 0x20): stale until invlpg at op 7`,
+ * `bitmap pages 3 (don't care pages 5-6): pages written since the last GET`.
  */
 export function formatPermitted(permitted: Permitted): string {
-  const { dontCare, why } = permitted;
-  const care = dontCare === undefined || dontCare === 0n ? "" : ` (don't care ${hex(dontCare)})`;
+  const { dontCare, dontCarePages, why } = permitted;
+  const pages = "bitmap" in permitted.outcome || "young" in permitted.outcome;
+  const care = pages
+    ? (dontCarePages === undefined || dontCarePages.length === 0
+      ? ""
+      : ` (don't care ${formatPages(dontCarePages)})`)
+    : (dontCare === undefined || dontCare === 0n ? "" : ` (don't care ${hex(dontCare)})`);
   return `${formatOutcome(permitted.outcome)}${care}${why === "" ? "" : `: ${why}`}`;
+}
+
+/** A page set for humans: `none`, or `pages 3,7-9`. */
+export function formatPages(runs: PageRuns): string {
+  return runs.length === 0 ? "none" : `pages ${formatPageList(runs)}`;
 }
 
 /**

@@ -226,8 +226,11 @@ const OUTCOME_TEXT: [string, Outcome][] = [
   ["mmio 0xfee00000 r", { mmio: { gpa: 0xfee00000n, write: false } }],
   ["mmio 0x1000 w", { mmio: { gpa: 0x1000n, write: true } }],
   ["pf code=0x7 cr2=0x7f000", { pf: { code: 7, cr2: 0x7f000n } }],
-  ["bitmap 0x5", { bitmap: 5n }],
-  ["young 0x0", { young: 0n }],
+  ["bitmap pages 0,2", { bitmap: [[0, 0], [2, 2]] }],
+  ["bitmap pages 3,7-9,1073741823", { bitmap: [[3, 3], [7, 9], [1073741823, 1073741823]] }],
+  ["bitmap none", { bitmap: [] }],
+  ["young pages 5", { young: [[5, 5]] }],
+  ["young none", { young: [] }],
   ["count 3", { count: 3 }],
   ["crash TypeError: x is undefined | at step", { crash: "TypeError: x is undefined | at step" }],
 ];
@@ -261,6 +264,22 @@ const BAD_OUTCOMES: [string, ErrorClass, string][] = [
     "pf.code is out of range: must be an integer from 0x0 to 0xffffffff",
   ],
   ["count -1", SyntaxError, '"-1" is not a decimal number'],
+  ["bitmap", SyntaxError, 'missing a value after "bitmap"'],
+  ["bitmap 5", SyntaxError, '"5" is not none, pages <list> or a hex bitmap'],
+  ["bitmap pages", SyntaxError, 'missing values after "bitmap"'],
+  ["bitmap pages 9,3", SyntaxError, 'page list "9,3": item "3" is not above the item before it'],
+  ["young pages 4-2", SyntaxError, 'page list "4-2": range "4-2" runs backwards'],
+  [
+    "young pages 1,,2",
+    SyntaxError,
+    'page list "1,,2": item "" is not a page or a range first-last',
+  ],
+  [
+    "bitmap pages 1099511627776",
+    SyntaxError,
+    'page list "1099511627776": item "1099511627776" is beyond page 1099511627775',
+  ],
+  ["bitmap none 1", SyntaxError, '"1" is unexpected'],
 ];
 
 for (const [text, cls, detail] of BAD_OUTCOMES) {
@@ -309,4 +328,20 @@ Deno.test("formatPermitted: outcome, then the don't-care mask if any, then why",
     "ok: current walk",
   );
   assert.equal(formatPermitted({ outcome: { gp: true }, why: "" }), "gp");
+  assert.equal(
+    formatPermitted({ outcome: { bitmap: [[3, 3]] }, dontCarePages: [[5, 6]], why: "dirty" }),
+    "bitmap pages 3 (don't care pages 5-6): dirty",
+  );
+  assert.equal(
+    formatPermitted({ outcome: { young: [] }, dontCarePages: [], why: "aged" }),
+    "young none: aged",
+  );
+});
+
+Deno.test("parseOutcome: a hex bitmap (the old text form) is still read, any width", () => {
+  assert.deepEqual(parseOutcome("bitmap 0x5"), { bitmap: [[0, 0], [2, 2]] });
+  assert.deepEqual(parseOutcome("young 0x0"), { young: [] });
+  const wide = `0x1${"0".repeat(127)}3`;
+  assert.deepEqual(parseOutcome(`bitmap ${wide}`), { bitmap: [[0, 1], [512, 512]] });
+  assert.equal(formatOutcome(parseOutcome(`bitmap ${wide}`)), "bitmap pages 0-1,512");
 });

@@ -4,9 +4,10 @@
  * configuration, the ops and their outcomes. Types only: parsing lives in
  * `parse.ts`, JSON formatting in `json.ts`, the one-line text form in `text.ts`.
  *
- * In memory every 64-bit quantity (addresses, register and MSR values, bitmaps) is a
- * `bigint`; small counts, sizes and ids are `number`s. In JSON, 64-bit quantities are
- * hex strings (`"0x8000000000000003"`).
+ * In memory every 64-bit quantity (addresses, register and MSR values) is a `bigint`;
+ * small counts, sizes and ids are `number`s; page sets (dirty and young bitmaps) are
+ * {@linkcode PageRuns}. In JSON, 64-bit quantities are hex strings
+ * (`"0x8000000000000003"`).
  */
 
 /** The format tag every version-1 trace carries. */
@@ -275,6 +276,17 @@ export interface PageFault {
   cr2: bigint;
 }
 
+/** Pages `first` to `last`, both included: one run of a {@linkcode PageRuns}. */
+export type PageRun = readonly [first: number, last: number];
+
+/**
+ * A set of pages (page i of a slot or an age range, where KVM's bitmap has bit i), as
+ * runs sorted ascending that neither overlap nor touch (`[[3, 3], [7, 9]]` is pages 3,
+ * 7, 8 and 9). Its size grows with the pages in it, never with a slot's size. Helpers and
+ * the written forms are in `pages.ts`.
+ */
+export type PageRuns = readonly PageRun[];
+
 /** The outcome of one op. Exactly one key is present. */
 export type Outcome =
   | { errno: Errno }
@@ -283,8 +295,10 @@ export type Outcome =
   | { mmio: { gpa: bigint; write: boolean } }
   | { pf: PageFault }
   | { gp: true }
-  | { bitmap: bigint }
-  | { young: bigint }
+  /** KVM_GET_DIRTY_LOG: the pages of the slot reported dirty. */
+  | { bitmap: PageRuns }
+  /** clear_young: the pages of the range reported young. */
+  | { young: PageRuns }
   | { count: number }
   /** A backend threw: like a kernel oops, always a finding of kind `crash`. */
   | { crash: string };

@@ -1,0 +1,523 @@
+/**
+ * @module
+ * A finding's identity (docs/identity.md): its root cause as far as the tool can see it.
+ * The signature is one line built from three parts, and the finding id is the first 16
+ * hex digits of its SHA-256:
+ *
+ * - **where**: area, op kind and what kind of op it is (access kind and privilege, the
+ *   MSR's register class, the RDPMC counter class), e.g. `mmu/access w user`;
+ * - **the delta**, decoded: which outcome the backend gave against the permitted ones,
+ *   in named terms that do not depend on the trace's values: #PF error-code bits, the
+ *   PTE bits two values differ in, a dirty log that misses or over-reports pages, an
+ *   MSR field, a counter that is truncated or counts more;
+ * - **the path**: the backend's named events during the diverging op (the core's
+ *   decisive shadow-MMU and vPMU events; the kvm backend's exits), the counterpart of
+ *   the stack frames syzkaller builds crash titles from. Incidental events (rmap shapes,
+ *   shadow-page allocation, prefetch) are left out: they depend on history, not on the
+ *   bug.
+ *
+ * Invariant breaks are identified by the invariant with its numbers taken out, crashes
+ * by the message with its numbers taken out and the throw site, both without the op
+ * kind (one broken invariant or one throw is one finding whichever op met it).
+ *
+ * The title is the human sentence for the same divergence, with this trace's values.
+ */
+import { createHash } from "node:crypto";
+import type { BackendName, Permitted } from "../src/backend.ts";
+import type { Area } from "../src/corpus/types.ts";
+import type { Divergence } from "../src/diff.ts";
+import { outcomeKind } from "../src/trace/outcome.ts";
+import { formatOp } from "../src/trace/text.ts";
+import { INTEL_RDPMC_INDEX_MASK } from "../src/x86/pmu.ts";
+import { formatPageList, minusPages, NO_PAGES, pageCount, xorPages } from "../src/trace/pages.ts";
+import type { Config, Op, OpKind, Outcome, PageRuns } from "../src/trace/types.ts";
+
+/** A divergence's identity: the signature, its id, and a title for humans. */
+export interface Identity {
+  signature: string;
+  id: string;
+  title: string;
+}
+
+/** The area an op kind exercises. */
+export function opArea(kind: OpKind): Area {
+  switch (kind) {
+    case "slot":
+    case "discard":
+    case "dirtylog":
+    case "age":
+      return "memslot";
+    case "wrmsr":
+    case "rdmsr":
+    case "rdpmc":
+    case "filter":
+    case "events":
+    case "pmis":
+      return "pmu";
+    default:
+      return "mmu";
+  }
+}
+
+/** The finding id of a signature: the first 16 hex digits of its SHA-256. */
+export function signatureId(signature: string): string {
+  return createHash("sha256").update(signature).digest("hex").slice(0, 16);
+}
+
+/**
+ * Core events that say how the core got somewhere rather than what it decided: they
+ * vary with the trace's history (how many aliases an rmap has, whether a shadow page
+ * already existed, which neighbours were prefetched), so they stay out of the path.
+ * `bug-fired` is the injected-bug switch's own counter: a bug planted in the code by
+ * hand has none, so identities must not depend on it.
+ */
+const INCIDENTAL: ReadonlySet<string> = new Set([
+  "rmap-single",
+  "rmap-desc",
+  "rmap-desc-chain",
+  "rmap-recycle",
+  "parent-desc",
+  "prefetch",
+  "bug-fired",
+  "zap-oldest",
+  "zap-obsolete-batch",
+  "sp-create-indirect",
+  "sp-create-direct",
+  "sp-lookup-hit",
+  "sp-link",
+  "walk-ad-update",
+  "dirty-mark",
+  "root-load",
+  "pmu:reprogram",
+  "pmu:reprogramResume",
+  "pmu:reprogramCreate",
+]);
+
+/** The decisive events of a path, in the backend's order. */
+export function decisivePath(path: readonly string[] | undefined): string[] {
+  return (path ?? []).filter((e) => !INCIDENTAL.has(e));
+}
+
+/** A message with its numbers replaced, so that gfns, counts and values do not split it. */
+export function messageTemplate(message: string): string {
+  return message
+    .replace(/0x[0-9a-f]+/gi, "0x#")
+    .replace(/\b\d+\b/g, "#")
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+// ------------------------------------------------------------------ named bits
+
+/** #PF error-code bits (SDM vol. 3A 4.7, Figure 4-12). */
+const PFEC_BITS: readonly [number, string][] = [
+  [1 << 0, "P"],
+  [1 << 1, "W"],
+  [1 << 2, "U"],
+  [1 << 3, "RSVD"],
+  [1 << 4, "I/D"],
+  [1 << 5, "PK"],
+  [1 << 6, "SS"],
+  [1 << 15, "SGX"],
+];
+
+/** A #PF error code as named bits, "0" when none is set. */
+export function pfecText(code: number): string {
+  const names = PFEC_BITS.filter(([bit]) => (code & bit) !== 0).map(([, n]) => n);
+  return names.length === 0 ? "0" : names.join("|");
+}
+
+/** PTE flag bits (SDM vol. 3A 4.5, Tables 4-14 to 4-20): the ones a value delta names. */
+const PTE_BITS: readonly [bigint, string][] = [
+  [1n << 0n, "P"],
+  [1n << 1n, "R/W"],
+  [1n << 2n, "U/S"],
+  [1n << 3n, "PWT"],
+  [1n << 4n, "PCD"],
+  [1n << 5n, "A"],
+  [1n << 6n, "D"],
+  [1n << 7n, "PS"],
+  [1n << 8n, "G"],
+  [1n << 63n, "XD"],
+];
+const PTE_FLAGS = PTE_BITS.reduce((m, [b]) => m | b, 0n);
+
+/** The positions of the set bits of `x`, as runs ("5", "32-47"). */
+function bitRuns(x: bigint): string {
+  const bits: number[] = [];
+  for (let i = 0; x !== 0n; i++, x >>= 1n) if ((x & 1n) !== 0n) bits.push(i);
+  const runs: string[] = [];
+  for (let i = 0; i < bits.length;) {
+    let j = i;
+    while (j + 1 < bits.length && bits[j + 1] === bits[j]! + 1) j++;
+    runs.push(i === j ? `${bits[i]}` : `${bits[i]}-${bits[j]}`);
+    i = j + 1;
+  }
+  return runs.join(",");
+}
+
+/**
+ * How two 64-bit values differ, in words that do not depend on the values:
+ * - `pte`: memory that may hold page-table entries: the PTE flags when only flag bits
+ *   differ (`D clear`), else `other data`;
+ * - `counter`: `truncated to N bits` / `sign-extended from bit N` when one is the other
+ *   cut or extended at a counter width, else `higher` / `lower`;
+ * - `bits`: a control register: which bit positions are set or clear against it.
+ */
+export function valueDelta(
+  observed: bigint,
+  expected: bigint,
+  as: "pte" | "counter" | "bits",
+): string {
+  const x = observed ^ expected;
+  if (x === 0n) return "same";
+  if (as === "pte") {
+    if ((x & ~PTE_FLAGS) !== 0n) return "other data";
+    const flags = PTE_BITS.filter(([b]) => (x & b) !== 0n).map(([, n]) => n).join("|");
+    return `${flags} ${(observed & x) === 0n ? "clear" : "set"}`;
+  }
+  if (as === "bits") {
+    const set = observed & x, clear = expected & x;
+    return [
+      set !== 0n ? `bits ${bitRuns(set)} set` : "",
+      clear !== 0n ? `bits ${bitRuns(clear)} clear` : "",
+    ]
+      .filter((t) => t !== "").join(", ");
+  }
+  for (const w of [32n, 40n, 44n, 48n]) {
+    const mask = (1n << w) - 1n;
+    const sign = 1n << (w - 1n);
+    const ext = (v: bigint) => (v & sign) !== 0n ? (v | ~mask) & ((1n << 64n) - 1n) : v & mask;
+    if (observed === (expected & mask)) return `truncated to ${w} bits`;
+    if (expected === (observed & mask)) return `not truncated to ${w} bits`;
+    if (observed === ext(expected)) return `sign-extended from bit ${w - 1n}`;
+    if (expected === ext(observed)) return `not sign-extended from bit ${w - 1n}`;
+  }
+  return observed > expected ? "higher" : "lower";
+}
+
+/** How a value an op returns is compared: as memory, a counter or control bits. */
+function valueKind(op: Op): "pte" | "counter" | "bits" {
+  if (op.op === "rdpmc") return "counter";
+  if (op.op === "rdmsr") {
+    // Counters (PMCn, A_PMCn, FIXED_CTRn, K7_PERFCTRn, F15H_PERF_CTRn) read as counts;
+    // every other MSR as control bits.
+    const m = op.msr;
+    const counter = (m >= 0xc1 && m < 0xc9) || (m >= 0x4c1 && m < 0x4c9) ||
+      (m >= 0x309 && m < 0x310) || (m >= 0xc0010004 && m < 0xc0010008) ||
+      (m >= 0xc0010200 && m < 0xc0010210 && (m & 1) === 1);
+    return counter ? "counter" : "bits";
+  }
+  return "pte";
+}
+
+// ------------------------------------------------------------------ where
+
+/** The register class of an MSR (the counter index left out), e.g. `GP counter`. */
+export function msrClass(msr: number, vendor: Config["vendor"]): string {
+  // Intel: SDM vol. 4 table 2-2; AMD: APM vol. 2 13.2 and PerfMonV2 (arch/x86/include/
+  // asm/msr-index.h names them MSR_IA32_PMC0, MSR_CORE_PERF_*, MSR_K7_*, MSR_F15H_*,
+  // MSR_AMD64_PERF_CNTR_GLOBAL_*).
+  if (msr === 0x38f) return "PERF_GLOBAL_CTRL";
+  if (msr === 0x38e) return "PERF_GLOBAL_STATUS";
+  if (msr === 0x390) return "PERF_GLOBAL_OVF_CTRL";
+  if (msr === 0x38d) return "FIXED_CTR_CTRL";
+  if (msr === 0x345) return "PERF_CAPABILITIES";
+  if (msr >= 0x309 && msr < 0x310) return "FIXED_CTR";
+  if (msr >= 0xc1 && msr < 0xc9) return "PMC";
+  if (msr >= 0x4c1 && msr < 0x4c9) return "A_PMC";
+  if (msr >= 0x186 && msr < 0x18e) return "PERFEVTSEL";
+  if (msr >= 0xc0010000 && msr < 0xc0010004) return "K7_EVNTSEL";
+  if (msr >= 0xc0010004 && msr < 0xc0010008) return "K7_PERFCTR";
+  if (msr >= 0xc0010200 && msr < 0xc0010210) {
+    return (msr & 1) === 0 ? "F15H_PERF_CTL" : "F15H_PERF_CTR";
+  }
+  if (msr === 0xc0000300) return "PERF_CNTR_GLOBAL_STATUS";
+  if (msr === 0xc0000301) return "PERF_CNTR_GLOBAL_CTL";
+  if (msr === 0xc0000302) return "PERF_CNTR_GLOBAL_STATUS_CLR";
+  return `${vendor} MSR 0x${msr.toString(16)}`;
+}
+
+/**
+ * The counter class RDPMC's ECX selects, as the decoding rules see it: on Intel the
+ * type in ECX[31:16] (0 GP, 0x4000 fixed, bit 31 the legacy "fast" flag, bit 29 the
+ * metrics type; any other bit of 31:16 an unknown type) and whether ECX[15:0] is below
+ * the count of that type (SDM vol. 2B RDPMC; KVM intel_rdpmc_ecx_to_pmc); on AMD the
+ * whole ECX is the index, and bits 31:30 set are named (APM vol. 3 RDPMC; KVM
+ * amd_rdpmc_ecx_to_pmc).
+ */
+function rdpmcClass(ecx: number, config: Config): string {
+  ecx >>>= 0;
+  if (config.vendor === "amd") {
+    const high = ecx >>> 30;
+    const index = ecx & 0x3fffffff;
+    return `AMD ${high === 0 ? "" : `bits 31:30=${high} `}` +
+      (index < config.pmu.gp ? "index in range" : "index out of range");
+  }
+  const type = ecx >>> 16;
+  const index = ecx & INTEL_RDPMC_INDEX_MASK;
+  const parts: string[] = [];
+  if ((type & 0x8000) !== 0) parts.push("fast");
+  if ((type & 0x4000) !== 0) parts.push("fixed");
+  if ((type & 0x2000) !== 0) parts.push("metrics");
+  if ((type & 0x1fff) !== 0) parts.push("unknown type");
+  const fixed = (type & 0x4000) !== 0;
+  const count = fixed ? config.pmu.fixed : config.pmu.gp;
+  return `${parts.length === 0 ? "GP" : parts.join(" ")} ` +
+    (index < count ? "index in range" : "index out of range");
+}
+
+/** MSR counter/eventsel classes past the vCPU's counters are named `(absent)`. */
+function msrWhere(msr: number, config: Config): string {
+  const cls = msrClass(msr, config.vendor);
+  const gp = config.pmu.gp, fixed = config.pmu.fixed;
+  const index: Record<string, [number, number]> = {
+    PMC: [0xc1, gp],
+    A_PMC: [0x4c1, gp],
+    PERFEVTSEL: [0x186, gp],
+    FIXED_CTR: [0x309, fixed],
+    K7_EVNTSEL: [0xc0010000, Math.min(gp, 4)],
+    K7_PERFCTR: [0xc0010004, Math.min(gp, 4)],
+  };
+  const r = index[cls];
+  if (r !== undefined && msr - r[0] >= r[1]) return `${cls} (absent)`;
+  if (cls.startsWith("F15H") && Math.floor((msr - 0xc0010200) / 2) >= gp) return `${cls} (absent)`;
+  return cls;
+}
+
+/** What kind of op it is, in the identity's words (no addresses or values). */
+function where(op: Op, config: Config): string {
+  switch (op.op) {
+    case "access":
+      return "access";
+    case "wrmsr":
+    case "rdmsr":
+      return `${op.op} ${msrWhere(op.msr, config)}`;
+    case "rdpmc":
+      return `rdpmc ${rdpmcClass(op.ecx, config)}${op.user ? " user" : ""}`;
+    case "write":
+    case "read":
+      return op.op;
+    default:
+      return op.op;
+  }
+}
+
+// ------------------------------------------------------------------ the delta
+
+/** The class of a #PF: not present, a reserved bit, or a protection fault (SDM 4.7). */
+function faultClass(code: number): string {
+  if ((code & 1) === 0) return "not-present";
+  return (code & 8) !== 0 ? "reserved-bit" : "protection";
+}
+
+/**
+ * An outcome's kind in the identity's words. For accesses the access kind and privilege
+ * are left out (they are the fuzzer's choice, not the bug's): a load's value and a
+ * store's success are both `translates`, and a #PF is named by its class.
+ */
+function kindText(o: Outcome, op: Op): string {
+  if (op.op === "access") {
+    if ("pf" in o) return `${faultClass(o.pf.code)} #PF`;
+    if ("ok" in o || "value" in o) return "translates";
+  }
+  if ("pf" in o) return `#PF ${pfecText(o.pf.code)}`;
+  if ("errno" in o) return `errno ${o.errno}`;
+  if ("mmio" in o) return "mmio";
+  return outcomeKind(o);
+}
+
+/** The permitted entry closest to `observed`: same kind first, then fewest bits apart. */
+function nearest(observed: Outcome, permitted: readonly Permitted[]): Permitted | undefined {
+  const kind = outcomeKind(observed);
+  const same = permitted.filter((p) => outcomeKind(p.outcome) === kind);
+  if (same.length === 0) return permitted[0];
+  let best = same[0]!, bestBits = Infinity;
+  for (const p of same) {
+    const bits = distance(observed, p);
+    if (bits < bestBits) (best = p), (bestBits = bits);
+  }
+  return best;
+}
+
+function popcount(x: bigint): number {
+  let n = 0;
+  for (; x !== 0n; x &= x - 1n) n++;
+  return n;
+}
+
+function distance(o: Outcome, p: Permitted): number {
+  const care = ~(p.dontCare ?? 0n);
+  const q = p.outcome;
+  if ("value" in o && "value" in q) return popcount((o.value ^ q.value) & care);
+  if ("bitmap" in o && "bitmap" in q) return pageDiff(o.bitmap, q.bitmap, p.dontCarePages);
+  if ("young" in o && "young" in q) return pageDiff(o.young, q.young, p.dontCarePages);
+  if ("pf" in o && "pf" in q) return popcount(BigInt(o.pf.code ^ q.pf.code));
+  if ("count" in o && "count" in q) return Math.abs(o.count - q.count);
+  return 0;
+}
+
+/** How many pages two page sets differ in, outside the don't-care pages. */
+function pageDiff(a: PageRuns, b: PageRuns, dontCare: PageRuns = NO_PAGES): number {
+  return pageCount(minusPages(xorPages(a, b), dontCare));
+}
+
+interface Delta {
+  /** Value-free, for the signature. */
+  key: string;
+  /** With this trace's values, for the title. */
+  text: string;
+}
+
+/** How the observed outcome differs from the permitted ones. */
+function delta(d: Divergence, backend: BackendName): Delta {
+  const o = d.observed;
+  const kinds = [...new Set(d.permitted.map((p) => kindText(p.outcome, d.op)))].sort();
+  const p = nearest(o, d.permitted);
+  const arch = d.permitted.length === 1 ? "architecture" : "architecture permits";
+  if (p === undefined) return { key: `${backend} ${kindText(o, d.op)}, none permitted`, text: "" };
+  const q = p.outcome;
+  const care = ~(p.dontCare ?? 0n);
+  if ("value" in o && "value" in q) {
+    const exp = (q.value & care) | (o.value & ~care);
+    return {
+      key: `${backend} value ${valueDelta(o.value, exp, valueKind(d.op))}`,
+      text: `${backend} 0x${o.value.toString(16)}, ${arch} 0x${exp.toString(16)}`,
+    };
+  }
+  if (("bitmap" in o && "bitmap" in q) || ("young" in o && "young" in q)) {
+    const [ob, qb, what] = "bitmap" in o && "bitmap" in q
+      ? [o.bitmap, q.bitmap, "dirty"]
+      : [(o as { young: PageRuns }).young, (q as { young: PageRuns }).young, "young"];
+    const dontCare = p.dontCarePages ?? NO_PAGES;
+    const missing = minusPages(minusPages(qb, ob), dontCare);
+    const extra = minusPages(minusPages(ob, qb), dontCare);
+    const m = pageCount(missing), x = pageCount(extra);
+    const key = [m > 0 ? `misses ${what} pages` : "", x > 0 ? `extra ${what} pages` : ""]
+      .filter((t) => t !== "").join(" and ");
+    const text = [
+      m > 0 ? `${backend} misses ${what} page${m > 1 ? "s" : ""} ${formatPageList(missing)}` : "",
+      x > 0 ? `${backend} reports page${x > 1 ? "s" : ""} ${formatPageList(extra)} ${what}` : "",
+    ].filter((t) => t !== "").join(", ");
+    return { key: `${backend} ${key}`, text };
+  }
+  if ("pf" in o && "pf" in q) {
+    const cr2 = o.pf.cr2 !== q.pf.cr2 ? " (other cr2)" : "";
+    const oc = faultClass(o.pf.code), qc = faultClass(q.pf.code);
+    const key = oc !== qc
+      ? `${backend} ${oc} #PF, architecture ${qc} #PF${cr2}`
+      : `${backend} #PF, architecture #PF: ${pfecText(o.pf.code ^ q.pf.code)} differ${cr2}`;
+    return {
+      key,
+      text: `${backend} #PF 0x${o.pf.code.toString(16)} (${pfecText(o.pf.code)}), ${arch} #PF ` +
+        `0x${q.pf.code.toString(16)} (${pfecText(q.pf.code)})${cr2}`,
+    };
+  }
+  if ("count" in o && "count" in q) {
+    return {
+      key: `${backend} counts ${o.count > q.count ? "more" : "fewer"}`,
+      text: `${backend} ${o.count}, ${arch} ${q.count}`,
+    };
+  }
+  if ("mmio" in o && "mmio" in q) {
+    return {
+      key: `${backend} mmio at another gpa`,
+      text: `${backend} MMIO at 0x${o.mmio.gpa.toString(16)}, ${arch} 0x${q.mmio.gpa.toString(16)}`,
+    };
+  }
+  const archText = kinds.join(" or ");
+  return {
+    key: `${backend} ${kindText(o, d.op)}, architecture ${archText}`,
+    text: `${backend} ${outcomeText(o)}, ${arch} ${
+      d.permitted.map((p) => outcomeText(p.outcome)).join(" or ")
+    }`,
+  };
+}
+
+function outcomeText(o: Outcome): string {
+  if ("pf" in o) return `#PF 0x${o.pf.code.toString(16)} (${pfecText(o.pf.code)})`;
+  if ("mmio" in o) return `MMIO at 0x${o.mmio.gpa.toString(16)}`;
+  if ("value" in o) return `0x${o.value.toString(16)}`;
+  if ("errno" in o) return o.errno === 0 ? "success" : o.errno;
+  if ("count" in o) return `${o.count}`;
+  if ("crash" in o) return "a crash";
+  return outcomeKind(o);
+}
+
+// ------------------------------------------------------------------ the origin
+
+/** Op kinds that change vPMU state a later read shows. */
+const PMU_WRITERS: ReadonlySet<OpKind> = new Set(["wrmsr", "events", "filter"]);
+
+/**
+ * The events that say a leaf spte was made in an unusual way: installed by a vCPU racing
+ * a memslot update (before or after its in-progress phase), re-made by a sync, or made
+ * writable by the CR0.WP=0 trick. How an ordinary spte was built (by a read or a write,
+ * writable or write-protected) is left out: the same bug builds its stale spte from
+ * many different traces, and the minimizer must stay free to change how.
+ */
+const SPTE_MAKERS: ReadonlySet<string> = new Set([
+  "mmio-racing-install",
+  "mmio-racing-install-in-progress",
+  "sync-spte-update",
+  "spte-wp0-trick",
+  "spte-wp0-smap-emulate",
+]);
+
+/**
+ * Where the state the diverging op used came from: for an access the core served from
+ * a cached spte, an unusual way the op that last set that spte made it (`from
+ * mmio-racing-install`); for a vPMU read, the last earlier op that changed vPMU state
+ * with decisive events (`after events: pmu:triggerCounted`). Bugs that leave the same
+ * wrong state behind differ here in how they built it.
+ */
+function originOf(d: Divergence): string | undefined {
+  const history = d.history;
+  if (history === undefined) return undefined;
+  if (d.origin !== undefined && d.origin !== d.index) {
+    const o = history[d.origin];
+    if (o === undefined) return undefined;
+    const events = o.events.filter((e) => SPTE_MAKERS.has(e));
+    return events.length === 0 ? undefined : `from ${events.join(",")}`;
+  }
+  if (opArea(d.op.op) !== "pmu" || PMU_WRITERS.has(d.op.op)) return undefined;
+  for (let i = history.length - 1; i >= 0; i--) {
+    const h = history[i]!;
+    const events = decisivePath(h.events);
+    if (PMU_WRITERS.has(h.op) && events.length > 0) return `after ${h.op}: ${events.join(",")}`;
+  }
+  return undefined;
+}
+
+// ------------------------------------------------------------------ the identity
+
+/** The identity of a divergence found on `backend` under `config`. */
+export function identify(d: Divergence, backend: BackendName, config: Config): Identity {
+  const area = opArea(d.op.op);
+  const opText = formatOp(d.op);
+  let signature: string, title: string;
+  if (d.kind === "crash") {
+    const message = "crash" in d.observed ? d.observed.crash : "";
+    const site = d.site === undefined ? "" : ` in ${d.site}`;
+    signature = `crash: ${backend} ${messageTemplate(message)}${site}`;
+    title = `${backend} crashed${site} at \`${opText}\`: ${message}`;
+  } else if (d.kind === "invariant") {
+    const inv = d.invariant ?? "unknown";
+    signature = `invariant: ${backend} ${messageTemplate(inv)}`;
+    title = `${backend} invariant broken after \`${opText}\`: ${inv}`;
+  } else {
+    const dl = delta(d, backend);
+    const path = decisivePath(d.path);
+    const from = originOf(d);
+    signature = `${area}/${where(d.op, config)}: ${dl.key}` +
+      (path.length > 0 ? ` | path ${path.join(",")}` : "") +
+      (from === undefined ? "" : ` | ${from}`);
+    title = `${opText}: ${dl.text}`;
+  }
+  return { signature, id: signatureId(signature), title };
+}
+
+/** The signature of a divergence (the identity's first part). */
+export function signatureOf(d: Divergence, backend: BackendName, config: Config): string {
+  return identify(d, backend, config).signature;
+}

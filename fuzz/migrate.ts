@@ -1,0 +1,187 @@
+/**
+ * @module
+ * `deno task migrate [--corpus DIR] [--dry-run]`: moves a corpus's findings to the current
+ * identity rules (docs/identity.md). For each finding the identity is computed again
+ * from its minimized trace (the core is run again for its event path; a kvm finding's
+ * identity comes from the recorded divergence, since the kvm backend reports no path
+ * yet); the file is renamed to the new id, the old id is kept in `aliases` (so
+ * `replay OLD-ID` still works), and status, note and hits are kept. Findings that
+ * collapse into one id are merged: hits added, seeds joined, the earliest firstSeen,
+ * the most advanced status, and both notes. A core finding that a known deviation
+ * explains gets its `deviation` field.
+ *
+ * Idempotent: a corpus already migrated is left byte-identical.
+ */
+import { join } from "node:path";
+import type { BackendName } from "../src/backend.ts";
+import { coreFactory } from "../src/core/mod.ts";
+import { atomicWriteText } from "../src/corpus/store.ts";
+import { diffTrace, type Divergence } from "../src/diff.ts";
+import { outcomeFromJson, permittedFromJson } from "../src/trace/json.ts";
+import { parseOpJson, traceFromJson } from "../src/trace/parse.ts";
+import { Engine } from "./engine.ts";
+import { identify } from "./identity.ts";
+
+/** The order statuses advance in: a merge keeps the furthest. */
+const STATUS_ORDER = ["new", "invalid", "wontfix", "confirmed", "fixed"];
+
+/** What migrating one finding file gives. */
+export interface Migrated {
+  oldId: string;
+  newId: string;
+  signature: string;
+  title: string;
+  deviation?: string;
+}
+
+type Json = Record<string, unknown>;
+
+/** The divergence a finding records, rebuilt from its JSON (for backends with no rerun). */
+function recorded(f: Json): Divergence {
+  const min = f.minimized as { ops: unknown[] };
+  const d = f.divergence as Json;
+  const index = d.opIndex as number;
+  return {
+    kind: f.kind as Divergence["kind"],
+    index,
+    op: parseOpJson(min.ops[index], index),
+    observed: outcomeFromJson(d.observed),
+    permitted: (d.permitted as unknown[]).map(permittedFromJson),
+    ...(typeof d.invariant === "string" ? { invariant: d.invariant } : {}),
+  };
+}
+
+/** The identity of one finding under today's rules. */
+export function migrateOne(f: Json): Migrated {
+  const trace = traceFromJson(f.minimized);
+  const backend = (f.divergence as Json).backend as BackendName;
+  const inject = typeof f.inject === "string" ? [f.inject] : [];
+  let d: Divergence | null;
+  let deviation: string | undefined;
+  if (backend === "core") {
+    const options = { inject, audit: f.kind === "invariant" };
+    d = diffTrace(trace, coreFactory, options).divergence;
+    if (d === null) throw new Error(`finding ${f.id}: the minimized trace no longer diverges`);
+    const engine = new Engine(coreFactory, {
+      seed: 0,
+      constraints: { areas: ["mmu", "memslot", "pmu"] },
+      diff: options,
+      backend,
+    });
+    deviation = engine.explain(trace, d);
+  } else d = recorded(f);
+  const id = identify(d, backend, trace.config);
+  return {
+    oldId: f.id as string,
+    newId: id.id,
+    signature: id.signature,
+    title: id.title,
+    ...(deviation === undefined ? {} : { deviation }),
+  };
+}
+
+/** Merges `b` into `a` (both findings of one new id). */
+function merge(a: Json, b: Json): Json {
+  const out: Json = { ...a };
+  out.hits = (a.hits as number) + (b.hits as number);
+  out.seeds = [...new Set([...(a.seeds as string[]), ...(b.seeds as string[])])].slice(-20);
+  if (Date.parse(b.firstSeen as string) < Date.parse(a.firstSeen as string)) {
+    out.firstSeen = b.firstSeen;
+    out.trace = b.trace;
+  }
+  if (Date.parse(b.lastSeen as string) > Date.parse(a.lastSeen as string)) {
+    out.lastSeen = b.lastSeen;
+  }
+  if (STATUS_ORDER.indexOf(b.status as string) > STATUS_ORDER.indexOf(a.status as string)) {
+    out.status = b.status;
+  }
+  const notes = [a.note, b.note].filter((n): n is string => typeof n === "string" && n !== "");
+  const unique = [...new Set(notes)];
+  if (unique.length > 0) out.note = unique.join("\n\nAlso (merged finding): ").slice(0, 4000);
+  // The shorter minimized trace is the better reproducer.
+  const len = (x: Json) => (x.minimized as { ops: unknown[] }).ops.length;
+  if (len(b) < len(a)) {
+    out.minimized = b.minimized;
+    out.divergence = b.divergence;
+  }
+  out.aliases = [
+    ...new Set([...(a.aliases as string[] ?? []), ...(b.aliases as string[] ?? [])]),
+  ].sort();
+  return out;
+}
+
+/** Migrates every finding of `corpus`; returns what it did. */
+export async function migrateCorpus(
+  corpus: string,
+  options: { dryRun?: boolean } = {},
+): Promise<{ migrated: Migrated[]; files: number; written: number; removed: number }> {
+  const dir = join(corpus, "findings");
+  const byId = new Map<string, Json>();
+  const migrated: Migrated[] = [];
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && /^[0-9a-f]{16}\.json$/.test(e.name)) names.push(e.name);
+  }
+  names.sort();
+  for (const name of names) {
+    const f = JSON.parse(await Deno.readTextFile(join(dir, name))) as Json;
+    const m = migrateOne(f);
+    migrated.push(m);
+    const aliases = new Set<string>((f.aliases as string[] | undefined) ?? []);
+    if (m.oldId !== m.newId) aliases.add(m.oldId);
+    aliases.delete(m.newId);
+    const next: Json = {
+      ...f,
+      format: "shadowfuzz.finding/2",
+      id: m.newId,
+      signature: m.signature,
+      title: m.title,
+      aliases: [...aliases].sort(),
+    };
+    if (m.deviation !== undefined) next.deviation = m.deviation;
+    const seen = byId.get(m.newId);
+    byId.set(m.newId, seen === undefined ? next : merge(seen, next));
+  }
+  let written = 0, removed = 0;
+  for (const [id, f] of byId) {
+    if ((f.aliases as string[]).length === 0) delete f.aliases;
+    const path = join(dir, `${id}.json`);
+    const text = JSON.stringify(f, null, 2) + "\n";
+    let old: string | null = null;
+    try {
+      old = await Deno.readTextFile(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    if (old !== text) {
+      written++;
+      if (!options.dryRun) await atomicWriteText(path, text);
+    }
+  }
+  for (const name of names) {
+    const id = name.slice(0, 16);
+    if (!byId.has(id)) {
+      removed++;
+      if (!options.dryRun) await Deno.remove(join(dir, name));
+    }
+  }
+  return { migrated, files: names.length, written, removed };
+}
+
+if (import.meta.main) {
+  const dryRun = Deno.args.includes("--dry-run");
+  const at = Deno.args.indexOf("--corpus");
+  const corpus = at >= 0 ? Deno.args[at + 1] ?? "corpus" : "corpus";
+  const r = await migrateCorpus(corpus, { dryRun });
+  for (const m of r.migrated) {
+    console.log(
+      `${m.oldId} -> ${m.newId}${
+        m.deviation === undefined ? "" : ` [${m.deviation}]`
+      }  ${m.signature}`,
+    );
+  }
+  console.log(
+    `${r.files} findings -> ${new Set(r.migrated.map((m) => m.newId)).size} ids; ` +
+      `${r.written} written, ${r.removed} removed${dryRun ? " (dry run)" : ""}`,
+  );
+}
