@@ -325,15 +325,44 @@ export function genRewrite(src: Source, world: World, out: Op[]): void {
   else if (how === 1) out.push({ op: "write", gpa: e.gpa, size: 4, value: value & 0xffff_ffffn });
   else if (how === 2) out.push({ op: "write", gpa: e.gpa + 4n, size: 4, value: value >> 32n });
   else if (how === 3) out.push({ op: "write", gpa: e.gpa, size: 1, value: value & 0xffn });
-  else if (how === 4) {
-    // Misaligned: 2 bytes at offset 3 (detect_write_misaligned, KVM-FACTS B.6).
-    out.push({ op: "write", gpa: e.gpa + 3n, size: 2, value: (value >> 24n) & 0xffffn });
-  } else if ((e.gpa & 0xfffn) <= 0xff0n) {
-    // Straddling two entries: 8 bytes at offset 4.
-    out.push({ op: "write", gpa: e.gpa + 4n, size: 8, value: value >> 32n });
+  else if (unalignedStore(src, world, out, e, value, how === 5)) {
+    genFollowUp(src, world, out, e.gva);
+    return;
   } else out.push({ op: "write", gpa: e.gpa, size: 8, value });
   world.recordEntry({ ...e, value });
   genFollowUp(src, world, out, e.gva);
+}
+
+/**
+ * A store of 1, 2, 4 or 8 bytes at offset 1-7 of entry `e`, within it or (`straddle`)
+ * running into the next entry, whose bytes come from `value` and either the next entry's
+ * known value or zeros. KVM judges such a write after `mmu_pte_write_fetch_gpte` aligned
+ * a 4-byte one down to its 8-byte gpte: every other size is misaligned (the shadow page
+ * is zapped), a 4-byte one at offset 5-7 zaps only the first entry's spte
+ * (`detect_write_misaligned`, `get_written_sptes`; KVM-FACTS B.6). False (nothing
+ * emitted) when the store would cross the page.
+ */
+function unalignedStore(
+  src: Source,
+  world: World,
+  out: Op[],
+  e: WEntry,
+  value: bigint,
+  straddle: boolean,
+): boolean {
+  const size = pick<Size>(src, [4, 2, 8, 1]);
+  const offset = straddle && size > 1 ? 9 - size + src.int(size - 1) : 1 + src.int(7);
+  if (Number(e.gpa & 0xfffn) + offset + size > 4096) return false;
+  const next = world.entries.get(e.gpa + 8n);
+  const window = value | ((chance(src, 50) ? next?.value ?? 0n : 0n) << 64n);
+  const shift = BigInt(8 * offset), mask = (1n << BigInt(8 * size)) - 1n;
+  out.push({ op: "write", gpa: e.gpa + BigInt(offset), size, value: (window >> shift) & mask });
+  // What the two entries hold afterwards, for the world's later choices.
+  const before = e.value | ((next?.value ?? 0n) << 64n);
+  const after = (before & ~(mask << shift)) | (window & (mask << shift));
+  world.recordEntry({ ...e, value: after & ((1n << 64n) - 1n) });
+  if (next !== undefined && offset + size > 8) world.recordEntry({ ...next, value: after >> 64n });
+  return true;
 }
 
 /** After a rewrite: nothing, INVLPG, a CR3 reload or a CR0.WP flip. */
