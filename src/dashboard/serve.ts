@@ -8,6 +8,8 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { createApp } from "./app.tsx";
+// The known deviations' table (names, titles, KVM paths): data only, no core logic.
+import { deviation } from "../core/deviations.ts";
 import { isLoopbackHost } from "./guard.ts";
 
 export interface ServeOptions {
@@ -114,7 +116,13 @@ export async function main(args: string[]): Promise<number> {
   } catch {
     console.error(`note: ${corpusDir} does not exist yet; the dashboard shows an empty corpus`);
   }
-  const app = createApp({ corpusDir, hosts: remote ? "any" : "loopback" });
+  const app = createApp({
+    corpusDir,
+    hosts: remote ? "any" : "loopback",
+    // The hook for what a finding's `deviation` is; the lead may swap in another table.
+    describeDeviation: deviation,
+    // No C exporter yet: /findings/:id/repro.c answers 404 "No C export yet".
+  });
   let server: Deno.HttpServer;
   try {
     server = Deno.serve({

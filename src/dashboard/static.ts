@@ -22,6 +22,11 @@ code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; 
 pre { background: var(--alt); padding: .6em .8em; overflow: auto; max-height: 32em;
   white-space: pre-wrap; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; }
+/* Fixed columns, so a long outcome wraps instead of squeezing "why" to one letter. */
+#permitted table { table-layout: fixed; }
+#permitted th:nth-child(1) { width: 55%; }
+#permitted th:nth-child(2) { width: 17%; }
+#permitted th:nth-child(3) { width: 28%; }
 th, td { text-align: left; padding: .3em .6em; border-bottom: 1px solid var(--line); vertical-align: top; }
 th a { color: inherit; text-decoration: none; }
 th a:hover { text-decoration: underline; }
