@@ -1220,6 +1220,11 @@ export class ShadowMmu {
   #trackWrite(page: number, offset: number, bytes: number): void {
     // mmu_pte_write_fetch_gpte: with 8-byte gptes (PAE/long mode), a 4-byte write is half
     // of a gpte: the gpa is aligned down to 8 and the whole gpte re-read (bytes = 8).
+    // This runs before detect_write_misaligned, so a 4-byte write at offset 5-7 (which
+    // the emulator does not split: emulator_read_write splits at pages only) counts as
+    // aligned and zaps only the first gpte's spte; the second keeps its stale spte.
+    // An upstream quirk (v6.10 mmu.c), reproduced on the real KVM here
+    // (test/issue13_quirks_test.ts).
     if (bytes === 4) {
       this.cov[Cov.TRACK_WRITE_HALF_GPTE]!++;
       offset &= ~7;
