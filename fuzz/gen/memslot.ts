@@ -5,10 +5,10 @@
  * EINVAL of a read-only flip), bursts of flag changes that wrap a small MMIO
  * generation, host discards of table pages, dirty-log reads and aging.
  */
-import type { Op, SlotFlag } from "../../src/trace/types.ts";
+import type { Op } from "../../src/trace/types.ts";
 import type { Source } from "../source.ts";
 import { between, chance, pick, weighted } from "./_pick.ts";
-import { emit, GFN_GRID, HVA_BASE_PAGE, HVA_STRIDE_PAGES } from "./mmu.ts";
+import { emit, flagsOf, GFN_GRID, HVA_BASE_PAGE, HVA_STRIDE_PAGES, slotOp } from "./_emit.ts";
 import { MMIO_SPTE_GEN_LOW_BITS, mmioGenLowBits } from "../../src/core/spte.ts";
 import type { World, WSlot } from "./world.ts";
 
@@ -16,31 +16,6 @@ import type { World, WSlot } from "./world.ts";
 const PAGES = [16, 1, 512, 64, 1024] as const;
 /** Ids at the uAPI edges (KVM-FACTS / semantics 9): last valid, first invalid, SMM, bad AS. */
 const EDGE_IDS = [32763, 32764, 0x1_0000, 0x2_0000] as const;
-
-function flagsOf(log: boolean, ro: boolean): SlotFlag[] {
-  const f: SlotFlag[] = [];
-  if (log) f.push("log");
-  if (ro) f.push("ro");
-  return f;
-}
-
-/** The op that sets slot `s` (by default as it is now). */
-export function slotOp(
-  s: WSlot,
-  gfn = s.gfn,
-  pages = s.pages,
-  log = s.log,
-  ro = s.ro,
-): Op & { op: "slot" } {
-  return {
-    op: "slot",
-    id: s.id,
-    gpa: BigInt(gfn) << 12n,
-    pages,
-    hva: BigInt(s.hvaPage) << 12n,
-    flags: flagsOf(log, ro),
-  };
-}
 
 /** A gfn where a slot could go: over cached MMIO, on the grid, or over an old slot. */
 function placeGfn(src: Source, world: World, pages: number): number {

@@ -13,7 +13,7 @@
 import type { AccessKind, Op, Size } from "../../src/trace/types.ts";
 import type { Source } from "../source.ts";
 import { between, chance, pick, weighted } from "./_pick.ts";
-import { slotOp } from "./memslot.ts";
+import { emit, GFN_GRID, HVA_BASE_PAGE, HVA_STRIDE_PAGES, slotOp } from "./_emit.ts";
 import type { WEntry, World } from "./world.ts";
 
 // Entry bits (SDM vol. 3A table 4-19ff; KVM-FACTS A.1).
@@ -25,13 +25,6 @@ const D = 0x40n;
 const PS = 0x80n;
 const NX = 1n << 63n;
 const ADDR = 0x000f_ffff_ffff_f000n;
-
-/** The host page where the generator's first memslot lives (4 GiB). */
-export const HVA_BASE_PAGE = 0x10_0000;
-/** Host pages between the generator's hva pool entries (16 MiB). */
-export const HVA_STRIDE_PAGES = 0x1000;
-/** Guest-physical slot grid: slots start at multiples of 512 pages (2 MiB). */
-export const GFN_GRID = 512;
 
 /** Options shared by the MMU generators. */
 export interface MmuConstraints {
@@ -79,12 +72,6 @@ export function genSetup(src: Source, world: World, out: Op[]): void {
       emit(world, out, { op: "cr3", gpa: BigInt(gfn) << 12n });
     }
   }
-}
-
-/** Appends `op` and lets the world follow it. */
-export function emit(world: World, out: Op[], op: Op): void {
-  out.push(op);
-  world.apply(op);
 }
 
 /** A gfn inside a live slot (biased to the first pages), or `fallback`. */
