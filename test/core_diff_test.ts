@@ -12,7 +12,7 @@ import { diffTrace } from "../src/diff.ts";
 import { formatOp, formatOutcome, formatPermitted } from "../src/trace/text.ts";
 import { type Trace, TRACE_FORMAT } from "../src/trace/types.ts";
 import { mergeConfig } from "../src/trace/config.ts";
-import { arbConfig, arbTrace } from "./arbitraries.ts";
+import { arbConfig, arbTrace } from "../src/trace/_arbitraries.ts";
 import { arbDenseOp, DENSE_SETUP } from "./arb_dense.ts";
 
 function check(trace: Trace): void {

@@ -11,7 +11,7 @@ import { ReferenceBackend } from "../src/reference/mod.ts";
 import type { Permitted } from "../src/backend.ts";
 import { minusPages, pageRunsOf, pagesOf, unionPages } from "../src/trace/pages.ts";
 import type { Outcome, PageRuns } from "../src/trace/types.ts";
-import { arbConfig, arbTrace } from "./arbitraries.ts";
+import { arbConfig, arbTrace } from "../src/trace/_arbitraries.ts";
 import { arbDenseOp, DENSE_SETUP } from "./arb_dense.ts";
 
 /** Picks a permitted outcome (and random values for its don't-care bits and pages). */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { arbConfig, arbOp, arbOutcome, arbPermitted, arbTrace } from "../../test/arbitraries.ts";
+import { arbConfig, arbOp, arbOutcome, arbPermitted, arbTrace } from "./_arbitraries.ts";
 import { defaultConfig, kvmPvmConfig } from "./config.ts";
 import {
   configToJson,

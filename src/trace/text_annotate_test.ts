@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { arbConfig, arbOp, arbOutcome } from "../../test/arbitraries.ts";
+import { arbConfig, arbOp, arbOutcome } from "./_arbitraries.ts";
 import type { Permitted } from "../backend.ts";
 import { defaultConfig } from "./config.ts";
 import { annotateOp, annotateOutcome, annotatePermitted, formatOp, parseOutcome } from "./text.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { arbOp, arbOutcome } from "../../test/arbitraries.ts";
+import { arbOp, arbOutcome } from "./_arbitraries.ts";
 import { opToJson } from "./json.ts";
 import { parseOpJson } from "./parse.ts";
 import {

@@ -7,12 +7,13 @@
  *
  * They are uniform over the format, not biased toward meaning: the fuzzer's generators
  * (fuzz/) aim at page tables and memslots; these are for tests of code that must accept
- * any valid trace (parsers, formatters, totality of backends).
+ * any valid trace (parsers, formatters, totality of backends). A test helper: nothing
+ * outside tests imports it, and `mod.ts` does not export it.
  */
 import fc from "fast-check";
 import type { Arbitrary } from "fast-check";
-import type { Permitted } from "../src/backend.ts";
-import { PAGE_INDEX_MAX, pageRunsOf } from "../src/trace/pages.ts";
+import type { Permitted } from "../backend.ts";
+import { PAGE_INDEX_MAX, pageRunsOf } from "./pages.ts";
 import {
   type AccessKind,
   type Config,
@@ -28,7 +29,7 @@ import {
   type Trace,
   TRACE_FORMAT,
   type Vendor,
-} from "../src/trace/types.ts";
+} from "./types.ts";
 
 /** Options of {@linkcode arbOp}. */
 export interface OpConstraints {
