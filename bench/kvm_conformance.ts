@@ -13,7 +13,7 @@ import { diffTrace } from "../src/diff.ts";
 import { kvmPvmConfig } from "../src/trace/config.ts";
 import { formatOp, formatOutcome, formatPermitted } from "../src/trace/text.ts";
 import { type Config, type Op, type Trace, TRACE_FORMAT } from "../src/trace/types.ts";
-import { arbDenseOp, DENSE_SETUP } from "../test/arb_dense.ts";
+import { arbDenseOp, DENSE_SETUP } from "../fuzz/arb_dense.ts";
 
 /** Configs this kernel can provide: the kvm_pvm machine with varied control bits. */
 function arbKvmConfig(): fc.Arbitrary<Config> {

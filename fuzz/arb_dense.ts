@@ -3,7 +3,8 @@
  * A fast-check generator of ops over a small guest (tables at 0x1000-0x4000, frames in
  * the first 64 KiB, gvas below 4 MiB), dense enough that PTE rewrites, stale
  * translations, memslot changes over page tables, dirty logs and discards meet often.
- * Tests of totality and agreement use it; the fuzzer has its own generators.
+ * Tests of totality and agreement and `deno task kvm-conformance` use it; the fuzzer's
+ * campaigns have their own generators (`gen/`).
  */
 import fc from "fast-check";
 import type { Op, Size } from "../src/trace/types.ts";
