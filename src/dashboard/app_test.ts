@@ -955,6 +955,15 @@ Deno.test("dashboard: a sighting recorded while the finding is cached shows at o
     assert.match(after, /<td class="mono">777<\/td><td class="num">4,321<\/td>/);
     const api = await (await app.request(`/api/findings/${id}`)).json();
     assert.equal(api.history.length, 1);
+    // The same through a cache that keeps every finding: the state file is in its key.
+    const { FindingCache } = await import("./finding_cache.ts");
+    const cache = new FindingCache(dir, { minBytes: 0, maxAgeMs: 60_000 });
+    const first = await cache.load(id);
+    assert.ok("finding" in first && first.finding.history?.length === 1);
+    await recordSighting(dir, id, { hits: 1, time: "2026-11-06T08:00:00.000Z", seed: "778" });
+    const second = await cache.load(id);
+    assert.ok("finding" in second && second.finding.history?.length === 2);
+    assert.equal(second.finding.hits, first.finding.hits + 1);
   });
 });
 

@@ -9,8 +9,10 @@
  * its state file (`state/<id>.json`, which the store merges in) are those it was read
  * with (the store replaces both by rename, which changes the inode), and for at most
  * `maxAgeMs` (5 s by default), for an edit in place that keeps the size within one
- * mtime tick. Concurrent reads of one file share one read. The cache holds at most
- * `maxBytes` of finding files (by file size).
+ * mtime tick. Concurrent reads of one file share one read. Only files of at least
+ * `minBytes` (64 KiB) are kept, where a parse costs milliseconds: thousands of small
+ * parsed findings would cost more in garbage collection than their parses do. The
+ * cache holds at most `maxEntries` findings and `maxBytes` of finding files.
  */
 import { join } from "node:path";
 import { errorText, findingsDir, isFindingId, readFinding, stateDir } from "../corpus/store.ts";
@@ -48,6 +50,10 @@ export interface FindingCacheOptions {
   maxBytes?: number;
   /** Largest file read (default {@linkcode MAX_FINDING_BYTES}). */
   maxFileBytes?: number;
+  /** Smallest file kept (default 64 KiB); smaller ones share in-flight reads only. */
+  minBytes?: number;
+  /** Most findings kept (default 32). */
+  maxEntries?: number;
 }
 
 export class FindingCache {
@@ -56,6 +62,8 @@ export class FindingCache {
   readonly #maxAgeMs: number;
   readonly #maxBytes: number;
   readonly #maxFileBytes: number;
+  readonly #minBytes: number;
+  readonly #maxEntries: number;
   /** In least-recently-used order (a Map iterates in insertion order). */
   #entries = new Map<string, Entry>();
   #bytes = 0;
@@ -67,6 +75,8 @@ export class FindingCache {
     this.#maxAgeMs = options.maxAgeMs ?? 5000;
     this.#maxBytes = options.maxBytes ?? 32 * 1024 * 1024;
     this.#maxFileBytes = options.maxFileBytes ?? MAX_FINDING_BYTES;
+    this.#minBytes = options.minBytes ?? 64 * 1024;
+    this.#maxEntries = options.maxEntries ?? 32;
   }
 
   /** Forgets a finding, e.g. after the dashboard itself rewrote it. */
@@ -144,7 +154,7 @@ export class FindingCache {
     if (current !== undefined && current.key === key && current.value === got) return current;
     const entry: Entry = { key, at: now, value: got, size: got.bytes };
     this.#drop(id);
-    if (got.bytes <= this.#maxBytes) {
+    if (got.bytes >= this.#minBytes && got.bytes <= this.#maxBytes) {
       this.#entries.set(id, entry);
       this.#bytes += entry.size;
       this.#evict();
@@ -181,7 +191,7 @@ export class FindingCache {
   /** Drops least recently used entries until the cache is within its bound. */
   #evict(): void {
     for (const [k, e] of this.#entries) {
-      if (this.#bytes <= this.#maxBytes) break;
+      if (this.#bytes <= this.#maxBytes && this.#entries.size <= this.#maxEntries) break;
       this.#entries.delete(k);
       this.#bytes -= e.size;
     }

@@ -118,8 +118,18 @@ export class FindingsIndex {
     }
     names.sort();
     const next = new Map<string, Entry>();
+    // One listing of state/ instead of a failing stat per finding without a state file
+    // (a failed stat costs ~50 us: half a second over 10,000 findings).
+    const states = new Set<string>();
+    try {
+      for await (const e of Deno.readDir(stateDir(this.#corpus))) {
+        if (e.isFile && e.name.endsWith(".json")) states.add(e.name);
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
     await forEachLimited(names, PARALLEL, async (name) => {
-      next.set(name, await this.#load(name));
+      next.set(name, await this.#load(name, states.has(name)));
     });
     this.#entries = next;
     const summaries: FindingSummary[] = [];
@@ -141,7 +151,7 @@ export class FindingsIndex {
     return this.#snapshot;
   }
 
-  async #load(name: string): Promise<Entry> {
+  async #load(name: string, hasState: boolean): Promise<Entry> {
     const path = join(this.#base, name);
     let info: Deno.FileInfo;
     try {
@@ -152,7 +162,9 @@ export class FindingsIndex {
     const mtime = info.mtime?.getTime() ?? 0;
     const ino = info.ino;
     // Hits, last seen and seeds change in the untracked state file (store.ts).
-    const s = await Deno.stat(join(stateDir(this.#corpus), name)).catch(() => null);
+    const s = hasState
+      ? await Deno.stat(join(stateDir(this.#corpus), name)).catch(() => null)
+      : null;
     const state = s === null ? "" : `${s.ino}:${s.mtime?.getTime()}:${s.size}`;
     const old = this.#entries.get(name);
     if (
