@@ -8,7 +8,10 @@
  *
  * Backends share constants and types only, never logic (DESIGN.md section 1).
  */
-import type { Config, Op, Outcome, PageRuns } from "./trace/types.ts";
+import type { Config, Op, Outcome, Permitted } from "./trace/types.ts";
+
+/** Re-exported for importers of the contract; defined with the trace types. */
+export type { Permitted };
 
 /** The names of the backends. */
 export type BackendName = "reference" | "core" | "kvm";
@@ -71,20 +74,6 @@ export interface BackendOptions {
    * running the trace again with the deviation corrected.
    */
   fix?: readonly string[];
-}
-
-/**
- * One permitted outcome. For a `value` outcome `dontCare` holds the bits that may take
- * either value (an A bit that may or may not have been set); for `bitmap` and `young`
- * outcomes `dontCarePages` holds the pages that may or may not be reported dirty or
- * young.
- */
-export interface Permitted {
-  outcome: Outcome;
-  dontCare?: bigint;
-  dontCarePages?: PageRuns;
-  /** Why this outcome is permitted, for humans: "current walk", "stale until invlpg at op 7". */
-  why: string;
 }
 
 /** The reference's verdict on one op. */

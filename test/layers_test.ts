@@ -1,8 +1,9 @@
 /**
  * @module
  * The import layers of the tree: no module imports itself through others (an import
- * cycle), and nothing under `src/`, `fuzz/` or `bench/` imports from `test/` (the test
- * suites sit on top of the library, the fuzzer and the benchmarks, never under them).
+ * cycle); nothing under `src/`, `fuzz/` or `bench/` imports from `test/` (the test
+ * suites sit on top of the library, the fuzzer and the benchmarks, never under them);
+ * the trace format (`src/trace/`) imports only itself and the x86 constants.
  *
  * The graph is read with a regex over the relative specifiers of top-level `import` and
  * `export ... from` statements (deno fmt puts them at column 0, so examples inside doc
@@ -192,6 +193,21 @@ Deno.test("layers: nothing under src/, fuzz/ or bench/ imports from test/", () =
     }
   }
   assert.deepEqual(bad, [], `imports from test/:\n  ${bad.join("\n  ")}`);
+});
+
+Deno.test("layers: the trace format (src/trace/) imports only itself and src/x86/", () => {
+  // Everything else depends on the trace types; a trace module importing the backend
+  // contract, a backend or the corpus turns that around (Permitted lived in backend.ts).
+  const bad: string[] = [];
+  for (const [path, imports] of readGraph()) {
+    if (!path.startsWith("src/trace/")) continue;
+    for (const target of [...imports.static, ...imports.dynamic]) {
+      if (!target.startsWith("src/trace/") && !target.startsWith("src/x86/")) {
+        bad.push(`${path} -> ${target}`);
+      }
+    }
+  }
+  assert.deepEqual(bad, [], `src/trace/ imports from outside:\n  ${bad.join("\n  ")}`);
 });
 
 Deno.test("layers: the graph reads every module and resolves its imports to files", () => {

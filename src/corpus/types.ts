@@ -4,6 +4,7 @@
  * Types only; the store that reads and writes them atomically is `store.ts`.
  */
 import type { BackendName } from "../backend.ts";
+import type { Area } from "../trace/types.ts";
 
 /** The format tags of corpus files. */
 export const FINDING_FORMAT = "shadowfuzz.finding/1";
@@ -35,10 +36,8 @@ export const FINDING_STATUSES: readonly FindingStatus[] = [
   "invalid",
 ];
 
-/** The area of a finding: which part of KVM the diverging op exercises. */
-export type Area = "mmu" | "memslot" | "pmu";
-/** Every area, in the order the CLI and the dashboard list them. */
-export const AREAS: readonly Area[] = ["mmu", "memslot", "pmu"];
+/** A finding's area is the diverging op's; defined with the trace types. */
+export { type Area, AREAS } from "../trace/types.ts";
 
 /** What kind of disagreement it is. */
 export type FindingKind = "divergence" | "invariant" | "crash";

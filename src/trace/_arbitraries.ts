@@ -12,7 +12,6 @@
  */
 import fc from "fast-check";
 import type { Arbitrary } from "fast-check";
-import type { Permitted } from "../backend.ts";
 import { PAGE_INDEX_MAX, pageRunsOf } from "./pages.ts";
 import {
   type AccessKind,
@@ -23,6 +22,7 @@ import {
   type OpKind,
   type Outcome,
   type PageRuns,
+  type Permitted,
   type PmuConfig,
   type Size,
   type SlotFlag,

@@ -20,12 +20,20 @@
  * assert.ok(text.includes('{ "op": "read", "gpa": "0x1000", "size": 8 }'));
  * ```
  */
-import type { Permitted } from "../backend.ts";
 import { defaultConfig, mergeConfig } from "./config.ts";
 import { hex, parseHex64 } from "./_hex.ts";
 import { checkOutcome, CTL_FIELDS, ERRNO_NAMES } from "./_rules.ts";
 import { formatPageList, pageRunsFromHex, pageRunsToHex, parsePageList } from "./pages.ts";
-import type { Config, ConfigInput, Errno, Op, Outcome, PageRuns, Trace } from "./types.ts";
+import type {
+  Config,
+  ConfigInput,
+  Errno,
+  Op,
+  Outcome,
+  PageRuns,
+  Permitted,
+  Trace,
+} from "./types.ts";
 
 /** The JSON value of a trace (config reduced to its non-default fields). */
 export function traceToJson(trace: Trace): unknown {

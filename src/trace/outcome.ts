@@ -3,9 +3,8 @@
  * Outcome helpers: the kind of an outcome and whether an observed outcome lies inside
  * a permitted one. Used by the oracle's judgement and the diff runner.
  */
-import type { Permitted } from "../backend.ts";
 import { pageRunsProblem, samePagesOutside } from "./pages.ts";
-import type { Outcome, OutcomeKind, PageRuns } from "./types.ts";
+import type { Outcome, OutcomeKind, PageRuns, Permitted } from "./types.ts";
 
 /** The single key of an outcome. */
 export function outcomeKind(outcome: Outcome): OutcomeKind {

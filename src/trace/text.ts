@@ -44,7 +44,6 @@
  * assert.equal(formatOp(op), "access w 0x7f000 0x5 user");
  * ```
  */
-import type { Permitted } from "../backend.ts";
 import { hex, parseHex64 } from "./_hex.ts";
 import { formatPageList, pageRunsFromHex, parsePageList } from "./pages.ts";
 import { checkOp, checkOutcome, CTL_FIELDS, type Problem, SLOT_FLAGS } from "./_rules.ts";
@@ -57,6 +56,7 @@ import {
   type Op,
   type Outcome,
   type PageRuns,
+  type Permitted,
   type Size,
   type SlotFlag,
 } from "./types.ts";

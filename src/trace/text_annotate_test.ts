@@ -6,10 +6,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { arbConfig, arbOp, arbOutcome } from "./_arbitraries.ts";
-import type { Permitted } from "../backend.ts";
 import { defaultConfig } from "./config.ts";
 import { annotateOp, annotateOutcome, annotatePermitted, formatOp, parseOutcome } from "./text.ts";
-import type { Op } from "./types.ts";
+import type { Op, Permitted } from "./types.ts";
 
 const intel = defaultConfig();
 const amd = { ...defaultConfig(), vendor: "amd" as const };

@@ -315,6 +315,32 @@ export type OutcomeKind =
   | "count"
   | "crash";
 
+/**
+ * One permitted outcome of an op, as the oracle judges it. For a `value` outcome
+ * `dontCare` holds the bits that may take either value (an A bit that may or may not
+ * have been set); for `bitmap` and `young` outcomes `dontCarePages` holds the pages that
+ * may or may not be reported dirty or young.
+ */
+export interface Permitted {
+  /** The outcome, with the don't-care bits or pages at any value. */
+  outcome: Outcome;
+  /** For a `value` outcome: the bits that may differ. */
+  dontCare?: bigint;
+  /** For a `bitmap` or `young` outcome: the pages that may or may not be in the set. */
+  dontCarePages?: PageRuns;
+  /** Why this outcome is permitted, for humans: "current walk", "stale until invlpg at op 7". */
+  why: string;
+}
+
+/**
+ * The area of an op and of a finding: which part of KVM it exercises (the MMU and
+ * guest paging, memslots and dirty logging, the vPMU).
+ */
+export type Area = "mmu" | "memslot" | "pmu";
+
+/** Every area, in the order the CLI (`--areas`) and the dashboard list them. */
+export const AREAS: readonly Area[] = ["mmu", "memslot", "pmu"];
+
 /** A whole trace. */
 export interface Trace {
   format: typeof TRACE_FORMAT;

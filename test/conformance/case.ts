@@ -3,9 +3,9 @@
  * The shape of one conformance case: text ops with the outcomes every backend must
  * produce. Written once, run against every backend (see `runner.ts`).
  */
-import type { ConfigInput } from "../../src/trace/types.ts";
+import type { Area, ConfigInput } from "../../src/trace/types.ts";
 
-export type Area = "mmu" | "memslot" | "pmu";
+export type { Area };
 
 export interface ConformanceCase {
   /** Says the behaviour: "mmu: a user read of a supervisor page faults with P|U". */
