@@ -9,13 +9,20 @@
  * Paging and memslot cases do not depend on the vPMU: they run with the vPMU off when
  * this kernel has none, and with 1 GiB pages off when it has none (only the cases that
  * require 1 GiB pages are skipped then).
+ *
+ * VM reuse (src/kvm/README.md): the suite and random dense traces give the same outcomes,
+ * op for op, on VMs reused from earlier traces as on fresh VMs.
  */
-import { kvmConfigMismatch, kvmFactory } from "../src/kvm/mod.ts";
-import { pmuDefaults } from "../src/trace/config.ts";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { closeIdleVms, KvmBackend, kvmConfigMismatch, kvmFactory } from "../src/kvm/mod.ts";
+import { kvmPvmConfig, pmuDefaults } from "../src/trace/config.ts";
 import { mergeConfig } from "../src/trace/config.ts";
-import type { Config } from "../src/trace/types.ts";
+import { formatOp, formatOutcome, parseOp } from "../src/trace/text.ts";
+import type { Config, Op } from "../src/trace/types.ts";
+import { arbDenseOp, DENSE_SETUP } from "../fuzz/arb_dense.ts";
 import type { ConformanceCase } from "./conformance/case.ts";
-import { runConformance, type Skip } from "./conformance/runner.ts";
+import { allCases, runConformance, type Skip } from "./conformance/runner.ts";
 
 const usable = kvmFactory.available() === null;
 
@@ -56,3 +63,134 @@ const skip: Skip[] = [
 ];
 
 runConformance(kvmFactory, { skip, adaptConfig });
+
+// ---- VM reuse ------------------------------------------------------------------------
+
+/** Why a case is skipped on kvm (the runner's rules: a static refusal, the skips above). */
+function skipped(c: ConformanceCase): boolean {
+  const config = mergeConfig(c.config ?? {});
+  if (c.steps.some(([op]) => kvmFactory.cannotRun?.(parseOp(op), config) != null)) return true;
+  return skip.some((s) => typeof s.cases === "function" ? s.cases(c) : s.cases.includes(c.name));
+}
+
+/** The outcomes of `ops` on one backend, up to the first op it cannot run. */
+function outcomes(config: Config, ops: readonly Op[], reuse: boolean): {
+  outs: string[];
+  reused: boolean;
+} {
+  const b = new KvmBackend(config, { reuse });
+  try {
+    const outs: string[] = [];
+    for (const op of ops) {
+      const why = b.supports(op);
+      if (why !== null) {
+        outs.push(`cannot run: ${why}`);
+        break;
+      }
+      outs.push(formatOutcome(b.step(op)));
+    }
+    return { outs, reused: b.reusedVm };
+  } finally {
+    b.close();
+  }
+}
+
+/** Runs every trace fresh, then reused in order and in reverse; all three must agree. */
+function compareReuse(traces: readonly { name: string; config: Config; ops: readonly Op[] }[]) {
+  closeIdleVms();
+  const fresh = traces.map((t) => outcomes(t.config, t.ops, false).outs);
+  let reusedRuns = 0;
+  for (const order of [traces.map((_, i) => i), traces.map((_, i) => traces.length - 1 - i)]) {
+    for (const i of order) {
+      const t = traces[i]!;
+      const r = outcomes(t.config, t.ops, true);
+      if (r.reused) reusedRuns++;
+      for (let k = 0; k < Math.max(r.outs.length, fresh[i]!.length); k++) {
+        assert.equal(
+          r.outs[k],
+          fresh[i]![k],
+          `${t.name}: op ${k} \`${t.ops[k] === undefined ? "" : formatOp(t.ops[k]!)}\` on a ` +
+            `${r.reused ? "reused" : "new"} VM differs from a fresh VM`,
+        );
+      }
+    }
+  }
+  closeIdleVms();
+  return reusedRuns;
+}
+
+Deno.test({
+  name: "kvm: a reused VM gives the same outcomes as a fresh one on the conformance suite",
+  ignore: !usable,
+  fn() {
+    const cases = allCases.filter((c) => !skipped(c));
+    const traces = cases.map((c) => ({
+      name: c.name,
+      config: adaptConfig(c, mergeConfig(c.config ?? {})),
+      ops: c.steps.map(([op]) => parseOp(op)),
+    }));
+    const reused = compareReuse(traces);
+    // Most cases share a config, so most reused runs really ran on an earlier case's VM.
+    assert.ok(reused >= cases.length, `only ${reused} of ${2 * cases.length} runs reused a VM`);
+  },
+});
+
+/**
+ * MSRs a trace may write and read back (SDM vol. 4: IA32_SYSENTER_CS/ESP/EIP, STAR,
+ * LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE), to catch a reset that leaves them behind.
+ */
+const MSRS = [0x174, 0x175, 0x176, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, 0xc0000102];
+
+Deno.test({
+  name: "kvm: a reused VM gives the same outcomes as a fresh one on random dense traces",
+  ignore: !usable,
+  fn() {
+    const samples = fc.sample(
+      fc.tuple(
+        fc.array(arbDenseOp(), { minLength: 20, maxLength: 60, size: "max" }),
+        fc.array(
+          fc.tuple(fc.constantFrom(...MSRS), fc.bigInt({ min: 1n, max: 0xffffn })),
+          { maxLength: 3 },
+        ),
+        fc.boolean(),
+      ),
+      { numRuns: 60, seed: 20261122 },
+    );
+    const traces = samples.map(([dense, msrs, nx], i) => {
+      const config = kvmPvmConfig();
+      config.efer = { nx };
+      config.cr4 = { ...config.cr4, smap: true };
+      // Ops the backend never runs (fetches, aging) are left out, as kvm-conformance does.
+      const body = dense.filter((op) => kvmFactory.cannotRun?.(op, config) === null);
+      // Each trace first reads what an earlier trace on the same VM could have left:
+      // memory outside the tables, the MSRs, a page of slot 1's hva, and EFLAGS.AC (a
+      // supervisor read of a user page is a #PF under SMAP unless AC is set).
+      const probe: Op[] = [
+        { op: "read", gpa: 0x5000n, size: 8 },
+        { op: "read", gpa: 0xf000n, size: 8 },
+        ...MSRS.map((msr): Op => ({ op: "rdmsr", msr })),
+        { op: "slot", id: 1, gpa: 0x8000n, pages: 8, hva: 0x200000000n, flags: [] },
+        { op: "read", gpa: 0x8000n, size: 8 },
+        { op: "slot", id: 1, gpa: 0x8000n, pages: 0, hva: 0x200000000n, flags: [] },
+        { op: "access", gva: 0x0n, kind: "read", user: false, size: 8 },
+        ...DENSE_SETUP,
+        { op: "write", gpa: 0x4000n, size: 8, value: 0x5007n },
+        { op: "access", gva: 0x0n, kind: "read", user: false, size: 8 },
+        { op: "write", gpa: 0x4000n, size: 8, value: 0n },
+        { op: "invlpg", gva: 0n },
+      ];
+      const tail: Op[] = [
+        ...msrs.map(([msr, value]): Op => ({ op: "wrmsr", msr, value })),
+        { op: "write", gpa: 0x5000n, size: 8, value: BigInt(i + 1) },
+        { op: "slot", id: 1, gpa: 0x8000n, pages: 8, hva: 0x200000000n, flags: [] },
+        { op: "write", gpa: 0x8000n, size: 8, value: BigInt(i + 1) },
+        { op: "ctl", ac: true },
+      ];
+      return { name: `dense trace ${i}`, config, ops: [...probe, ...body, ...tail] };
+    });
+    // The tails ran (no trace stopped early), so the probes had something to find.
+    const ran = traces.filter((t) => outcomes(t.config, t.ops, false).outs.length === t.ops.length);
+    assert.ok(ran.length >= traces.length / 2, `only ${ran.length} traces ran to the end`);
+    assert.ok(compareReuse(traces) > traces.length);
+  },
+});

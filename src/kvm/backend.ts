@@ -10,6 +10,7 @@ import type { Config, CtlOp, Errno, Op, Outcome } from "../trace/types.ts";
 import { KvmConstraintError, staticViolation } from "./constraints.ts";
 import * as L from "./layout.ts";
 import { ERRNO_NAMES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "./uapi.ts";
+import { kvmConfigMismatch } from "./capabilities.ts";
 import { giveVm, takeVm } from "./pool.ts";
 import { KvmVm } from "./vm.ts";
 
@@ -137,6 +138,10 @@ export class KvmBackend implements Backend {
   readonly #reuse: boolean;
   /** The value before the trace's first `wrmsr` of each MSR, for the reset. */
   readonly #savedMsrs = new Map<number, bigint>();
+  /** MSRs KVM_GET_MSRS cannot read: a guest write that succeeds there blocks reuse. */
+  readonly #unreadableMsrs = new Set<number>();
+  /** Whether the trace called KVM_SET_PMU_EVENT_FILTER (the reset installs a no-op one). */
+  #filtered = false;
   /** Why this VM must not be reused (state the reset cannot restore), or null. */
   #noReuse: string | null = null;
   /** Whether this backend got an idle VM (reuse) rather than a new one. */
@@ -165,6 +170,10 @@ export class KvmBackend implements Backend {
       this.reusedVm = false;
     }
     this.#vm.used = true;
+    // Live vPMU counters count on their own: the reset does not restore them.
+    if (config.pmu.version > 0 && kvmConfigMismatch(config).pmu === undefined) {
+      this.#noReuse = "the VM has a live vPMU, whose counters the reset does not restore";
+    }
     this.#vcpuCr3 = this.#vm.agentRoot;
     this.#agentEntries = this.#vm.agentPml4Entries();
     for (let k = 0; k < L.ROUTINE_COUNT; k++) this.#routines.push(this.#vm.routine(k));
@@ -240,7 +249,7 @@ export class KvmBackend implements Backend {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#reuse && this.#dead === null && this.#noReuse === null) {
-      const why = this.#vm.reset(this.#slots.keys(), this.#savedMsrs);
+      const why = this.#vm.reset(this.#slots.keys(), this.#savedMsrs, this.#filtered);
       if (why === null) return giveVm(this.#vm);
       this.#noReuse = why;
     }
@@ -291,8 +300,11 @@ export class KvmBackend implements Backend {
       case "wrmsr":
         if (this.#reuse && !this.#savedMsrs.has(op.msr) && this.#noReuse === null) {
           // Before the first write: later writes in the batch cannot have run yet.
+          // An MSR the host cannot read is one KVM does not emulate here (the vPMU's
+          // without one): the guest's write #GPs and leaves nothing behind. Should it
+          // succeed, the flush blocks reuse.
           const v = this.#vm.getMsr(op.msr);
-          if (v === null) this.#noReuse = `KVM_GET_MSRS cannot read MSR 0x${op.msr.toString(16)}`;
+          if (v === null) this.#unreadableMsrs.add(op.msr);
           else this.#savedMsrs.set(op.msr, v);
         }
         return void cmd(L.K_WRMSR, BigInt(op.msr), op.value);
@@ -322,8 +334,7 @@ export class KvmBackend implements Backend {
         return;
       case "filter":
         if (!this.#flushBefore(i)) return;
-        // No ioctl removes a PMU event filter.
-        this.#noReuse ??= "the trace set a PMU event filter";
+        this.#filtered = true;
         this.#outcomes[i] = errnoOutcome(
           this.#vm.setPmuEventFilter(op.action, op.flags, op.fixed, op.events),
         );
@@ -589,6 +600,10 @@ export class KvmBackend implements Backend {
         out = m !== undefined ? { mmio: m } : this.#result(L.OFF_CMD + L.REC_SIZE * n);
       }
       if (c.kind === L.K_CR3 && "ok" in out) this.#vcpuCr3 = this.#traceCr3 = c.addr;
+      if (c.kind === L.K_WRMSR && "ok" in out && this.#unreadableMsrs.has(Number(c.addr))) {
+        this.#noReuse ??= `the trace wrote MSR 0x${c.addr.toString(16)}, which KVM_GET_MSRS ` +
+          "cannot read back";
+      }
       this.#outcomes[c.op] = out;
     }
     if (death !== null) this.#die(death);

@@ -8,6 +8,8 @@ import { kvmPvmConfig, mergeConfig } from "../trace/config.ts";
 import { formatOutcome, parseOp } from "../trace/text.ts";
 import type { Outcome } from "../trace/types.ts";
 import {
+  closeIdleVms,
+  idleVms,
   KvmBackend,
   kvmConfigMismatch,
   KvmConstraintError,
@@ -452,3 +454,62 @@ kvmTest("kvm: two VMs in one process never share trace memory at the same hva", 
 kvmTest("kvm: this KVM can provide everything the kvm_pvm config asks for", () => {
   assert.deepEqual(kvmConfigMismatch(kvmPvmConfig()), {});
 });
+
+kvmTest(
+  "kvm: a closed backend hands its VM back, reset, unless the reset cannot restore it",
+  () => {
+    closeIdleVms();
+    const config = kvmPvmConfig();
+    const trace = (lines: string[]) => {
+      const b = new KvmBackend(config, { reuse: true });
+      const out = run(lines, b);
+      b.close();
+      return { out, reused: b.reusedVm, noReuse: b.noReuse };
+    };
+    try {
+      const first = trace([...tables(["0x5003"]), "access w 0x0 0x1", "wrmsr 0x174 0x8"]);
+      assert.deepEqual([first.reused, first.noReuse, idleVms()], [false, null, 1]);
+      // The next backend takes that VM and finds it as new: memory zero, MSR as before.
+      const second = trace(["rdmsr 0x174", "read 0x5000", "read 0x1000"]);
+      assert.deepEqual(second.out, ["value 0x0", "mmio 0x5000 r", "mmio 0x1000 r"]);
+      assert.equal(second.reused, true);
+      // A PMU event filter is replaced by one that filters nothing: the VM is kept.
+      const filtered = trace(["filter deny 0xc0"]);
+      assert.deepEqual(
+        [filtered.out, filtered.reused, filtered.noReuse, idleVms()],
+        [["errno 0"], true, null, 1],
+      );
+      // A write to an MSR KVM does not emulate here #GPs and leaves nothing behind.
+      const gp = trace(["wrmsr 0xc0010200 0x1"]);
+      assert.deepEqual([gp.out, gp.noReuse, idleVms()], [["gp"], null, 1]);
+      // IA32_PRED_CMD (0x49) is write-only (SDM vol. 4): a write that succeeds cannot be
+      // undone, so that VM is closed.
+      const pred = trace(["wrmsr 0x49 0x1"]);
+      assert.equal(
+        pred.noReuse,
+        pred.out[0] === "ok"
+          ? "the trace wrote MSR 0x49, which KVM_GET_MSRS cannot read back"
+          : null,
+      );
+      if (pred.out[0] === "ok") assert.equal(idleVms(), 0);
+      // A trace whose tables alias the agent's own root page (gva 0x2000 -> the agent's
+      // gpa + 0x48000) and write into it: the reset finds the agent changed.
+      const root = (0xff0000000n + 0x48000n) | 0x3n;
+      const aliased = trace([
+        ...tables(["0x5003", "0x6003", `0x${root.toString(16)}`]),
+        "access w 0x2100 0x1234",
+      ]);
+      assert.equal(aliased.out.at(-1), "ok");
+      assert.deepEqual(
+        [aliased.noReuse, idleVms()],
+        ["the guest wrote the agent's code or page tables", 0],
+      );
+      // Fresh mode never pools.
+      const b = new KvmBackend(config, { reuse: false });
+      b.close();
+      assert.deepEqual([b.reusedVm, b.noReuse, idleVms()], [false, "fresh-VM mode", 0]);
+    } finally {
+      closeIdleVms();
+    }
+  },
+);

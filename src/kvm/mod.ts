@@ -24,6 +24,7 @@ export {
 } from "./constraints.ts";
 export type { KvmTraceConstraints } from "./constraints.ts";
 export { kvmHost, readKvmHost, TDP_NOTE } from "./host.ts";
+export { closeIdleVms, idleVms, POOL_MAX } from "./pool.ts";
 export type { KvmHost, KvmMmuMode } from "./host.ts";
 
 /**

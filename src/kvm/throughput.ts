@@ -11,6 +11,34 @@ import type { Op } from "../trace/types.ts";
 import { KvmBackend } from "./backend.ts";
 import { kvmUnavailable } from "./vm.ts";
 
+const USAGE = `Usage: deno task kvm-throughput [--help]
+
+Measures the kvm backend's ops/s on /dev/kvm: batched guest accesses (one
+runBatch per batch size), one op at a time, and whole traces on fresh and on
+reused VMs. Prints figures; asserts nothing about time. Takes no other flags.
+
+  --help, -h   print this help`;
+
+/**
+ * The command line's verdict before any work: 0 after printing the usage (`--help`,
+ * `-h`), 2 after a one-line message for any other argument, null to go on.
+ */
+function argsVerdict(args: readonly string[]): number | null {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (args.length > 0) {
+    console.error(
+      `Cannot parse arguments of deno task kvm-throughput: unknown argument ${
+        JSON.stringify(args[0])
+      } (see --help)`,
+    );
+    return 2;
+  }
+  return null;
+}
+
 /** A 4-level hierarchy mapping gva [0, 2 MiB) onto gpa [0x200000, 0x400000) of slot 0. */
 function setupOps(): Op[] {
   const ops: Op[] = [
@@ -48,6 +76,8 @@ function workload(n: number, seed: number): Op[] {
 }
 
 if (import.meta.main) {
+  const verdict = argsVerdict(Deno.args);
+  if (verdict !== null) Deno.exit(verdict);
   const why = kvmUnavailable();
   if (why !== null) {
     console.log(`skipped: ${why}`);

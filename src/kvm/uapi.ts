@@ -129,6 +129,8 @@ export const KVM_MEM_READONLY = 1 << 1;
 
 /** struct kvm_pmu_event_filter: u32 action, nevents, fixed_counter_bitmap, flags, pad[4]; u64 events[]. */
 export const PMU_FILTER_HEADER = 32;
+/** kvm_pmu_event_filter.action (kvm.h): KVM_PMU_EVENT_ALLOW 0, KVM_PMU_EVENT_DENY 1. */
+export const KVM_PMU_EVENT_DENY = 1;
 
 /**
  * struct kvm_run: u8 request_interrupt_window, immediate_exit, padding[6]; u32

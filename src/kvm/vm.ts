@@ -227,11 +227,18 @@ export class KvmVm {
    * can run on it as on a fresh one (VM reuse, README.md): the pending exit completed,
    * the given trace memslots deleted, the trace's host memory dropped (zero-filled
    * again), the agent's data page and stacks, sregs and regs as after setup, and each
-   * MSR in `msrs` back to its saved value. Returns null, or why the VM cannot be reused
-   * (then close it): the guest wrote the agent's code or tables (through an alias in the
-   * trace's tables), or KVM refused a step.
+   * MSR in `msrs` back to its saved value, and with `filtered` a PMU event filter that
+   * filters nothing (an empty deny list: no ioctl removes a filter, and an empty deny
+   * list allows every event and fixed counter, as no filter does; arch/x86/kvm/pmu.c
+   * is_gp_event_allowed, is_fixed_event_allowed). Returns null, or why the VM cannot be
+   * reused (then close it): the guest wrote the agent's code or tables (through an alias
+   * in the trace's tables), or KVM refused a step.
    */
-  reset(slots: Iterable<number>, msrs: ReadonlyMap<number, bigint>): string | null {
+  reset(
+    slots: Iterable<number>,
+    msrs: ReadonlyMap<number, bigint>,
+    filtered = false,
+  ): string | null {
     if (this.#vcpuFd < 0) return "the VM is closed";
     this.#run.setUint8(U.RUN_IMMEDIATE_EXIT, 1);
     const r = this.#ioctl(this.#vcpuFd, U.KVM_RUN, 0n);
@@ -273,6 +280,10 @@ export class KvmVm {
           ? `KVM_SET_MSRS: ${errnoName(-n)}`
           : `KVM_SET_MSRS restored ${n} of ${msrs.size} MSRs`;
       }
+    }
+    if (filtered) {
+      const e = this.setPmuEventFilter(U.KVM_PMU_EVENT_DENY, 0, 0, []);
+      if (e !== 0) return `KVM_SET_PMU_EVENT_FILTER (empty deny list): ${errnoName(e)}`;
     }
     this.#drainWatchdog();
     return null;

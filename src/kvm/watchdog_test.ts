@@ -12,7 +12,7 @@ import { KVM_WATCHDOG_MS, KvmBackend, kvmFactory } from "./mod.ts";
 import { kvmPvmConfig } from "../trace/config.ts";
 
 const CHILD = new URL("./testdata/watchdog_child.ts", import.meta.url).pathname;
-/** The child needs about 3 s (2 s of watchdog, 0.5 s of the MMIO loop, startup). */
+/** The child needs about 5 s (twice 2 s of watchdog, 0.5 s of the MMIO loop, startup). */
 const CHILD_TIMEOUT_MS = 30_000;
 
 const why = kvmFactory.available() ??
@@ -129,6 +129,16 @@ kvmTest("kvm watchdog: a batch looping through MMIO exits is cut off as a whole"
   for (const o of s.outs.slice(at + 1)) assert.equal(o, `crash kvm: the VM is dead: ${message}`);
   const ms = s.ms as number;
   assert.ok(ms >= 500 && ms < 1500, `the batch took ${ms} ms`);
+});
+
+kvmTest("kvm watchdog: it cuts off a guest on a worker thread too", async () => {
+  const s = await scenario("worker") as Scenario & { after: string };
+  assert.equal(
+    s.outs[6],
+    `crash kvm: guest did not exit within ${KVM_WATCHDOG_MS} ms: KVM_RUN watchdog`,
+  );
+  assert.ok((s.ms as number) < KVM_WATCHDOG_MS + 1000, `the trace took ${s.ms} ms`);
+  assert.equal(s.after, "errno 0");
 });
 
 Deno.test("kvm watchdog: a bad watchdogMs option is refused with a clear error", () => {

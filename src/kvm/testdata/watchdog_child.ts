@@ -101,3 +101,13 @@ healthy("after repro");
   b.close();
 }
 healthy("after mmio loop");
+// 4. The same on a worker thread: its VMs signal that thread.
+{
+  const w = new Worker(new URL("./watchdog_worker.ts", import.meta.url).href, { type: "module" });
+  const r = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    w.onmessage = (e) => resolve(e.data);
+    w.onerror = (e) => reject(new Error(`the worker failed: ${e.message}`));
+  });
+  w.terminate();
+  line({ scenario: "worker", ...r });
+}
