@@ -34,10 +34,10 @@ export type {
   Backend,
   BackendFactory,
   BackendName,
+  BackendOptions,
   Judgement,
   Oracle,
-  Permitted,
 } from "./src/backend.ts";
-export { ReferenceBackend, referenceFactory } from "./src/reference/mod.ts";
+export { ReferenceBackend, referenceFactory, type ReferenceOptions } from "./src/reference/mod.ts";
 export { backendFactory, BACKENDS } from "./src/backends.ts";
 export { type DiffOptions, type DiffResult, diffTrace, type Divergence } from "./src/diff.ts";

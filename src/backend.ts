@@ -18,6 +18,7 @@ export type BackendName = "reference" | "core" | "kvm";
 
 /** One executable machine. Created for one trace config, then fed ops in order. */
 export interface Backend {
+  /** Which backend this is. */
   readonly name: BackendName;
   /**
    * Runs one op and returns its outcome. Total over valid ops: it never throws for an
@@ -38,6 +39,7 @@ export interface Backend {
    * the "path" part of a finding's identity (docs/identity.md).
    */
   readonly coverage?: Uint32Array;
+  /** The names of the `coverage` counters, index for index. */
   readonly coverageNames?: readonly string[];
   /**
    * What the backend saw of the last `step` when it has no counters (the kvm backend:
@@ -55,16 +57,20 @@ export interface Backend {
 
 /** How a backend is made; `available()` says why it cannot run here, or `null`. */
 export interface BackendFactory {
+  /** The name of the backends it creates. */
   readonly name: BackendName;
+  /** Why this backend cannot run on this machine (no usable `/dev/kvm`), or null. */
   available(): string | null;
   /**
    * Why the backend can never run `op` under `config`, whatever the state (a static
    * check runners use to skip a whole case or avoid an op up front), or null.
    */
   cannotRun?(op: Op, config: Config): string | null;
+  /** A fresh machine for `config`, in its reset state. */
   create(config: Config, options?: BackendOptions): Backend;
 }
 
+/** How {@linkcode BackendFactory.create} sets a backend up beyond its config. */
 export interface BackendOptions {
   /** Injected bug names (core only). */
   inject?: readonly string[];

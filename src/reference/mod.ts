@@ -55,7 +55,9 @@ interface PhysTarget {
 
 /** The architectural reference model. */
 export class ReferenceBackend implements Backend, Oracle {
+  /** Always `"reference"`. */
   readonly name = "reference" as const;
+  /** The machine this reference models. */
   readonly config: Config;
   readonly #memory = new HostMemory();
   readonly #slots: Memslots;
@@ -70,6 +72,10 @@ export class ReferenceBackend implements Backend, Oracle {
   /** Index of the op being judged (for "why" texts). */
   #opIndex = 0;
 
+  /**
+   * A machine in its reset state: no memslots, zeroed host memory, CR3 0 and the
+   * control bits and vPMU of `config`.
+   */
   constructor(config: Config, options: ReferenceOptions = {}) {
     this.config = config;
     this.#log = new InvalidationLog(!options.strict);

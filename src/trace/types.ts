@@ -26,6 +26,7 @@ export type Vendor = "intel" | "amd";
  *   counters and 48-bit counters.
  */
 export interface PmuConfig {
+  /** The vPMU version; 0 is no vPMU (RDPMC and the PMU MSRs #GP, see above). */
   version: 0 | 1 | 2;
   /** Number of general-purpose counters (Intel <= 8, AMD 4 or 6). */
   gp: number;
@@ -46,6 +47,7 @@ export interface PmuConfig {
 
 /** The machine a trace runs on. Every field has a default (see `config.ts`). */
 export interface Config {
+  /** The CPU vendor the guest sees (default `"intel"`). */
   vendor: Vendor;
   /** Guest MAXPHYADDR (CPUID.80000008H:EAX[7:0]); 36..52. */
   maxPhyAddr: number;
@@ -60,10 +62,15 @@ export interface Config {
   features: { smep: boolean; smap: boolean };
   /** Initial control bits (the guest runs in 64-bit long mode with CR0.PG=1). */
   cr0: { wp: boolean };
+  /** Initial CR4.SMEP, CR4.SMAP and CR4.PCE (PCE lets CPL 3 execute RDPMC). */
   cr4: { smep: boolean; smap: boolean; pce: boolean };
+  /** Initial EFER.NXE: without it the NX bit of a paging entry is reserved. */
   efer: { nx: boolean };
+  /** Initial EFLAGS.AC: with CR4.SMAP, lets CPL 0 access user pages. */
   rflags: { ac: boolean };
+  /** The guest vPMU. */
   pmu: PmuConfig;
+  /** KVM quirks (KVM_CAP_DISABLE_QUIRKS2) the backends follow. */
   quirks: {
     /**
      * KVM_X86_QUIRK_SLOT_ZAP_ALL (v6.12; KVM-FACTS B.8): on, deleting or moving a
@@ -93,30 +100,43 @@ export type Size = 1 | 2 | 4 | 8;
 
 /** KVM_SET_USER_MEMORY_REGION. `pages: 0` deletes the slot. */
 export interface SlotOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "slot";
   /** The uAPI `slot` field: address space in bits 31:16, slot id in 15:0. */
   id: number;
+  /** First guest-physical address; 4 KiB aligned for KVM to accept it. */
   gpa: bigint;
+  /** Size in 4 KiB pages (at most 2^40 in the format; KVM takes up to 2^31 - 1); 0 deletes. */
   pages: number;
+  /** Host virtual address of the first page (`userspace_addr`). */
   hva: bigint;
+  /** The memslot flags, each at most once, in the order `log`, `ro`. */
   flags: SlotFlag[];
 }
 
 /** A guest store to guest-physical memory through a direct map. Never crosses a page. */
 export interface WriteOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "write";
+  /** Guest-physical address, below 2^52. */
   gpa: bigint;
+  /** Bytes stored (default 8). */
   size: Size;
+  /** The stored value; its low `size` bytes are stored, little-endian. */
   value: bigint;
 }
 
 /** A guest load from guest-physical memory through a direct map. Never crosses a page. */
 export interface ReadOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "read";
+  /** Guest-physical address, below 2^52. */
   gpa: bigint;
+  /** Bytes loaded (default 8). */
   size: Size;
 }
 
+/** What an `access` does: a load, a store or an instruction fetch. */
 export type AccessKind = "read" | "write" | "fetch";
 
 /**
@@ -125,10 +145,15 @@ export type AccessKind = "read" | "write" | "fetch";
  * bytes like a load.
  */
 export interface AccessOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "access";
+  /** Linear address (a non-canonical one #GPs). */
   gva: bigint;
+  /** Load, store or instruction fetch. */
   kind: AccessKind;
+  /** From CPL 3 (true) or CPL 0. */
   user: boolean;
+  /** Bytes accessed (default 8). */
   size: Size;
   /** The stored value; present exactly when `kind` is `"write"`. */
   value?: bigint;
@@ -136,87 +161,130 @@ export interface AccessOp {
 
 /** INVLPG. */
 export interface InvlpgOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "invlpg";
+  /** The linear address whose translations are invalidated. */
   gva: bigint;
 }
 
 /** MOV to CR3 (`gpa` is the whole CR3 value). */
 export interface Cr3Op {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "cr3";
+  /**
+   * The new CR3 value: the root table's address in bits 51:12 (bits at or above MAXPHYADDR #GP).
+   */
   gpa: bigint;
 }
 
 /** Changes control bits: CR0.WP, CR4.SMEP/SMAP/PCE, EFER.NXE, EFLAGS.AC. */
 export interface CtlOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "ctl";
+  /** CR0.WP: supervisor writes honour read-only entries. */
   wp?: boolean;
+  /** CR4.SMEP: supervisor fetches from user pages fault (#GP without the feature). */
   smep?: boolean;
+  /**
+   * CR4.SMAP: supervisor data accesses to user pages fault unless EFLAGS.AC (#GP without the
+   * feature).
+   */
   smap?: boolean;
+  /** EFER.NXE: the NX bit of paging entries takes effect. */
   nx?: boolean;
+  /** EFLAGS.AC: suspends SMAP for data accesses. */
   ac?: boolean;
+  /** CR4.PCE: RDPMC is allowed at CPL 3. */
   pce?: boolean;
 }
 
 /** The host drops pages of its memory (MADV_DONTNEED); they read back as zero. */
 export interface DiscardOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "discard";
+  /** Host virtual address of the first page dropped. */
   hva: bigint;
+  /** Pages dropped (1 to 2^20). */
   pages: number;
 }
 
 /** KVM_GET_DIRTY_LOG: returns and clears the slot's dirty bitmap. */
 export interface DirtyLogOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "dirtylog";
+  /** The memslot (`slot` field of the uAPI, as in {@linkcode SlotOp}). */
   id: number;
 }
 
 /** mmu-notifier clear_young over guest-physical pages [gpa, gpa + pages * 4096). */
 export interface AgeOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "age";
+  /** First guest-physical address of the range. */
   gpa: bigint;
+  /** Pages in the range (1 to 2^20). */
   pages: number;
 }
 
 /** Guest WRMSR. */
 export interface WrmsrOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "wrmsr";
+  /** The MSR index (ECX), a u32. */
   msr: number;
+  /** The 64-bit value (EDX:EAX). */
   value: bigint;
 }
 
 /** Guest RDMSR. */
 export interface RdmsrOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "rdmsr";
+  /** The MSR index (ECX), a u32. */
   msr: number;
 }
 
 /** Guest RDPMC from CPL 3 (`user`) or CPL 0. */
 export interface RdpmcOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "rdpmc";
+  /**
+   * The counter selector (ECX): the index, with bit 30 for fixed counters (Intel) and bit 31 for
+   * fast reads.
+   */
   ecx: number;
+  /** From CPL 3 (then CR4.PCE decides) or CPL 0. */
   user: boolean;
 }
 
-/** KVM_PMU_EVENT_ALLOW and KVM_PMU_EVENT_DENY (api.rst). */
+/** KVM_PMU_EVENT_ALLOW (api.rst): only the listed events may count. */
 export const FILTER_ALLOW = 0;
+/** KVM_PMU_EVENT_DENY (api.rst): the listed events may not count. */
 export const FILTER_DENY = 1;
 
 /** KVM_SET_PMU_EVENT_FILTER. `action`, `flags`, `fixed` are the raw u32 uAPI fields. */
 export interface FilterOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "filter";
+  /** KVM_PMU_EVENT_ALLOW (0) or KVM_PMU_EVENT_DENY (1); others are EINVAL. */
   action: number;
+  /** Filter flags: KVM_PMU_EVENT_FLAG_MASKED_EVENTS (bit 0) makes `events` masked entries. */
   flags: number;
   /** fixed_counter_bitmap. */
   fixed: number;
+  /** The event entries: event select and umask (or masked entries, see `flags`). */
   events: bigint[];
 }
 
 /** `count` occurrences of hardware event (event select, umask) happen in the guest. */
 export interface EventsOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "events";
   /** Event select: 8 bits on Intel, 12 bits on AMD. */
   event: number;
+  /** Unit mask, 8 bits. */
   umask: number;
+  /** How many occurrences (a u32). */
   count: number;
   /** The events happen at CPL 3 (counted by USR) or CPL 0 (counted by OS). */
   user: boolean;
@@ -224,9 +292,11 @@ export interface EventsOp {
 
 /** The number of PMIs delivered since the last `pmis`. */
 export interface PmisOp {
+  /** The op kind (the discriminant of {@linkcode Op}). */
   op: "pmis";
 }
 
+/** One trace op: what the guest or the host does next, discriminated by `op`. */
 export type Op =
   | SlotOp
   | WriteOp
@@ -245,6 +315,7 @@ export type Op =
   | EventsOp
   | PmisOp;
 
+/** The name of an op kind: `"slot"`, `"write"`, ... */
 export type OpKind = Op["op"];
 
 /** Every op kind, in the order of DESIGN.md section 2. */
@@ -272,7 +343,9 @@ export type Errno = 0 | "EINVAL" | "EEXIST" | "ENOENT" | "E2BIG" | "EFAULT" | "E
 
 /** `pf.code` bits (SDM vol. 3A 4.7; KVM PFERR_*). */
 export interface PageFault {
+  /** The error code: P (bit 0), W (1), U (2), RSVD (3), I/D (4). */
   code: number;
+  /** CR2: the linear address that faulted. */
   cr2: bigint;
 }
 
@@ -303,6 +376,7 @@ export type Outcome =
   /** A backend threw: like a kernel oops, always a finding of kind `crash`. */
   | { crash: string };
 
+/** The key of an {@linkcode Outcome}: which kind of result it is. */
 export type OutcomeKind =
   | "errno"
   | "ok"
@@ -343,8 +417,12 @@ export const AREAS: readonly Area[] = ["mmu", "memslot", "pmu"];
 
 /** A whole trace. */
 export interface Trace {
+  /** The format tag, {@linkcode TRACE_FORMAT}. */
   format: typeof TRACE_FORMAT;
+  /** Why the trace exists or what it proves, for humans. */
   comment?: string;
+  /** The machine it runs on, defaults filled in. */
   config: Config;
+  /** The ops, run in order from a fresh machine. */
   ops: Op[];
 }
