@@ -128,7 +128,10 @@ export class FindingCache {
           `limit of ${formatBytes(this.#maxFileBytes)}; use deno task replay ${id}`,
       };
     }
-    const state = await Deno.stat(join(stateDir(this.#dir), `${id}.json`)).catch(() => null);
+    // The state file matters only to a kept entry; a small file is never kept.
+    const state = info.size >= this.#minBytes
+      ? await Deno.stat(join(stateDir(this.#dir), `${id}.json`)).catch(() => null)
+      : null;
     const key = `${info.ino ?? ""}:${info.mtime?.getTime() ?? ""}:${info.size}/` +
       (state === null ? "" : `${state.ino ?? ""}:${state.mtime?.getTime() ?? ""}:${state.size}`);
     const now = Date.now();
