@@ -22,23 +22,37 @@
  * The clients run in the server's process, so loopback latencies include the client
  * side too (an upper bound on what a browser would see).
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { createApp } from "../src/dashboard/app.tsx";
 import { bigSampleFinding, sampleFinding, sampleId, sampleRun } from "../src/dashboard/_sample.ts";
+import { taskArgsOrExit } from "./args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    scenario: { type: "string", default: "all" },
-    findings: { type: "string", default: "10000" },
-    clients: { type: "string", default: "50" },
-    requests: { type: "string", default: "2000" },
-    "big-ops": { type: "string", default: "100000" },
-    "big-clients": { type: "string", default: "20" },
-    "big-requests": { type: "string", default: "100" },
-  },
-});
+const USAGE = `Usage: deno task bench:dashboard [--scenario all|list|big] [--findings N]
+         [--clients N] [--requests N] [--big-ops N] [--big-clients N] [--big-requests N]
+
+Dashboard latency: the list and finding pages over N synthetic findings, in process
+and under concurrent loopback clients (list); one finding with a huge trace under
+concurrent clients while a probe times the other routes, and the server's memory
+(big). Prints one JSON object with p50/p99 in ms; asserts nothing about time.
+
+  --scenario S       all (default), list or big
+  --findings N       synthetic findings of the list scenario (default 10000)
+  --clients N        concurrent loopback clients of the list scenario (default 50)
+  --requests N       requests they make in all (default 2000)
+  --big-ops N        ops of the big finding's trace (default 100000)
+  --big-clients N    clients on the big finding's page (default 20)
+  --big-requests N   requests they make in all (default 100)
+  --help, -h         print this help`;
+
+const values = taskArgsOrExit("bench:dashboard", Deno.args, {
+  scenario: { type: "string", default: "all" },
+  findings: { type: "string", default: "10000" },
+  clients: { type: "string", default: "50" },
+  requests: { type: "string", default: "2000" },
+  "big-ops": { type: "string", default: "100000" },
+  "big-clients": { type: "string", default: "20" },
+  "big-requests": { type: "string", default: "100" },
+}, USAGE);
 /** A positive integer option, or exit 2 with a one-line message naming it. */
 function count(name: keyof typeof values): number {
   const text = String(values[name]);

@@ -8,13 +8,25 @@
  * `bench/scaling.ts`; `--scaling-seconds N`, 0 skips it). No timing is asserted
  * anywhere: this prints figures.
  */
-import { parseArgs } from "node:util";
 import type { BackendFactory } from "../src/backend.ts";
 import { BACKENDS } from "../src/backends.ts";
 import { defaultConfig } from "../src/trace/config.ts";
 import type { Op } from "../src/trace/types.ts";
 import { churn, memslotChurn, pmu, steadyAccess } from "./workloads.ts";
 import { fuzzScaling, type Scaling } from "./scaling.ts";
+import { taskArgsOrExit } from "./args.ts";
+
+export const USAGE = `Usage: deno task bench [--json] [--quick] [--scaling-seconds N] [--help]
+
+Measures the core against the reference (ops/s on four workloads, as ratios from
+one run), the core's memory for 1M touched pages over a 1 TiB layout, and the
+fuzzer's worker scaling. Prints figures; asserts nothing about time.
+
+  --json                print one JSON object
+  --quick               smaller workloads, one repetition, 6 s scaling runs
+  --scaling-seconds N   seconds of each fuzz scaling run (default 30, 6 with
+                        --quick; 0 skips the scaling runs)
+  --help, -h            print this help`;
 
 interface WorkloadResult {
   name: string;
@@ -59,15 +71,11 @@ async function memory(quick: boolean): Promise<Record<string, number> | { error:
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      json: { type: "boolean" },
-      quick: { type: "boolean" },
-      "scaling-seconds": { type: "string" },
-    },
-    strict: true,
-  });
+  const values = taskArgsOrExit("bench", Deno.args, {
+    json: { type: "boolean" },
+    quick: { type: "boolean" },
+    "scaling-seconds": { type: "string" },
+  }, USAGE);
   const scalingFlag = values["scaling-seconds"];
   const scalingSeconds = scalingFlag === undefined ? (values.quick ? 6 : 30) : Number(scalingFlag);
   if (!Number.isInteger(scalingSeconds) || scalingSeconds < 0) {

@@ -8,6 +8,13 @@
 
 const HERE = new URL(".", import.meta.url).pathname;
 
+const USAGE = `Usage: deno task agent [--help]
+
+Rebuilds the kvm guest agent: assembles src/kvm/agent/agent.S with GNU as and
+objcopy and rewrites src/kvm/agent/agent_bin.ts. Takes no other flags.
+
+  --help, -h   print this help (and build nothing)`;
+
 /** Why the agent cannot be assembled here (no `as`/`objcopy`), or null. */
 export async function assemblerMissing(): Promise<string | null> {
   for (const tool of ["as", "objcopy"]) {
@@ -74,6 +81,18 @@ export function agentModuleText(bytes: Uint8Array): string {
 }
 
 if (import.meta.main) {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  if (Deno.args.length > 0) {
+    console.error(
+      `Cannot parse arguments of deno task agent: unknown argument ${
+        JSON.stringify(Deno.args[0])
+      } (see --help)`,
+    );
+    Deno.exit(2);
+  }
   const bytes = await assembleAgent();
   await Deno.writeTextFile(`${HERE}agent_bin.ts`, agentModuleText(bytes));
   console.log(`agent: ${bytes.length} bytes -> ${HERE}agent_bin.ts`);
