@@ -14,6 +14,7 @@ import {
   kvmConfigMismatch,
   KvmConstraintError,
   kvmFactory,
+  kvmFactoryWith,
   kvmTraceConstraints,
 } from "./mod.ts";
 
@@ -513,3 +514,10 @@ kvmTest(
     }
   },
 );
+
+kvmTest("kvm: kvmFactoryWith passes its options to every backend it makes", () => {
+  const fresh = kvmFactoryWith({ reuse: false, watchdogMs: 1234 }).create(kvmPvmConfig());
+  fresh.close();
+  assert.deepEqual([fresh.noReuse, fresh.watchdogMs], ["fresh-VM mode", 1234]);
+  assert.equal(kvmFactoryWith({}).host(), kvmFactory.host());
+});

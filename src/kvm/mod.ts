@@ -6,7 +6,7 @@
  */
 import type { BackendFactory } from "../backend.ts";
 import type { Config, Op } from "../trace/types.ts";
-import { KvmBackend } from "./backend.ts";
+import { KvmBackend, type KvmBackendOptions } from "./backend.ts";
 import { staticViolation } from "./constraints.ts";
 import { type KvmHost, kvmHost } from "./host.ts";
 import { kvmUnavailable } from "./vm.ts";
@@ -27,22 +27,39 @@ export { kvmHost, readKvmHost, TDP_NOTE } from "./host.ts";
 export { closeIdleVms, idleVms, POOL_MAX } from "./pool.ts";
 export type { KvmHost, KvmMmuMode } from "./host.ts";
 
+/** The kvm factories: they make {@linkcode KvmBackend}s and give the host record. */
+export interface KvmBackendFactory extends BackendFactory {
+  create(config: Config): KvmBackend;
+  /** The host record ({@linkcode kvmHost}). */
+  host(): Readonly<KvmHost>;
+}
+
 /**
- * Makes kvm backends; `available()` says why /dev/kvm cannot be used here, `host()` is
- * the host record ({@linkcode kvmHost}) for run records and findings.
+ * A kvm backend factory whose backends take `options` (e.g. `{ reuse: false }` for a new VM
+ * per trace, as replays that must not depend on an earlier trace may want, or
+ * `{ watchdogMs }`). `kvmFactory` is `kvmFactoryWith({})`.
  */
-export const kvmFactory: BackendFactory & { host(): Readonly<KvmHost> } = {
-  name: "kvm",
-  available(): string | null {
-    return kvmUnavailable();
-  },
-  cannotRun(op: Op, config: Config): string | null {
-    return staticViolation(op, config);
-  },
-  create(config: Config): KvmBackend {
-    return new KvmBackend(config);
-  },
-  host(): Readonly<KvmHost> {
-    return kvmHost();
-  },
-};
+export function kvmFactoryWith(options: KvmBackendOptions): KvmBackendFactory {
+  return {
+    name: "kvm",
+    available(): string | null {
+      return kvmUnavailable();
+    },
+    cannotRun(op: Op, config: Config): string | null {
+      return staticViolation(op, config);
+    },
+    create(config: Config): KvmBackend {
+      return new KvmBackend(config, options);
+    },
+    host(): Readonly<KvmHost> {
+      return kvmHost();
+    },
+  };
+}
+
+/**
+ * Makes kvm backends (reusing VMs unless SHADOWFUZZ_KVM_VM=fresh); `available()` says why
+ * /dev/kvm cannot be used here, `host()` is the host record ({@linkcode kvmHost}) for run
+ * records and findings.
+ */
+export const kvmFactory: KvmBackendFactory = kvmFactoryWith({});
