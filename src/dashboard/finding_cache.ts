@@ -125,7 +125,8 @@ export class FindingCache {
       return {
         status: 413,
         error: `Cannot show ${file}: it is ${formatBytes(info.size)}, over the dashboard's ` +
-          `limit of ${formatBytes(this.#maxFileBytes)}; use deno task replay ${id}`,
+          `limit of ${formatBytes(this.#maxFileBytes)} (the CLI's too): a finding's traces ` +
+          "should be minimized before they are stored",
       };
     }
     // The state file matters only to a kept entry; a small file is never kept.
