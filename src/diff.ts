@@ -10,11 +10,19 @@ import type { Op, OpKind, Outcome, Trace } from "./trace/types.ts";
 
 /** Where and how a backend disagreed with the reference. */
 export interface Divergence {
+  /**
+   * `divergence`: the outcome is outside the permitted set; `invariant`: the outcome
+   * was permitted but the backend's `audit()` failed after the op (with
+   * {@linkcode DiffOptions.audit}); `crash`: the backend threw.
+   */
   kind: "divergence" | "invariant" | "crash";
   /** Index of the op in the trace. */
   index: number;
+  /** The op at `index`. */
   op: Op;
+  /** The backend's outcome (`{crash: message}` for a crash). */
   observed: Outcome;
+  /** What the reference permits for the op, the canonical outcome first. */
   permitted: Permitted[];
   /** For `invariant`: the broken invariant. */
   invariant?: string;
@@ -34,8 +42,11 @@ export interface Divergence {
   site?: string;
 }
 
+/** How {@linkcode diffTrace} runs a trace. */
 export interface DiffOptions {
+  /** Keep only the canonical outcome of each permitted set, the current walk (`--strict`). */
   strict?: boolean;
+  /** Injected bugs to plant in the backend (core only; `BackendOptions.inject`). */
   inject?: readonly string[];
   /** Known deviations to correct in the backend (core only; `BackendOptions.fix`). */
   fix?: readonly string[];
@@ -43,7 +54,9 @@ export interface DiffOptions {
   audit?: boolean;
 }
 
+/** The result of {@linkcode diffTrace}. */
 export interface DiffResult {
+  /** The first disagreement, or null when the backend agreed on every op it ran. */
   divergence: Divergence | null;
   /** Ops run on both sides (up to and including the diverging one). */
   ops: number;
@@ -52,6 +65,7 @@ export interface DiffResult {
    * the first reason. The rest of the trace is judged as if they were not there.
    */
   skipped: number;
+  /** Why the first skipped op was skipped (the backend's `supports` answer). */
   skipReason?: string;
   /** The op index of the first skipped op. */
   skipIndex?: number;
