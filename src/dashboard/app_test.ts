@@ -216,7 +216,14 @@ Deno.test("dashboard: hostile ids are refused and nothing outside the corpus is 
 Deno.test("dashboard: every string from a file is escaped on every page", async () => {
   const evil = '<script>alert("x")</script><img src=x onerror=alert(1)>';
   await withCorpus(0, async ({ app }) => {
-    for (const path of ["/", `/findings/${sampleId(1)}`, "/runs", "/?q=%3Cscript%3E"]) {
+    const pages = [
+      "/",
+      `/findings/${sampleId(1)}`,
+      `/findings/${sampleId(1)}/ops?trace=full`,
+      "/runs",
+      "/?q=%3Cscript%3E",
+    ];
+    for (const path of pages) {
       const res = await app.request(path);
       assert.equal(res.status, 200, path);
       const html = await res.text();
@@ -229,6 +236,10 @@ Deno.test("dashboard: every string from a file is escaped on every page", async 
     // The unparseable op and outcome are shown as (escaped) raw JSON with their error.
     assert.match(detail, /Cannot parse trace op 1/);
     assert.ok(detail.includes("&lt;/script&gt;"));
+    // The optional fields are shown, escaped.
+    assert.ok(detail.includes('<p id="host-summary">&lt;script&gt;alert'));
+    assert.ok(detail.includes('<dd id="deviation"><code>&lt;script&gt;alert'));
+    assert.match(detail, /<table id="history-table">.*<td class="mono">&lt;script&gt;alert/);
     const res = await app.request("/");
     assert.match(res.headers.get("content-security-policy") ?? "", /script-src 'self'/);
     assert.equal(res.headers.get("x-content-type-options"), "nosniff");
@@ -243,7 +254,13 @@ Deno.test("dashboard: every string from a file is escaped on every page", async 
       inject: evil,
       harness: evil,
     });
+    Object.assign(f, {
+      history: [{ time: "2026-11-02T10:00:00.000Z", seed: evil, hits: 1 }],
+      host: { summary: evil, [evil]: evil },
+      deviation: evil,
+    });
     (f.minimized as { ops: unknown[] }).ops[1] = { op: evil, gpa: evil };
+    (f.trace as { ops: unknown[] }).ops[1] = { op: evil, gpa: evil };
     f.divergence = {
       opIndex: 0,
       backend: "core",
