@@ -241,10 +241,6 @@ export async function runCampaign(
       for (const f of found) {
         const key = findingKey(f);
         const seen = bySignature.get(key);
-        // Workers decide alone; a signature one of them found explained stays so.
-        if (seen?.first.deviation !== undefined && f.deviation === undefined) {
-          f.deviation = seen.first.deviation;
-        }
         if (f.deviation !== undefined) {
           deviations[f.deviation] = (deviations[f.deviation] ?? 0) + 1;
         }

@@ -10,7 +10,6 @@
  * kept traces at the start of the epoch, which every worker has identically.
  */
 import type { BackendFactory, BackendName } from "../src/backend.ts";
-import { DEVIATIONS } from "../src/core/deviations.ts";
 import { type DiffOptions, diffTrace, type Divergence } from "../src/diff.ts";
 import { outcomeToJson, permittedToJson, traceToJson } from "../src/trace/json.ts";
 import type { Trace } from "../src/trace/types.ts";
@@ -19,7 +18,7 @@ import { minimizeTrace } from "./minimize.ts";
 import { mutateChoices } from "./mutate.ts";
 import { Sfc32 } from "./rng.ts";
 import { shrinkChoices } from "./shrink.ts";
-import { identify, opArea } from "./identity.ts";
+import { explainDeviation, identify, type Identity } from "./identity.ts";
 import { RandomSource } from "./source.ts";
 
 /** What the engine needs to know; plain data, so it crosses to a Worker. */
@@ -164,17 +163,6 @@ interface Observed {
 }
 
 /**
- * The known deviations a divergence could be, in the order they are tried: those of
- * its area; the narrow MMU rules before the MMIO D-bit one (whose correction also
- * changes what a write through an MMIO spte does to the guest tables).
- */
-function candidateDeviations(d: Divergence): string[] {
-  const area = opArea(d.op.op);
-  const inArea = DEVIATIONS.filter((x) => x.area === (area === "pmu" ? "pmu" : "mmu"));
-  return inArea.map((x) => x.name);
-}
-
-/**
  * What findings are deduplicated by: the signature, or for a divergence the uninjected
  * core shows too (`baseline`, the classic self-test only), the signature marked as such.
  */
@@ -189,8 +177,6 @@ export class Engine {
   #poolSerial = 0;
   readonly #known: Uint8Array = new Uint8Array(1024);
   readonly #signatures = new Set<string>();
-  /** Signatures this engine found explained by a known deviation, and which. */
-  readonly #explained = new Map<string, string>();
   readonly #factory: BackendFactory;
 
   constructor(factory: BackendFactory, options: EngineOptions) {
@@ -219,7 +205,12 @@ export class Engine {
   /** The signature `trace` diverges with, or null. */
   signature(trace: Trace, diff: DiffOptions = this.options.diff): string | null {
     const d = this.observe(trace, diff).divergence;
-    return d === null ? null : identify(d, this.options.backend, trace.config).signature;
+    return d === null ? null : this.identity(trace, d).signature;
+  }
+
+  /** The identity of the divergence `d` of `trace`, its known deviation included. */
+  identity(trace: Trace, d: Divergence): Identity {
+    return identify(d, this.options.backend, trace.config, this.explain(trace, d));
   }
 
   /**
@@ -228,12 +219,7 @@ export class Engine {
    * agree up to and including the diverging op. Only the core can be corrected.
    */
   explain(trace: Trace, d: Divergence): string | undefined {
-    if (this.options.backend !== "core") return undefined;
-    for (const name of candidateDeviations(d)) {
-      const r = diffTrace(trace, this.#factory, { ...this.options.diff, fix: [name] });
-      if (r.divergence === null || r.divergence.index > d.index) return name;
-    }
-    return undefined;
+    return explainDeviation(trace, d, this.#factory, this.options.diff);
   }
 
   /** The trace of run `index` and, for mutants, its choices. */
@@ -288,7 +274,8 @@ export class Engine {
         }
       }
       if (obs.divergence !== null) {
-        const identity = identify(obs.divergence, this.options.backend, trace.config);
+        const deviation = this.explain(trace, obs.divergence);
+        const identity = identify(obs.divergence, this.options.backend, trace.config, deviation);
         const sig = identity.signature;
         const finding: RunFinding = {
           index: i,
@@ -297,6 +284,7 @@ export class Engine {
           title: identity.title,
           trace: traceToJson(trace),
           divergence: divergenceJson(obs.divergence),
+          ...(deviation === undefined ? {} : { deviation }),
         };
         // A divergence the uninjected core shows too is a core bug, not the injected one
         // (the classic self-test only: campaigns judge with and without --inject alike).
@@ -304,21 +292,16 @@ export class Engine {
           finding.baseline = this.signature(trace, { ...this.options.diff, inject: [] }) !== null;
         }
         const key = findingKey(finding);
-        if (!this.#signatures.has(key) && !shrunkHere.has(key)) {
-          // Not a finding the corpus or an earlier epoch has: is it a known deviation?
-          const known = this.#explained.get(sig) ?? this.explain(trace, obs.divergence);
-          if (known !== undefined) {
-            this.#explained.set(sig, known);
-            finding.deviation = known;
-          } else {
-            shrunkHere.add(key);
-            // A baseline finding is not what the self-test hunts: it is not shrunk.
-            if ((this.options.shrinkSeconds ?? 8) > 0 && finding.baseline !== true) {
-              const m = this.shrink(sig, this.choicesOf(i, choices), trace);
-              if (m !== null) finding.minimized = m;
-            }
+        // A known deviation's runs are counted, never shrunk; a signature the corpus or an
+        // earlier epoch has is a hit.
+        if (deviation === undefined && !this.#signatures.has(key) && !shrunkHere.has(key)) {
+          shrunkHere.add(key);
+          // A baseline finding is not what the self-test hunts: it is not shrunk.
+          if ((this.options.shrinkSeconds ?? 8) > 0 && finding.baseline !== true) {
+            const m = this.shrink(sig, this.choicesOf(i, choices), trace);
+            if (m !== null) finding.minimized = m;
           }
-        } else if (this.#explained.has(sig)) finding.deviation = this.#explained.get(sig)!;
+        }
         result.findings.push(finding);
       }
     }
@@ -335,11 +318,10 @@ export class Engine {
     const budget = (this.options.shrinkSeconds ?? 8) * 1000;
     // The injected bug's finding must stay one that the uninjected core agrees on.
     const uninjected = { ...this.options.diff, inject: [] };
-    // It must also stay a divergence no known deviation explains.
+    // The same identity: no known deviation explains it either.
     const fresh = (t: Trace): boolean => {
       const d = this.observe(t).divergence;
-      return d !== null && identify(d, this.options.backend, t.config).signature === signature &&
-        this.explain(t, d) === undefined;
+      return d !== null && this.identity(t, d).signature === signature;
     };
     const same = this.#baselineCheck
       ? (t: Trace) => fresh(t) && this.signature(t, uninjected) === null
@@ -362,7 +344,7 @@ export class Engine {
       trace: traceToJson(m.trace),
       ops: m.trace.ops.length,
       divergence: divergenceJson(d),
-      title: identify(d, this.options.backend, m.trace.config).title,
+      title: this.identity(m.trace, d).title,
       seconds: (performance.now() - t0) / 1000,
     };
   }

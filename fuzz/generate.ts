@@ -172,7 +172,16 @@ function build(
   stepSource: (i: number) => Source,
   constraints: GenConstraints,
 ): Trace {
-  const table = stepTable(constraints.areas);
+  let table = stepTable(constraints.areas);
+  // Focus: in one run of two a campaign over several areas draws its steps from one
+  // part (the MMU with memslots, or the vPMU), so that multi-step setups of one part
+  // (a filter, an eventsel, events, then a read) are not diluted by the other's steps.
+  const areas = constraints.areas ?? AREAS;
+  const pmu = areas.includes("pmu"), memory = areas.some((a) => a !== "pmu");
+  // (0, the simplest choice a shrinker moves to, is no focus.)
+  if (pmu && memory && prologue.int(2) === 1) {
+    table = stepTable(prologue.int(2) === 1 ? ["pmu"] : areas.filter((a) => a !== "pmu"));
+  }
   const config = genConfig(prologue, constraints.config);
   const world = new World(config);
   const ops: Op[] = [];

@@ -23,14 +23,16 @@
  * The title is the human sentence for the same divergence, with this trace's values.
  */
 import { createHash } from "node:crypto";
-import type { BackendName, Permitted } from "../src/backend.ts";
+import type { BackendFactory, BackendName, Permitted } from "../src/backend.ts";
+import { DEVIATIONS } from "../src/core/deviations.ts";
+import { type DiffOptions, diffTrace } from "../src/diff.ts";
 import type { Area } from "../src/corpus/types.ts";
 import type { Divergence } from "../src/diff.ts";
 import { outcomeKind } from "../src/trace/outcome.ts";
 import { formatOp } from "../src/trace/text.ts";
 import { INTEL_RDPMC_INDEX_MASK } from "../src/x86/pmu.ts";
 import { formatPageList, minusPages, NO_PAGES, pageCount, xorPages } from "../src/trace/pages.ts";
-import type { Config, Op, OpKind, Outcome, PageRuns } from "../src/trace/types.ts";
+import type { Config, Op, OpKind, Outcome, PageRuns, Trace } from "../src/trace/types.ts";
 
 /** A divergence's identity: the signature, its id, and a title for humans. */
 export interface Identity {
@@ -167,11 +169,16 @@ function bitRuns(x: bigint): string {
 export function valueDelta(
   observed: bigint,
   expected: bigint,
-  as: "pte" | "counter" | "bits",
+  as: "pte" | "ad" | "counter" | "bits",
 ): string {
   const x = observed ^ expected;
   if (x === 0n) return "same";
-  if (as === "pte") {
+  if (as === "ad") {
+    // A load through a translation: only A/D differences (a walk that did not set them)
+    // are named; any other difference is data of another page or another store.
+    if ((x & ~0x60n) !== 0n) return "other data";
+  }
+  if (as === "pte" || as === "ad") {
     if ((x & ~PTE_FLAGS) !== 0n) return "other data";
     const flags = PTE_BITS.filter(([b]) => (x & b) !== 0n).map(([, n]) => n).join("|");
     return `${flags} ${(observed & x) === 0n ? "clear" : "set"}`;
@@ -197,7 +204,8 @@ export function valueDelta(
 }
 
 /** How a value an op returns is compared: as memory, a counter or control bits. */
-function valueKind(op: Op): "pte" | "counter" | "bits" {
+function valueKind(op: Op): "pte" | "ad" | "counter" | "bits" {
+  if (op.op === "access") return "ad";
   if (op.op === "rdpmc") return "counter";
   if (op.op === "rdmsr") {
     // Counters (PMCn, A_PMCn, FIXED_CTRn, K7_PERFCTRn, F15H_PERF_CTRn) read as counts;
@@ -464,6 +472,31 @@ const SPTE_MAKERS: ReadonlySet<string> = new Set([
   "spte-wp0-smap-emulate",
 ]);
 
+/** The ways a guest store can go that matter to what a dirty log reports. */
+const STORE_PATHS: readonly string[] = [
+  "access-hit",
+  "mmio-hit",
+  "spte-wp0-trick",
+  "spte-wp0-smap-emulate",
+  "emulate-write",
+  "write-unsync-direct",
+];
+
+/**
+ * Memslot changes and zaps a cached spte can outlive: a stale spte that survived a slot
+ * deletion and one that survived a fast zap are different bugs with the same symptom.
+ */
+const OUTLIVED: readonly string[] = [
+  "slot-create",
+  "slot-delete",
+  "slot-move",
+  "slot-flags",
+  "slot-zap-slot",
+  "slot-zap-all",
+  "fast-zap",
+  "notifier-zap",
+];
+
 /**
  * Where the state the diverging op used came from: for an access the core served from
  * a cached spte, an unusual way the op that last set that spte made it (`from
@@ -477,8 +510,29 @@ function originOf(d: Divergence): string | undefined {
   if (d.origin !== undefined && d.origin !== d.index) {
     const o = history[d.origin];
     if (o === undefined) return undefined;
-    const events = o.events.filter((e) => SPTE_MAKERS.has(e));
-    return events.length === 0 ? undefined : `from ${events.join(",")}`;
+    const made = o.events.filter((e) => SPTE_MAKERS.has(e));
+    // What the spte outlived: memslot changes and zaps after it was set.
+    const seen = new Set<string>();
+    for (let i = d.origin + 1; i < history.length; i++) {
+      for (const e of history[i]!.events) if (OUTLIVED.includes(e)) seen.add(e);
+    }
+    const since = OUTLIVED.filter((e) => seen.has(e));
+    const parts = [
+      made.length === 0 ? "" : `from ${made.join(",")}`,
+      since.length === 0 ? "" : `outlived ${since.join(",")}`,
+    ].filter((t) => t !== "");
+    return parts.length === 0 ? undefined : parts.join(" | ");
+  }
+  if (d.op.op === "dirtylog" || d.op.op === "age") {
+    // How the stores since the last dirty log (or age) went: a page the log misses was
+    // written through some path that did not mark it.
+    const seen = new Set<string>();
+    for (let i = history.length - 1; i >= 0 && history[i]!.op !== d.op.op; i--) {
+      const h = history[i]!;
+      if (h.store) { for (const e of h.events) if (STORE_PATHS.includes(e)) seen.add(e); }
+    }
+    const paths = STORE_PATHS.filter((e) => seen.has(e));
+    return paths.length === 0 ? undefined : `stores ${paths.join(",")}`;
   }
   if (opArea(d.op.op) !== "pmu" || PMU_WRITERS.has(d.op.op)) return undefined;
   for (let i = history.length - 1; i >= 0; i--) {
@@ -491,8 +545,63 @@ function originOf(d: Divergence): string | undefined {
 
 // ------------------------------------------------------------------ the identity
 
-/** The identity of a divergence found on `backend` under `config`. */
-export function identify(d: Divergence, backend: BackendName, config: Config): Identity {
+/**
+ * The identity of a divergence found on `backend` under `config`. `deviation` is the
+ * known deviation that explains it, if any ({@linkcode explainDeviation}): a divergence
+ * a deviation explains and one with the same signature that it does not explain are
+ * different findings (a planted bug can look exactly like a known deviation).
+ */
+export function identify(
+  d: Divergence,
+  backend: BackendName,
+  config: Config,
+  deviation?: string,
+): Identity {
+  const id = identifyBase(d, backend, config);
+  if (deviation === undefined) return id;
+  const signature = `${id.signature} | deviation ${deviation}`;
+  return { signature, id: signatureId(signature), title: id.title };
+}
+
+/**
+ * The known deviations a divergence could be, in the order they are tried: those of
+ * its area (the memslot area's divergences are the MMU's).
+ */
+function candidateDeviations(d: Divergence): string[] {
+  const area = opArea(d.op.op) === "pmu" ? "pmu" : "mmu";
+  return DEVIATIONS.filter((x) => x.area === area).map((x) => x.name);
+}
+
+/**
+ * The known deviation that explains the divergence `d` of `trace` on the core, or
+ * undefined: the first one whose correction alone (same injected bugs, same options)
+ * makes the core agree up to and including the diverging op (docs/identity.md).
+ */
+export function explainDeviation(
+  trace: Trace,
+  d: Divergence,
+  factory: BackendFactory,
+  diff: DiffOptions = {},
+): string | undefined {
+  if (factory.name !== "core") return undefined;
+  for (const name of candidateDeviations(d)) {
+    const r = diffTrace(trace, factory, { ...diff, fix: [name] });
+    if (r.divergence === null || r.divergence.index > d.index) return name;
+  }
+  return undefined;
+}
+
+/** The whole identity of a divergence of `trace` on `factory`'s backend, deviation included. */
+export function identifyTrace(
+  trace: Trace,
+  d: Divergence,
+  factory: BackendFactory,
+  diff: DiffOptions = {},
+): Identity {
+  return identify(d, factory.name, trace.config, explainDeviation(trace, d, factory, diff));
+}
+
+function identifyBase(d: Divergence, backend: BackendName, config: Config): Identity {
   const area = opArea(d.op.op);
   const opText = formatOp(d.op);
   let signature: string, title: string;
@@ -517,7 +626,10 @@ export function identify(d: Divergence, backend: BackendName, config: Config): I
   return { signature, id: signatureId(signature), title };
 }
 
-/** The signature of a divergence (the identity's first part). */
+/**
+ * The signature of a divergence without the deviation part (use
+ * {@linkcode identifyTrace} for the whole identity of a core divergence).
+ */
 export function signatureOf(d: Divergence, backend: BackendName, config: Config): string {
   return identify(d, backend, config).signature;
 }

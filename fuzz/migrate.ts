@@ -15,7 +15,8 @@
 import { join } from "node:path";
 import type { BackendName } from "../src/backend.ts";
 import { coreFactory } from "../src/core/mod.ts";
-import { atomicWriteText } from "../src/corpus/store.ts";
+import { atomicWriteText, readFindingState, stateDir } from "../src/corpus/store.ts";
+import type { FindingState } from "../src/corpus/types.ts";
 import { diffTrace, type Divergence } from "../src/diff.ts";
 import { outcomeFromJson, permittedFromJson } from "../src/trace/json.ts";
 import { parseOpJson, traceFromJson } from "../src/trace/parse.ts";
@@ -70,7 +71,7 @@ export function migrateOne(f: Json): Migrated {
     });
     deviation = engine.explain(trace, d);
   } else d = recorded(f);
-  const id = identify(d, backend, trace.config);
+  const id = identify(d, backend, trace.config, deviation);
   return {
     oldId: f.id as string,
     newId: id.id,
@@ -103,11 +104,26 @@ function merge(a: Json, b: Json): Json {
   if (len(b) < len(a)) {
     out.minimized = b.minimized;
     out.divergence = b.divergence;
+    out.title = b.title;
   }
   out.aliases = [
     ...new Set([...(a.aliases as string[] ?? []), ...(b.aliases as string[] ?? [])]),
   ].sort();
   return out;
+}
+
+/** Two states of one new id, added up. */
+function mergeState(a: FindingState, b: FindingState): FindingState {
+  const history = [...a.history, ...b.history].sort((x, y) =>
+    Date.parse(x.time) - Date.parse(y.time)
+  );
+  return {
+    ...a,
+    hits: a.hits + b.hits,
+    lastSeen: Date.parse(b.lastSeen) > Date.parse(a.lastSeen) ? b.lastSeen : a.lastSeen,
+    seeds: [...new Set([...a.seeds, ...b.seeds])].slice(-20),
+    history: history.slice(-50),
+  };
 }
 
 /** Migrates every finding of `corpus`; returns what it did. */
@@ -164,6 +180,23 @@ export async function migrateCorpus(
       removed++;
       if (!options.dryRun) await Deno.remove(join(dir, name));
     }
+  }
+  // Per-run state (untracked `state/<id>.json`) follows its finding to the new id.
+  const states = new Map<string, FindingState>();
+  const moved: string[] = [];
+  for (const m of migrated) {
+    if (m.oldId === m.newId) continue;
+    const state = await readFindingState(corpus, m.oldId);
+    if (state === null) continue;
+    moved.push(m.oldId);
+    const into = states.get(m.newId) ?? await readFindingState(corpus, m.newId);
+    states.set(m.newId, into === null ? { ...state, id: m.newId } : mergeState(into, state));
+  }
+  if (!options.dryRun) {
+    for (const [id, state] of states) {
+      await atomicWriteText(join(stateDir(corpus), `${id}.json`), JSON.stringify(state) + "\n");
+    }
+    for (const id of moved) await Deno.remove(join(stateDir(corpus), `${id}.json`));
   }
   return { migrated, files: names.length, written, removed };
 }

@@ -8,6 +8,20 @@ import type { Backend, BackendFactory, Permitted } from "./backend.ts";
 import { ReferenceBackend } from "./reference/mod.ts";
 import type { Op, OpKind, Outcome, Trace } from "./trace/types.ts";
 
+/** One op of a diverging run as the identity sees it: its kind and its events. */
+export interface HistoryEntry {
+  /** The op's kind. */
+  op: OpKind;
+  /** A guest store (a `write`, or an `access` of kind write). */
+  store: boolean;
+  /** The backend's named events during the op, as in {@linkcode Divergence.path}. */
+  events: string[];
+}
+
+function isStore(op: Op): boolean {
+  return op.op === "write" || (op.op === "access" && op.kind === "write");
+}
+
 /** Where and how a backend disagreed with the reference. */
 export interface Divergence {
   /**
@@ -32,7 +46,7 @@ export interface Divergence {
    */
   path?: string[];
   /** Every op before the diverging one: its kind and events (same source as `path`). */
-  history?: { op: OpKind; events: string[] }[];
+  history?: HistoryEntry[];
   /**
    * The op whose state the diverging op used, when the backend knows (the core: the op
    * that last set the leaf spte an access hit).
@@ -99,7 +113,7 @@ function movedEvents(
 /** The diverging op's events, every earlier op's, and the op its state came from. */
 interface PathInfo {
   path: string[];
-  history?: { op: OpKind; events: string[] }[];
+  history?: HistoryEntry[];
   origin?: number;
 }
 
@@ -126,14 +140,14 @@ function pathOf(
     ...(options.fix === undefined ? {} : { fix: options.fix }),
   });
   try {
-    const history: { op: OpKind; events: string[] }[] = [];
+    const history: HistoryEntry[] = [];
     // The trace index of each op the backend ran (skipped ops do not count).
     const ran: number[] = [];
     let before = again.coverage!.slice();
     for (let i = 0; i <= index; i++) {
       const op = trace.ops[i]!;
       if ((again.supports?.(op) ?? null) !== null) {
-        history.push({ op: op.op, events: [] });
+        history.push({ op: op.op, store: isStore(op), events: [] });
         continue;
       }
       ran.push(i);
@@ -144,7 +158,7 @@ function pathOf(
         if (i < index) return undefined;
       }
       const after = again.coverage!;
-      history.push({ op: op.op, events: movedEvents(before, after, names) });
+      history.push({ op: op.op, store: isStore(op), events: movedEvents(before, after, names) });
       before = after.slice();
     }
     const serial = again.origin?.() ?? null;

@@ -1,0 +1,205 @@
+/**
+ * Tests of a finding's identity (docs/identity.md, fuzz/identity.ts): what separates two
+ * bugs, what keeps one bug under one id, and that a campaign with a planted bug behind a
+ * known coarse signature reports it as new.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { catalogue } from "../fuzz/catalogue.ts";
+import { Engine } from "../fuzz/engine.ts";
+import { identify } from "../fuzz/identity.ts";
+import { coreFactory } from "../src/core/mod.ts";
+import { DEVIATIONS } from "../src/core/deviations.ts";
+import { listFindings } from "../src/corpus/store.ts";
+import { diffTrace } from "../src/diff.ts";
+import { defaultConfig } from "../src/trace/config.ts";
+import { traceFromJson } from "../src/trace/parse.ts";
+import type { Op } from "../src/trace/types.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+function load(path: string) {
+  return traceFromJson(JSON.parse(Deno.readTextFileSync(join(ROOT, path))));
+}
+
+Deno.test("identity: the catalogue's regression traces give one id per bug", () => {
+  const byId = new Map<string, string[]>();
+  for (const bug of catalogue()) {
+    const trace = load(`corpus/regressions/inject/${bug.name}.json`);
+    const d = diffTrace(trace, coreFactory, { inject: [bug.name] }).divergence;
+    assert.ok(d !== null, `${bug.name}: its regression trace does not diverge`);
+    const id = identify(d, "core", trace.config);
+    byId.set(id.signature, [...(byId.get(id.signature) ?? []), bug.name]);
+  }
+  const shared = [...byId].filter(([, bugs]) => bugs.length > 1);
+  assert.deepEqual(shared, [], "catalogue bugs that share an identity");
+});
+
+Deno.test("identity: no planted bug's regression trace has a known deviation's identity", async () => {
+  const { findings } = await listFindings(join(ROOT, "corpus"));
+  const known = new Set(findings.map((f) => f.signature));
+  for (const bug of catalogue()) {
+    const trace = load(`corpus/regressions/inject/${bug.name}.json`);
+    const d = diffTrace(trace, coreFactory, { inject: [bug.name] }).divergence!;
+    const id = identify(d, "core", trace.config);
+    assert.ok(!known.has(id.signature), `${bug.name} looks like a corpus finding: ${id.signature}`);
+    // And no known deviation's correction explains it.
+    const engine = new Engine(coreFactory, {
+      seed: 0,
+      constraints: {},
+      diff: { inject: [bug.name] },
+      backend: "core",
+    });
+    assert.equal(engine.explain(trace, d), undefined, `${bug.name} is taken for a deviation`);
+  }
+});
+
+Deno.test("identity: each known deviation's trace is explained by it and has a corpus finding", async () => {
+  const { findings } = await listFindings(join(ROOT, "corpus"));
+  for (const { name } of DEVIATIONS) {
+    const trace = load(`corpus/deviations/${name}.json`);
+    const d = diffTrace(trace, coreFactory).divergence!;
+    const engine = new Engine(coreFactory, { seed: 0, constraints: {}, diff: {}, backend: "core" });
+    assert.equal(engine.explain(trace, d), name);
+    assert.ok(
+      findings.some((f) => f.deviation === name),
+      `no corpus finding is marked with deviation ${name}`,
+    );
+  }
+});
+
+Deno.test("identity: values, addresses and access kinds do not split a signature", () => {
+  const config = defaultConfig();
+  const access = (gva: bigint, kind: "read" | "write", user: boolean): Op =>
+    kind === "write"
+      ? { op: "access", gva, kind, user, size: 8, value: 0n }
+      : { op: "access", gva, kind, user, size: 8 };
+  const a = identify(
+    {
+      kind: "divergence",
+      index: 4,
+      op: access(0x400000n, "read", false),
+      observed: { value: 0x1234n },
+      permitted: [{ outcome: { pf: { code: 0x1, cr2: 0x400000n } }, why: "current walk" }],
+      path: ["access-hit", "rmap-single", "prefetch"],
+    },
+    "core",
+    config,
+  );
+  const b = identify(
+    {
+      kind: "divergence",
+      index: 9,
+      op: access(0x7f000000n, "write", true),
+      observed: { ok: true },
+      permitted: [{ outcome: { pf: { code: 0x7, cr2: 0x7f000000n } }, why: "current walk" }],
+      path: ["access-hit", "rmap-desc"],
+    },
+    "core",
+    config,
+  );
+  assert.equal(
+    a.signature,
+    "mmu/access: core translates, architecture protection #PF | path access-hit",
+  );
+  assert.equal(a.signature, b.signature);
+  assert.match(a.title, /core 0x1234, architecture #PF 0x1 \(P\)/);
+  // A not-present fault is another class.
+  const c = identify(
+    {
+      kind: "divergence",
+      index: 4,
+      op: access(0x400000n, "read", false),
+      observed: { value: 0x1234n },
+      permitted: [{ outcome: { pf: { code: 0x0, cr2: 0x400000n } }, why: "current walk" }],
+      path: ["access-hit"],
+    },
+    "core",
+    config,
+  );
+  assert.notEqual(c.signature, a.signature);
+});
+
+Deno.test("identity: MSRs by register class, RDPMC by counter class", () => {
+  const config = defaultConfig();
+  const rd = (msr: number) =>
+    identify(
+      {
+        kind: "divergence",
+        index: 0,
+        op: { op: "rdmsr", msr },
+        observed: { value: 3n },
+        permitted: [{ outcome: { value: 1n }, why: "" }],
+      },
+      "core",
+      config,
+    ).signature;
+  assert.equal(rd(0x38f), "pmu/rdmsr PERF_GLOBAL_CTRL: core value bits 1 set");
+  assert.equal(rd(0xc1), rd(0xc2), "PMC0 and PMC1 are one class");
+  const rdpmc = (ecx: number) =>
+    identify(
+      {
+        kind: "divergence",
+        index: 0,
+        op: { op: "rdpmc", ecx, user: false },
+        observed: { value: 0n },
+        permitted: [{ outcome: { gp: true }, why: "" }],
+      },
+      "core",
+      config,
+    ).signature;
+  assert.notEqual(rdpmc(0x8000_0000), rdpmc(0x0001_0000), "fast and unknown types differ");
+  assert.notEqual(rdpmc(0x4000_0000), rdpmc(0x0000_0000), "fixed and GP differ");
+});
+
+Deno.test("identity: a planted bug behind a known coarse signature is reported new", async () => {
+  // sp-wrong-access diverges as `core=pf, permitted={pf}` or `core=ok, permitted={pf}`,
+  // coarse signatures the shipped corpus holds (np-pf-keeps-stale-spte): with outcome
+  // kinds for identity the campaign said "0 new" and exited 0.
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(join(dir, "findings"));
+    for await (const e of Deno.readDir(join(ROOT, "corpus/findings"))) {
+      await Deno.copyFile(join(ROOT, "corpus/findings", e.name), join(dir, "findings", e.name));
+    }
+    const cmd = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        join(ROOT, "fuzz/cli.ts"),
+        "fuzz",
+        "--inject",
+        "sp-wrong-access",
+        "--areas",
+        "mmu,memslot",
+        "--runs",
+        "2500",
+        "--seed",
+        "6",
+        "--workers",
+        "1",
+        "--corpus",
+        dir,
+        "--json",
+      ],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const out = await cmd.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    const summary = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+    const fresh = summary.findings.filter((f: { new: boolean }) => f.new);
+    assert.ok(fresh.length > 0);
+    // At least one of them is the planted bug's: the uninjected core agrees on it.
+    let caused = 0;
+    for (const f of fresh) {
+      const json = JSON.parse(await Deno.readTextFile(join(dir, "findings", `${f.id}.json`)));
+      if (diffTrace(traceFromJson(json.minimized), coreFactory).divergence === null) caused++;
+    }
+    assert.ok(caused > 0, "no new finding is the planted bug's");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
