@@ -172,7 +172,10 @@ export class FindingCache {
     try {
       finding = await readFinding(this.#dir, id);
     } catch (e) {
-      return { status: 500, error: `Cannot read ${file}: ${errorText(e)}` };
+      // The store names the file by its full path; the message names it already.
+      const text = errorText(e).replace(`${join(this.#base, `${id}.json`)}: `, "")
+        .replace(/^(Cannot parse JSON: )+/, "Cannot parse JSON: ");
+      return { status: 500, error: `Cannot read ${file}: ${text}` };
     }
     if (finding === null) return { status: 404, error: `No finding ${id}` };
     const deep = tooDeepAt(finding);
