@@ -29,7 +29,8 @@ interface Ran {
  */
 async function task(name: string, ...args: string[]): Promise<Ran> {
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
-  const line: string = config.tasks[name];
+  const entry: string | { command: string } = config.tasks[name];
+  const line = typeof entry === "string" ? entry : entry.command;
   const [deno, ...words] = line.split(/\s+/);
   assert.equal(deno, "deno", `task ${name} is not a deno command: ${line}`);
   const child = new Deno.Command(Deno.execPath(), {
