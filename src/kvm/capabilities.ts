@@ -55,7 +55,9 @@ function enablePmu(): boolean {
 
 /** The config fields the KVM here cannot provide, each with the reason. */
 export interface KvmMismatch {
+  /** Why 1 GiB pages cannot be given to the guest here. */
   gbPages?: string;
+  /** Why the config's vPMU cannot be given to the guest here. */
   pmu?: string;
 }
 

@@ -11,6 +11,7 @@ import * as L from "./layout.ts";
 
 /** An op the kvm backend cannot run faithfully (a constraint violation or an unsupported op). */
 export class KvmConstraintError extends RangeError {
+  /** The error's name, as printed. */
   override name = "KvmConstraintError";
 }
 
@@ -62,12 +63,13 @@ export const KVM_PVM_DIFFERS: Readonly<Record<string, string>> = {
     "corpus/kvm-pvm/masked-filter-amd-event-bits.json)",
 };
 
+let pvm: boolean | undefined;
+
 /**
  * Whether the kvm module here is kvm_pvm: /sys/module/kvm_pvm exists. Read through libc
  * (open with O_PATH|O_DIRECTORY), because Deno grants /sys paths only with
  * --allow-all; false without FFI permission or where /sys has no such module.
  */
-let pvm: boolean | undefined;
 export function isKvmPvm(): boolean {
   if (pvm === undefined) {
     try {

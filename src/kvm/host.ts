@@ -28,14 +28,17 @@ export type KvmMmuMode = "shadow paging" | "TDP MMU" | "legacy TDP" | "none";
 
 /** What the kvm backend runs on (see the module doc). Plain JSON. */
 export interface KvmHost {
+  /** The record's format tag. */
   format: "shadowfuzz.kvm-host/1";
   /** The kernel release (`uname -r`), or null when /proc/sys/kernel/osrelease is absent. */
   kernel: string | null;
   /** The KVM vendor module loaded: kvm_intel, kvm_amd, another kvm_* (kvm_pvm), or null. */
   vendorModule: string | null;
+  /** The vendor of that module; `none` without one. */
   vendor: "intel" | "amd" | "other" | "none";
   /** Every `kvm*` module in /sys/module: parameter name to value (trailing newline cut). */
   modules: Record<string, Record<string, string>>;
+  /** The MMU that guest page-table ops exercise here. */
   mmu: {
     mode: KvmMmuMode;
     /** Two-dimensional paging on (`kvm_intel.ept`, `kvm_amd.npt`). */
@@ -58,7 +61,8 @@ export interface KvmHost {
 }
 
 /** The note of a TDP host (issue 12 section 1). */
-export const TDP_NOTE = "guest page-table ops exercise the hardware walker, not KVM's shadow " +
+export const TDP_NOTE: string =
+  "guest page-table ops exercise the hardware walker, not KVM's shadow " +
   "MMU; memslot, dirty-log and discard ops still exercise KVM";
 
 type ReadResult = { text: string } | { absent: true } | { error: string };

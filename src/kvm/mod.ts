@@ -29,6 +29,7 @@ export type { KvmHost, KvmMmuMode } from "./host.ts";
 
 /** The kvm factories: they make {@linkcode KvmBackend}s and give the host record. */
 export interface KvmBackendFactory extends BackendFactory {
+  /** A backend on a VM for `config` (a pooled one unless the options say otherwise). */
   create(config: Config): KvmBackend;
   /** The host record ({@linkcode kvmHost}). */
   host(): Readonly<KvmHost>;
