@@ -312,10 +312,14 @@ export function genRewrite(src: Source, world: World, out: Op[]): void {
   else if (how === 1) out.push({ op: "write", gpa: e.gpa, size: 4, value: value & 0xffff_ffffn });
   else if (how === 2) out.push({ op: "write", gpa: e.gpa + 4n, size: 4, value: value >> 32n });
   else if (how === 3) out.push({ op: "write", gpa: e.gpa, size: 1, value: value & 0xffn });
-  else if (unalignedStore(src, world, out, e, value, how === 5)) {
-    genFollowUp(src, world, out, e.gva);
-    return;
-  } else out.push({ op: "write", gpa: e.gpa, size: 8, value });
+  else {
+    const follow = unalignedStore(src, world, out, e, value, how === 5);
+    if (follow !== null) {
+      genFollowUp(src, world, out, follow);
+      return;
+    }
+    out.push({ op: "write", gpa: e.gpa, size: 8, value });
+  }
   world.recordEntry({ ...e, value });
   genFollowUp(src, world, out, e.gva);
 }
@@ -326,7 +330,8 @@ export function genRewrite(src: Source, world: World, out: Op[]): void {
  * known value or zeros. KVM judges such a write after `mmu_pte_write_fetch_gpte` aligned
  * a 4-byte one down to its 8-byte gpte: every other size is misaligned (the shadow page
  * is zapped), a 4-byte one at offset 5-7 zaps only the first entry's spte
- * (`detect_write_misaligned`, `get_written_sptes`; KVM-FACTS B.6). False (nothing
+ * (`detect_write_misaligned`, `get_written_sptes`; KVM-FACTS B.6). Returns the address
+ * to access next (often one through the second entry of a straddle), or null (nothing
  * emitted) when the store would cross the page.
  */
 function unalignedStore(
@@ -336,10 +341,10 @@ function unalignedStore(
   e: WEntry,
   value: bigint,
   straddle: boolean,
-): boolean {
+): bigint | null {
   const size = pick<Size>(src, [4, 2, 8, 1]);
   const offset = straddle && size > 1 ? 9 - size + src.int(size - 1) : 1 + src.int(7);
-  if (Number(e.gpa & 0xfffn) + offset + size > 4096) return false;
+  if (Number(e.gpa & 0xfffn) + offset + size > 4096) return null;
   const next = world.entries.get(e.gpa + 8n);
   const window = value | ((chance(src, 50) ? next?.value ?? 0n : 0n) << 64n);
   const shift = BigInt(8 * offset), mask = (1n << BigInt(8 * size)) - 1n;
@@ -348,8 +353,9 @@ function unalignedStore(
   const before = e.value | ((next?.value ?? 0n) << 64n);
   const after = (before & ~(mask << shift)) | (window & (mask << shift));
   world.recordEntry({ ...e, value: after & ((1n << 64n) - 1n) });
-  if (next !== undefined && offset + size > 8) world.recordEntry({ ...next, value: after >> 64n });
-  return true;
+  if (next === undefined || offset + size <= 8) return e.gva;
+  world.recordEntry({ ...next, value: after >> 64n });
+  return chance(src, 50) ? next.gva : e.gva;
 }
 
 /** After a rewrite: nothing, INVLPG, a CR3 reload or a CR0.WP flip. */
