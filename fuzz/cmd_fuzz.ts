@@ -3,13 +3,13 @@
  * `deno task fuzz`: a campaign against a backend, findings into the corpus, a summary
  * (DESIGN.md section 6). Exit 0 without new findings, 1 with, 2 on usage errors.
  */
-import { listFindings, writeRun } from "../src/corpus/store.ts";
+import { CorpusWriteError, listFindings, writeRun } from "../src/corpus/store.ts";
 import { type Area, RUN_FORMAT } from "../src/corpus/types.ts";
 import { resolveBackendFlag } from "./backend_ref.ts";
 import { type CampaignFinding, runCampaign } from "./campaign.ts";
 import type { RunFinding } from "./engine.ts";
 import { catalogue, formatCatalogue } from "./catalogue.ts";
-import { addHits, type FindingContext, recordFinding } from "./corpus.ts";
+import { addHits, type FindingContext, makeFinding, recordFinding } from "./corpus.ts";
 import { AREAS } from "./generate.ts";
 import { harnessVersion } from "./harness.ts";
 import { ProgressReporter, rate } from "./progress.ts";
@@ -21,6 +21,12 @@ export const FUZZ_USAGE = `Usage:
   deno task fuzz [--seconds N|--runs N] [--seed S] [--workers N] [--backend core|kvm]
                  [--areas mmu,memslot,pmu] [--inject NAME|list] [--audit] [--strict]
                  [--corpus DIR] [--json] [--no-guide]`;
+
+/**
+ * Exit code of a campaign the corpus stopped: a write failed mid-campaign (a full disk);
+ * the summary and the findings it could not save were printed on stdout.
+ */
+export const EXIT_NOT_SAVED = 4;
 
 /** Default budget when neither --seconds nor --runs is given. */
 const DEFAULT_SECONDS = 60;
@@ -146,6 +152,16 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
   const recorded = new Map<string, { hits: number; isNew: boolean }>();
+  // A write the corpus refused mid-campaign (a full disk): the campaign stops, and what
+  // it could not save is printed instead, so that nothing it found is lost.
+  let writeError: string | null = null;
+  const unsaved: RunFinding[] = [];
+  const stopOnWriteError = (e: CorpusWriteError) => {
+    if (writeError !== null) return;
+    writeError = e.message;
+    Atomics.store(stopFlag, 0, 1);
+    progress.line(`shadowfuzz: ${e.message}: stopping the campaign`);
+  };
   let result;
   try {
     result = await runCampaign({
@@ -175,11 +191,24 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
         // A divergence a known deviation explains is not a finding of its own (unless the
         // corpus holds its identity): it is counted under the deviation.
         if (f.deviation !== undefined && !knownIds.has(f.id)) return;
-        const isNew = await recordFinding(flags.corpus, f, cf.hits, {
-          ...ctx,
-          now: new Date().toISOString(),
-        }) &&
-          !knownIds.has(f.id);
+        let isNew: boolean;
+        if (writeError !== null) {
+          // The corpus refused an earlier write: keep the finding for the summary.
+          unsaved.push(f);
+          isNew = !knownIds.has(f.id);
+        } else {
+          try {
+            isNew = await recordFinding(flags.corpus, f, cf.hits, {
+              ...ctx,
+              now: new Date().toISOString(),
+            }) && !knownIds.has(f.id);
+          } catch (e) {
+            if (!(e instanceof CorpusWriteError)) throw e;
+            stopOnWriteError(e);
+            unsaved.push(f);
+            isNew = !knownIds.has(f.id);
+          }
+        }
         recorded.set(f.id, { hits: cf.hits, isNew });
         const ops = f.minimized?.ops ?? (f.trace as { ops: unknown[] }).ops.length;
         progress.line(
@@ -196,10 +225,16 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
   for (const cf of result.findings) {
     const r = recorded.get(cf.first.id);
     if (r !== undefined && cf.hits > r.hits) {
-      await addHits(flags.corpus, cf.first.id, cf.hits - r.hits, {
-        ...ctx,
-        now: new Date().toISOString(),
-      });
+      if (writeError !== null) continue;
+      try {
+        await addHits(flags.corpus, cf.first.id, cf.hits - r.hits, {
+          ...ctx,
+          now: new Date().toISOString(),
+        });
+      } catch (e) {
+        if (!(e instanceof CorpusWriteError)) throw e;
+        stopOnWriteError(e);
+      }
     }
   }
   const opsPerSec = result.ops / Math.max(result.seconds, 1e-9);
@@ -226,12 +261,21 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
     ...(flags.inject === undefined ? {} : { inject: flags.inject }),
     coverage: result.coverageEvents.length,
   };
-  await writeRun(flags.corpus, {
-    format: RUN_FORMAT,
-    time,
-    ...common,
-    findings: summaryFindings.map((f) => ({ id: f.id, signature: f.signature, new: f.new })),
-  });
+  if (writeError === null) {
+    try {
+      await writeRun(flags.corpus, {
+        format: RUN_FORMAT,
+        time,
+        ...common,
+        findings: summaryFindings.map((f) => ({ id: f.id, signature: f.signature, new: f.new })),
+      });
+    } catch (e) {
+      if (!(e instanceof CorpusWriteError)) throw e;
+      stopOnWriteError(e);
+    }
+  }
+  // Findings the corpus could not take, whole (JSON), for the user to keep.
+  const unsavedFindings = unsaved.map((f) => makeFinding(f, ctx, recorded.get(f.id)?.hits ?? 1));
   const newCount = summaryFindings.filter((f) => f.new).length;
   if (flags.json) {
     console.log(JSON.stringify({
@@ -244,6 +288,7 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
       corpusErrors: errors,
       findings: summaryFindings,
       knownDeviations: result.deviations,
+      ...(writeError === null ? {} : { writeError, unsaved: unsavedFindings }),
     }));
   } else {
     console.log(
@@ -263,6 +308,17 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
     for (const [name, runs] of Object.entries(result.deviations)) {
       console.log(`  known deviation ${name}: ${runs} run${runs === 1 ? "" : "s"}`);
     }
+    if (writeError !== null) {
+      console.log(
+        `  NOT SAVED (${writeError}): ${unsavedFindings.length} finding(s), each as one ` +
+          `finding file's JSON on the next lines`,
+      );
+      for (const f of unsavedFindings) console.log(JSON.stringify(f));
+    }
+  }
+  if (writeError !== null) {
+    console.error(`shadowfuzz: ${writeError}: the campaign stopped early (exit 4)`);
+    return EXIT_NOT_SAVED;
   }
   return newCount > 0 ? 1 : 0;
 }
