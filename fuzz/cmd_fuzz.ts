@@ -15,6 +15,7 @@ import { harnessVersion } from "./harness.ts";
 import { ProgressReporter, rate } from "./progress.ts";
 import { args, checkCorpusFlag, intFlag, UsageError, workersFlag } from "./usage.ts";
 import { kvmPvmConfig } from "../src/trace/config.ts";
+import { kvmHost } from "../src/kvm/mod.ts";
 import type { BackendName } from "../src/backend.ts";
 
 export const FUZZ_USAGE = `Usage:
@@ -136,7 +137,16 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
   const knownIds = new Set(existing.map((f) => f.id));
   const harness = await harnessVersion();
   const time = new Date().toISOString();
+  // What a kvm finding and run record say of the kernel they ran on (docs/design.md).
+  const host = backend === "kvm"
+    ? structuredClone(kvmHost()) as unknown as Record<string, unknown>
+    : undefined;
+  if (host !== undefined && !flags.json) {
+    progress.line(`shadowfuzz: kvm host: ${host.summary}`);
+    if (typeof host.note === "string") progress.line(`shadowfuzz: ${host.note}`);
+  }
   const ctx: FindingContext = {
+    ...(host === undefined ? {} : { host }),
     seed: String(flags.seed),
     backend,
     ...(flags.inject === undefined ? {} : { inject: flags.inject }),
@@ -260,6 +270,8 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
     backend,
     ...(flags.inject === undefined ? {} : { inject: flags.inject }),
     coverage: result.coverageEvents.length,
+    knownDeviations: result.deviations,
+    ...(host === undefined ? {} : { host }),
   };
   if (writeError === null) {
     try {
@@ -287,7 +299,6 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
       interrupted: result.interrupted,
       corpusErrors: errors,
       findings: summaryFindings,
-      knownDeviations: result.deviations,
       ...(writeError === null ? {} : { writeError, unsaved: unsavedFindings }),
     }));
   } else {

@@ -20,6 +20,8 @@ export interface FindingContext {
   harness: string;
   /** ISO 8601. */
   now: string;
+  /** The kvm host record (`src/kvm/host.ts`) when the backend is kvm. */
+  host?: Record<string, unknown>;
 }
 
 /** Builds the Finding file of a newly found signature. */
@@ -51,6 +53,7 @@ export function makeFinding(f: RunFinding, ctx: FindingContext, hits: number): F
     seeds: [ctx.seed],
     ...(ctx.inject === undefined ? {} : { inject: ctx.inject }),
     ...(f.deviation === undefined ? {} : { deviation: f.deviation }),
+    ...(ctx.host === undefined ? {} : { host: ctx.host }),
     trace: f.trace,
     minimized: min.trace,
     divergence: {

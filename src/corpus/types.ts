@@ -133,5 +133,9 @@ export interface RunRecord {
   inject?: string;
   /** Number of distinct core coverage events reached. */
   coverage: number;
+  /** The kvm host record (`src/kvm/host.ts`) of a campaign on the kvm backend. */
+  host?: Record<string, unknown>;
+  /** Runs per known deviation (`src/core/deviations.ts`). */
+  knownDeviations?: Record<string, number>;
   findings: { id: string; signature: string; new: boolean }[];
 }
