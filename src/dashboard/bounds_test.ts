@@ -49,6 +49,11 @@ Deno.test("bounds: the depth check names the too-deep field and never recurses",
 Deno.test("format: numbers get separators and fixed decimals, text is clipped safely", () => {
   assert.equal(formatInt(1234567), "1,234,567");
   assert.equal(formatInt(0), "0");
+  assert.equal(formatInt(-1234.6), "-1,235");
+  assert.equal(formatInt(999), "999");
+  assert.equal(formatInt(1e21), "1e+21");
+  assert.equal(formatFixed(-0.004), "-0.00");
+  assert.equal(formatFixed(1234567.891, 1), "1,234,567.9");
   assert.equal(formatFixed(0.17439878400000086), "0.17");
   assert.equal(formatFixed(1234.5), "1,234.50");
   assert.equal(formatSeconds(60), "60.00 s");

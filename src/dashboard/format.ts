@@ -4,18 +4,24 @@
  * clipping of long text, both used by every page.
  */
 
-/** An integer with thousands separators (`1,234,567`); anything else as is. */
+/**
+ * An integer with thousands separators (`1,234,567`); anything else as is. Not
+ * `toLocaleString`, which costs ~30 us a call (3 ms for a list page of 50 rows).
+ */
 export function formatInt(n: number): string {
-  return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : String(n);
+  return Number.isFinite(n) ? group(Math.round(n).toFixed(0)) : String(n);
 }
 
 /** A number with `digits` decimals and thousands separators (`1,234.57`). */
 export function formatFixed(n: number, digits = 2): string {
   if (!Number.isFinite(n)) return String(n);
-  return n.toLocaleString("en-US", {
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
-  });
+  const [whole = "", fraction] = n.toFixed(digits).split(".");
+  return fraction === undefined ? group(whole) : `${group(whole)}.${fraction}`;
+}
+
+/** Commas between groups of three digits of an integer's decimal digits. */
+function group(digits: string): string {
+  return digits.replace(/\B(?=(\d{3})+$)/g, ",");
 }
 
 /** Seconds with two decimals: `0.17 s`, `1,234.50 s`. */
