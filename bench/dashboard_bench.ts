@@ -1,6 +1,6 @@
 /**
  * @module
- * Dashboard benchmark over 10,000 synthetic findings (DESIGN.md section 8, issue 5):
+ * Dashboard benchmark over 10,000 synthetic findings (docs/design.md, issue 5):
  * server time of the list and finding pages through `app.request` (no network), then
  * 50 concurrent clients on loopback against `Deno.serve` with a bounded number of
  * requests. Prints one JSON object with p50/p99 in milliseconds; the goal is a p99

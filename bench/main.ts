@@ -1,7 +1,7 @@
 /**
  * @module
  * `deno task bench [--json] [--quick]`: core vs reference ops/s on the same op arrays,
- * as ratios measured in one run (DESIGN.md section 9), and the core's memory for a
+ * as ratios measured in one run (docs/design.md, quality bars), and the core's memory for a
  * 1 TiB guest-physical layout with 1M touched pages (measured in a child process),
  * and the fuzzer's worker scaling (`deno task fuzz --json` with 1 and 2 workers, and two
  * 1-worker processes at once as the control,

@@ -1,7 +1,7 @@
 /**
  * @module
  * Child process of `deno task bench`: the core's resident memory after touching 1M
- * pages spread over a 1 TiB guest-physical slot (DESIGN.md section 9: < 256 MiB).
+ * pages spread over a 1 TiB guest-physical slot (docs/design.md, quality bars: < 256 MiB).
  * Prints one JSON object.
  */
 import { BACKENDS } from "../src/backends.ts";

@@ -1,7 +1,7 @@
 /**
  * @module
  * The command-line entry point: `deno task run|diff|...` land here with the subcommand
- * as the first argument. Exit codes (DESIGN.md section 6): 0 success / no new finding,
+ * as the first argument. Exit codes (docs/design.md): 0 success / no new finding,
  * 1 divergence or new finding, 2 usage error (bad flags, unreadable or malformed
  * input), 3 internal error.
  */

@@ -1,7 +1,7 @@
 /**
  * @module
  * `deno task fuzz`: a campaign against a backend, findings into the corpus, a summary
- * (DESIGN.md section 6). Exit 0 without new findings, 1 with, 2 on usage errors.
+ * (fuzz/README.md). Exit 0 without new findings, 1 with, 2 on usage errors.
  */
 import { CorpusWriteError, listFindings, writeRun } from "../src/corpus/store.ts";
 import { type Area, RUN_FORMAT } from "../src/corpus/types.ts";

@@ -228,7 +228,7 @@ export class Engine {
     const pool = this.#pool;
     if ((this.options.guide ?? true) && pool.length > 0) {
       const src = new RandomSource(new Sfc32(seed, index, 2));
-      // One run in four is a mutant: measured (fuzz/README.md), mutants rarely find a bug
+      // One run in four is a mutant: measured (docs/measurements.md), mutants rarely find a bug
       // sooner than fresh generation, and each one replaces a fresh run that might have.
       if (src.int(4) === 0) {
         const parent = pool[src.int(pool.length)]!;

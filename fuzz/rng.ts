@@ -2,7 +2,7 @@
  * @module
  * The fuzzer's random numbers: a small, fast, portable PRNG (sfc32) seeded from a
  * campaign seed and a run index, so that run `r` of seed `s` is the same trace on every
- * machine and for every worker count (DESIGN.md section 6). Only 32-bit integer
+ * machine and for every worker count (fuzz/README.md). Only 32-bit integer
  * arithmetic (`Math.imul`, `>>> 0`) is used: the sequence does not depend on floating
  * point or on the JavaScript engine.
  */

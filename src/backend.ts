@@ -6,7 +6,7 @@
  * {@linkcode Oracle}: it judges another backend's outcome against the set of outcomes
  * the architecture and the KVM uAPI permit, and follows the branch that was taken.
  *
- * Backends share constants and types only, never logic (DESIGN.md section 1).
+ * Backends share constants and types only, never logic (docs/design.md).
  */
 import type { Config, Op, Outcome, Permitted } from "./trace/types.ts";
 

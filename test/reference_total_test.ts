@@ -1,6 +1,6 @@
 /**
  * @module
- * The reference is total over valid traces (DESIGN.md section 2: an exception would be
+ * The reference is total over valid traces (docs/design.md: an exception would be
  * a crash finding): thousands of random traces, uniform over the format and dense over
  * a small guest, never make it throw, and following any permitted branch (with any
  * value of the don't-care bits) is always judged a match.

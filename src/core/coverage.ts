@@ -1,6 +1,6 @@
 /**
  * @module
- * The core's coverage events: named counters the fuzzer guides on (DESIGN.md section 6).
+ * The core's coverage events: named counters the fuzzer guides on (fuzz/README.md).
  * `COVERAGE_NAMES[i]` names `coverage[i]`; `Cov` maps a name to its index.
  */
 

@@ -180,7 +180,7 @@ Deno.test("core: injected link-unsync-no-sync shows in 8 ops through an alias, w
   // A store through P[1], which maps its own page table P, builds the shadow chain, makes
   // P unsync and rewrites P[1]; PML4[1] then aliases the PDPT. The aliased addresses were
   // never mapped, so no TLB may hold them; linking the PDPT page into PML4[1] must sync P.
-  // The reference and the real KVM here (kvm_pvm) return 0x27 too (fuzz/README.md).
+  // The reference and the real KVM here (kvm_pvm) return 0x27 too (docs/measurements.md).
   const ops = [
     "slot 0 gpa=0x0 pages=64 hva=0x100000000",
     "write 0x0 0x7",

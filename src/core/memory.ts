@@ -1,7 +1,7 @@
 /**
  * @module
  * Host memory of the core: sparse 8-byte words keyed by hva / 8 in an open-addressing
- * hash (DESIGN.md section 9: memory grows with touched words, not with slot size).
+ * hash (docs/design.md, quality bars: memory grows with touched words, not with slot size).
  * Keys are word indices (< 2^44, exact in a Float64Array), values two Uint32 halves.
  * A zeroed word keeps its slot with value 0 (no tombstones needed).
  */

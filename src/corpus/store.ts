@@ -1,6 +1,6 @@
 /**
  * @module
- * The corpus store (DESIGN.md section 7): reads and writes finding files
+ * The corpus store (docs/corpus.md): reads and writes finding files
  * (`<corpus>/findings/<id>.json`, tracked: content and triage), their per-run state
  * (`<corpus>/state/<id>.json`, untracked: hits, last seen, seeds, hit history; merged
  * in by every reader), campaign run records (`<corpus>/runs/*.json`) and the catalogue

@@ -1,6 +1,6 @@
 /**
  * @module
- * The corpus file formats (DESIGN.md section 7): findings and campaign run records.
+ * The corpus file formats (docs/corpus.md): findings and campaign run records.
  * Types only; the store that reads and writes them atomically is `store.ts`.
  */
 import type { BackendName } from "../backend.ts";

@@ -1,6 +1,6 @@
 /**
  * @module
- * The findings dashboard (DESIGN.md section 8) as a Hono app: server-rendered pages
+ * The findings dashboard (docs/design.md) as a Hono app: server-rendered pages
  * (findings list, finding, runs) and the same data as JSON under `/api/`. It only
  * reads the corpus, except for the status/note write-back, which is same-origin only,
  * carries a per-process CSRF token and goes through the store's atomic update.

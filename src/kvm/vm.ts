@@ -710,9 +710,9 @@ export class KvmVm {
 }
 
 /**
- * Makes the supported CPUID match the trace config where KVM lets it (DESIGN.md section
- * 5): vendor string, MAXPHYADDR, Page1GB, SMEP/SMAP, no PCID/PKU/LA57, and no vPMU when
- * `pmu.version` is 0. Bit positions: SDM vol. 2A CPUID; AMD APM vol. 3 appendix E.
+ * Makes the supported CPUID match the trace config where KVM lets it (src/kvm/README.md,
+ * "The VM"): vendor string, MAXPHYADDR, Page1GB, SMEP/SMAP, no PCID/PKU/LA57, and no vPMU
+ * when `pmu.version` is 0. Bit positions: SDM vol. 2A CPUID; AMD APM vol. 3 appendix E.
  */
 function filterCpuid(v: DataView, n: number, cfg: Config): void {
   const vendor = cfg.vendor === "amd" ? ["Auth", "enti", "cAMD"] : ["Genu", "ineI", "ntel"];

@@ -559,7 +559,7 @@ export class ReferenceBackend implements Backend, Oracle {
     for (const e of walked) this.#accessed.add(Number(e.gpa >> 12n));
     if ("pf" in observed) {
       // A faulting walk sets no A/D in KVM (KVM-FACTS A.5); hardware may set A in the
-      // upper levels it used, so those A bits become don't care (DESIGN.md section 3).
+      // upper levels it used, so those A bits become don't care (docs/semantics.md rule 5).
       // The leaf (or the faulting entry) stays unchanged, as access.c checks.
       for (const e of walked.slice(0, -1)) {
         if ((e.value & PTE_A) === 0n) this.#memory.addDontCare(e.hva - (e.hva % 8), PTE_A);

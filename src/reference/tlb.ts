@@ -1,6 +1,6 @@
 /**
  * @module
- * The stale-translation oracle (DESIGN.md section 3). The architecture lets a TLB or
+ * The stale-translation oracle (docs/semantics.md rule 5). The architecture lets a TLB or
  * paging-structure cache serve any translation of a gva that was valid at some instant
  * since that gva was last invalidated (SDM vol. 3A 4.10.2-4.10.4); KVM's unsync shadow
  * pages make this real (KVM-FACTS B.5). The reference keeps no TLB: it keeps a log of

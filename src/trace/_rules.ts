@@ -1,6 +1,6 @@
 /**
  * @module
- * The value rules of the trace format (DESIGN.md section 2), shared by the JSON parser
+ * The value rules of the trace format (docs/trace-format.md), shared by the JSON parser
  * (`parse.ts`) and the text parser (`text.ts`) so that both accept exactly the same ops.
  * The parsers check syntax and types; the rules here check ranges and cross-field
  * constraints on values that already have the right types, and report the first broken
@@ -20,7 +20,7 @@ export interface Problem {
   error: typeof TypeError | typeof RangeError;
 }
 
-/** Guest pages are 4 KiB; an op never crosses one (DESIGN.md section 2). */
+/** Guest pages are 4 KiB; an op never crosses one (docs/trace-format.md). */
 export const PAGE_SIZE = 4096;
 /** Largest u32 (uAPI `slot`, MSR index, RDPMC ECX, filter fields). */
 export const U32_MAX = 0xffff_ffff;

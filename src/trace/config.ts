@@ -35,7 +35,7 @@ export function defaultConfig(): Config {
 }
 
 /**
- * The config that matches the KVM on this machine kind (kvm_pvm; DESIGN.md section 5):
+ * The config that matches the KVM on this machine kind (kvm_pvm; docs/measurements.md):
  * an AMD guest, MAXPHYADDR 48, no 1 GiB pages, no vPMU. Measured on kvm_pvm (see
  * corpus/regressions/kvm-pvm-*.json): the VM has no SMM address space, and CR4.SMEP
  * and CR4.SMAP can be set (and are enforced) although CPUID does not list them, so for
@@ -54,7 +54,7 @@ export function kvmPvmConfig(): Config {
 
 /**
  * The PMU defaults for a vendor and version, so that a trace may say only
- * `"pmu": {"version": 0}` or `"vendor": "amd"` (DESIGN.md section 5): no vPMU has no
+ * `"pmu": {"version": 0}` or `"vendor": "amd"` (docs/trace-format.md): no vPMU has no
  * counters; Intel version 1 has no fixed counters; AMD has 48-bit counters, no fixed
  * counters, the 4 K7 counters in version 1 and 6 (PerfCtrExtCore) in version 2.
  */

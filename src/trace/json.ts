@@ -1,6 +1,6 @@
 /**
  * @module
- * The JSON form of traces, ops, configs and outcomes (DESIGN.md section 2): 64-bit
+ * The JSON form of traces, ops, configs and outcomes (docs/trace-format.md): 64-bit
  * values as lowercase `0x` hex strings, small counts as numbers.
  *
  * `parseTrace(formatTrace(t))` deep-equals `t` for every valid trace; the config is

@@ -1,6 +1,6 @@
 /**
  * @module
- * Parsing and validation of the JSON trace format (DESIGN.md section 2).
+ * Parsing and validation of the JSON trace format (docs/trace-format.md).
  *
  * Every check happens before anything is returned, so a caller gets either a whole,
  * valid {@linkcode Trace} or an error that names what is wrong and where:

@@ -456,7 +456,7 @@ for (const [what, text, cls, message] of MALFORMED) {
   });
 }
 
-Deno.test("parseTrace: reads the DESIGN.md example", () => {
+Deno.test("parseTrace: reads the design's example trace, every default spelled out", () => {
   const trace = parseTrace(`{
     "format": "shadowfuzz.trace/1",
     "comment": "why this trace exists (optional)",
@@ -605,7 +605,7 @@ Deno.test("parseConfig: undefined gives the defaults and a partial config merges
 });
 
 Deno.test("parseConfig: the kvm_pvm machine's config parses to kvmPvmConfig()", () => {
-  // DESIGN.md section 5's config, plus what was measured since: no SMM address space.
+  // The config measured on kvm_pvm (docs/measurements.md), with no SMM address space.
   const json = { vendor: "amd", maxPhyAddr: 48, gbPages: false, smm: false, pmu: { version: 0 } };
   assert.deepEqual(parseConfig(json), kvmPvmConfig());
 });

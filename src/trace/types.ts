@@ -1,6 +1,6 @@
 /**
  * @module
- * The types of the trace format, version 1 (DESIGN.md section 2): the machine
+ * The types of the trace format, version 1 (docs/trace-format.md): the machine
  * configuration, the ops and their outcomes. Types only: parsing lives in
  * `parse.ts`, JSON formatting in `json.ts`, the one-line text form in `text.ts`.
  *
@@ -318,7 +318,7 @@ export type Op =
 /** The name of an op kind: `"slot"`, `"write"`, ... */
 export type OpKind = Op["op"];
 
-/** Every op kind, in the order of DESIGN.md section 2. */
+/** Every op kind, in the order of docs/trace-format.md. */
 export const OP_KINDS: readonly OpKind[] = [
   "slot",
   "write",

@@ -115,7 +115,7 @@ export const AMD_COUNTER_WIDTH = 48;
  * vPMU, the other vendor, or an Intel counter index beyond nr_gp; on an AMD vPMU every
  * K7 MSR stays valid, see `svm/pmu.c` amd_is_valid_msr): reads return 0, writes are
  * ignored, never a #GP. MSR_K7_EVNTSEL0..3, MSR_K7_PERFCTR0..3, MSR_P6_PERFCTR0..1,
- * MSR_P6_EVNTSEL0..1 (DESIGN.md section 2, measured on this machine).
+ * MSR_P6_EVNTSEL0..1 (measured on this machine: docs/measurements.md).
  */
 export const LEGACY_FALLBACK_MSRS: readonly number[] = [
   0xc0010000,

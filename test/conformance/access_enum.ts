@@ -459,7 +459,7 @@ export function expectedOutcome(combo: AccessCombo): Expected {
 
 /** The machine config of a space (control bits are set by the `ctl` setup op). */
 export function spaceConfig(space: Space): Config {
-  // The AMD space is the machine of this host's KVM (DESIGN.md section 5), so that the
+  // The AMD space is the machine of this host's KVM (docs/measurements.md), so that the
   // kvm backend can run it too.
   // The space does not vary SMEP/SMAP, so they are absent features there, as CPUID says.
   if (space.vendor === "amd") return { ...kvmPvmConfig(), features: { smep: false, smap: false } };

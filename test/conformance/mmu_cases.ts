@@ -31,7 +31,7 @@ const SDM_PF = "Intel SDM vol. 3A 4.7 (page-fault error code); KVM-FACTS A.4";
 const SDM_PERM = "Intel SDM vol. 3A 4.6 (access rights); KVM-FACTS A.3";
 const SDM_AD = "Intel SDM vol. 3A 4.8 (accessed and dirty flags); KVM-FACTS A.5";
 const RSVD = "KVM __reset_rsvds_bits_mask; KVM-FACTS A.2";
-const TLB = "Intel SDM vol. 3A 4.10.2-4.10.4 (TLBs, invalidation); DESIGN.md section 3";
+const TLB = "Intel SDM vol. 3A 4.10.2-4.10.4 (TLBs, invalidation); docs/semantics.md rule 5";
 
 export const mmuCases: ConformanceCase[] = [
   {

@@ -143,7 +143,8 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel PMU MSRs beyond nr_gp #GP, except the P6 ones x86.c keeps",
-    source: "KVM-FACTS C.1; x86.c kvm_{set,get}_msr_common fallback for MSR_P6_* (DESIGN.md 2)",
+    source:
+      "KVM-FACTS C.1; x86.c kvm_{set,get}_msr_common fallback for MSR_P6_* (measured: docs/measurements.md)",
     config: intel(2, 1, 3),
     steps: [
       ["rdmsr 0xc3", "gp"],
@@ -279,7 +280,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: without a vPMU Intel keeps P6 and K7 MSRs readable as 0, the rest #GP",
-    source: "DESIGN.md 2 (measured); x86.c MSR_K7_*/MSR_P6_* fallback; KVM-FACTS C.1",
+    source: "docs/measurements.md (measured); x86.c MSR_K7_*/MSR_P6_* fallback; KVM-FACTS C.1",
     config: intel(0, 0, 0),
     steps: [
       ["wrmsr 0x186 0x4300c0", "ok"],
@@ -301,7 +302,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: an Intel vPMU leaves the AMD K7 MSRs to x86.c (read 0, writes ignored)",
-    source: "x86.c MSR_K7_* fallback when not a valid PMU MSR (DESIGN.md 2)",
+    source: "x86.c MSR_K7_* fallback when not a valid PMU MSR (measured: docs/measurements.md)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0xc0010000 0x4300c0", "ok"],
@@ -767,7 +768,7 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: an AMD vPMU leaves the Intel P6 MSRs to x86.c; other Intel PMU MSRs #GP",
-    source: "x86.c MSR_P6_* fallback (DESIGN.md 2); KVM-FACTS C.1",
+    source: "x86.c MSR_P6_* fallback (measured: docs/measurements.md); KVM-FACTS C.1",
     config: AMD_V2,
     steps: [
       ["wrmsr 0x186 0x4300c0", "ok"],
@@ -804,7 +805,7 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: with no vPMU (kvm_pvm) K7 and P6 MSRs read 0, the rest and RDPMC #GP",
-    source: "DESIGN.md 2 (measured on this machine); KVM-FACTS C.6 (version 0 => #GP)",
+    source: "docs/measurements.md (measured on this machine); KVM-FACTS C.6 (version 0 => #GP)",
     config: AMD_V0,
     steps: [
       ["wrmsr 0xc0010000 0x4300c0", "ok"],

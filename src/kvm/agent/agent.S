@@ -150,7 +150,7 @@ op_store8:
 
 # Ring-3 ops: iretq to the stub in aux; the stub ends with ud2, whose #UD brings the
 # agent back to ring 0 (under kvm_pvm `int n` from ring 3 arrives as #UD anyway,
-# DESIGN.md section 5). The ring-3 RSP is 0: no stub touches the stack.
+# docs/measurements.md). The ring-3 RSP is 0: no stub touches the stack.
 op_user:
         mov 8(%r12), %rdi
         mov 16(%r12), %rsi
