@@ -14,6 +14,7 @@ import { formatOp, formatOutcome, formatPermitted } from "../src/trace/text.ts";
 import type { Trace } from "../src/trace/types.ts";
 import { ReferenceBackend } from "../src/reference/mod.ts";
 import { cmdFuzz, FUZZ_USAGE } from "./cmd_fuzz.ts";
+import { cmdExport, EXPORT_USAGE } from "./cmd_export.ts";
 import { cmdMinimize, cmdReplay, REPLAY_USAGE } from "./cmd_replay.ts";
 import { cmdSelftest, SELFTEST_USAGE } from "./selftest.ts";
 import {
@@ -32,7 +33,8 @@ const USAGE = `Usage:
   deno task diff TRACE.json [--backend core|kvm] [--json] [--strict] [--audit] [--inject NAME]
 ${FUZZ_USAGE.replace("Usage:\n", "")}
 ${REPLAY_USAGE.replace("Usage:\n", "")}
-${SELFTEST_USAGE.replace("Usage:\n", "")}`;
+${SELFTEST_USAGE.replace("Usage:\n", "")}
+${EXPORT_USAGE.replace("Usage:\n", "")}`;
 
 function args<const O extends ParseArgsOptionsConfig>(argv: string[], options: O) {
   return parseFlags(argv, options, USAGE);
@@ -177,6 +179,7 @@ const COMMANDS: Record<string, (argv: string[]) => number | Promise<number>> = {
   replay: cmdReplay,
   minimize: cmdMinimize,
   selftest: cmdSelftest,
+  export: cmdExport,
 };
 
 /** Runs a subcommand and returns its exit code. */

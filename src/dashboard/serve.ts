@@ -11,6 +11,8 @@ import { createApp } from "./app.tsx";
 // The known deviations' table (names, titles, KVM paths): data only, no core logic.
 import { deviation } from "../core/deviations.ts";
 import { isLoopbackHost } from "./guard.ts";
+// The C reproducer of /findings/:id/repro.c (src/export/): the minimized trace, --format c.
+import { exportFindingC } from "../../fuzz/cmd_export.ts";
 
 export interface ServeOptions {
   host: string;
@@ -121,7 +123,7 @@ export async function main(args: string[]): Promise<number> {
     hosts: remote ? "any" : "loopback",
     // The hook for what a finding's `deviation` is; the lead may swap in another table.
     describeDeviation: deviation,
-    // No C exporter yet: /findings/:id/repro.c answers 404 "No C export yet".
+    exportC: exportFindingC,
   });
   let server: Deno.HttpServer;
   try {
