@@ -40,4 +40,10 @@ export type {
 } from "./src/backend.ts";
 export { ReferenceBackend, referenceFactory, type ReferenceOptions } from "./src/reference/mod.ts";
 export { backendFactory, BACKENDS } from "./src/backends.ts";
-export { type DiffOptions, type DiffResult, diffTrace, type Divergence } from "./src/diff.ts";
+export {
+  type DiffOptions,
+  type DiffResult,
+  diffTrace,
+  type Divergence,
+  type HistoryEntry,
+} from "./src/diff.ts";
