@@ -3,19 +3,30 @@
  * The command-line entry point: `deno task run|diff|...` land here with the subcommand
  * as the first argument. Exit codes (docs/design.md): 0 success / no new finding,
  * 1 divergence or new finding, 2 usage error (bad flags, unreadable or malformed
- * input), 3 internal error.
+ * input), 3 internal error; and, like kselftest's skip, 4 "cannot test (everything)
+ * here": `diff` that skipped ops (unless `--allow-skips`), `replay` that cannot test the
+ * finding on this backend here; 5 `replay` of a finding that now diverges with another
+ * identity.
  */
 import type { ParseArgsOptionsConfig } from "node:util";
+import type { Backend, BackendFactory } from "../src/backend.ts";
 import { backendFactory } from "../src/backends.ts";
 import { diffTrace } from "../src/diff.ts";
 import { outcomeToJson, permittedToJson } from "../src/trace/json.ts";
 import { parseTrace } from "../src/trace/parse.ts";
-import { formatOp, formatOutcome, formatPermitted } from "../src/trace/text.ts";
-import type { Trace } from "../src/trace/types.ts";
+import { annotateOp, annotateOutcome, annotatePermitted, formatOp } from "../src/trace/text.ts";
+import type { Op, Trace } from "../src/trace/types.ts";
 import { ReferenceBackend } from "../src/reference/mod.ts";
 import { cmdFuzz, FUZZ_USAGE } from "./cmd_fuzz.ts";
 import { cmdExport, EXPORT_USAGE } from "./cmd_export.ts";
-import { cmdMinimize, cmdReplay, REPLAY_USAGE } from "./cmd_replay.ts";
+import {
+  cmdMinimize,
+  cmdReplay,
+  divergenceLines,
+  REPLAY_EXITS,
+  REPLAY_USAGE_LINES,
+  wrapped,
+} from "./cmd_replay.ts";
 import { cmdSelftest, SELFTEST_USAGE } from "./selftest.ts";
 import {
   args as parseFlags,
@@ -28,13 +39,26 @@ import {
 
 export { UsageError };
 
-const USAGE = `Usage:
+const RUN_DIFF_USAGE = `Usage:
   deno task run TRACE.json [--backend reference|core|kvm] [--json] [--strict]
-  deno task diff TRACE.json [--backend core|kvm] [--json] [--strict] [--audit] [--inject NAME]
+  deno task diff TRACE.json [--backend core|kvm] [--json] [--strict] [--audit] [--inject NAME] [--allow-skips]`;
+
+/** diff's exit codes, for its --help. */
+const DIFF_EXITS = `diff exits
+  0 agree: the backend agrees with the reference on every op
+  1 a divergence (also a crash, or a broken invariant with --audit)
+  4 agrees on every op it ran, but skipped ops it cannot run here (named); 0 with --allow-skips
+  2 usage error, 3 shadowfuzz failed`;
+
+const USAGE = `${RUN_DIFF_USAGE}
 ${FUZZ_USAGE.replace("Usage:\n", "")}
-${REPLAY_USAGE.replace("Usage:\n", "")}
+${REPLAY_USAGE_LINES.replace("Usage:\n", "")}
 ${SELFTEST_USAGE.replace("Usage:\n", "")}
-${EXPORT_USAGE.replace("Usage:\n", "")}`;
+${EXPORT_USAGE.replace("Usage:\n", "")}
+
+${DIFF_EXITS}
+
+${REPLAY_EXITS}`;
 
 function args<const O extends ParseArgsOptionsConfig>(argv: string[], options: O) {
   return parseFlags(argv, options, USAGE);
@@ -82,6 +106,11 @@ function cmdRun(argv: string[]): number {
     ? new ReferenceBackend(trace.config, { strict: values.strict ?? false })
     : null;
   const backend = reference ?? factory.create(trace.config);
+  const config = trace.config;
+  // The human lines decode the op and its outcome (annotateOp, annotateOutcome); the
+  // JSON lines keep the machine format `{"i": N, "op": "...", ...outcome}`.
+  const human = (i: number, op: Op, outcome: string) =>
+    wrapped(`#${i} `, `${annotateOp(op, config)}  ->  ${outcome}`).forEach(out);
   try {
     trace.ops.forEach((op, i) => {
       const text = formatOp(op);
@@ -97,12 +126,21 @@ function cmdRun(argv: string[]): number {
           if (j.permitted.length > 1) line.permitted = j.permitted.map(permittedToJson);
           out(jsonLine(line));
         } else {
-          out(`#${i} ${text}  ->  ${formatOutcome(outcome)}`);
+          human(i, op, annotateOutcome(outcome, op, config));
           if (j.permitted.length > 1) {
-            for (const p of j.permitted) out(`      permitted: ${formatPermitted(p)}`);
+            for (const p of j.permitted) {
+              wrapped("      permitted: ", annotatePermitted(p, op, config)).forEach(out);
+            }
           }
         }
       } else {
+        // An op the backend cannot run: the human output says so; the JSON line stays
+        // what it always was (the backend's refusal as a crash outcome).
+        const unsupported = values.json ? null : (backend as Backend).supports?.(op) ?? null;
+        if (unsupported !== null) {
+          human(i, op, `skipped: ${unsupported}`);
+          return;
+        }
         let outcome;
         try {
           outcome = backend.step(op);
@@ -110,7 +148,7 @@ function cmdRun(argv: string[]): number {
           outcome = { crash: (e as Error).message };
         }
         if (values.json) out(jsonLine({ i, op: text, ...outcomeToJson(outcome) as object }));
-        else out(`#${i} ${text}  ->  ${formatOutcome(outcome)}`);
+        else human(i, op, annotateOutcome(outcome, op, config));
       }
     });
   } finally {
@@ -119,19 +157,31 @@ function cmdRun(argv: string[]): number {
   return 0;
 }
 
-/** `diff`: reference vs a backend; exit 1 at the first divergence. */
-function cmdDiff(argv: string[]): number {
+/** What `cmdDiff` needs from its surroundings (tests pass a fake backend). */
+export interface DiffDeps {
+  factory?: (name: string) => BackendFactory;
+  print?: (line: string) => void;
+}
+
+/**
+ * `diff`: reference vs a backend. Exit 1 at the first divergence; 4 when it agrees on
+ * every op it ran but had to skip some (it could not test everything here) unless
+ * `--allow-skips`; 0 when it agrees on every op.
+ */
+export function cmdDiff(argv: string[], deps: DiffDeps = {}): number {
   const { values, positionals } = args(argv, {
     backend: { type: "string" },
     json: { type: "boolean" },
     strict: { type: "boolean" },
     audit: { type: "boolean" },
     inject: { type: "string" },
+    "allow-skips": { type: "boolean" },
   });
+  const print = deps.print ?? out;
   const name = values.backend ?? "core";
   let factory;
   try {
-    factory = backendFactory(name);
+    factory = (deps.factory ?? backendFactory)(name);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -145,11 +195,19 @@ function cmdDiff(argv: string[]): number {
     inject,
   });
   const d = result.divergence;
+  const skip = result.skipIndex === undefined ? undefined : {
+    i: result.skipIndex,
+    op: formatOp(trace.ops[result.skipIndex]!),
+    reason: result.skipReason ?? "",
+  };
+  const code = d !== null ? 1 : result.skipped > 0 && !values["allow-skips"] ? 4 : 0;
   if (values.json) {
-    out(jsonLine({
+    print(jsonLine({
       backend: name,
       ops: result.ops,
       agree: d === null,
+      skipped: result.skipped,
+      ...(skip === undefined ? {} : { skip }),
       ...(d === null ? {} : {
         divergence: {
           kind: d.kind,
@@ -161,15 +219,33 @@ function cmdDiff(argv: string[]): number {
         },
       }),
     }));
-  } else if (d === null) {
-    out(`agree: reference and ${name} agree on all ${result.ops} ops`);
-  } else {
-    out(`${d.kind} at op ${d.index}: ${formatOp(d.op)}`);
-    out(`  ${name} returned: ${formatOutcome(d.observed)}`);
-    if (d.invariant !== undefined) out(`  broken invariant: ${d.invariant}`);
-    for (const p of d.permitted) out(`  permitted: ${formatPermitted(p)}`);
+    return code;
   }
-  return d === null ? 0 : 1;
+  const ran = result.ops - result.skipped;
+  if (d === null && result.skipped === 0) {
+    print(`agree: reference and ${name} agree on all ${result.ops} ops`);
+  } else if (d === null) {
+    wrapped(
+      "",
+      `agree, but not everything was tested: reference and ${name} agree on the ${ran} ` +
+        `ops ${name} ran, ${result.skipped} of ${result.ops} ops skipped` +
+        (code === 4 ? " (exit 4; --allow-skips: exit 0)" : ""),
+    ).forEach(print);
+  } else {
+    divergenceLines(d, name, trace.config).forEach(print);
+  }
+  if (skip !== undefined) {
+    const n = result.skipped;
+    wrapped(
+      "  ",
+      `${n} op${n === 1 ? "" : "s"} skipped${
+        d === null ? "" : " before it"
+      }; the first is op ${skip.i} \`${
+        annotateOp(trace.ops[skip.i]!, trace.config)
+      }\`: ${skip.reason}`,
+    ).forEach(print);
+  }
+  return code;
 }
 
 const COMMANDS: Record<string, (argv: string[]) => number | Promise<number>> = {
