@@ -236,6 +236,40 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "export: a guest that never exits is a crash at its op after the watchdog (alarm), exit 1",
+  ignore: runWhy !== null,
+  async fn() {
+    // The trace's tables alias the agent's records and point the done record at a loop.
+    const path = `${ROOT}src/kvm/testdata/kvm-hang-records.json`;
+    const trace = parseTrace(await Deno.readTextFile(path));
+    const { text } = exportTrace(trace, { label: "trace hang", source: path }, { format: "c" });
+    const b = await build(text, "hang");
+    for (const ms of [undefined, 1000]) {
+      const t0 = performance.now();
+      const r = await new Deno.Command(b.exe, {
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: ms === undefined ? {} : { SHADOWFUZZ_KVM_WATCHDOG_MS: String(ms) },
+      }).output();
+      const seconds = (performance.now() - t0) / 1000;
+      const out = new TextDecoder().decode(r.stdout);
+      assert.equal(r.code, 1, out);
+      const bound = ms ?? 2000;
+      assert.match(out, /\n {2}crash at op 6: access w 0x3040 0xffffff80000000a0\n/);
+      assert.ok(
+        out.includes(
+          `  kvm returned: crash kvm: guest did not exit within ${bound} ms: KVM_RUN watchdog`,
+        ),
+        out,
+      );
+      assert.ok(seconds >= bound / 1000 && seconds < bound / 1000 + 5, `${seconds} s`);
+      figures.push(`hang (watchdog ${bound} ms): exit ${r.code} after ${seconds.toFixed(2)} s`);
+    }
+  },
+});
+
 /** A trace whose access at 0x7f80000000 walks through the root page as its own PDPT. */
 const SELF_MAP = `{
   "format": "shadowfuzz.trace/1",
@@ -444,6 +478,70 @@ Deno.test({
       r3.stdout,
       /^reproduces \(trace stale-tlb\): a divergence the export did not see\n/,
     );
+  },
+});
+
+Deno.test({
+  name:
+    "export: don't-care bits and pages match either way; other don't-care bits leave the branch",
+  ignore: runWhy !== null,
+  async fn() {
+    const { plan } = await staleTlbPlan();
+    const meta = { label: "trace planted", source: "planted" };
+    // The first access reads 0x11 on kvm (the -v test pins kvm's outcomes).
+    const at = plan.ops.findIndex((p) => p.op.op === "access");
+    const read = plan.ops[at]!;
+    assert.deepEqual(read.permitted.map((p) => p.outcome), [{ value: 0x11n }]);
+    const planted = (committed: bigint): ExportPlan => ({
+      ...plan,
+      ops: plan.ops.map((q, i) =>
+        i === at
+          ? {
+            ...q,
+            permitted: [{ outcome: { value: 0x11n ^ 0x6n }, dontCare: 0x6n, why: "planted" }],
+            committed: { value: committed },
+          }
+          : q
+      ),
+    });
+    const same = await run((await build(emitC(planted(0x11n), meta, "c"), "dontcare")).exe);
+    assert.equal(same.code, 0, same.stdout + same.stderr);
+    assert.doesNotMatch(same.stdout, /note:/);
+    // The export committed other don't-care bits than kvm returns: off its branch.
+    const other = await run((await build(emitC(planted(0x17n), meta, "c"), "dontcare2")).exe);
+    assert.equal(other.code, 0, other.stdout + other.stderr);
+    assert.match(other.stdout, new RegExp(`note: op ${read.index} returned value 0x11`));
+    // A dirty log with don't-care pages: page 3 is written, pages 5 and 3 may go either way.
+    const log = parseTrace(`{
+      "format": "shadowfuzz.trace/1",
+      "config": { "vendor": "amd", "maxPhyAddr": 48, "pmu": { "version": 0 } },
+      "ops": [
+        { "op": "slot", "id": 0, "gpa": "0x0", "pages": 16, "hva": "0x100000000", "flags": ["log"] },
+        { "op": "write", "gpa": "0x3000", "size": 8, "value": "0x1" },
+        { "op": "dirtylog", "id": 0 }
+      ]
+    }`);
+    const lp = planExport(log, { kvm: { absent: "test" } });
+    assert.deepEqual(lp.ops[2]!.permitted[0]!.outcome, { bitmap: [[3, 3]] });
+    for (
+      const [bitmap, dontCarePages, code] of [
+        [[[3, 3], [5, 5]], [[5, 5]], 0],
+        [[], [[3, 3]], 0],
+        [[[3, 3], [5, 5]], [], 1],
+        [[], [], 1],
+      ] as const
+    ) {
+      const p: ExportPlan = {
+        ...lp,
+        ops: lp.ops.map((q, i) =>
+          i === 2
+            ? { ...q, permitted: [{ outcome: { bitmap }, dontCarePages, why: "planted" }] }
+            : q
+        ),
+      };
+      const r = await run((await build(emitC(p, meta, "c"), `log-${code}`)).exe);
+      assert.equal(r.code, code, `${JSON.stringify([bitmap, dontCarePages])}: ${r.stdout}`);
+    }
   },
 });
 
