@@ -648,7 +648,7 @@ function configLimit(trace: Trace, target: ReplayTarget): CannotTest | null {
     const op = opText(trace, i);
     first = {
       cause: "config",
-      reason: `the trace needs config field ${gap.field} from op ${i} (\`${op}\`): ${gap.reason}`,
+      reason: `config field ${gap.field} is needed from op ${i} (\`${op}\`): ${gap.reason}`,
       index: i,
       op,
     };
