@@ -31,7 +31,7 @@ import { KvmVm } from "../src/kvm/vm.ts";
 import { mergeConfig, pmuDefaults } from "../src/trace/config.ts";
 import { parseTrace, traceFromJson } from "../src/trace/parse.ts";
 import { formatOp, formatOutcome, parseOp } from "../src/trace/text.ts";
-import type { Trace } from "../src/trace/types.ts";
+import type { Op, Trace } from "../src/trace/types.ts";
 import { cmdExport, exportFindingC } from "../fuzz/cmd_export.ts";
 import { signatureOf } from "../fuzz/identity.ts";
 import { main as cliMain } from "../fuzz/cli.ts";
@@ -195,6 +195,29 @@ Deno.test({
     for (const f of await kvmFindings()) {
       traces.push([`${f.id}-min`, traceFromJson(f.minimized)]);
       traces.push([`${f.id}-full`, traceFromJson(f.trace)]);
+    }
+    // A trace written for the reference (slot hva 0): it runs wherever the backend's hva
+    // rules let it (constraints.ts), and the export follows the same rules.
+    const stale = traces[0]![1];
+    const slot = stale.ops[0]!;
+    assert.equal(slot.op, "slot");
+    const atZero: Trace = { ...stale, ops: [{ ...slot, hva: 0n } as Op, ...stale.ops.slice(1)] };
+    let refused: ExportRefusal | null = null;
+    try {
+      exportTrace(atZero, { label: "t", source: "t" }, { format: "c", kvm: false });
+      traces.push(["stale-tlb-hva0", atZero]);
+    } catch (e) {
+      if (!(e instanceof ExportRefusal)) throw e;
+      refused = e;
+    }
+    if (refused !== null) {
+      const b = new KvmBackend(atZero.config, { reuse: false });
+      try {
+        assert.equal(b.supports(atZero.ops[0]!), refused.reason);
+      } finally {
+        b.close();
+      }
+      console.log(`stale-tlb at hva 0 is refused as the backend refuses it: ${refused.reason}`);
     }
     for (const [name, trace] of traces) {
       const { text } = exportTrace(trace, { label: name, source: name }, {
