@@ -302,7 +302,7 @@ function where(op: Op, config: Config): string {
     case "rdmsr":
       return `${op.op} ${msrWhere(op.msr, config)}`;
     case "rdpmc":
-      return `rdpmc ${rdpmcClass(op.ecx, config)}${op.user ? " user" : ""}`;
+      return `rdpmc ${rdpmcClass(op.ecx, config)}`;
     case "write":
     case "read":
       return op.op;
@@ -386,6 +386,24 @@ function delta(d: Divergence, backend: BackendName): Delta {
   if (p === undefined) return { key: `${backend} ${kindText(o, d.op)}, none permitted`, text: "" };
   const q = p.outcome;
   const care = ~(p.dontCare ?? 0n);
+  // An access the core served from a cached spte, where the architecture also
+  // translates but elsewhere (another page, RAM against MMIO, either way): the cached
+  // translation is stale, whatever the data or the exit shows (A/D-only differences
+  // aside, which are a walk's, not a translation's).
+  const hit = d.path?.includes("access-hit") === true || d.path?.includes("mmio-hit") === true;
+  const translated = (x: Outcome) => "value" in x || "ok" in x || "mmio" in x;
+  const adOnly = "value" in o && "value" in q && ((o.value ^ q.value) & care & ~0x60n) === 0n;
+  if (
+    d.op.op === "access" && hit && translated(o) && !adOnly &&
+    d.permitted.every((x) => translated(x.outcome))
+  ) {
+    return {
+      key: `${backend} serves a stale translation`,
+      text: `${backend} ${outcomeText(o)}, ${arch} ${
+        d.permitted.map((x) => outcomeText(x.outcome)).join(" or ")
+      }`,
+    };
+  }
   if ("value" in o && "value" in q) {
     const exp = (q.value & care) | (o.value & ~care);
     return {
@@ -454,9 +472,6 @@ function outcomeText(o: Outcome): string {
 
 // ------------------------------------------------------------------ the origin
 
-/** Op kinds that change vPMU state a later read shows. */
-const PMU_WRITERS: ReadonlySet<OpKind> = new Set(["wrmsr", "events", "filter"]);
-
 /**
  * The events that say a leaf spte was made in an unusual way: installed by a vCPU racing
  * a memslot update (before or after its in-progress phase), re-made by a sync, or made
@@ -472,29 +487,28 @@ const SPTE_MAKERS: ReadonlySet<string> = new Set([
   "spte-wp0-smap-emulate",
 ]);
 
-/** The ways a guest store can go that matter to what a dirty log reports. */
+/** The ways a guest store can go that matter to what a dirty log reports, most specific first. */
 const STORE_PATHS: readonly string[] = [
-  "access-hit",
-  "mmio-hit",
   "spte-wp0-trick",
   "spte-wp0-smap-emulate",
-  "emulate-write",
   "write-unsync-direct",
+  "emulate-write",
+  "mmio-hit",
+  "access-hit",
 ];
 
 /**
- * Memslot changes and zaps a cached spte can outlive: a stale spte that survived a slot
- * deletion and one that survived a fast zap are different bugs with the same symptom.
+ * Zaps a cached spte can outlive: a stale spte that survived a slot's zap and one that
+ * survived a fast zap are different bugs with the same symptom.
  */
-const OUTLIVED: readonly string[] = [
+const ZAPS: readonly string[] = ["slot-zap-slot", "fast-zap", "notifier-zap"];
+
+/** Memslot changes: what an MMIO spte's generation must not outlive. */
+const MEMSLOT_UPDATES: readonly string[] = [
   "slot-create",
   "slot-delete",
   "slot-move",
   "slot-flags",
-  "slot-zap-slot",
-  "slot-zap-all",
-  "fast-zap",
-  "notifier-zap",
 ];
 
 /**
@@ -504,19 +518,24 @@ const OUTLIVED: readonly string[] = [
  * with decisive events (`after events: pmu:triggerCounted`). Bugs that leave the same
  * wrong state behind differ here in how they built it.
  */
-function originOf(d: Divergence): string | undefined {
+function originOf(d: Divergence, config: Config): string | undefined {
   const history = d.history;
   if (history === undefined) return undefined;
   if (d.origin !== undefined && d.origin !== d.index) {
     const o = history[d.origin];
     if (o === undefined) return undefined;
     const made = o.events.filter((e) => SPTE_MAKERS.has(e));
-    // What the spte outlived: memslot changes and zaps after it was set.
+    // What the spte outlived after it was set: zaps (a cached spte), or a memslot update
+    // (an MMIO spte, whose generation should then no longer match).
     const seen = new Set<string>();
+    const mmio = d.path?.includes("mmio-hit") === true;
     for (let i = d.origin + 1; i < history.length; i++) {
-      for (const e of history[i]!.events) if (OUTLIVED.includes(e)) seen.add(e);
+      for (const e of history[i]!.events) {
+        if (mmio && MEMSLOT_UPDATES.includes(e)) seen.add("memslot-update");
+        else if (!mmio && ZAPS.includes(e)) seen.add(e);
+      }
     }
-    const since = OUTLIVED.filter((e) => seen.has(e));
+    const since = [...ZAPS, "memslot-update"].filter((e) => seen.has(e));
     const parts = [
       made.length === 0 ? "" : `from ${made.join(",")}`,
       since.length === 0 ? "" : `outlived ${since.join(",")}`,
@@ -531,17 +550,78 @@ function originOf(d: Divergence): string | undefined {
       const h = history[i]!;
       if (h.store) { for (const e of h.events) if (STORE_PATHS.includes(e)) seen.add(e); }
     }
-    const paths = STORE_PATHS.filter((e) => seen.has(e));
-    return paths.length === 0 ? undefined : `stores ${paths.join(",")}`;
+    // The most specific one (the list is ordered so), not all: a run's other stores vary.
+    const path = STORE_PATHS.find((e) => seen.has(e));
+    return path === undefined ? undefined : `stores ${path}`;
   }
-  if (opArea(d.op.op) !== "pmu" || PMU_WRITERS.has(d.op.op)) return undefined;
+  if (d.op.op !== "rdmsr" && d.op.op !== "pmis" && d.op.op !== "rdpmc") return undefined;
+  // An RDPMC the architecture refuses is a decoding bug: what the counter held is noise.
+  if (
+    d.op.op === "rdpmc" &&
+    !("value" in d.observed && d.permitted.every((p) => "value" in p.outcome))
+  ) {
+    return undefined;
+  }
+  // A counter or status read: how the counters got their values. The MSR class of the
+  // last write to the counter read (a legacy PMCn write and a full-width A_PMCn write
+  // are different paths), and how the events after it were counted.
+  const counter = counterOf(d.op, config);
+  const status = d.op.op === "pmis" ||
+    (d.op.op === "rdmsr" && msrClass(d.op.msr, config.vendor).includes("STATUS"));
+  if (counter === undefined && !status) return undefined;
+  let writer: string | undefined;
+  const counted = new Set<string>();
+  const wanted = status ? OVERFLOWS : COUNTING;
   for (let i = history.length - 1; i >= 0; i--) {
     const h = history[i]!;
-    const events = decisivePath(h.events);
-    if (PMU_WRITERS.has(h.op) && events.length > 0) return `after ${h.op}: ${events.join(",")}`;
+    if (h.op === "events") { for (const e of h.events) if (wanted.includes(e)) counted.add(e); }
+    if (counter !== undefined && h.full.op === "wrmsr" && counterOf(h.full, config) === counter) {
+      writer = msrClass(h.full.msr, config.vendor);
+      break;
+    }
   }
+  const parts = [
+    writer === undefined ? "" : `after wrmsr ${writer}`,
+    counted.size === 0 ? "" : `counted ${wanted.filter((e) => counted.has(e)).join(",")}`,
+  ].filter((t) => t !== "");
+  return parts.length === 0 ? undefined : parts.join(" | ");
+}
+
+/**
+ * The counter an op reads or writes, as `gp N` or `fixed N` (PMCn and A_PMCn alias one
+ * GP counter; on AMD K7_PERFCTRn and F15H_PERF_CTRn do), or undefined.
+ */
+function counterOf(op: Op, config: Config): string | undefined {
+  if (op.op === "rdpmc") {
+    const ecx = op.ecx >>> 0;
+    if (config.vendor === "amd") return `gp ${ecx}`;
+    return (ecx & 0x4000_0000) !== 0 ? `fixed ${ecx & 0xffff}` : `gp ${ecx & 0xffff}`;
+  }
+  if (op.op !== "rdmsr" && op.op !== "wrmsr") return undefined;
+  const m = op.msr;
+  if (m >= 0xc1 && m < 0xc9) return `gp ${m - 0xc1}`;
+  if (m >= 0x4c1 && m < 0x4c9) return `gp ${m - 0x4c1}`;
+  if (m >= 0x309 && m < 0x310) return `fixed ${m - 0x309}`;
+  if (m >= 0xc0010004 && m < 0xc0010008) return `gp ${m - 0xc0010004}`;
+  if (m >= 0xc0010200 && m < 0xc0010210 && (m & 1) === 1) return `gp ${(m - 0xc0010201) / 2}`;
   return undefined;
 }
+
+/** vPMU events that say how a burst of events was counted (or not) in a counter. */
+const COUNTING: readonly string[] = [
+  "pmu:filterDenyGp",
+  "pmu:filterDenyFixed",
+  "pmu:hardwareCounted",
+  "pmu:triggerCounted",
+];
+
+/** vPMU events that say how a counter overflowed: what a status read or a PMI shows. */
+const OVERFLOWS: readonly string[] = [
+  "pmu:emulatedOverflow",
+  "pmu:emulatedOverflowDropped",
+  "pmu:perfOverflow",
+  "pmu:perfOverflowIgnored",
+];
 
 // ------------------------------------------------------------------ the identity
 
@@ -617,7 +697,7 @@ function identifyBase(d: Divergence, backend: BackendName, config: Config): Iden
   } else {
     const dl = delta(d, backend);
     const path = decisivePath(d.path);
-    const from = originOf(d);
+    const from = originOf(d, config);
     signature = `${area}/${where(d.op, config)}: ${dl.key}` +
       (path.length > 0 ? ` | path ${path.join(",")}` : "") +
       (from === undefined ? "" : ` | ${from}`);

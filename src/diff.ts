@@ -12,6 +12,8 @@ import type { Op, OpKind, Outcome, Trace } from "./trace/types.ts";
 export interface HistoryEntry {
   /** The op's kind. */
   op: OpKind;
+  /** The op itself. */
+  full: Op;
   /** A guest store (a `write`, or an `access` of kind write). */
   store: boolean;
   /** The backend's named events during the op, as in {@linkcode Divergence.path}. */
@@ -147,7 +149,7 @@ function pathOf(
     for (let i = 0; i <= index; i++) {
       const op = trace.ops[i]!;
       if ((again.supports?.(op) ?? null) !== null) {
-        history.push({ op: op.op, store: isStore(op), events: [] });
+        history.push({ op: op.op, full: op, store: isStore(op), events: [] });
         continue;
       }
       ran.push(i);
@@ -158,7 +160,12 @@ function pathOf(
         if (i < index) return undefined;
       }
       const after = again.coverage!;
-      history.push({ op: op.op, store: isStore(op), events: movedEvents(before, after, names) });
+      history.push({
+        op: op.op,
+        full: op,
+        store: isStore(op),
+        events: movedEvents(before, after, names),
+      });
       before = after.slice();
     }
     const serial = again.origin?.() ?? null;

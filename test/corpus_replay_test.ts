@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { resolveBackendFlag } from "../fuzz/backend_ref.ts";
 import type { BackendFactory } from "../src/backend.ts";
-import { signatureOf } from "../fuzz/identity.ts";
+import { identifyTrace } from "../fuzz/identity.ts";
 import { listFindings } from "../src/corpus/store.ts";
 import { diffTrace } from "../src/diff.ts";
 import { kvmConfigMismatch } from "../src/kvm/mod.ts";
@@ -87,20 +87,18 @@ Deno.test("corpus: every finding parses; a fixed one no longer reproduces, the r
       );
       continue;
     }
-    const d = diffTrace(minimized, factory, {
+    const options = {
       inject: f.inject === undefined ? [] : [f.inject],
       audit: f.kind === "invariant",
-    }).divergence;
+    };
+    const d = diffTrace(minimized, factory, options).divergence;
     checked++;
     if (f.status === "fixed") {
       assert.equal(d, null, `finding ${f.id} is marked fixed but still reproduces`);
     } else {
       assert.notEqual(d, null, `finding ${f.id} (${f.status}) no longer reproduces: mark it fixed`);
-      assert.equal(
-        signatureOf(d!, f.divergence.backend, minimized.config),
-        f.signature,
-        `finding ${f.id}`,
-      );
+      const id = identifyTrace(minimized, d!, factory, options);
+      assert.equal(id.signature, f.signature, `finding ${f.id}`);
     }
   }
   assert.ok(checked > 0, "no finding was re-checked");

@@ -80,6 +80,19 @@ export const DEVIATIONS = [
       "(SDM vol. 3A 4.10.4.1)",
     correction: "every injected #PF invalidates the faulting address",
   },
+  {
+    name: "half-gpte-write-realigned",
+    area: "mmu",
+    title: "a 4-byte store straddling two gptes of a shadowed table zaps only the first one's spte",
+    path: "kvm_mmu_track_write() -> mmu_pte_write_fetch_gpte() aligns a 4-byte write down " +
+      "to its 8-byte gpte before detect_write_misaligned() runs, so get_written_sptes() " +
+      "zaps only that gpte's spte (arch/x86/kvm/mmu/mmu.c, v6.10; the emulator splits " +
+      "writes at pages only, emulator_read_write() in x86.c); reproduced on the real KVM",
+    architecture: "after MOV to CR3 a walk uses the paging-structure entries in memory " +
+      "(SDM vol. 3A 4.10.4.1)",
+    correction: "a 4-byte store that crosses an 8-byte gpte boundary counts as misaligned " +
+      "(the shadow page is zapped)",
+  },
 ] as const satisfies readonly Deviation[];
 
 /** The name of a known deviation. */
