@@ -293,6 +293,35 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "export: without /dev/kvm the reproducer exits 4 (a mount namespace hides it)",
+  ignore: ccWhy !== null,
+  async fn() {
+    const trace = parseTrace(await Deno.readTextFile(`${ROOT}corpus/examples/stale-tlb.json`));
+    const { text } = exportTrace(trace, { label: "t", source: "t" }, { format: "c", kvm: false });
+    const b = await build(text, "nokvm");
+    let r;
+    try {
+      r = await new Deno.Command("unshare", {
+        args: ["-m", "sh", "-c", `mount -t tmpfs none /dev && exec ${b.exe}`],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    } catch (e) {
+      console.log(`skip: unshare not runnable: ${(e as Error).message}`);
+      return;
+    }
+    const stderr = new TextDecoder().decode(r.stderr);
+    if (r.code !== 4 && /unshare|mount/.test(stderr)) {
+      console.log(`skip: no private mount namespace here: ${stderr.trim()}`);
+      return;
+    }
+    assert.equal(r.code, 4, stderr);
+    assert.equal(stderr, "cannot run here: /dev/kvm: not present\n");
+  },
+});
+
 /** A trace whose access at 0x7f80000000 walks through the root page as its own PDPT. */
 const SELF_MAP = `{
   "format": "shadowfuzz.trace/1",
