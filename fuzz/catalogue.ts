@@ -1,30 +1,17 @@
 /**
  * @module
- * The injected-bug catalogue as the fuzzer sees it: the core's MMU and PMU bug lists
- * (`src/core/inject_*.ts`), one list, with a printable table for `--inject list`.
+ * The injected-bug catalogue as the fuzzer sees it: the core's one list
+ * (`src/core/bugs.ts`), with a printable table for `--inject list`.
  */
 import type { Area } from "../src/corpus/types.ts";
-import { MMU_BUGS } from "../src/core/inject_mmu.ts";
-import { PMU_BUGS } from "../src/core/inject_pmu.ts";
+import { type Bug, BUGS } from "../src/core/bugs.ts";
 
-/** One injectable bug. */
-export interface CatalogueBug {
-  name: string;
-  commit: string;
-  title: string;
-  symptom: string;
-  area: Area;
-}
+/** One injectable bug: the core's catalogue entry, whose area is a finding's area. */
+export type CatalogueBug = Bug & { readonly area: Area };
 
 /** Every injectable bug, MMU first. */
-export function catalogue(): CatalogueBug[] {
-  return [...MMU_BUGS, ...PMU_BUGS].map((b) => ({
-    name: b.name,
-    commit: b.commit,
-    title: b.title,
-    symptom: b.symptom,
-    area: b.area,
-  }));
+export function catalogue(): readonly CatalogueBug[] {
+  return BUGS;
 }
 
 /** The catalogue as text: one bug per line with its area and upstream commit. */

@@ -32,7 +32,7 @@ for (const bug of [...MMU_BUGS, ...PMU_BUGS]) {
 }
 
 Deno.test("catalogue: no regression file without a catalogue entry", () => {
-  const names = new Set([...MMU_BUGS, ...PMU_BUGS].map((b) => b.name));
+  const names = new Set<string>([...MMU_BUGS, ...PMU_BUGS].map((b) => b.name));
   for (const entry of Deno.readDirSync(DIR)) {
     assert.ok(names.has(entry.name.replace(/\.json$/, "")), `stray file ${entry.name}`);
   }

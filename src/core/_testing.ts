@@ -5,10 +5,11 @@
 import { mergeConfig } from "../trace/config.ts";
 import { formatOutcome, parseOp } from "../trace/text.ts";
 import type { ConfigInput } from "../trace/types.ts";
+import type { BugName } from "./bugs.ts";
 import { CoreBackend } from "./mod.ts";
 
-/** A core backend for `config` with `inject`ed bugs. */
-export function newCore(config: ConfigInput = {}, inject: string[] = []): CoreBackend {
+/** A core backend for `config` with `inject`ed bugs (catalogue names: a typo is a type error). */
+export function newCore(config: ConfigInput = {}, inject: readonly BugName[] = []): CoreBackend {
   return new CoreBackend(mergeConfig(config), { inject });
 }
 

@@ -23,7 +23,8 @@ export interface MmuBug {
   readonly area: "mmu" | "memslot";
 }
 
-export const MMU_BUGS: readonly MmuBug[] = [
+/** The MMU and memslot bugs, in KVM-FACTS order (`as const`: the names are literal types). */
+export const MMU_BUGS = [
   {
     name: "mmio-gen-once",
     commit: "ee3d1570b586",
@@ -96,7 +97,10 @@ export const MMU_BUGS: readonly MmuBug[] = [
       "a write through a guest large page in a dirty-logged slot makes the whole (lazily kept) large mapping writable but marks one 4K page dirty: later writes to its other pages miss the dirty log. Shadow paging has no fast_page_fault; the core plants the W restore in FNAME(page_fault) over the direct shadow page of the large page",
     area: "memslot",
   },
-];
+] as const satisfies readonly MmuBug[];
+
+/** The name of one MMU or memslot bug. */
+export type MmuBugName = (typeof MMU_BUGS)[number]["name"];
 
 /** Every MMU bug name. */
 export const MMU_BUG_NAMES: ReadonlySet<string> = new Set(MMU_BUGS.map((b) => b.name));

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import type { ConfigInput } from "../trace/types.ts";
 import { BASE_SETUP, newCore, runLines } from "./_testing.ts";
-import { MMU_BUG_NAMES, MMU_BUGS } from "./inject_mmu.ts";
+import { MMU_BUG_NAMES, MMU_BUGS, type MmuBugName } from "./inject_mmu.ts";
 
 /** A regression trace: `ops[check]` must give `expect` without the bug, else not. */
 interface Regression {
-  bug: string;
+  bug: MmuBugName;
   why: string;
   config?: ConfigInput;
   ops: string[];

@@ -16,7 +16,8 @@ export interface PmuBug {
   readonly area: "pmu";
 }
 
-export const PMU_BUGS: readonly PmuBug[] = [
+/** The PMU bugs (`as const`: the names are literal types). */
+export const PMU_BUGS = [
   {
     name: "filter-skip-fixed",
     commit: "30cd8604323d",
@@ -124,7 +125,10 @@ export const PMU_BUGS: readonly PmuBug[] = [
     symptom: "on a version-1 vPMU (no PERF_GLOBAL_CTRL, so it reads as 0) no counter ever counts",
     area: "pmu",
   },
-];
+] as const satisfies readonly PmuBug[];
+
+/** The name of one PMU bug. */
+export type PmuBugName = (typeof PMU_BUGS)[number]["name"];
 
 /** The names of the PMU bugs, for validating `--inject`. */
 export const PMU_BUG_NAMES: ReadonlySet<string> = new Set(PMU_BUGS.map((b) => b.name));

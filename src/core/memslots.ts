@@ -10,6 +10,7 @@
  * bit 63 in KVM (`KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS`), is a separate boolean.
  */
 import type { Errno, SlotOp } from "../trace/types.ts";
+import { type BugFlags, bugFlags } from "./bugs.ts";
 
 export const SLOT_LOG = 1;
 export const SLOT_RO = 2;
@@ -56,8 +57,6 @@ export interface MemslotHooks {
   applyFlags(slot: Slot, oldFlags: number): void;
   /** A slot object is gone for good (its rmap must be empty). */
   retired(slot: Slot): void;
-  /** The bug switch for the generation bump (`mmio-gen-once`). */
-  bumpOnce: boolean;
 }
 
 export class Memslots {
@@ -73,8 +72,12 @@ export class Memslots {
   /** `kvm_arch_nr_memslot_as_ids`: 2 with SMM (config.smm), else 1. */
   readonly nrAs: number;
 
-  constructor(nrAs: number = NR_AS) {
+  /** The injected bugs (`mmio-gen-once` is read here). */
+  readonly bug: BugFlags;
+
+  constructor(nrAs: number = NR_AS, bug: BugFlags = bugFlags()) {
     this.nrAs = nrAs;
+    this.bug = bug;
   }
 
   /** The valid AS0 slot holding `gfn`, or null (INVALID slots count as absent). */
@@ -214,7 +217,7 @@ export class Memslots {
   /**
    * `kvm_swap_active_memslots`: the new set carries gen | IN_PROGRESS while vCPUs may
    * still use either set; then the arch hook sees the final generation (old + NR_AS)
-   * before it is stored. With `bumpOnce` (ee3d1570b586's bug) there is no in-progress
+   * before it is stored. With `mmio-gen-once` (ee3d1570b586's bug) there is no in-progress
    * phase: the final generation is visible as soon as the new set is.
    */
   #swap(as: number, hooks: MemslotHooks, change: () => void): void {
@@ -222,7 +225,7 @@ export class Memslots {
     const gen = this.gen[as]!;
     const final = gen + this.nrAs;
     change();
-    if (hooks.bumpOnce) {
+    if (this.bug["mmio-gen-once"]) {
       hooks.memslotsUpdated(as, final);
       this.gen[as] = final;
       hooks.inWindow(as, oldView);

@@ -21,9 +21,10 @@
  * Write tracking is keyed by host page (hva >> 12), not by gfn, so two slots aliasing
  * one host page cannot bypass it (SEMANTICS.md item 2 allows aliasing; KVM keys by
  * gfn, see the report). Bugs from the catalogue (`inject_mmu.ts`) are switched by name
- * at the place KVM had them.
+ * (`this.bug["name"]`, a {@linkcode BugFlags} record) at the place KVM had them.
  */
 import type { Config } from "../trace/types.ts";
+import type { BugFlags } from "./bugs.ts";
 import { PFERR_FETCH, PFERR_PRESENT, PFERR_RSVD, PFERR_USER, PFERR_WRITE } from "../x86/paging.ts";
 import { Cov } from "./coverage.ts";
 import type { SparseMemory } from "./memory.ts";
@@ -176,15 +177,6 @@ export class ShadowMmu {
   #scratch = { buf: new Int32Array(64) };
   #scratch2 = { buf: new Int32Array(64) };
   #mmioGenOverride = -1;
-  // Bug switches, read once.
-  readonly bugMmioInProgress: boolean;
-  readonly bugMmioGenShift: boolean;
-  readonly bugDoubleToggle: boolean;
-  readonly bugSlotZapLeafOnly: boolean;
-  readonly bugSpWrongAccess: boolean;
-  readonly bugLinkUnsyncNoSync: boolean;
-  readonly bugWp0LargeDirty: boolean;
-  readonly bugFastPfLarge: boolean;
   /** Known deviations corrected (`deviations.ts`): each flag is one `fix` name. */
   readonly fixNpPf: boolean;
   readonly fixSyncMmio: boolean;
@@ -196,7 +188,8 @@ export class ShadowMmu {
     readonly slots: Memslots,
     readonly mem: SparseMemory,
     readonly cov: Uint32Array,
-    readonly bugs: ReadonlySet<string>,
+    /** The injected bugs (the catalogue's MMU names are read here). */
+    readonly bug: BugFlags,
     fixes: ReadonlySet<string> = new Set(),
   ) {
     this.fixNpPf = fixes.has("np-pf-keeps-stale-spte");
@@ -211,14 +204,6 @@ export class ShadowMmu {
     this.ac = config.rflags.ac;
     this.genMask = config.mmioGenBits >= 31 ? 0x7fffffff : (1 << config.mmioGenBits) - 1;
     this.genLowBits = mmioGenLowBits(config.mmioGenBits);
-    this.bugMmioInProgress = bugs.has("mmio-in-progress");
-    this.bugMmioGenShift = bugs.has("mmio-gen-shift");
-    this.bugDoubleToggle = bugs.has("fast-zap-double-toggle");
-    this.bugSlotZapLeafOnly = bugs.has("slot-zap-leaf-only");
-    this.bugSpWrongAccess = bugs.has("sp-wrong-access");
-    this.bugLinkUnsyncNoSync = bugs.has("link-unsync-no-sync");
-    this.bugWp0LargeDirty = bugs.has("wp0-large-dirty");
-    this.bugFastPfLarge = bugs.has("fast-pf-large-dirtylog");
     this.walker.reset(this);
     this.#grow(4);
   }
@@ -922,7 +907,7 @@ export class ShadowMmu {
         return;
       }
       // mark_mmio_spte refuses while memslots are in flux (ddfd1730fd82).
-      if (this.slots.inProgress[0] && !this.bugMmioInProgress) {
+      if (this.slots.inProgress[0] && !this.bug["mmio-in-progress"]) {
         this.cov[Cov.MMIO_REFUSED_IN_PROGRESS]!++;
         return;
       }
@@ -932,7 +917,7 @@ export class ShadowMmu {
         access & (ACC_WRITE | ACC_USER),
         gen & this.genMask,
         this.genLowBits,
-        this.bugMmioGenShift ? 1 : this.genLowBits,
+        this.bug["mmio-gen-shift"] ? 1 : this.genLowBits,
       );
       this.sptLo[s] = out[0]!;
       this.sptHi[s] = out[1]!;
@@ -975,14 +960,14 @@ export class ShadowMmu {
         else {
           // The child shadows the table at level - 1; its role.access is the rights
           // inherited down to (and including) this level's gpte (b1bd5cba3306).
-          const inherited = this.bugSpWrongAccess
+          const inherited = this.bug["sp-wrong-access"]
             ? this.#gptAccess(w.pteLo[level]!, w.pteHi[level]!)
             : w.ptAccess[level - 1]!;
           child = this.#getShadowPage(
             w.tableGfn[level - 1]!,
             childRole(this.spRole[sp]!, false, inherited),
           );
-          if (this.spUnsyncChildren[child]! > 0 && !this.bugLinkUnsyncNoSync) {
+          if (this.spUnsyncChildren[child]! > 0 && !this.bug["link-unsync-no-sync"]) {
             this.cov[Cov.SYNC_CHILDREN_LINK]!++;
             this.#syncChildren(child); // 65855ed8b034
           }
@@ -1110,7 +1095,7 @@ export class ShadowMmu {
         this.cov[Cov.SPTE_WP0_TRICK]!++;
         access = (access | ACC_WRITE) & ~ACC_USER;
         if (this.smep) access &= ~ACC_EXEC;
-        if (this.bugWp0LargeDirty && leafLevel > 1) {
+        if (this.bug["wp0-large-dirty"] && leafLevel > 1) {
           skipDirty = true;
           this.cov[Cov.BUG_FIRED]!++;
         }
@@ -1135,7 +1120,9 @@ export class ShadowMmu {
         !(write && slot !== null && (slot.flags & SLOT_RO) !== 0),
       );
       writable = (this.sptLo[s]! & SPTE_W) !== 0;
-      if (this.bugFastPfLarge && write && writable && leafLevel > 1 && slot !== null) {
+      if (
+        this.bug["fast-pf-large-dirtylog"] && write && writable && leafLevel > 1 && slot !== null
+      ) {
         this.#fastPfLargeMutant(s);
       }
     }
@@ -1279,7 +1266,7 @@ export class ShadowMmu {
    * returns the MMIO gpa, or -1 when the spte cannot be trusted (slow path).
    */
   checkMmioSpte(lo: number, hi: number): boolean {
-    if (this.slots.inProgress[0] && !this.bugMmioInProgress) {
+    if (this.slots.inProgress[0] && !this.bug["mmio-in-progress"]) {
       this.cov[Cov.MMIO_IN_PROGRESS_MISS]!++;
       return false;
     }
@@ -1302,7 +1289,7 @@ export class ShadowMmu {
     }
     this.cov[Cov.SLOT_ZAP_SLOT]!++;
     this.#zapRmaps(old, old.baseGfn, old.baseGfn + old.npages);
-    if (old.as !== 0 || this.bugSlotZapLeafOnly) return;
+    if (old.as !== 0 || this.bug["slot-zap-leaf-only"]) return;
     this.#zapSpsInRange(old.baseGfn, old.baseGfn + old.npages);
   }
 
@@ -1351,7 +1338,7 @@ export class ShadowMmu {
 
   /** Starts a memslot update: with `fast-zap-double-toggle`, obsolete zaps wait. */
   beginSlotUpdate(): void {
-    this.#deferObsoleteZap = this.bugDoubleToggle;
+    this.#deferObsoleteZap = this.bug["fast-zap-double-toggle"];
   }
 
   /** Ends a memslot update: run deferred zaps, refresh the page limit and the root. */
@@ -1381,7 +1368,7 @@ export class ShadowMmu {
     }
     const gfn = w.gfn;
     for (const s of oldView) if (gfn >= s.baseGfn && gfn < s.baseGfn + s.npages) return;
-    if (this.slots.inProgress[0] && !this.bugMmioInProgress) {
+    if (this.slots.inProgress[0] && !this.bug["mmio-in-progress"]) {
       this.cov[Cov.MMIO_REFUSED_IN_PROGRESS]!++;
       return;
     }

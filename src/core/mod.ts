@@ -23,8 +23,7 @@ import { KVM_USER_MEM_SLOTS, type MemslotHooks, Memslots, SLOT_LOG, SLOT_RO } fr
 import { ShadowMmu, Tr } from "./mmu.ts";
 import { auditMmu } from "./audit.ts";
 import { CorePmu } from "./pmu.ts";
-import { MMU_BUG_NAMES } from "./inject_mmu.ts";
-import { PMU_BUG_NAMES } from "./inject_pmu.ts";
+import { type BugFlags, bugFlags } from "./bugs.ts";
 import { DEVIATION_NAMES } from "./deviations.ts";
 
 const OK: Outcome = Object.freeze({ ok: true }) as Outcome;
@@ -60,7 +59,8 @@ export class CoreBackend implements Backend {
   readonly slots: Memslots;
   readonly mmu: ShadowMmu;
   readonly pmu: CorePmu;
-  readonly bugs: ReadonlySet<string>;
+  /** The injected bugs (`BackendOptions.inject`), one flag per catalogue name. */
+  readonly bug: BugFlags;
   /** Known deviations corrected in this instance (`deviations.ts`). */
   readonly fixes: ReadonlySet<string>;
   readonly coverageNames: readonly string[] = CORE_COVERAGE_NAMES;
@@ -71,13 +71,9 @@ export class CoreBackend implements Backend {
   readonly #u32 = new Uint32Array(this.#u64.buffer);
 
   constructor(readonly config: Config, options: BackendOptions = {}) {
-    this.slots = new Memslots(config.smm ? 2 : 1);
-    this.bugs = new Set(options.inject ?? []);
-    for (const name of this.bugs) {
-      if (!MMU_BUG_NAMES.has(name) && !PMU_BUG_NAMES.has(name)) {
-        throw new TypeError(`Cannot inject bug "${name}": not in the MMU or PMU catalogue`);
-      }
-    }
+    // A name not in the catalogue is a TypeError naming it (`bugFlags`).
+    this.bug = bugFlags(options.inject);
+    this.slots = new Memslots(config.smm ? 2 : 1, this.bug);
     this.fixes = new Set(options.fix ?? []);
     for (const name of this.fixes) {
       if (!DEVIATION_NAMES.has(name)) {
@@ -86,8 +82,8 @@ export class CoreBackend implements Backend {
     }
     this.#cov = new Uint32Array(CORE_COVERAGE_NAMES.length);
     const mmuCov = this.#cov.subarray(0, COVERAGE_NAMES.length);
-    this.mmu = new ShadowMmu(config, this.slots, this.mem, mmuCov, this.bugs, this.fixes);
-    this.pmu = new CorePmu(config, this.bugs, {}, this.fixes);
+    this.mmu = new ShadowMmu(config, this.slots, this.mem, mmuCov, this.bug, this.fixes);
+    this.pmu = new CorePmu(config, this.bug, {}, this.fixes);
     this.#pce = config.cr4.pce;
     const mmu = this.mmu;
     this.#hooks = {
@@ -98,7 +94,6 @@ export class CoreBackend implements Backend {
       retired: (slot) => {
         if (slot.rmap.size === 0) this.slots.bySerial.delete(slot.serial);
       },
-      bumpOnce: this.bugs.has("mmio-gen-once"),
     };
     mmu.loadRoot();
   }

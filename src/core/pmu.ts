@@ -27,6 +27,7 @@
  * architectural count when KVM is right; they differ under the injected bugs.
  */
 import type { Config, EventsOp, FilterOp, Outcome } from "../trace/types.ts";
+import type { BugFlags } from "./bugs.ts";
 import {
   LEGACY_FALLBACK_MSRS,
   MSR_AMD64_PERF_CNTR_GLOBAL_CTL,
@@ -50,7 +51,6 @@ import {
   GP_SLOTS,
   KvmPmu,
   NR_SLOTS,
-  pmuBugFlags,
   type PmuVendorOps,
   SEL_EN,
   SEL_HI_IN_TX,
@@ -98,9 +98,12 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const LO = LITTLE_ENDIAN ? 0 : 1;
 const HI = LITTLE_ENDIAN ? 1 : 0;
 
-/** Options of the core that Config does not (yet) carry. */
+/** Overrides of the config for tests of the vPMU alone. */
 export interface CorePmuOptions {
-  /** Guest CPUID.7.EBX HLE/RTM: Intel IN_TX/IN_TXCP become legal eventsel bits. */
+  /**
+   * Guest CPUID.7.EBX HLE/RTM, instead of `config.pmu.tsx` (Intel only there): Intel
+   * IN_TX/IN_TXCP become legal eventsel bits.
+   */
   tsx?: boolean;
 }
 
@@ -126,7 +129,7 @@ export class CorePmu {
 
   constructor(
     config: Config,
-    bugs: ReadonlySet<string>,
+    bug: BugFlags,
     options: CorePmuOptions = {},
     fixes: ReadonlySet<string> = new Set(),
   ) {
@@ -135,11 +138,10 @@ export class CorePmu {
     // trigger-event-match-in-tx correction leaves Intel's IN_TX/IN_TXCP (33:32) out.
     this.matchEventHi = !isAmd && fixes.has("trigger-event-match-in-tx") ? 0xc : 0xf;
 
-    const bug = pmuBugFlags(bugs);
     this.pmu = new KvmPmu(isAmd, bug);
     this.pmu.fixWritePeriod = fixes.has("pmc-write-period-from-offset");
     this.ops = isAmd ? amdPmuOps : intelPmuOps;
-    this.filterEventHi = !isAmd && bug.filterMaskInTx ? 0xf : this.ops.eventselEventHi;
+    this.filterEventHi = !isAmd && bug["filter-mask-in-tx"] ? 0xf : this.ops.eventselEventHi;
     this.instructionsRetired = 0xc0;
     this.branchesRetired = isAmd ? 0xc2 : 0xc4;
     this.kvmPmuRefresh(config, options);
@@ -149,12 +151,7 @@ export class CorePmu {
   private kvmPmuRefresh(config: Config, options: CorePmuOptions): void {
     const p = this.pmu;
     this.ops.refresh(p, {
-      version: config.pmu.version,
-      gp: config.pmu.gp,
-      fixed: config.pmu.fixed,
-      gpWidth: config.pmu.gpWidth,
-      fixedWidth: config.pmu.fixedWidth,
-      fullWidthWrites: config.pmu.fullWidthWrites,
+      ...config.pmu,
       tsx: options.tsx ?? (config.vendor === "intel" && config.pmu.tsx),
     });
     // At RESET the GP enable bits of PERF_GLOBAL_CTRL are set (de120e1d692d).
@@ -371,7 +368,7 @@ export class CorePmu {
       return allowed;
     }
     // Before 30cd8604323d the filter did not apply to fixed counters at all.
-    if (p.bug.filterSkipFixed) return true;
+    if (p.bug["filter-skip-fixed"]) return true;
     const allowed = isFixedEventAllowed(f, slot - FIXED_SLOT_BASE);
     if (!allowed) this.coverage[COV.filterDenyFixed]!++;
     return allowed;
@@ -381,7 +378,7 @@ export class CorePmu {
   private pmcIsGloballyEnabled(slot: number): boolean {
     const p = this.pmu;
     // The v1-global-ctrl-check mutant reverts 98defd2e1780: v1 consults global_ctrl (0).
-    if (p.version <= 1 && !p.bug.v1GlobalCtrlCheck) return true;
+    if (p.version <= 1 && !p.bug["v1-global-ctrl-check"]) return true;
     return testSlot(p.globalCtrlLo, p.globalCtrlHi, slot);
   }
 
@@ -549,7 +546,7 @@ export class CorePmu {
     for (let slot = 0; slot < NR_SLOTS; slot++) {
       if (!p.isValidSlot(slot)) continue;
       // The trigger-event-no-filter mutant (before dfdeda67ea2d) skips the filter here.
-      const allowed = p.bug.triggerEventNoFilter
+      const allowed = p.bug["trigger-event-no-filter"]
         ? this.pmcIsGloballyEnabled(slot) && this.pmcSpeculativeInUse(slot)
         : this.pmcEventIsAllowed(slot);
       if (!allowed) continue;
@@ -615,7 +612,7 @@ export class CorePmu {
       if (!Number.isInteger(c) || c < 0 || c >= p.modOf(slot)) {
         out.push(`pmu ${name}: counter ${c} is not below 2^${p.widthOf(slot)}`);
       }
-      if (p.counterHigh[slot] !== 0 && !p.bug.writeNoTruncate) {
+      if (p.counterHigh[slot] !== 0 && !p.bug["write-no-truncate"]) {
         out.push(`pmu ${name}: counter keeps bits above its width`);
       }
       if (slot < GP_SLOTS) {

@@ -5,6 +5,7 @@
  * (handled in the common core), reserved eventsel bits dropped silently, 48-bit counters,
  * RDPMC ECX = counter index. Facts: KVM-FACTS C.1-C.4 and C.6.
  */
+import type { PmuConfig } from "../trace/types.ts";
 import {
   AMD64_NUM_COUNTERS,
   AMD64_NUM_COUNTERS_CORE,
@@ -17,7 +18,7 @@ import {
   MSR_K7_PERFCTR0,
   RDPMC_FAST,
 } from "../x86/pmu.ts";
-import type { KvmPmu, PmuCpuid, PmuVendorOps } from "./pmu_state.ts";
+import type { KvmPmu, PmuVendorOps } from "./pmu_state.ts";
 
 /** MSR_F15H_PERF_CTR5, the last interleaved CTL/CTR MSR. */
 const MSR_F15H_PERF_CTR5 = MSR_F15H_PERF_CTL0 + 2 * AMD64_NUM_COUNTERS_CORE - 1;
@@ -52,7 +53,7 @@ function getGpPmcAmd(pmu: KvmPmu, msr: number, type: number): number {
 export const amdPmuOps: PmuVendorOps = {
   eventselEventHi: 0xf,
 
-  refresh(pmu: KvmPmu, cpuid: PmuCpuid): void {
+  refresh(pmu: KvmPmu, cpuid: PmuConfig): void {
     if (cpuid.version === 0) return; // enable_pmu off: the vendor refresh never runs
     // PerfCtrExtCore is what `gp: 6` means in the config (types.ts PmuConfig).
     pmu.perfctrCore = cpuid.gp === AMD64_NUM_COUNTERS_CORE;
@@ -132,15 +133,15 @@ export const amdPmuOps: PmuVendorOps = {
 
   rdpmcEcxToPmc(pmu: KvmPmu, ecx: number): number {
     pmu.rdpmcMask32 = false;
-    if (pmu.bug.rdpmcFastAmd && (ecx & RDPMC_FAST) !== 0) {
+    if (pmu.bug["rdpmc-fast-amd"] && (ecx & RDPMC_FAST) !== 0) {
       // Before d652981db08f the "fast" bit 31 was honoured on AMD too: low 32 bits.
       pmu.rdpmcMask32 = true;
       ecx = (ecx & ~RDPMC_FAST) >>> 0;
     }
     // Before ecb490770ad4 AMD stripped bits 31:30 from the index.
-    if (pmu.bug.rdpmcAmdIgnore3130) ecx = ecx & 0x3fff_ffff;
+    if (pmu.bug["rdpmc-amd-ignore-31-30"]) ecx = ecx & 0x3fff_ffff;
     const num = pmu.nrArchGpCounters;
-    if (pmu.bug.rdpmcIndexOffByOne ? ecx > num : ecx >= num) return -1;
+    if (pmu.bug["rdpmc-index-off-by-one"] ? ecx > num : ecx >= num) return -1;
     return ecx;
   },
 };

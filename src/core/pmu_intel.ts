@@ -5,6 +5,7 @@
  * A_PMCx, FIXED_CTRx, FIXED_CTR_CTRL) and RDPMC's ECX decoding (type in ECX[31:16]).
  * Facts: KVM-FACTS C.1-C.3 and C.6; constants from `src/x86/pmu.ts`.
  */
+import type { PmuConfig } from "../trace/types.ts";
 import {
   FIXED_COUNTER_EVENTS,
   INTEL_MAX_FIXED_COUNTERS,
@@ -22,7 +23,6 @@ import {
 import {
   FIXED_SLOT_BASE,
   type KvmPmu,
-  type PmuCpuid,
   type PmuVendorOps,
   SEL_HI_IN_TX,
   SEL_HI_IN_TXCP,
@@ -65,7 +65,7 @@ function reprogramFixedCounters(pmu: KvmPmu, data: number): void {
 export const intelPmuOps: PmuVendorOps = {
   eventselEventHi: 0,
 
-  refresh(pmu: KvmPmu, cpuid: PmuCpuid): void {
+  refresh(pmu: KvmPmu, cpuid: PmuConfig): void {
     pmu.version = cpuid.version;
     if (pmu.version === 0) return;
     pmu.nrArchGpCounters = Math.min(cpuid.gp, INTEL_MAX_GP_COUNTERS);
@@ -148,9 +148,11 @@ export const intelPmuOps: PmuVendorOps = {
     if (slot >= 0) {
       const fullWidth = (msr & FULL_WIDTH_BIT) !== 0;
       // A full-width write with bits above the width #GPs; legacy writes never do.
-      if (fullWidth && !pmu.bug.fullwidthNoGp && hi >= pmu.gpMod / 2 ** 32) return false;
+      if (fullWidth && !pmu.bug["fullwidth-no-gp"] && hi >= pmu.gpMod / 2 ** 32) return false;
       // A guest legacy write is sign-extended from bit 31: (s64)(s32)data.
-      const signExtend = fullWidth ? pmu.bug.fullwidthSignExtend : !pmu.bug.legacyNoSignExtend;
+      const signExtend = fullWidth
+        ? pmu.bug["fullwidth-sign-extend"]
+        : !pmu.bug["legacy-no-sign-extend"];
       if (signExtend) hi = (lo & 0x8000_0000) !== 0 ? 0xffff_ffff : 0;
       pmu.pmcWriteCounter(slot, lo, hi);
       return true;
@@ -181,14 +183,14 @@ export const intelPmuOps: PmuVendorOps = {
   rdpmcEcxToPmc(pmu: KvmPmu, ecx: number): number {
     const bug = pmu.bug;
     pmu.rdpmcMask32 = false;
-    if (bug.rdpmcFastIntel && (ecx & RDPMC_FAST) !== 0) {
+    if (bug["rdpmc-fast-intel"] && (ecx & RDPMC_FAST) !== 0) {
       // Before 5728a4a0ea79 bit 31 was the non-architectural "fast" flag on every PMU.
       pmu.rdpmcMask32 = true;
       ecx = (ecx & ~RDPMC_FAST) >>> 0;
     }
     let fixed: boolean;
     let index: number;
-    if (bug.rdpmcTypeFlag) {
+    if (bug["rdpmc-type-flag"]) {
       // Before 7a0fc734c20d: bit 30 is a "fixed" flag, bits 31:30 are stripped from the index.
       fixed = (ecx & INTEL_RDPMC_TYPE_FIXED) !== 0;
       index = ecx & 0x3fff_ffff;
@@ -196,12 +198,12 @@ export const intelPmuOps: PmuVendorOps = {
       const type = (ecx & ~INTEL_RDPMC_INDEX_MASK) >>> 0;
       if (type === INTEL_RDPMC_TYPE_FIXED) fixed = true;
       else if (type === INTEL_RDPMC_TYPE_GP) fixed = false;
-      else if (bug.rdpmcUnknownType) fixed = false; // before a634c76b2c1a: any type reads GP
+      else if (bug["rdpmc-unknown-type"]) fixed = false; // before a634c76b2c1a: any type reads GP
       else return -1;
       index = ecx & INTEL_RDPMC_INDEX_MASK;
     }
     const num = fixed ? pmu.nrArchFixedCounters : pmu.nrArchGpCounters;
-    if (bug.rdpmcIndexOffByOne ? index > num : index >= num) return -1;
+    if (bug["rdpmc-index-off-by-one"] ? index > num : index >= num) return -1;
     return fixed ? FIXED_SLOT_BASE + index : index;
   },
 };

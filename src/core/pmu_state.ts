@@ -14,6 +14,8 @@
  * Counter values are float64 numbers: widths are 32..48 bits (trace rules), so every
  * value and every sum below 2^53 is exact, and the hot paths never touch a bigint.
  */
+import type { PmuConfig } from "../trace/types.ts";
+import type { BugFlags } from "./bugs.ts";
 
 /** GP counter slots: KVM_MAX_NR_GP_COUNTERS (Intel KVM_INTEL_PMC_MAX_GENERIC = 8). */
 export const GP_SLOTS = 8;
@@ -34,44 +36,6 @@ export const SEL_EN = 1 << 22;
 export const SEL_HI_IN_TX = 1 << 0;
 export const SEL_HI_IN_TXCP = 1 << 1;
 
-/** The injected bugs that live in the PMU, as flags read once at construction. */
-export interface PmuBugFlags {
-  filterSkipFixed: boolean;
-  filterMaskInTx: boolean;
-  triggerEventNoFilter: boolean;
-  writeNoTruncate: boolean;
-  rdpmcFastIntel: boolean;
-  rdpmcTypeFlag: boolean;
-  rdpmcUnknownType: boolean;
-  rdpmcFastAmd: boolean;
-  rdpmcAmdIgnore3130: boolean;
-  rdpmcIndexOffByOne: boolean;
-  legacyNoSignExtend: boolean;
-  fullwidthSignExtend: boolean;
-  fullwidthNoGp: boolean;
-  v1GlobalCtrlCheck: boolean;
-}
-
-/** Reads the bug set into flags (unknown names are the caller's business). */
-export function pmuBugFlags(bugs: ReadonlySet<string>): PmuBugFlags {
-  return {
-    filterSkipFixed: bugs.has("filter-skip-fixed"),
-    filterMaskInTx: bugs.has("filter-mask-in-tx"),
-    triggerEventNoFilter: bugs.has("trigger-event-no-filter"),
-    writeNoTruncate: bugs.has("write-no-truncate"),
-    rdpmcFastIntel: bugs.has("rdpmc-fast-intel"),
-    rdpmcTypeFlag: bugs.has("rdpmc-type-flag"),
-    rdpmcUnknownType: bugs.has("rdpmc-unknown-type"),
-    rdpmcFastAmd: bugs.has("rdpmc-fast-amd"),
-    rdpmcAmdIgnore3130: bugs.has("rdpmc-amd-ignore-31-30"),
-    rdpmcIndexOffByOne: bugs.has("rdpmc-index-off-by-one"),
-    legacyNoSignExtend: bugs.has("legacy-no-sign-extend"),
-    fullwidthSignExtend: bugs.has("fullwidth-sign-extend"),
-    fullwidthNoGp: bugs.has("fullwidth-no-gp"),
-    v1GlobalCtrlCheck: bugs.has("v1-global-ctrl-check"),
-  };
-}
-
 /** True if `slot`'s bit is set in a (lo = GP, hi = fixed) bitmap. */
 export function testSlot(lo: number, hi: number, slot: number): boolean {
   return slot < FIXED_SLOT_BASE
@@ -85,7 +49,8 @@ export function testSlot(lo: number, hi: number, slot: number): boolean {
  */
 export class KvmPmu {
   readonly isAmd: boolean;
-  readonly bug: PmuBugFlags;
+  /** The injected bugs (the catalogue's PMU names are read here). */
+  readonly bug: BugFlags;
   /** The pmc-write-period-from-offset correction is on (`deviations.ts`). */
   fixWritePeriod = false;
 
@@ -162,7 +127,7 @@ export class KvmPmu {
   /** Out-parameter of rdpmc_ecx_to_pmc: the "fast" read returns the low 32 bits. */
   rdpmcMask32 = false;
 
-  constructor(isAmd: boolean, bug: PmuBugFlags) {
+  constructor(isAmd: boolean, bug: BugFlags) {
     this.isAmd = isAmd;
     this.bug = bug;
   }
@@ -209,7 +174,7 @@ export class KvmPmu {
     const hiScale = 2 ** hiBits;
     const valueLow = (hi % hiScale) * TWO32 + lo;
     const sum = this.counter[slot]! + valueLow - this.pmcReadCounter(slot);
-    if (this.bug.writeNoTruncate) {
+    if (this.bug["write-no-truncate"]) {
       // The raw u64 keeps hi's bits above the width plus the carry of the low sum.
       const highMod = 2 ** (64 - this.widthOf(slot));
       const high = this.counterHigh[slot]! + Math.floor(hi / hiScale) + Math.floor(sum / mod);
@@ -359,8 +324,11 @@ export class KvmPmu {
 export interface PmuVendorOps {
   /** `EVENTSEL_EVENT` bits 35:32 as a nibble: Intel 0, AMD 0xf (AMD64_EVENTSEL_EVENT). */
   readonly eventselEventHi: number;
-  /** The vendor `refresh` for the guest CPUID the config describes. */
-  refresh(pmu: KvmPmu, cpuid: PmuCpuid): void;
+  /**
+   * The vendor `refresh` for the guest CPUID and PERF_CAPABILITIES the config's `pmu`
+   * describes (`tsx` already false on AMD, where the vendor refresh does not read it).
+   */
+  refresh(pmu: KvmPmu, cpuid: PmuConfig): void;
   /** `msr_idx_to_pmc`: the slot, or -1. */
   msrIdxToPmc(pmu: KvmPmu, msr: number): number;
   isValidMsr(pmu: KvmPmu, msr: number): boolean;
@@ -373,16 +341,4 @@ export interface PmuVendorOps {
    * mutant), or -1. Sets `pmu.rdpmcMask32` when the read is truncated to 32 bits.
    */
   rdpmcEcxToPmc(pmu: KvmPmu, ecx: number): number;
-}
-
-/** The guest CPUID leaves the vendor refresh reads (from `Config.pmu`). */
-export interface PmuCpuid {
-  version: number;
-  gp: number;
-  fixed: number;
-  gpWidth: number;
-  fixedWidth: number;
-  fullWidthWrites: boolean;
-  /** CPUID.7.EBX HLE/RTM (not in Config: a core-only option; see CorePmu). */
-  tsx: boolean;
 }

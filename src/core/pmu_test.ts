@@ -8,7 +8,8 @@ import fc from "fast-check";
 import { mergeConfig } from "../trace/config.ts";
 import type { Outcome, PmuConfig, Vendor } from "../trace/types.ts";
 import { FILTER_ALLOW, FILTER_DENY } from "../trace/types.ts";
-import { PMU_BUG_NAMES, PMU_BUGS } from "./inject_pmu.ts";
+import { bugFlags } from "./bugs.ts";
+import { PMU_BUG_NAMES, PMU_BUGS, type PmuBugName } from "./inject_pmu.ts";
 import { CorePmu, type CorePmuOptions } from "./pmu.ts";
 
 // --- helpers ----------------------------------------------------------------------------
@@ -16,18 +17,18 @@ import { CorePmu, type CorePmuOptions } from "./pmu.ts";
 function make(
   vendor: Vendor,
   pmu: Partial<PmuConfig> = {},
-  bugs: string[] = [],
+  bugs: PmuBugName[] = [],
   options: CorePmuOptions = {},
 ): CorePmu {
   for (const b of bugs) assert.ok(PMU_BUG_NAMES.has(b), `unknown bug ${b}`);
   const amdDefaults: Partial<PmuConfig> = { version: 2, gp: 6, fixed: 0 };
   const config = mergeConfig({ vendor, pmu: vendor === "amd" ? { ...amdDefaults, ...pmu } : pmu });
-  return new CorePmu(config, new Set(bugs), options);
+  return new CorePmu(config, bugFlags(bugs), options);
 }
 
-const intel = (pmu: Partial<PmuConfig> = {}, bugs: string[] = [], o: CorePmuOptions = {}) =>
+const intel = (pmu: Partial<PmuConfig> = {}, bugs: PmuBugName[] = [], o: CorePmuOptions = {}) =>
   make("intel", pmu, bugs, o);
-const amd = (pmu: Partial<PmuConfig> = {}, bugs: string[] = []) => make("amd", pmu, bugs);
+const amd = (pmu: Partial<PmuConfig> = {}, bugs: PmuBugName[] = []) => make("amd", pmu, bugs);
 
 const OK: Outcome = { ok: true };
 const GP: Outcome = { gp: true };
@@ -539,7 +540,7 @@ Deno.test("core pmu: a denied emulated event neither counts nor overflows", () =
 // --- injected bugs: one regression each -------------------------------------------------
 
 /** Runs `scenario` on a fresh core without and with `bug`: [correct, buggy] outcomes. */
-function both<T>(bug: string, scenario: (bugs: string[]) => T): [T, T] {
+function both<T>(bug: PmuBugName, scenario: (bugs: PmuBugName[]) => T): [T, T] {
   return [scenario([]), scenario([bug])];
 }
 
