@@ -18,16 +18,20 @@ import { runCampaign } from "./campaign.ts";
 import { catalogue, type CatalogueBug } from "./catalogue.ts";
 import { args, intFlag, UsageError } from "./usage.ts";
 import { formatBug, formatClean, userView } from "./selftest_user.ts";
+import { formatIdentityRow, identityReport } from "./selftest_identity.ts";
 
 export const SELFTEST_USAGE = `Usage:
   deno task selftest [--json] [--seconds N] [--seed S] [--bugs a,b] [--corpus DIR]
   deno task selftest --as-user [--seconds 60] [--seed S] [--clean-seeds 6] [--parallel 2]
                      [--bugs a,b] [--corpus DIR] [--json]
+  deno task selftest --identity [--seeds 6] [--runs 3000] [--sightings 5] [--bugs a,b] [--json]
 
 The classic self-test hunts each catalogue bug in one short inline campaign that stops
 at the first divergence the uninjected core does not show. --as-user runs, per bug, the
 ordinary \`deno task fuzz\` (one worker) over a copy of the corpus, then campaigns with
-no bug for --clean-seeds seeds, and reports what a user would see (docs/identity.md).`;
+no bug for --clean-seeds seeds, and reports what a user would see (docs/identity.md).
+--identity measures how many finding ids each bug gets over --seeds seeds, and which ids
+two bugs share.`;
 
 /** One bug's result. */
 export interface BugResult {
@@ -89,6 +93,10 @@ export async function cmdSelftest(argv: string[]): Promise<number> {
     bugs: { type: "string" },
     corpus: { type: "string" },
     "as-user": { type: "boolean" },
+    identity: { type: "boolean" },
+    seeds: { type: "string" },
+    runs: { type: "string" },
+    sightings: { type: "string" },
     "clean-seeds": { type: "string" },
     parallel: { type: "string" },
   }, SELFTEST_USAGE);
@@ -104,6 +112,25 @@ export async function cmdSelftest(argv: string[]): Promise<number> {
       if (!bugs.some((b) => b.name === w)) throw new UsageError(`--bugs: unknown bug "${w}"`);
     }
     bugs = bugs.filter((b) => wanted.includes(b.name));
+  }
+  if (values.identity) {
+    const report = identityReport(bugs, {
+      seeds: intFlag("seeds", values.seeds, 1, 100) ?? 6,
+      runs: intFlag("runs", values.runs, 1, 1_000_000) ?? 3000,
+      sightings: intFlag("sightings", values.sightings, 1, 1000) ?? 5,
+    }, values.json ? undefined : (row) => console.error(formatIdentityRow(row)));
+    if (values.json) console.log(JSON.stringify(report));
+    else {
+      for (const x of report.shared) console.log(`shared by ${x.bugs.join(" + ")}: ${x.signature}`);
+      const seen = report.bugs.filter((b) => b.ids.length > 0);
+      console.log(
+        `${seen.length}/${report.bugs.length} bugs seen; ids per bug: ` +
+          `median ${median(seen.map((b) => b.ids.length)) ?? "-"}, ` +
+          `max ${Math.max(0, ...seen.map((b) => b.ids.length))}; ` +
+          `${report.shared.length} ids shared by two bugs or more`,
+      );
+    }
+    return report.shared.length === 0 ? 0 : 1;
   }
   if (values["as-user"]) {
     return await asUser(bugs, {
