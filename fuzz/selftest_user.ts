@@ -32,6 +32,8 @@ export interface UserViewBug {
   ids: string[];
   /** Their titles. */
   titles: string[];
+  /** The other new findings (the uninjected core diverges on them too): titles. */
+  others: string[];
   /** Whether the bar holds: exit 1 and at least one caused finding. */
   pass: boolean;
 }
@@ -146,26 +148,37 @@ async function pool<T>(jobs: (() => Promise<T>)[], parallel: number): Promise<T[
   return results;
 }
 
+/**
+ * Runs one ordinary campaign (`extra` flags, or none for no bug) over a fresh copy of the
+ * corpus and hands its result and the copy to `read`, then removes the copy.
+ */
+async function campaignOverCopy<T>(
+  extra: string[],
+  options: { seconds: number; seed: number; corpus: string },
+  read: (r: { code: number; summary: Summary }, dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await corpusCopy(options.corpus);
+  try {
+    const seed = String(options.seed);
+    const r = await fuzzAsUser([
+      ...extra,
+      ...["--seconds", String(options.seconds), "--seed", seed, "--corpus", dir],
+    ]);
+    if (r.summary === null) {
+      throw new Error(`fuzz ${extra.join(" ")} printed no summary: ${r.stderr.trim()}`);
+    }
+    return await read({ code: r.code, summary: r.summary }, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** One bug, planted, as a user meets it. */
-export async function bugAsUser(
+export function bugAsUser(
   bug: CatalogueBug,
   options: { seconds: number; seed: number; corpus: string },
 ): Promise<UserViewBug> {
-  const dir = await corpusCopy(options.corpus);
-  try {
-    const r = await fuzzAsUser([
-      "--inject",
-      bug.name,
-      "--seconds",
-      String(options.seconds),
-      "--seed",
-      String(options.seed),
-      "--corpus",
-      dir,
-    ]);
-    if (r.summary === null) {
-      throw new Error(`fuzz --inject ${bug.name} printed no summary: ${r.stderr.trim()}`);
-    }
+  return campaignOverCopy(["--inject", bug.name], options, async (r, dir) => {
     const fresh = r.summary.findings.filter((f) => f.new);
     const caused: typeof fresh = [];
     for (const f of fresh) if (await uninjectedAgrees(dir, f.id)) caused.push(f);
@@ -179,30 +192,19 @@ export async function bugAsUser(
       seconds,
       ids: caused.map((f) => f.id),
       titles: caused.map((f) => f.title ?? ""),
+      others: fresh.filter((f) => !caused.includes(f)).map((f) => `${f.id} ${f.title ?? ""}`),
       pass: r.code === 1 && caused.length > 0,
     };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 /** A campaign with no bug over the shipped corpus. */
-export async function cleanAsUser(
+export function cleanAsUser(
   options: { seconds: number; seed: number; corpus: string },
 ): Promise<UserViewClean> {
-  const dir = await corpusCopy(options.corpus);
-  try {
-    const r = await fuzzAsUser([
-      "--seconds",
-      String(options.seconds),
-      "--seed",
-      String(options.seed),
-      "--corpus",
-      dir,
-    ]);
-    if (r.summary === null) throw new Error(`fuzz printed no summary: ${r.stderr.trim()}`);
+  return campaignOverCopy([], options, (r) => {
     const fresh = r.summary.findings.filter((f) => f.new);
-    return {
+    return Promise.resolve({
       seed: options.seed,
       exit: r.code,
       newFindings: fresh.length,
@@ -211,10 +213,8 @@ export async function cleanAsUser(
       knownDeviations: r.summary.knownDeviations ?? {},
       runs: r.summary.runs,
       pass: r.code === 0,
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    });
+  });
 }
 
 /** The whole user view: every bug, then `cleanSeeds` clean campaigns. */
