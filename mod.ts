@@ -35,11 +35,13 @@ export type {
   BackendFactory,
   BackendName,
   BackendOptions,
+  FindingKind,
   Judgement,
   Oracle,
 } from "./src/backend.ts";
 export { ReferenceBackend, referenceFactory, type ReferenceOptions } from "./src/reference/mod.ts";
-export { backendFactory, BACKENDS } from "./src/backends.ts";
+export { BACKEND_NAMES, backendFactory, BACKENDS } from "./src/backends.ts";
+export { FINDING_KINDS } from "./src/backend.ts";
 export {
   type DiffOptions,
   type DiffResult,

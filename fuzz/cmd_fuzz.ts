@@ -16,7 +16,7 @@ import { ProgressReporter, rate } from "./progress.ts";
 import { args, checkCorpusFlag, intFlag, UsageError, workersFlag } from "./usage.ts";
 import { kvmPvmConfig } from "../src/trace/config.ts";
 import { kvmHost } from "../src/kvm/mod.ts";
-import type { BackendName } from "../src/backend.ts";
+import { BACKEND_NAMES } from "../src/backend.ts";
 
 export const FUZZ_USAGE = `Usage:
   deno task fuzz [--seconds N|--runs N] [--seed S] [--workers N] [--backend core|kvm]
@@ -127,8 +127,7 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
   }
   // Before any fuzzing: a corpus that cannot take the findings is a usage error.
   await checkCorpusFlag(flags.corpus);
-  const { ref, factory } = await resolveBackendFlag(flags.backend, ["core", "kvm", "reference"]);
-  const backend = flags.backend as BackendName;
+  const { name: backend, ref, factory } = resolveBackendFlag(flags.backend, BACKEND_NAMES);
   const progress = new ProgressReporter(false);
   const { findings: existing, errors } = await listFindings(flags.corpus);
   for (const e of errors) {

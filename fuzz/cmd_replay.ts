@@ -12,7 +12,7 @@
  *   minimizer, keeping its signature, and writes it (`--out FILE`, atomically) or
  *   prints it.
  */
-import type { BackendFactory, BackendName } from "../src/backend.ts";
+import { type BackendFactory, type BackendName, JUDGED_BACKEND_NAMES } from "../src/backend.ts";
 import { join } from "node:path";
 import {
   atomicWriteText,
@@ -222,14 +222,14 @@ const KVM_PVM_SMM = "kvm_pvm: the VM has no SMM address space, slot ids >= 0x100
  * The backend `name` for a replay. An unknown name is a usage error; an unavailable
  * backend is not (the replay says it cannot test here).
  */
-export async function replayTarget(name: string): Promise<ReplayTarget> {
-  const allowed = ["core", "kvm"];
-  if (!allowed.includes(name)) {
+export function replayTarget(name: string): ReplayTarget {
+  const allowed = JUDGED_BACKEND_NAMES;
+  if (!(allowed as readonly string[]).includes(name)) {
     throw new UsageError(`Unknown backend "${name}": expected one of ${allowed.join(", ")}`);
   }
   let factory: ReplayTarget["factory"];
   try {
-    factory = (await resolveBackendFlag(name, allowed)).factory;
+    factory = resolveBackendFlag(name, allowed).factory;
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     factory = { unavailable: e.message };
@@ -807,7 +807,7 @@ function cannotJson(c: CannotTest): unknown {
 
 /** What `cmdReplay` needs from its surroundings (tests pass a fake backend). */
 export interface ReplayDeps {
-  target?: (name: string) => Promise<ReplayTarget>;
+  target?: (name: string) => ReplayTarget | Promise<ReplayTarget>;
   print?: (line: string) => void;
 }
 
@@ -878,7 +878,7 @@ export async function cmdMinimize(argv: string[]): Promise<number> {
     ? traceOf(json, path)
     : traceOf(finding.minimized, `${path}: field "minimized"`);
   const name = values.backend ?? finding?.divergence.backend ?? "core";
-  const { factory } = await resolveBackendFlag(name, ["core", "kvm"]);
+  const { factory } = resolveBackendFlag(name, JUDGED_BACKEND_NAMES);
   const inject = injectFlag(values.inject, name) ??
     (finding === null ? [] : injectOf(finding, file));
   const options = {

@@ -55,7 +55,7 @@ export async function hunt(
   bug: CatalogueBug,
   options: { seconds: number; seed: number },
 ): Promise<BugResult> {
-  const { factory, ref } = await resolveBackendFlag("core", ["core"]);
+  const { factory, ref } = resolveBackendFlag("core", ["core"]);
   const result = await runCampaign({
     engine: {
       seed: options.seed,

@@ -13,8 +13,37 @@ import type { Config, Op, Outcome, Permitted } from "./trace/types.ts";
 /** Re-exported for importers of the contract; defined with the trace types. */
 export type { Permitted };
 
-/** The names of the backends. */
-export type BackendName = "reference" | "core" | "kvm";
+/**
+ * The names of the backends: the one list. The registry (`src/backends.ts`) is typed
+ * against it, so a backend is registered exactly under the names here.
+ */
+export const BACKEND_NAMES = ["reference", "core", "kvm"] as const;
+
+/** The name of one backend. */
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** A backend that findings are about: every one but the reference, which judges them. */
+export type JudgedBackendName = Exclude<BackendName, "reference">;
+
+/** The backends findings are about, in {@linkcode BACKEND_NAMES} order. */
+export const JUDGED_BACKEND_NAMES: readonly JudgedBackendName[] = BACKEND_NAMES.filter(
+  (n): n is JudgedBackendName => n !== "reference",
+);
+
+/** True if `name` is one of {@linkcode BACKEND_NAMES}. */
+export function isBackendName(name: string): name is BackendName {
+  return (BACKEND_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * The kinds of disagreement a runner reports, the one list: `divergence` (an outcome
+ * the reference does not permit), `invariant` (a permitted outcome after which the
+ * backend's {@linkcode Backend.audit} failed), `crash` ({@linkcode Backend.step} threw).
+ */
+export const FINDING_KINDS = ["divergence", "invariant", "crash"] as const;
+
+/** One of {@linkcode FINDING_KINDS}. */
+export type FindingKind = (typeof FINDING_KINDS)[number];
 
 /** One executable machine. Created for one trace config, then fed ops in order. */
 export interface Backend {

@@ -4,7 +4,7 @@
  * stops at the first op whose outcome lies outside the reference's permitted set, at
  * the first broken invariant (with `audit`), or at the first exception (a crash).
  */
-import type { Backend, BackendFactory, Permitted } from "./backend.ts";
+import type { Backend, BackendFactory, FindingKind, Permitted } from "./backend.ts";
 import { ReferenceBackend } from "./reference/mod.ts";
 import type { Op, OpKind, Outcome, Trace } from "./trace/types.ts";
 
@@ -31,7 +31,7 @@ export interface Divergence {
    * was permitted but the backend's `audit()` failed after the op (with
    * {@linkcode DiffOptions.audit}); `crash`: the backend threw.
    */
-  kind: "divergence" | "invariant" | "crash";
+  kind: FindingKind;
   /** Index of the op in the trace. */
   index: number;
   /** The op at `index`. */

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { resolveBackendFlag } from "../fuzz/backend_ref.ts";
-import type { BackendFactory } from "../src/backend.ts";
+import { type BackendFactory, JUDGED_BACKEND_NAMES } from "../src/backend.ts";
 import { identifyTrace } from "../fuzz/identity.ts";
 import { listFindings } from "../src/corpus/store.ts";
 import { diffTrace } from "../src/diff.ts";
@@ -33,11 +33,11 @@ async function traces(sub: string): Promise<{ file: string; trace: Trace }[]> {
   return out.sort((a, b) => a.file.localeCompare(b.file));
 }
 
-async function backends(): Promise<{ name: string; factory: BackendFactory }[]> {
+function backends(): { name: string; factory: BackendFactory }[] {
   const out: { name: string; factory: BackendFactory }[] = [];
-  for (const name of ["core", "kvm"]) {
+  for (const name of JUDGED_BACKEND_NAMES) {
     try {
-      out.push({ name, factory: (await resolveBackendFlag(name, [name])).factory });
+      out.push({ name, factory: resolveBackendFlag(name, [name]).factory });
     } catch (e) {
       console.log(`corpus replay: skipping backend ${name}: ${(e as Error).message}`);
     }
@@ -53,7 +53,7 @@ Deno.test("corpus: every example and regression trace agrees on every backend", 
     const ref = new ReferenceBackend(trace.config);
     for (const op of trace.ops) ref.step(op);
   }
-  for (const { name, factory } of await backends()) {
+  for (const { name, factory } of backends()) {
     for (const { file, trace } of all) {
       const cannot = name === "kvm" ? Object.values(kvmConfigMismatch(trace.config))[0] : undefined;
       if (cannot !== undefined) {
@@ -73,7 +73,7 @@ Deno.test("corpus: every example and regression trace agrees on every backend", 
 Deno.test("corpus: every finding parses; a fixed one no longer reproduces, the rest still do", async () => {
   const { findings, errors } = await listFindings(CORPUS);
   assert.deepEqual(errors, [], "corrupt finding files");
-  const available = new Map((await backends()).map((b) => [b.name, b.factory]));
+  const available = new Map(backends().map((b) => [b.name, b.factory]));
   let checked = 0;
   for (const f of findings) {
     const minimized = traceFromJson(f.minimized);

@@ -16,6 +16,7 @@
  * Readers never crash on a bad file: {@linkcode listFindings} and
  * {@linkcode listRuns} report a corrupt or invalid file by name and skip it.
  */
+import { BACKEND_NAMES, FINDING_KINDS } from "../backend.ts";
 import { traceFromJson } from "../trace/parse.ts";
 import { dirname, join } from "node:path";
 import {
@@ -75,9 +76,6 @@ export interface FindingUpdate {
   note?: string;
 }
 
-const KINDS = ["divergence", "invariant", "crash"] as const;
-const BACKENDS = ["reference", "core", "kvm"] as const;
-
 /**
  * Says whether `id` is a well-formed finding id. Checked before any path is built
  * from it, so an id can never name a file outside `findings/`.
@@ -124,7 +122,7 @@ export function validateFinding(value: unknown): Finding {
   if (!isFindingId(id)) fail(`field "id" is not 16 lowercase hex digits`);
   expectString(f, "signature");
   expectOneOf(f, "area", AREAS);
-  expectOneOf(f, "kind", KINDS);
+  expectOneOf(f, "kind", FINDING_KINDS);
   expectString(f, "title");
   expectOneOf(f, "status", FINDING_STATUSES);
   if (f.note !== undefined) {
@@ -167,7 +165,7 @@ export function validateFinding(value: unknown): Finding {
   if (typeof opIndex !== "number" || !Number.isSafeInteger(opIndex) || opIndex < 0) {
     fail(`field "divergence.opIndex" is not a non-negative integer`);
   }
-  expectOneOf(d, "backend", BACKENDS, "divergence.");
+  expectOneOf(d, "backend", BACKEND_NAMES, "divergence.");
   if (!("observed" in d)) fail(`field "divergence.observed" is missing`);
   if (!Array.isArray(d.permitted)) fail(`field "divergence.permitted" is not an array`);
   if (d.invariant !== undefined) expectString(d, "invariant", "divergence.");
@@ -197,7 +195,7 @@ export function validateRun(value: unknown): RunRecord {
       fail(`field "${key}" is not a non-negative integer`);
     }
   }
-  expectOneOf(r, "backend", BACKENDS);
+  expectOneOf(r, "backend", BACKEND_NAMES);
   if (r.inject !== undefined) expectString(r, "inject");
   if (!Array.isArray(r.findings)) fail(`field "findings" is not an array`);
   for (const [i, item] of r.findings.entries()) {

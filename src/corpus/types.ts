@@ -3,7 +3,7 @@
  * The corpus file formats (docs/corpus.md): findings and campaign run records.
  * Types only; the store that reads and writes them atomically is `store.ts`.
  */
-import type { BackendName } from "../backend.ts";
+import type { BackendName, FindingKind } from "../backend.ts";
 import type { Area } from "../trace/types.ts";
 
 /** The format tags of corpus files. */
@@ -39,8 +39,8 @@ export const FINDING_STATUSES: readonly FindingStatus[] = [
 /** A finding's area is the diverging op's; defined with the trace types. */
 export { type Area, AREAS } from "../trace/types.ts";
 
-/** What kind of disagreement it is. */
-export type FindingKind = "divergence" | "invariant" | "crash";
+/** What kind of disagreement it is; defined with the backend contract. */
+export { FINDING_KINDS, type FindingKind } from "../backend.ts";
 
 /**
  * One finding, stored as `corpus/findings/<id>.json`. Traces are stored in their JSON

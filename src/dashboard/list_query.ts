@@ -5,7 +5,7 @@
  * back to its default, so a hand-edited URL still shows a list) and shared by the list
  * page and `/api/findings`, which therefore return the same rows.
  */
-import type { BackendName } from "../backend.ts";
+import { type BackendName, JUDGED_BACKEND_NAMES } from "../backend.ts";
 import type { Area, FindingStatus } from "../corpus/types.ts";
 import { AREAS, FINDING_STATUSES } from "../corpus/types.ts";
 import type { FindingSummary } from "./summary.ts";
@@ -13,7 +13,7 @@ import type { FindingSummary } from "./summary.ts";
 export { AREAS };
 
 /** The backends a finding can diverge on, as in `?backend=`. */
-export const LIST_BACKENDS: readonly BackendName[] = ["core", "kvm"];
+export const LIST_BACKENDS: readonly BackendName[] = JUDGED_BACKEND_NAMES;
 
 /** The sortable columns, as they appear in `?sort=`. */
 export const SORT_KEYS = [
