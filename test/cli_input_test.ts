@@ -406,3 +406,30 @@ Deno.test("notes: the limit counts characters, not UTF-16 units or form bytes", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli input: a finding nested deeper than the store allows is refused by field, not a stack overflow", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const shipped = [...Deno.readDirSync("corpus/findings")].find((e) => e.name.endsWith(".json"))!;
+    const f = JSON.parse(await Deno.readTextFile(`corpus/findings/${shipped.name}`));
+    // 100,000 levels in a field the validator does not look into.
+    let deep = "0";
+    for (let i = 0; i < 100_000; i++) deep = `[${deep}]`;
+    const text = JSON.stringify(f).replace(/"observed":/, `"observed":${deep},"was":`);
+    const file = `${dir}/${f.id}.json`;
+    await Deno.writeTextFile(file, text);
+    const cmd = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "fuzz/cli.ts", "replay", file],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const out = await cmd.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, stderr);
+    assert.match(stderr, /field "divergence\.observed" nests deeper than 64 levels/);
+    assert.doesNotMatch(stderr, /Maximum call stack/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

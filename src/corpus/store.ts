@@ -18,6 +18,7 @@
  */
 import { BACKEND_NAMES, FINDING_KINDS } from "../backend.ts";
 import { traceFromJson } from "../trace/parse.ts";
+import { MAX_JSON_DEPTH, tooDeepAt } from "./depth.ts";
 import { dirname, join } from "node:path";
 import {
   AREAS,
@@ -249,7 +250,10 @@ export function validateSelfTest(value: unknown): SelfTest {
  * @throws {TypeError} When the structure is wrong or the id does not match the name.
  */
 export function parseFindingFile(text: string, file?: string): Finding {
-  const finding = validateFinding(JSON.parse(text));
+  const json = JSON.parse(text);
+  const deep = tooDeepAt(json);
+  if (deep !== null) fail(`field "${deep}" nests deeper than ${MAX_JSON_DEPTH} levels`);
+  const finding = validateFinding(json);
   if (file !== undefined && file !== `${finding.id}.json`) {
     fail(`field "id" (${finding.id}) does not match the file name`);
   }
