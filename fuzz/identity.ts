@@ -576,7 +576,9 @@ function originOf(d: Divergence, config: Config): string | undefined {
     const h = history[i]!;
     if (h.op === "events") { for (const e of h.events) if (wanted.includes(e)) counted.add(e); }
     if (counter !== undefined && h.full.op === "wrmsr" && counterOf(h.full, config) === counter) {
-      writer = msrClass(h.full.msr, config.vendor);
+      const cls = msrClass(h.full.msr, config.vendor);
+      // AMD's K7 and F15H counter MSRs are one counter's aliases with one write path.
+      writer = cls === "K7_PERFCTR" || cls === "F15H_PERF_CTR" ? "AMD counter" : cls;
       break;
     }
   }
@@ -585,6 +587,20 @@ function originOf(d: Divergence, config: Config): string | undefined {
     counted.size === 0 ? "" : `counted ${wanted.filter((e) => counted.has(e)).join(",")}`,
   ].filter((t) => t !== "");
   return parts.length === 0 ? undefined : parts.join(" | ");
+}
+
+/**
+ * `counter read GP` / `counter read fixed` for a read of a counter's value (an RDMSR of
+ * any of its MSRs, or an RDPMC both sides answer with a value), else undefined.
+ */
+function counterRead(d: Divergence, config: Config): string | undefined {
+  const op = d.op;
+  if (op.op === "rdpmc") {
+    const values = "value" in d.observed && d.permitted.every((p) => "value" in p.outcome);
+    if (!values) return undefined;
+  } else if (op.op !== "rdmsr") return undefined;
+  const c = counterOf(op, config);
+  return c === undefined ? undefined : `counter read ${c.startsWith("fixed") ? "fixed" : "GP"}`;
 }
 
 /**
@@ -696,9 +712,16 @@ function identifyBase(d: Divergence, backend: BackendName, config: Config): Iden
     title = `${backend} invariant broken after \`${opText}\`: ${inv}`;
   } else {
     const dl = delta(d, backend);
-    const path = decisivePath(d.path);
+    const counter = counterRead(d, config);
+    // A counter's value is read the same wrong way through any of its aliases (PMCn,
+    // A_PMCn, RDPMC; K7_PERFCTRn, F15H_PERF_CTRn), and reading it takes no decision but
+    // the decoding: the read's own events are the deferred reprogramming's.
+    const path = decisivePath(d.path).filter((e) =>
+      counter === undefined || !e.startsWith("pmu:") || e.startsWith("pmu:rdpmc") ||
+      e.startsWith("pmu:msr")
+    );
     const from = originOf(d, config);
-    signature = `${area}/${where(d.op, config)}: ${dl.key}` +
+    signature = `${area}/${counter ?? where(d.op, config)}: ${dl.key}` +
       (path.length > 0 ? ` | path ${path.join(",")}` : "") +
       (from === undefined ? "" : ` | ${from}`);
     title = `${opText}: ${dl.text}`;

@@ -15,16 +15,18 @@ import type { Source } from "../source.ts";
 import { between, chance, pick, weighted } from "./_pick.ts";
 import { emit, GFN_GRID, HVA_BASE_PAGE, HVA_STRIDE_PAGES, slotOp } from "./_emit.ts";
 import type { WEntry, World } from "./world.ts";
-
-// Entry bits (SDM vol. 3A table 4-19ff; KVM-FACTS A.1).
-const P = 1n;
-const W = 2n;
-const U = 4n;
-const A = 0x20n;
-const D = 0x40n;
-const PS = 0x80n;
-const NX = 1n << 63n;
-const ADDR = 0x000f_ffff_ffff_f000n;
+// Entry bits (SDM vol. 3A table 4-19ff; KVM-FACTS A.1), by short names here.
+import {
+  levelShift,
+  PTE_A as A,
+  PTE_ADDR_MASK as ADDR,
+  PTE_D as D,
+  PTE_NX as NX,
+  PTE_P as P,
+  PTE_PS as PS,
+  PTE_U as U,
+  PTE_W as W,
+} from "../../src/x86/paging.ts";
 
 /** Options shared by the MMU generators. */
 export interface MmuConstraints {
@@ -192,7 +194,7 @@ export function genMap(src: Source, world: World, out: Op[], c: MmuConstraints =
   const gva = chance(src, 30) && world.gvas.length > 0 ? pick(src, world.gvas) : genGva(src);
   let table = world.root;
   for (let level = 4; level >= 1; level--) {
-    const shift = BigInt(12 + 9 * (level - 1));
+    const shift = BigInt(levelShift(level));
     const gpa = (BigInt(table) << 12n) + ((gva >> shift) & 511n) * 8n;
     // Inverted chances: a shrunk choice (0) makes the leaf as high as it can be, so that
     // shrinking trades a 4-level chain for a 2-entry 1 GiB mapping when the bug allows.
@@ -212,7 +214,7 @@ export function genMap(src: Source, world: World, out: Op[], c: MmuConstraints =
         : leafFrame(src, world, level);
       const value = frame | entryBits(src, world, level, true, c) | (level > 1 ? PS : 0n);
       writeEntry(src, world, out, { gpa, level, value, gva });
-      const span = (1n << BigInt(12 + 9 * (level - 1))) - 1n;
+      const span = (1n << BigInt(levelShift(level))) - 1n;
       if (level === 1) world.leaves.set(Number(frame >> 12n), gva & ~0xfffn);
       else pushRecent(world.large, { gva: gva & ~span, gfn: Number(frame >> 12n), level });
       if (world.slotAt(Number(frame >> 12n)) === undefined) {
@@ -508,7 +510,7 @@ function walkEntries(world: World, gva: bigint): WEntry[] {
   const path: WEntry[] = [];
   let table = world.root;
   for (let level = 4; level >= 1 && table >= 0; level--) {
-    const shift = BigInt(12 + 9 * (level - 1));
+    const shift = BigInt(levelShift(level));
     const e = world.entries.get((BigInt(table) << 12n) + ((gva >> shift) & 511n) * 8n);
     if (e === undefined || (e.value & P) === 0n) break;
     path.push(e);
@@ -571,7 +573,7 @@ export function genRelink(src: Source, world: World, out: Op[]): void {
 
 /** `gva` with its index at `level` replaced (bits 63:48 made canonical again). */
 function withIndexAt(gva: bigint, level: number, index: number): bigint {
-  const shift = BigInt(12 + 9 * (level - 1));
+  const shift = BigInt(levelShift(level));
   let out = (gva & ~(511n << shift)) | (BigInt(index) << shift);
   if (level === 4) {
     out &= 0x0000_ffff_ffff_ffffn;

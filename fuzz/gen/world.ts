@@ -10,6 +10,7 @@
  * with simple rules, and a wrong belief only makes a later op less targeted.
  */
 import type { Config, Op, SlotFlag } from "../../src/trace/types.ts";
+import { PTE_ADDR_MASK } from "../../src/x86/paging.ts";
 
 /** A memslot as the generator believes it exists. */
 export interface WSlot {
@@ -132,7 +133,7 @@ export class World {
    */
   apply(op: Op): void {
     if (op.op === "cr3") {
-      this.root = Number((op.gpa & 0x000f_ffff_ffff_f000n) >> 12n);
+      this.root = Number((op.gpa & PTE_ADDR_MASK) >> 12n);
     } else if (op.op === "slot") {
       this.#applySlot(op.id, op.gpa, op.pages, op.hva, op.flags);
     } else if (op.op === "ctl") {

@@ -25,7 +25,14 @@
  */
 import type { Config } from "../trace/types.ts";
 import type { BugFlags } from "./bugs.ts";
-import { PFERR_FETCH, PFERR_PRESENT, PFERR_RSVD, PFERR_USER, PFERR_WRITE } from "../x86/paging.ts";
+import {
+  PFERR_FETCH,
+  PFERR_PRESENT,
+  PFERR_RSVD,
+  PFERR_USER,
+  PFERR_WRITE,
+  PTE_ADDR_MASK_HI,
+} from "../x86/paging.ts";
 import { Cov } from "./coverage.ts";
 import type { SparseMemory } from "./memory.ts";
 import { type Memslots, type Slot, SLOT_LOG, SLOT_RO } from "./memslots.ts";
@@ -590,7 +597,7 @@ export class ShadowMmu {
       drop = (glo & 1) === 0 || (glo & w.rsvdLo[1]!) !== 0 || (ghi & w.rsvdHi[1]!) !== 0 ||
         (glo & SPTE_A) === 0;
     }
-    const gfn = (ghi & 0xfffff) * 1048576 + (glo >>> 12);
+    const gfn = (ghi & PTE_ADDR_MASK_HI) * 1048576 + (glo >>> 12);
     if (isMmioSpte(lo, hi)) {
       // sync_mmio_spte: a changed gfn zaps; the same gfn is re-marked with the gpte's
       // current access (so a gpte that lost W no longer passes the MMIO fast path).
@@ -1036,7 +1043,7 @@ export class ShadowMmu {
           if (this.sptLo[s] !== 0 || this.sptHi[s] !== 0) this.#zapPte(sp, s);
           break;
         }
-        gfn = (ghi & 0xfffff) * 1048576 + (glo >>> 12);
+        gfn = (ghi & PTE_ADDR_MASK_HI) * 1048576 + (glo >>> 12);
         access = roleAccess(role) & this.#gptAccess(glo, ghi);
         if ((glo & SPTE_D) === 0) access &= ~ACC_WRITE;
       }

@@ -16,7 +16,7 @@ import type {
   PageRuns,
   SlotOp,
 } from "../trace/types.ts";
-import { PFERR_FETCH, PFERR_USER, PFERR_WRITE } from "../x86/paging.ts";
+import { PFERR_FETCH, PFERR_USER, PFERR_WRITE, PTE_ADDR_MASK_LO } from "../x86/paging.ts";
 import { Cov, COVERAGE_NAMES } from "./coverage.ts";
 import { SparseMemory } from "./memory.ts";
 import { KVM_USER_MEM_SLOTS, type MemslotHooks, Memslots, SLOT_LOG, SLOT_RO } from "./memslots.ts";
@@ -162,7 +162,7 @@ export class CoreBackend implements Backend {
         this.#u64[0] = op.gpa;
         const hi = this.#u32[HI]!;
         if (Math.floor(hi / 2 ** (this.config.maxPhyAddr - 32)) !== 0) return GP;
-        this.mmu.setCr3(hi * TWO32 + ((this.#u32[LO]! & 0xfffff000) >>> 0));
+        this.mmu.setCr3(hi * TWO32 + ((this.#u32[LO]! & PTE_ADDR_MASK_LO) >>> 0));
         return OK;
       }
       case "ctl":

@@ -8,7 +8,17 @@
  * `update_permission_bitmask` (A.3). Entries are two Uint32 halves; nothing allocates.
  * A/D updates are the MMU's job (they mark pages dirty), after a successful walk.
  */
-import { PFERR_FETCH, PFERR_PRESENT, PFERR_RSVD, PFERR_USER, PFERR_WRITE } from "../x86/paging.ts";
+import {
+  levelShift,
+  PAGE_SHIFT,
+  PFERR_FETCH,
+  PFERR_PRESENT,
+  PFERR_RSVD,
+  PFERR_USER,
+  PFERR_WRITE,
+  PTE_ADDR_MASK_HI,
+  PTE_ADDR_MASK_LO,
+} from "../x86/paging.ts";
 import type { Config } from "../trace/types.ts";
 import { ACC_EXEC, ACC_USER, ACC_WRITE } from "./role.ts";
 import { genmask32 } from "./spte.ts";
@@ -87,7 +97,7 @@ export class GuestWalker {
     }
     this.#nx = cpu.nx;
     this.#smep = cpu.smep;
-    this.#addrHiMask = genmask32(19, 0);
+    this.#addrHiMask = PTE_ADDR_MASK_HI;
   }
 
   /** Whether an access with rights `acc` and error code `pfec` faults (`permission_fault`). */
@@ -120,7 +130,7 @@ export class GuestWalker {
     let access = 7;
     const vpn = Math.floor(gva / 4096);
     for (let level = 4; level >= 1; level--) {
-      const index = Math.floor(vpn / 2 ** (9 * (level - 1))) & 511;
+      const index = Math.floor(vpn / 2 ** (levelShift(level) - PAGE_SHIFT)) & 511;
       const pteGpa = tableGpa + index * 8;
       this.tableGfn[level] = tableGpa / 4096;
       this.pteGpa[level] = pteGpa;
@@ -145,9 +155,9 @@ export class GuestWalker {
       const gacc = ((lo & 2) !== 0 ? ACC_WRITE : 0) | ((lo & 4) !== 0 ? ACC_USER : 0) |
         (this.#nx && (hi & 0x80000000) !== 0 ? 0 : ACC_EXEC);
       access &= gacc;
-      const addrNum = (hi & this.#addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0);
+      const addrNum = (hi & this.#addrHiMask) * TWO32 + ((lo & PTE_ADDR_MASK_LO) >>> 0);
       if (level === 1 || (bit7 === 1 && level <= 3)) {
-        const span = 2 ** (9 * (level - 1));
+        const span = 2 ** (levelShift(level) - PAGE_SHIFT);
         const base = Math.floor(addrNum / 4096 / span) * span;
         this.gfn = base + (level === 1 ? 0 : (vpn - Math.floor(vpn / span) * span));
         this.level = level;

@@ -7,6 +7,7 @@
  */
 import type { Backend } from "../backend.ts";
 import type { Config, CtlOp, Errno, Op, Outcome } from "../trace/types.ts";
+import { levelShift, PAGE_SIZE, PTE_ADDR_MASK } from "../x86/paging.ts";
 import { KvmConstraintError, staticViolation } from "./constraints.ts";
 import * as L from "./layout.ts";
 import { ERRNO_NAMES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "./uapi.ts";
@@ -38,7 +39,7 @@ function sizeIndex(size: number): number {
   return size === 1 ? 0 : size === 2 ? 1 : size === 4 ? 2 : 3;
 }
 
-const PAGE = 4096n;
+const PAGE = BigInt(PAGE_SIZE);
 
 /**
  * The default KVM_RUN watchdog, in milliseconds: how long a `step` (one op), or each
@@ -363,7 +364,7 @@ export class KvmBackend implements Backend {
    */
   #cr3(i: number, value: bigint): void {
     const high = value >> BigInt(this.#config.maxPhyAddr);
-    const page = this.#hostPage(value & ~0xfffn & 0x000f_ffff_ffff_f000n);
+    const page = this.#hostPage(value & PTE_ADDR_MASK);
     const sameRoot = this.#vcpuCr3 === this.#traceCr3 &&
       (value & ~0xfffn) === (this.#traceCr3 & ~0xfffn);
     if (high !== 0n || sameRoot) {
@@ -437,7 +438,7 @@ export class KvmBackend implements Backend {
 
   /** The host page of the trace's current root, or null when no slot backs it. */
   #rootPage(): bigint | null {
-    return this.#hostPage(this.#traceCr3 & 0x000f_ffff_ffff_f000n);
+    return this.#hostPage(this.#traceCr3 & PTE_ADDR_MASK);
   }
 
   /** Puts the agent's PML4 entries into a root page, saving the trace's bytes. */
@@ -500,10 +501,9 @@ export class KvmBackend implements Backend {
     // Ops queued in the batch may have changed the tables: run them first.
     if (this.#batch.length > 0) this.#flush();
     if (this.#dead !== null) return false;
-    const ADDR = 0x000f_ffff_ffff_f000n;
-    let table = this.#traceCr3 & ADDR;
+    let table = this.#traceCr3 & PTE_ADDR_MASK;
     for (let level = 4; level >= 1; level--) {
-      const shift = BigInt(12 + 9 * (level - 1));
+      const shift = BigInt(levelShift(level));
       const index = Number((gva >> shift) & 0x1ffn);
       const host = this.#hostPage(table);
       if (host === null) return false;
@@ -513,11 +513,11 @@ export class KvmBackend implements Backend {
       const leaf = level === 1 || (level <= 3 && (entry & 0x80n) !== 0n);
       if (leaf) {
         const pageMask = (1n << shift) - 1n;
-        const gpa = (entry & ADDR & ~pageMask) | (gva & pageMask);
+        const gpa = (entry & PTE_ADDR_MASK & ~pageMask) | (gva & pageMask);
         const frame = this.#hostPage(gpa);
         return frame === root && Number(gpa & 0xfffn) + size > ROOT_BYTES;
       }
-      table = entry & ADDR;
+      table = entry & PTE_ADDR_MASK;
     }
     return false;
   }

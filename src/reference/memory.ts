@@ -6,8 +6,8 @@
  * choose (an A bit that a cached translation may have left unset). Reads report those
  * bits as don't care; a write or an observed read pins them down again.
  */
+import { PAGE_SIZE } from "../x86/paging.ts";
 
-const PAGE = 4096;
 /** More possible values than this for one qword fall back to don't-care bits alone. */
 const MAX_ALTERNATIVES = 16;
 const NONE: readonly bigint[] = [];
@@ -52,9 +52,9 @@ export class HostMemory {
 
   /** Reads `size` bytes at `hva` (little-endian). Never crosses a page (the trace forbids it). */
   read(hva: number, size: number): bigint {
-    const page = this.#pages.get(Math.floor(hva / PAGE));
+    const page = this.#pages.get(Math.floor(hva / PAGE_SIZE));
     if (page === undefined) return 0n;
-    const off = hva % PAGE;
+    const off = hva % PAGE_SIZE;
     switch (size) {
       case 8:
         return page.getBigUint64(off, true);
@@ -69,9 +69,9 @@ export class HostMemory {
 
   /** Whether the 8 bytes at 8-aligned `hva` are all zero (no bigint made). */
   isZeroQword(hva: number): boolean {
-    const page = this.#pages.get(Math.floor(hva / PAGE));
+    const page = this.#pages.get(Math.floor(hva / PAGE_SIZE));
     if (page === undefined) return true;
-    const off = hva % PAGE;
+    const off = hva % PAGE_SIZE;
     return page.getUint32(off, true) === 0 && page.getUint32(off + 4, true) === 0;
   }
 
@@ -92,17 +92,17 @@ export class HostMemory {
         else this.#alts.set(q, alts.map((v) => storeInto(v, q * 8, hva, size, value)));
       }
     }
-    const key = Math.floor(hva / PAGE);
+    const key = Math.floor(hva / PAGE_SIZE);
     let page = this.#pages.get(key);
     if (page === undefined) {
       if (value === 0n) {
         this.#clearFuzzy(hva, size);
         return;
       }
-      page = new DataView(new ArrayBuffer(PAGE));
+      page = new DataView(new ArrayBuffer(PAGE_SIZE));
       this.#pages.set(key, page);
     }
-    const off = hva % PAGE;
+    const off = hva % PAGE_SIZE;
     switch (size) {
       case 8:
         page.setBigUint64(off, BigInt.asUintN(64, value), true);
@@ -123,10 +123,10 @@ export class HostMemory {
   discardPage(hvaPage: number): void {
     this.#pages.delete(hvaPage);
     if (this.#fuzzy.size + this.#alts.size + this.#overflowed.size === 0) return;
-    for (let q = 0; q < PAGE / 8; q++) {
-      this.#fuzzy.delete(hvaPage * (PAGE / 8) + q);
-      this.#alts.delete(hvaPage * (PAGE / 8) + q);
-      this.#overflowed.delete(hvaPage * (PAGE / 8) + q);
+    for (let q = 0; q < PAGE_SIZE / 8; q++) {
+      this.#fuzzy.delete(hvaPage * (PAGE_SIZE / 8) + q);
+      this.#alts.delete(hvaPage * (PAGE_SIZE / 8) + q);
+      this.#overflowed.delete(hvaPage * (PAGE_SIZE / 8) + q);
     }
   }
 
@@ -138,7 +138,7 @@ export class HostMemory {
   pagesIn(first: number, count: number): number[] {
     const qwordMaps = (this.#fuzzy.size > 0 ? 1 : 0) + (this.#alts.size > 0 ? 1 : 0) +
       (this.#overflowed.size > 0 ? 1 : 0);
-    const perPage = 1 + qwordMaps * (PAGE / 8);
+    const perPage = 1 + qwordMaps * (PAGE_SIZE / 8);
     const stored = this.#pages.size + this.#fuzzy.size + this.#alts.size + this.#overflowed.size;
     const end = first + count;
     if (count * perPage <= stored) {
@@ -154,7 +154,7 @@ export class HostMemory {
     for (const p of this.#pages.keys()) if (p >= first && p < end) found.add(p);
     for (const keys of [this.#fuzzy.keys(), this.#alts.keys(), this.#overflowed.keys()]) {
       for (const q of keys) {
-        const p = Math.floor(q / (PAGE / 8));
+        const p = Math.floor(q / (PAGE_SIZE / 8));
         if (p >= first && p < end) found.add(p);
       }
     }
@@ -162,7 +162,7 @@ export class HostMemory {
   }
 
   #anyQword(hvaPage: number): boolean {
-    for (let q = hvaPage * (PAGE / 8); q < (hvaPage + 1) * (PAGE / 8); q++) {
+    for (let q = hvaPage * (PAGE_SIZE / 8); q < (hvaPage + 1) * (PAGE_SIZE / 8); q++) {
       if (this.#fuzzy.has(q) || this.#alts.has(q) || this.#overflowed.has(q)) return true;
     }
     return false;

@@ -20,6 +20,7 @@ import type { Slot } from "./memslots.ts";
 import type { HostMemory } from "./memory.ts";
 import { type Translation, walk, type WalkEntry, type WalkRegs, type WalkView } from "./walk.ts";
 import type { Config } from "../trace/types.ts";
+import { levelShift } from "../x86/paging.ts";
 
 /**
  * The current translation was also valid in the state of memory just before log position
@@ -100,7 +101,7 @@ function sameTranslation(a: Translation, b: Translation): boolean {
 }
 
 function pageContains(level: number, gva: bigint, other: bigint): boolean {
-  const shift = BigInt(12 + 9 * (level - 1));
+  const shift = BigInt(levelShift(level));
   return gva >> shift === other >> shift;
 }
 

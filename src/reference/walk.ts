@@ -8,12 +8,14 @@
  */
 import type { Config } from "../trace/types.ts";
 import {
+  levelShift,
   PFERR_FETCH,
   PFERR_PRESENT,
   PFERR_RSVD,
   PFERR_USER,
   PFERR_WRITE,
   PTE_A,
+  PTE_ADDR_MASK,
   PTE_D,
   PTE_NX,
   PTE_P,
@@ -65,8 +67,6 @@ export type WalkResult =
   /** Not present (`rsvd` false) or a reserved bit set (`rsvd` true) at some level. */
   | { ok: false; rsvd: boolean; entries: WalkEntry[] };
 
-const ADDR_MASK = ((1n << 52n) - 1n) & ~0xfffn;
-
 function bits(hi: number, lo: number): bigint {
   return ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo);
 }
@@ -107,10 +107,10 @@ export function isCanonical(gva: bigint): boolean {
  */
 export function walk(view: WalkView, config: Config, regs: WalkRegs, gva: bigint): WalkResult {
   const entries: WalkEntry[] = [];
-  let table = regs.root & ADDR_MASK;
+  let table = regs.root & PTE_ADDR_MASK;
   let w = true, u = true, x = true;
   for (let level = 4; level >= 1; level--) {
-    const index = (gva >> BigInt(12 + 9 * (level - 1))) & 0x1ffn;
+    const index = (gva >> BigInt(levelShift(level))) & 0x1ffn;
     const gpa = table + index * 8n;
     const read = view.readEntry(gpa);
     if (read === null) return { ok: false, rsvd: false, entries };
@@ -125,11 +125,11 @@ export function walk(view: WalkView, config: Config, regs: WalkRegs, gva: bigint
     u &&= (pte & PTE_U) !== 0n;
     if (regs.nx) x &&= (pte & PTE_NX) === 0n;
     if (level === 1 || ps) {
-      const pageMask = (1n << BigInt(12 + 9 * (level - 1))) - 1n;
-      const gpaOut = (pte & ADDR_MASK & ~pageMask) | (gva & pageMask);
+      const pageMask = (1n << BigInt(levelShift(level))) - 1n;
+      const gpaOut = (pte & PTE_ADDR_MASK & ~pageMask) | (gva & pageMask);
       return { ok: true, t: { gpa: gpaOut, level, w, u, x, entries } };
     }
-    table = pte & ADDR_MASK;
+    table = pte & PTE_ADDR_MASK;
   }
   throw new Error("unreachable: a 4-level walk ends at level 1");
 }

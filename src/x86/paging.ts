@@ -1,7 +1,8 @@
 /**
  * @module
  * x86-64 paging constants: page-table entry bits, page-fault error-code bits and
- * page sizes. Constants only (shared by every backend; no logic).
+ * page sizes. Constants only, and {@linkcode levelShift}, the one-line shift they
+ * define (shared by every backend, which share no logic).
  *
  * Sources: Intel SDM vol. 3A section 4.5 (4-level paging) table 4-14..4-20 and 4.7
  * (page-fault error code); AMD APM vol. 2 section 5.3; KVM-FACTS.md A.1 and A.4.
@@ -38,6 +39,16 @@ export const PTE_IGNORED_LOW = 0xe00n;
 export const PTE_IGNORED_HIGH = 0x7ff0000000000000n;
 /** Physical addresses have at most 52 bits: entry bits 51:M are reserved (SDM 4.1.4). */
 export const MAX_PHYS_ADDR_BITS = 52;
+/**
+ * Bits 51:12 of an entry (and of CR3): the physical address of the next table or page,
+ * at the architectural maximum MAXPHYADDR of 52 (SDM 4.5, tables 4-14..4-20); bits
+ * 51:M below that are reserved, not address (SDM 4.1.4).
+ */
+export const PTE_ADDR_MASK = 0x000f_ffff_ffff_f000n;
+/** {@linkcode PTE_ADDR_MASK} on the low u32 half of an entry (the core's split form): bits 31:12. */
+export const PTE_ADDR_MASK_LO = 0xfffff000;
+/** {@linkcode PTE_ADDR_MASK} on the high u32 half of an entry: bits 51:32 as 19:0. */
+export const PTE_ADDR_MASK_HI = 0x000fffff;
 
 /** Page-fault error code bits (SDM 4.7; KVM PFERR_*_MASK). */
 export const PFERR_PRESENT = 1 << 0;
@@ -56,12 +67,25 @@ export const PFERR_SGX = 1 << 15;
  */
 export const PFERR_RMP = 0x8000_0000;
 
-/** Page sizes and shifts. */
+/** Page sizes and shifts: a 4 KiB page, 512 entries of 8 bytes per table. */
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
+/** The offset of an address within its 4 KiB page: bits 11:0 (not Linux's PAGE_MASK, ~this). */
+export const PAGE_OFFSET_MASK = 0xfff;
 export const PT_ENTRIES = 512;
-/** Linear-address bit where level L's index starts: 12 + 9 * (L - 1). */
+/** Index bits per level: log2(PT_ENTRIES). */
+export const PT_INDEX_BITS = 9;
+/** Linear-address bit where level L's index starts: 12 + 9 * (L - 1), by level. */
 export const LEVEL_SHIFT = [0, 12, 21, 30, 39] as const;
+
+/**
+ * The linear-address bit where level `level`'s table index starts (1 = PTE: 12, 2 = PDE:
+ * 21, 3 = PDPTE: 30, 4 = PML4E: 39), which is also log2 of the bytes a level-`level`
+ * leaf maps (SDM 4.5, figures 4-8..4-10).
+ */
+export function levelShift(level: number): number {
+  return PAGE_SHIFT + PT_INDEX_BITS * (level - 1);
+}
 /** Levels: 1 = PTE (4 KiB), 2 = PDE (2 MiB), 3 = PDPTE (1 GiB), 4 = PML4E. */
 export const PG_LEVEL_4K = 1;
 export const PG_LEVEL_2M = 2;
