@@ -474,17 +474,15 @@ function outcomeText(o: Outcome): string {
 
 /**
  * The events that say a leaf spte was made in an unusual way: installed by a vCPU racing
- * a memslot update (before or after its in-progress phase), re-made by a sync, or made
- * writable by the CR0.WP=0 trick. How an ordinary spte was built (by a read or a write,
- * writable or write-protected) is left out: the same bug builds its stale spte from
- * many different traces, and the minimizer must stay free to change how.
+ * a memslot update (before or after its in-progress phase), or re-made by a sync. How
+ * an ordinary spte was built (by a read or a write, writable or write-protected, or by
+ * the CR0.WP=0 trick: measured, it only split ids) is left out: the same bug builds its
+ * stale spte from many different traces, and the minimizer must stay free to change how.
  */
 const SPTE_MAKERS: ReadonlySet<string> = new Set([
   "mmio-racing-install",
   "mmio-racing-install-in-progress",
   "sync-spte-update",
-  "spte-wp0-trick",
-  "spte-wp0-smap-emulate",
 ]);
 
 /** The ways a guest store can go that matter to what a dirty log reports, most specific first. */
@@ -514,8 +512,8 @@ const MEMSLOT_UPDATES: readonly string[] = [
 /**
  * Where the state the diverging op used came from: for an access the core served from
  * a cached spte, an unusual way the op that last set that spte made it (`from
- * mmio-racing-install`); for a vPMU read, the last earlier op that changed vPMU state
- * with decisive events (`after events: pmu:triggerCounted`). Bugs that leave the same
+ * mmio-racing-install`) and what it outlived; for a dirty log, the stores' paths; for a
+ * counter read, the write path or how its events were counted (`counted emulated`). Bugs that leave the same
  * wrong state behind differ here in how they built it.
  */
 function originOf(d: Divergence, config: Config): string | undefined {
@@ -582,11 +580,33 @@ function originOf(d: Divergence, config: Config): string | undefined {
       break;
     }
   }
+  // The write path matters to a value cut or extended at a width (legacy against
+  // full-width writes); how the events were counted matters to a count that is off.
+  const width = /truncated|sign-extended/.test(valueDeltaOf(d));
+  let how: string;
+  if (status) how = wanted.filter((e) => counted.has(e)).join(",");
+  else {
+    how = counted.has("pmu:triggerCounted")
+      ? "emulated"
+      : counted.has("pmu:hardwareCounted")
+      ? "in hardware"
+      : "";
+    if (how !== "" && (counted.has("pmu:filterDenyGp") || counted.has("pmu:filterDenyFixed"))) {
+      how += " under a denying filter";
+    }
+  }
   const parts = [
-    writer === undefined ? "" : `after wrmsr ${writer}`,
-    counted.size === 0 ? "" : `counted ${wanted.filter((e) => counted.has(e)).join(",")}`,
+    writer === undefined || !width ? "" : `after wrmsr ${writer}`,
+    how === "" || width ? "" : `counted ${how}`,
   ].filter((t) => t !== "");
   return parts.length === 0 ? undefined : parts.join(" | ");
+}
+
+/** The value delta of a value-against-value divergence of a vPMU read, or "". */
+function valueDeltaOf(d: Divergence): string {
+  const o = d.observed, q = d.permitted[0]?.outcome;
+  if (q === undefined || !("value" in o) || !("value" in q)) return "";
+  return valueDelta(o.value, q.value, "counter");
 }
 
 /**
@@ -716,10 +736,7 @@ function identifyBase(d: Divergence, backend: BackendName, config: Config): Iden
     // A counter's value is read the same wrong way through any of its aliases (PMCn,
     // A_PMCn, RDPMC; K7_PERFCTRn, F15H_PERF_CTRn), and reading it takes no decision but
     // the decoding: the read's own events are the deferred reprogramming's.
-    const path = decisivePath(d.path).filter((e) =>
-      counter === undefined || !e.startsWith("pmu:") || e.startsWith("pmu:rdpmc") ||
-      e.startsWith("pmu:msr")
-    );
+    const path = decisivePath(d.path).filter((e) => counter === undefined || !e.startsWith("pmu:"));
     const from = originOf(d, config);
     signature = `${area}/${counter ?? where(d.op, config)}: ${dl.key}` +
       (path.length > 0 ? ` | path ${path.join(",")}` : "") +
