@@ -178,7 +178,7 @@ export async function cmdFuzz(argv: string[]): Promise<number> {
         seed: flags.seed,
         constraints: {
           areas: flags.areas,
-          ...(flags.backend === "kvm" ? { config: { fixed: kvmPvmConfig() } } : {}),
+          ...(flags.backend === "kvm" ? { config: { fixed: kvmPvmConfig() }, kvm: true } : {}),
         },
         diff: {
           strict: flags.strict,

@@ -57,6 +57,11 @@ export interface GenConstraints {
   maxSteps?: number;
   /** Make the last step this kind (for per-step arbitraries). */
   forceLast?: StepName;
+  /**
+   * Traces for the kvm backend: fetches get a ret at their target first (World
+   * `fetchRet`), since that backend executes nothing else.
+   */
+  kvm?: boolean;
 }
 
 /** The names of every step kind. */
@@ -184,6 +189,7 @@ function build(
   }
   const config = genConfig(prologue, constraints.config);
   const world = new World(config);
+  world.fetchRet = constraints.kvm ?? false;
   const ops: Op[] = [];
   if (table.needsMemory) genSetup(prologue, world, ops);
   for (let i = 0; i < stepCount; i++) {

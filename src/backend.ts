@@ -14,6 +14,19 @@ import type { Config, Op, Outcome, Permitted } from "./trace/types.ts";
 export type { Permitted };
 
 /**
+ * An op {@linkcode Backend.stepMany} did not run, and why: what `supports` would have
+ * answered in that state, or a refusal the backend could only make while running the op
+ * (the kvm backend's fetch check). Runners treat it as a skip.
+ */
+export interface Skipped {
+  /** Why the op was not run. */
+  skip: string;
+}
+
+/** The result of one op of {@linkcode Backend.stepMany}: its outcome, or a skip. */
+export type StepResult = Outcome | Skipped;
+
+/**
  * The names of the backends: the one list. The registry (`src/backends.ts`) is typed
  * against it, so a backend is registered exactly under the names here.
  */
@@ -60,6 +73,16 @@ export interface Backend {
    * before `step` and skip with the printed reason; `step` throws on such an op.
    */
   supports?(op: Op): string | null;
+  /**
+   * Runs `ops` in order, as `supports` then `step` per op would, and returns one result
+   * per op: its outcome, or `{skip}` for an op `supports` refuses in the state the ops
+   * before it left (the op is then not run, as a runner that skips it would do). The
+   * outcome of every op is the one `step` would give after the same ops; a backend
+   * offers it when running ops together is cheaper (the kvm backend: one KVM_RUN for
+   * many guest ops). It has no per-op `trail`, so runners use it only for backends
+   * without `trail` and `coverage`. Total over valid ops like `step`.
+   */
+  stepMany?(ops: readonly Op[]): StepResult[];
   /** Releases OS resources (the kvm backend's VM); a no-op elsewhere. */
   close(): void;
   /**

@@ -4,7 +4,7 @@
  * stops at the first op whose outcome lies outside the reference's permitted set, at
  * the first broken invariant (with `audit`), or at the first exception (a crash).
  */
-import type { Backend, BackendFactory, FindingKind, Permitted } from "./backend.ts";
+import type { Backend, BackendFactory, FindingKind, Permitted, StepResult } from "./backend.ts";
 import { ReferenceBackend } from "./reference/mod.ts";
 import type { Op, OpKind, Outcome, Trace } from "./trace/types.ts";
 
@@ -213,9 +213,32 @@ export function diffTrace(
     ...(backend.coverage === undefined ? {} : { coverage: backend.coverage.slice() }),
   });
   try {
+    // A backend that runs ops together (stepMany) runs the whole trace first; the ops are
+    // then judged one by one exactly as below, with its skips as supports' refusals.
+    // Not with audit (it runs after every op), nor for a backend whose per-op events
+    // (trail, coverage) a finding's path reads.
+    let batch: StepResult[] | null = null;
+    if (
+      backend.stepMany !== undefined && !(options.audit && backend.audit !== undefined) &&
+      backend.trail === undefined && backend.coverage === undefined
+    ) {
+      try {
+        batch = backend.stepMany(trace.ops);
+      } catch (e) {
+        // Nothing says which op threw: the first one gets the crash.
+        const message = e instanceof Error ? e.message : String(e);
+        batch = trace.ops.map(() => ({ crash: message }));
+        site = throwSite(e);
+      }
+    }
     for (let i = 0; i < trace.ops.length; i++) {
       const op = trace.ops[i]!;
-      const unsupported = backend.supports?.(op) ?? null;
+      const result = batch?.[i];
+      const unsupported = batch === null
+        ? backend.supports?.(op) ?? null
+        : result !== undefined && "skip" in result
+        ? result.skip
+        : null;
       if (unsupported !== null) {
         skipped++;
         skipReason ??= unsupported;
@@ -223,11 +246,17 @@ export function diffTrace(
         continue;
       }
       let observed: Outcome;
-      try {
-        observed = backend.step(op);
-      } catch (e) {
-        observed = { crash: e instanceof Error ? e.message : String(e) };
-        site = throwSite(e);
+      if (batch !== null) {
+        observed = result === undefined || "skip" in result
+          ? { crash: `${backend.name}: stepMany gave no result for op ${i}` }
+          : result;
+      } else {
+        try {
+          observed = backend.step(op);
+        } catch (e) {
+          observed = { crash: e instanceof Error ? e.message : String(e) };
+          site = throwSite(e);
+        }
       }
       let judgement;
       try {

@@ -252,7 +252,34 @@ export function genAccess(src: Source, world: World, out: Op[]): void {
   if (kind === "write") {
     const value = BigInt(src.int(0x1_0000_0000)) & ((1n << BigInt(size * 8)) - 1n);
     out.push({ op: "access", gva, kind, user, size, value });
-  } else out.push({ op: "access", gva, kind, user, size });
+  } else {
+    if (kind === "fetch") prepareFetch(world, out, gva, user);
+    out.push({ op: "access", gva, kind, user, size });
+  }
+}
+
+/**
+ * With `world.fetchRet` (kvm): a ret (0xc3) at the gpa the fetch at `gva` is believed to
+ * reach, unless that frame is a page table the generator built (the byte would rewrite
+ * an entry) or lies outside every slot; and, when the believed walk has an entry without
+ * A and the fetch may fault there (an NX bit, or a supervisor fetch of a user page under
+ * SMEP), a load of `gva` first, whose walk sets those A bits.
+ */
+function prepareFetch(world: World, out: Op[], gva: bigint, user: boolean): void {
+  if (!world.fetchRet) return;
+  const path = walkEntries(world, gva);
+  const leaf = path.at(-1);
+  if (leaf === undefined || (leaf.level !== 1 && (leaf.value & PS) === 0n)) return;
+  const mask = (1n << BigInt(levelShift(leaf.level))) - 1n;
+  const gpa = (leaf.value & ADDR & ~mask) | (gva & mask);
+  const gfn = Number(gpa >> 12n);
+  if (world.tables.has(gfn) || world.slotAt(gfn) === undefined) return;
+  out.push({ op: "write", gpa, size: 1, value: 0xc3n });
+  const userPage = path.every((e) => (e.value & U) !== 0n);
+  const mayFault = path.some((e) => (e.value & NX) !== 0n) || (!user && userPage);
+  if (mayFault && path.some((e) => (e.value & A) === 0n)) {
+    out.push({ op: "access", gva, kind: "read", user, size: 1 });
+  }
 }
 
 /** How an existing entry changes: choice 0 clears P. */
@@ -368,9 +395,13 @@ function genFollowUp(src: Source, world: World, out: Op[], gva: bigint): void {
   else if (k === 3) emit(world, out, { op: "ctl", wp: !world.wp });
   if (chance(src, 60)) {
     const kind: AccessKind = (["read", "write", "fetch"] as const)[weighted(src, [60, 30, 10])]!;
+    const user = chance(src, 40);
     if (kind === "write") {
-      out.push({ op: "access", gva, kind, user: chance(src, 40), size: 8, value: 1n });
-    } else out.push({ op: "access", gva, kind, user: chance(src, 40), size: 8 });
+      out.push({ op: "access", gva, kind, user, size: 8, value: 1n });
+    } else {
+      if (kind === "fetch") prepareFetch(world, out, gva, user);
+      out.push({ op: "access", gva, kind, user, size: 8 });
+    }
   }
 }
 

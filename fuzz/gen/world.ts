@@ -90,6 +90,13 @@ export class World {
   /** Current control bits as emitted. */
   wp: boolean;
   pce: boolean;
+  /**
+   * Fetches for a backend that executes only a ret it read at the target (the kvm
+   * backend, src/kvm/README.md "Fetches"): a fetch gets a `write 0xc3` at the gpa it is
+   * believed to reach first, and a data load first where that fetch may fault with an A
+   * bit still clear (the backend refuses those).
+   */
+  fetchRet = false;
 
   constructor(config: Config) {
     this.config = config;

@@ -14,6 +14,8 @@
 import type { Permitted } from "../backend.ts";
 import { AGENT_BYTES } from "../kvm/agent/agent_bin.ts";
 import { KVM_WATCHDOG_MS, KVM_WATCHDOG_OPS } from "../kvm/backend.ts";
+import { plausibleSlot } from "../kvm/constraints.ts";
+import { HvaMap } from "../kvm/hva.ts";
 import * as L from "../kvm/layout.ts";
 import * as U from "../kvm/uapi.ts";
 import { formatOp, formatOutcome, formatPermitted } from "../trace/text.ts";
@@ -135,6 +137,8 @@ interface Tables {
   perms: string[];
   runs: string[];
   events: string[];
+  /** Where the trace's slot hvas lie in the window, placed as the kvm backend does. */
+  hva: HvaMap;
 }
 
 function addRuns(t: Tables, runs: PageRuns | undefined): [number, number] {
@@ -233,10 +237,19 @@ function opFields(t: Tables, op: Op, index: number): string[] {
     case "cr3":
       return ["SF_OP_CR3", `.addr = ${u64(op.gpa)}`];
     case "slot": {
-      // backend.ts #slot: an hva range inside the window maps to the VM's window; any
-      // other hva goes to KVM unchanged, for KVM to judge.
+      // backend.ts #slot: a slot KVM could accept gets its hvas placed in the VM's window
+      // (src/kvm/hva.ts, over the same ops in the same order); deletions and slots KVM
+      // rejects by itself go to KVM unchanged, for KVM to judge.
       const size = BigInt(op.pages) * 4096n;
-      const inWindow = op.hva >= L.HVA_WINDOW_START && op.hva + size <= L.HVA_WINDOW_END;
+      let winOff: bigint | null = null;
+      if (op.pages > 0 && plausibleSlot(op.id, op.gpa, op.pages, op.hva)) {
+        const at = t.hva.place(op.hva, size);
+        if (typeof at === "string") {
+          throw new RangeError(`Cannot emit op ${index} (${formatOp(op)}) as C: ${at}`);
+        }
+        winOff = at;
+      }
+      const inWindow = winOff !== null;
       const flags = (op.flags.includes("log") ? U.KVM_MEM_LOG_DIRTY_PAGES : 0) |
         (op.flags.includes("ro") ? U.KVM_MEM_READONLY : 0);
       return [
@@ -245,24 +258,24 @@ function opFields(t: Tables, op: Op, index: number): string[] {
         `.gpa = ${u64(op.gpa)}, .size = ${u64(size)}, .hva = ${
           u64(op.hva)
         }, .pages = ${op.pages}ULL`,
-        `.in_window = ${inWindow ? 1 : 0}, .win_off = ${
-          u64(inWindow ? op.hva - L.HVA_WINDOW_START : 0n)
-        }`,
+        `.in_window = ${inWindow ? 1 : 0}, .win_off = ${u64(winOff ?? 0n)}`,
       ];
     }
     case "dirtylog":
       return ["SF_OP_DIRTYLOG", `.id = ${op.id >>> 0}U`];
     case "discard": {
-      // backend.ts #discard: the part of the range inside the window.
-      let start = op.hva, end = op.hva + BigInt(op.pages) * 4096n;
-      if (start < L.HVA_WINDOW_START) start = L.HVA_WINDOW_START;
-      if (end > L.HVA_WINDOW_END) end = L.HVA_WINDOW_END;
-      const inside = start < end;
+      // backend.ts #discard: the window memory of the range's placed regions.
+      const runs = t.hva.runs(op.hva, BigInt(op.pages) * 4096n);
+      if (runs.length > 1) {
+        throw new RangeError(
+          `Cannot emit op ${index} (${formatOp(op)}) as C: its hvas lie in ${runs.length} ` +
+            "separate parts of the window (the C runtime drops one range per op)",
+        );
+      }
+      const [off, len] = runs[0] ?? [0n, 0n];
       return [
         "SF_OP_DISCARD",
-        `.discard_in = ${inside ? 1 : 0}, .discard_off = ${
-          u64(inside ? start - L.HVA_WINDOW_START : 0n)
-        }, .discard_len = ${u64(inside ? end - start : 0n)}`,
+        `.discard_in = ${runs.length}, .discard_off = ${u64(off)}, .discard_len = ${u64(len)}`,
       ];
     }
     case "filter": {
@@ -520,7 +533,13 @@ const SELFTEST_INCLUDES = `// SPDX-License-Identifier: GPL-2.0-only
 
 /** The C text of `plan` in `format`. */
 export function emitC(plan: ExportPlan, meta: ExportMeta, format: ExportFormat): string {
-  const t: Tables = { ops: [], perms: [], runs: [], events: [] };
+  const t: Tables = {
+    ops: [],
+    perms: [],
+    runs: [],
+    events: [],
+    hva: new HvaMap(L.HVA_WINDOW_END - L.HVA_WINDOW_START, L.HVA_WINDOW_START),
+  };
   for (const p of plan.ops) t.ops.push(opEntry(t, p));
   const or = <T>(rows: T[], dummy: string) => rows.length > 0 ? rows.join("\n") : dummy;
   const data = [

@@ -5,13 +5,14 @@
  * discard, PMU filter) run between batches. README.md explains how the agent reaches
  * its own code through the trace's page tables and what a trace must leave alone.
  */
-import type { Backend } from "../backend.ts";
+import type { Backend, StepResult } from "../backend.ts";
 import type { Config, CtlOp, Errno, Op, Outcome } from "../trace/types.ts";
-import { levelShift, PAGE_SIZE, PTE_ADDR_MASK } from "../x86/paging.ts";
-import { KvmConstraintError, staticViolation } from "./constraints.ts";
+import { PAGE_SIZE, PTE_ADDR_MASK } from "../x86/paging.ts";
+import { KvmConstraintError, plausibleSlot, staticViolation } from "./constraints.ts";
 import * as L from "./layout.ts";
 import { ERRNO_NAMES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "./uapi.ts";
 import { kvmConfigMismatch } from "./capabilities.ts";
+import { HvaMap } from "./hva.ts";
 import { giveVm, takeVm } from "./pool.ts";
 import { KvmVm } from "./vm.ts";
 
@@ -32,7 +33,40 @@ interface Command {
   aux: bigint;
   /** The status the routine leaves on success (pre-filled; exceptions overwrite it). */
   status: number;
+  /** For K_CTL: the op, whose bits the backend follows once it succeeded. */
+  ctl?: CtlOp;
 }
+
+/** One entry of the backend's own walk of the trace's tables over host memory. */
+interface WalkEntry {
+  /** Level of the table holding it (4 = PML4). */
+  level: number;
+  /** Guest-physical address of the entry. */
+  gpa: bigint;
+  /** Host address of the entry. */
+  host: bigint;
+  value: bigint;
+}
+
+/**
+ * The backend's own walk of `gva` through the trace's current tables (present bits,
+ * large leaves, addresses; permissions are read by the callers). `end`: "leaf" with the
+ * `frame` gpa of the byte at gva, "absent" at a not-present entry, "noslot" at a table
+ * no memslot backs. Only refusals use it, never an outcome.
+ */
+interface HostWalk {
+  entries: WalkEntry[];
+  end: "leaf" | "absent" | "noslot";
+  frame: bigint;
+  /** Host page of each table visited, level 4 first (for the agent's-bytes check). */
+  tables: bigint[];
+}
+
+/** Page-table entry bits the fetch checks read (SDM vol. 3A 4.5, tables 4-14ff). */
+const PTE_P = 1n, PTE_U = 4n, PTE_A = 0x20n, PTE_PS = 0x80n, PTE_NX = 1n << 63n;
+const PTE_ADDR = 0x000f_ffff_ffff_f000n;
+/** The byte a fetch target must hold: RET (near, C3; SDM vol. 2B RET). */
+const RET = 0xc3;
 
 /** log2 of an access size: the offset of its routine from K_LOAD / K_STORE / U_*. */
 function sizeIndex(size: number): number {
@@ -148,7 +182,20 @@ export class KvmBackend implements Backend {
   /** Whether this backend got an idle VM (reuse) rather than a new one. */
   readonly reusedVm: boolean;
   #batch: Command[] = [];
-  #outcomes: (Outcome | undefined)[] = [];
+  /**
+   * What the queued commands may change in memory, for the host walks that decide
+   * refusals without running them first: the host qwords queued direct writes touch,
+   * and whether a queued command may write memory the host cannot tell (a store through
+   * the trace's tables) or change the root (a `cr3`).
+   */
+  readonly #pendingQwords = new Set<bigint>();
+  #pendingOpaque = false;
+  #outcomes: (StepResult | undefined)[] = [];
+  /** Where the trace's hvas lie in the VM's window (hva.ts). */
+  readonly #hva = new HvaMap(L.HVA_WINDOW_END - L.HVA_WINDOW_START, L.HVA_WINDOW_START);
+  /** EFER.NXE and CR4.SMEP as the trace left them (the config, then each `ctl` that ran). */
+  #nxe: boolean;
+  #smep: boolean;
 
   /** Refuse the ops whose kvm_pvm behaviour is documented as different (default). */
   readonly #refusePvmDiffs: boolean;
@@ -163,6 +210,8 @@ export class KvmBackend implements Backend {
     this.#watchdogMs = watchdogMs(options.watchdogMs);
     this.#reuse = reuseVms(options.reuse);
     this.#config = config;
+    this.#nxe = config.efer.nx;
+    this.#smep = config.cr4.smep;
     if (this.#reuse) {
       this.#vm = takeVm(config);
       this.reusedVm = this.#vm.used;
@@ -206,9 +255,31 @@ export class KvmBackend implements Backend {
    * KVM_RUN. Throws {@linkcode KvmConstraintError} (with the ops before it already run)
    * at the first op `supports` rejects; its message names the op's index among all the
    * ops handed to this backend (`step` and `runBatch` alike), which is its index in the
-   * trace when the runner hands every op over.
+   * trace when the runner hands every op over. A fetch refused only while it ran (its
+   * check load read no ret: README.md "Fetches") throws too, once the whole batch ran.
    */
   runBatch(ops: readonly Op[]): Outcome[] {
+    const base = this.#handed;
+    const results = this.#run(ops, false);
+    const refused = results.findIndex((r) => "skip" in r);
+    if (refused >= 0) {
+      throw new KvmConstraintError(
+        `Cannot run op ${base + refused} on kvm: ${(results[refused] as { skip: string }).skip}`,
+      );
+    }
+    return results as Outcome[];
+  }
+
+  /**
+   * Runs `ops` as `supports` and `step` per op would, in as few KVM_RUNs as `runBatch`:
+   * an op `supports` refuses in the state the ops before it left is not run and gets
+   * `{skip: why}`, as does a fetch refused while it ran. diffTrace runs whole traces so.
+   */
+  stepMany(ops: readonly Op[]): StepResult[] {
+    return this.#run(ops, true);
+  }
+
+  #run(ops: readonly Op[], skipRefused: boolean): StepResult[] {
     const base = this.#handed;
     // After close the agent's memory is unmapped: touching it would fault the process.
     if (this.#closed) {
@@ -217,10 +288,16 @@ export class KvmBackend implements Backend {
     }
     this.#outcomes = new Array(ops.length);
     this.#batch = [];
+    this.#pendingQwords.clear();
+    this.#pendingOpaque = false;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       const why = this.supports(op);
       if (why !== null) {
+        if (skipRefused) {
+          this.#outcomes[i] = { skip: why };
+          continue;
+        }
         this.#flush();
         this.#handed = base + i + 1;
         throw new KvmConstraintError(`Cannot run op ${base + i} on kvm: ${why}`);
@@ -273,13 +350,28 @@ export class KvmBackend implements Backend {
     const cmd = (kind: number, addr: bigint, value = 0n, aux = 0n, status = L.S_OK) =>
       this.#batch.push({ op: i, kind, addr, value, aux, status });
     switch (op.op) {
-      case "write":
+      case "write": {
+        const page = this.#hostPage(op.gpa);
+        if (page !== null) {
+          const at = page + (op.gpa & 0xfffn);
+          this.#pendingQwords.add(at & ~7n);
+          this.#pendingQwords.add((at + BigInt(op.size) - 1n) & ~7n);
+        }
         return void cmd(L.K_STORE + sizeIndex(op.size), L.DIRECT_GVA + op.gpa, op.value);
+      }
       case "read":
         return void cmd(L.K_LOAD + sizeIndex(op.size), L.DIRECT_GVA + op.gpa, 0n, 0n, L.S_VALUE);
       case "access": {
         const s = sizeIndex(op.size);
+        if (op.kind === "fetch") {
+          // agent.S FETCHES: value word bit 0 = user; the check's bytes are the value.
+          if (op.user) {
+            return void cmd(L.K_UFETCH, op.gva, 1n, this.#routines[L.U_LOAD + s]!, L.S_VALUE);
+          }
+          return void cmd(L.K_FETCH + s, op.gva, 0n, 0n, L.S_VALUE);
+        }
         if (op.kind === "write") {
+          this.#pendingOpaque = true;
           if (op.user) {
             return void cmd(L.K_USER, op.gva, op.value ?? 0n, this.#routines[L.U_STORE + s]!);
           }
@@ -296,7 +388,16 @@ export class KvmBackend implements Backend {
         return this.#cr3(i, op.gpa);
       case "ctl": {
         const [mask, value] = ctlWords(op);
-        return void cmd(L.K_CTL, 0n, value, mask);
+        this.#batch.push({
+          op: i,
+          kind: L.K_CTL,
+          addr: 0n,
+          value,
+          aux: mask,
+          status: L.S_OK,
+          ctl: op,
+        });
+        return;
       }
       case "wrmsr":
         if (this.#reuse && !this.#savedMsrs.has(op.msr) && this.#noReuse === null) {
@@ -370,6 +471,7 @@ export class KvmBackend implements Backend {
     if (high !== 0n || sameRoot) {
       // The guest judges: #GP leaves everything unchanged, success keeps the agent's
       // entries (same page, or a value KVM should refuse).
+      this.#pendingOpaque = true;
       this.#batch.push({ op: i, kind: L.K_CR3, addr: value, value: 0n, aux: 0n, status: L.S_OK });
       return;
     }
@@ -396,8 +498,15 @@ export class KvmBackend implements Backend {
 
   #slot(id: number, gpa: bigint, pages: number, hva: bigint, flags: readonly string[]): Outcome {
     const size = BigInt(pages) * PAGE;
-    const inWindow = hva >= L.HVA_WINDOW_START && hva + size <= L.HVA_WINDOW_END;
-    const host = inWindow ? this.#vm.windowBase + (hva - L.HVA_WINDOW_START) : hva;
+    // A slot KVM could accept gets its hvas placed in the window (supports checked that
+    // they fit); deletions and slots KVM rejects by itself keep the trace's hva, for KVM
+    // to judge.
+    let host = hva;
+    if (pages > 0 && plausibleSlot(id, gpa, pages, hva)) {
+      const at = this.#hva.place(hva, size);
+      if (typeof at === "string") return { crash: `kvm: slot hva 0x${hva.toString(16)}: ${at}` };
+      host = this.#vm.windowBase + at;
+    }
     const f = (flags.includes("log") ? KVM_MEM_LOG_DIRTY_PAGES : 0) |
       (flags.includes("ro") ? KVM_MEM_READONLY : 0);
     const r = this.#vm.setMemoryRegion(id, f, gpa, size, host);
@@ -408,17 +517,15 @@ export class KvmBackend implements Backend {
     return errnoOutcome(r);
   }
 
+  /** MADV_DONTNEED of the window memory that trace hvas [hva, hva + pages) occupy. */
   #discard(hva: bigint, pages: number): Outcome {
-    let start = hva, end = hva + BigInt(pages) * PAGE;
-    if (start < L.HVA_WINDOW_START) start = L.HVA_WINDOW_START;
-    if (end > L.HVA_WINDOW_END) end = L.HVA_WINDOW_END;
-    // Host memory outside the window was never given to KVM: nothing to drop there.
-    if (start >= end) return { ok: true };
-    const base = this.#vm.windowBase - L.HVA_WINDOW_START;
-    const r = this.#vm.discard(base + start, end - start);
-    return r === 0
-      ? { ok: true }
-      : { crash: `kvm: madvise(MADV_DONTNEED): ${ERRNO_NAMES[r] ?? r}` };
+    // Regions no slot ever placed hold no memory: nothing to drop there (and they start
+    // zero-filled should a later slot use them).
+    for (const [off, len] of this.#hva.runs(hva, BigInt(pages) * PAGE)) {
+      const r = this.#vm.discard(this.#vm.windowBase + off, len);
+      if (r !== 0) return { crash: `kvm: madvise(MADV_DONTNEED): ${ERRNO_NAMES[r] ?? r}` };
+    }
+    return { ok: true };
   }
 
   // ---- roots ---------------------------------------------------------------------
@@ -479,47 +586,166 @@ export class KvmBackend implements Backend {
         }
         return null;
       }
-      case "access":
-        return this.#walkReachesAgent(op.gva, op.size)
-          ? `kvm: the walk of 0x${op.gva.toString(16)} uses the current root page as a lower ` +
-            "table or frame and reaches its bytes 0xff0-0xfff (the agent's PML4 entries 510-511)"
+      case "slot": {
+        if (op.pages === 0 || !plausibleSlot(op.id, op.gpa, op.pages, op.hva)) return null;
+        const why = this.#hva.whyNot(op.hva, BigInt(op.pages) * PAGE);
+        return why === null
+          ? null
+          : `kvm: slot hva 0x${op.hva.toString(16)} (+0x${
+            (BigInt(op.pages) * PAGE).toString(16)
+          }) ` +
+            `cannot be placed in the backend's hva window: ${why}`;
+      }
+      case "access": {
+        // A fetch reads A bits and the target byte, which any queued access may change.
+        const walk = this.#hostWalk(op.gva, op.kind === "fetch");
+        if (walk !== null && this.#walkReachesAgent(walk, op.size)) {
+          return `kvm: the walk of 0x${op.gva.toString(16)} uses the current root page as a ` +
+            "lower table or frame and reaches its bytes 0xff0-0xfff (the agent's PML4 entries " +
+            "510-511)";
+        }
+        return op.kind === "fetch" && walk !== null
+          ? this.#fetchViolation(op.gva, op.user, walk)
           : null;
+      }
       default:
         return null;
     }
   }
 
   /**
-   * Whether a guest access at `gva` would read the agent's entries in the root page:
-   * a trace that maps its root page as a lower-level table or as the data frame. A
-   * minimal walk of the backend's own (present bits and large leaves only; permissions
-   * do not matter here), over host memory as it is now.
+   * Whether a guest access of `size` bytes would read the agent's entries in the root
+   * page: a trace that maps its root page as a lower-level table or as the data frame.
    */
-  #walkReachesAgent(gva: bigint, size: number): boolean {
+  #walkReachesAgent(walk: HostWalk, size: number): boolean {
     const root = this.#rootPage();
     if (root === null) return false;
-    // Ops queued in the batch may have changed the tables: run them first.
-    if (this.#batch.length > 0) this.#flush();
-    if (this.#dead !== null) return false;
-    let table = this.#traceCr3 & PTE_ADDR_MASK;
-    for (let level = 4; level >= 1; level--) {
-      const shift = BigInt(levelShift(level));
-      const index = Number((gva >> shift) & 0x1ffn);
-      const host = this.#hostPage(table);
-      if (host === null) return false;
-      if (host === root && index >= L.DIRECT_PML4_INDEX) return true;
-      const entry = this.#vm.hostView(host + BigInt(index * 8), 8).getBigUint64(0, true);
-      if ((entry & 1n) === 0n) return false;
-      const leaf = level === 1 || (level <= 3 && (entry & 0x80n) !== 0n);
-      if (leaf) {
-        const pageMask = (1n << shift) - 1n;
-        const gpa = (entry & PTE_ADDR_MASK & ~pageMask) | (gva & pageMask);
-        const frame = this.#hostPage(gpa);
-        return frame === root && Number(gpa & 0xfffn) + size > ROOT_BYTES;
+    for (let k = 0; k < walk.tables.length; k++) {
+      const index = Number((walk.entries[k]?.gpa ?? 0n) & 0xfffn) / 8;
+      if (
+        walk.tables[k] === root && walk.entries[k] !== undefined && index >= L.DIRECT_PML4_INDEX
+      ) {
+        return true;
       }
-      table = entry & PTE_ADDR_MASK;
     }
+    if (walk.end !== "leaf") return false;
+    const frame = this.#hostPage(walk.frame);
+    return frame === root && Number(walk.frame & 0xfffn) + size > ROOT_BYTES;
+  }
+
+  /**
+   * The backend's own walk of `gva` over host memory as the ops before it left it, or
+   * null when no memslot backs the root (the vCPU then runs on the agent's root, where
+   * the access faults) or the VM died. Queued commands run first when they may have
+   * changed what the walk reads: always with `exact` (the caller reads A bits or data
+   * bytes too), else when one stored through the trace's tables or loaded CR3, or a
+   * queued direct write touched an entry the walk read (its present bits, addresses and
+   * PS bits are what it needs; A/D updates of queued accesses leave those alone).
+   */
+  #hostWalk(gva: bigint, exact: boolean): HostWalk | null {
+    if (this.#batch.length > 0 && this.#pendingOpaque) this.#flush();
+    if (this.#dead !== null || this.#rootPage() === null) return null;
+    if (this.#batch.length > 0 && exact) this.#flush();
+    if (this.#dead !== null) return null;
+    const walk: HostWalk = { entries: [], end: "absent", frame: 0n, tables: [] };
+    let table = this.#traceCr3 & PTE_ADDR;
+    for (let level = 4; level >= 1; level--) {
+      const shift = BigInt(12 + 9 * (level - 1));
+      const gpa = table + ((gva >> shift) & 0x1ffn) * 8n;
+      const page = this.#hostPage(table);
+      if (page === null) {
+        walk.end = "noslot";
+        break;
+      }
+      walk.tables.push(page);
+      const host = page + (gpa & 0xfffn);
+      const value = this.#vm.hostView(host, 8).getBigUint64(0, true);
+      walk.entries.push({ level, gpa, host, value });
+      if ((value & PTE_P) === 0n) break;
+      if (level === 1 || (level <= 3 && (value & PTE_PS) !== 0n)) {
+        const pageMask = (1n << shift) - 1n;
+        walk.end = "leaf";
+        walk.frame = (value & PTE_ADDR & ~pageMask) | (gva & pageMask);
+        break;
+      }
+      table = value & PTE_ADDR;
+    }
+    if (this.#batch.length > 0 && walk.entries.some((e) => this.#pendingQwords.has(e.host))) {
+      this.#flush();
+      return this.#hostWalk(gva, exact);
+    }
+    return walk;
+  }
+
+  /**
+   * Why a fetch cannot run now (README.md "Fetches"), from the current tables: where the
+   * agent's check load would succeed, the byte it reads must be a ret, and it must not
+   * set an A bit a faulting fetch leaves clear. Where the check faults (an absent entry,
+   * a reserved bit, U=0 for a user fetch), so does the fetch, which then runs to report
+   * its own error code. A stale translation the tables no longer show is caught by the
+   * agent's check itself (a skip once the op ran).
+   */
+  #fetchViolation(gva: bigint, user: boolean, walk: HostWalk): string | null {
+    const at = `kvm: fetch at 0x${gva.toString(16)}`;
+    if (walk.end !== "leaf") return null;
+    if (walk.entries.some((e) => this.#reservedBits(e))) return null;
+    const allU = walk.entries.every((e) => (e.value & PTE_U) !== 0n);
+    if (user && !allU) return null;
+    const frame = this.#hostPage(walk.frame);
+    if (frame === null) {
+      return `${at}: the translation's frame 0x${walk.frame.toString(16)} has no memslot ` +
+        "(MMIO): KVM cannot execute from there, and the agent runs only a ret it read";
+    }
+    const byte = this.#vm.hostView(frame + (walk.frame & 0xfffn), 1).getUint8(0);
+    if (byte !== RET) {
+      return `${at}: the byte at gpa 0x${walk.frame.toString(16)} is 0x${byte.toString(16)}, not ` +
+        `ret (0x${RET.toString(16)}); the agent executes nothing else (write 0xc3 there first)`;
+    }
+    const faults = (this.#nxe && walk.entries.some((e) => (e.value & PTE_NX) !== 0n)) ||
+      (!user && this.#smep && allU);
+    const clear = walk.entries.find((e) => (e.value & PTE_A) === 0n);
+    if (faults && clear !== undefined) {
+      return `${at}: the agent's check load would set the A bit of the entry at gpa ` +
+        `0x${clear.gpa.toString(16)}, which this faulting fetch (NX or SMEP) leaves clear ` +
+        "(a faulting walk sets no A bit, KVM-FACTS A.5); set the A bits first";
+    }
+    return null;
+  }
+
+  /**
+   * Whether an entry has a bit the guest's walk treats as reserved (KVM-FACTS A.2): one
+   * the check load then faults on. Only the plain cases (address bits at or above
+   * MAXPHYADDR, NX without EFER.NXE, PS in a PML4E or without 1 GiB pages, a large
+   * leaf's low address bits); a missed one only refuses a fetch that could have run.
+   */
+  #reservedBits(e: WalkEntry): boolean {
+    const m = BigInt(this.#config.maxPhyAddr);
+    if (((e.value & PTE_ADDR) >> m) !== 0n) return true;
+    if (!this.#nxe && (e.value & PTE_NX) !== 0n) return true;
+    const ps = (e.value & PTE_PS) !== 0n;
+    if (ps && (e.level === 4 || (e.level === 3 && !this.#config.gbPages))) return true;
+    if (ps && e.level === 3 && (e.value & 0x3fff_e000n) !== 0n) return true;
+    if (ps && e.level === 2 && (e.value & 0x1f_e000n) !== 0n) return true;
     return false;
+  }
+
+  /** Whether command record `n` ended with the fetch check's "not a ret". */
+  #notRet(n: number): boolean {
+    return this.#vm.agent.getUint32(L.OFF_CMD + L.REC_SIZE * n + L.R_STATUS, true) === L.S_NOT_RET;
+  }
+
+  /** The skip reason of a fetch the agent refused while it ran (record `n`). */
+  #fetchRefusal(gva: bigint, out: Outcome, n: number): string {
+    const at = `kvm: fetch at 0x${gva.toString(16)}`;
+    if ("mmio" in out) {
+      return `${at}: its check load reached MMIO at gpa 0x${out.mmio.gpa.toString(16)} (no ` +
+        "memslot): KVM cannot execute from there, and the agent runs only a ret it read";
+    }
+    const value = this.#vm.agent.getBigUint64(L.OFF_CMD + L.REC_SIZE * n + L.R_RESULT, true);
+    return `${at}: its check load read 0x${value.toString(16)} through the gva, whose first ` +
+      `byte is not ret (0x${RET.toString(16)}), although the current tables lead to a ret ` +
+      "(the walk's own A/D update changed it, or the load went through a translation the " +
+      "tables no longer show): nothing was executed";
   }
 
   // ---- batches -------------------------------------------------------------------
@@ -529,6 +755,8 @@ export class KvmBackend implements Backend {
     if (this.#batch.length === 0) return;
     const batch = this.#prologue().concat(this.#batch);
     this.#batch = [];
+    this.#pendingQwords.clear();
+    this.#pendingOpaque = false;
     const a = this.#vm.agent;
     const write = (n: number, c: Command) => {
       const o = L.OFF_CMD + L.REC_SIZE * n;
@@ -591,7 +819,8 @@ export class KvmBackend implements Backend {
         continue;
       }
       let out: Outcome;
-      if (fatal !== null && n >= crashAt) {
+      const lost = fatal !== null && n >= crashAt;
+      if (fatal !== null && lost) {
         out = {
           crash: n === crashAt ? `kvm: ${fatal.message}` : `kvm: the VM is dead: ${fatal.message}`,
         };
@@ -600,6 +829,15 @@ export class KvmBackend implements Backend {
         out = m !== undefined ? { mmio: m } : this.#result(L.OFF_CMD + L.REC_SIZE * n);
       }
       if (c.kind === L.K_CR3 && "ok" in out) this.#vcpuCr3 = this.#traceCr3 = c.addr;
+      if (c.ctl !== undefined && "ok" in out) {
+        if (c.ctl.nx !== undefined) this.#nxe = c.ctl.nx;
+        if (c.ctl.smep !== undefined) this.#smep = c.ctl.smep;
+      }
+      const fetch = c.kind === L.K_UFETCH || (c.kind >= L.K_FETCH && c.kind < L.K_FETCH + 4);
+      if (fetch && !lost && ("mmio" in out || this.#notRet(n))) {
+        this.#outcomes[c.op] = { skip: this.#fetchRefusal(c.addr, out, n) };
+        continue;
+      }
       if (c.kind === L.K_WRMSR && "ok" in out && this.#unreadableMsrs.has(Number(c.addr))) {
         this.#noReuse ??= `the trace wrote MSR 0x${c.addr.toString(16)}, which KVM_GET_MSRS ` +
           "cannot read back";
@@ -658,6 +896,22 @@ export class KvmBackend implements Backend {
     const status = a.getUint32(o + L.R_STATUS, true);
     if (status === L.S_OK) return { ok: true };
     if (status === L.S_VALUE) return { value: a.getBigUint64(o + L.R_RESULT, true) };
+    if (status === L.S_NOT_RET) return { crash: "kvm: the fetch check read no ret" };
+    if (status === L.S_UNVERIFIED) {
+      return {
+        crash: "kvm: the fetch succeeded although the agent's check load through the same " +
+          "gva faulted (no translation permitted a load, which every fetch needs); EFLAGS.TF " +
+          "stopped the guest after the one unverified instruction",
+      };
+    }
+    if (status === L.S_STRAY) {
+      const rip = a.getBigUint64(o + L.R_ERROR, true), rsp = a.getBigUint64(o + L.R_CR2, true);
+      return {
+        crash: "kvm: the fetch ran an instruction other than the ret its check load read " +
+          `through the same gva (after it rip 0x${rip.toString(16)}, rsp 0x${rsp.toString(16)}); ` +
+          "EFLAGS.TF stopped the guest there",
+      };
+    }
     if (status === L.S_EXCEPTION) {
       const vector = a.getUint32(o + L.R_VECTOR, true);
       if (vector === 14) {

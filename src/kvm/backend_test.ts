@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { kvmPvmConfig, mergeConfig } from "../trace/config.ts";
+import { diffTrace } from "../diff.ts";
+import { traceFromJson } from "../trace/parse.ts";
 import { formatOutcome, parseOp } from "../trace/text.ts";
 import type { Outcome } from "../trace/types.ts";
 import {
@@ -285,10 +287,10 @@ kvmTest("kvm: ops that break the backend's constraints are refused with a reason
         `slot ${c.reservedSlotIds[0]} gpa=0x0 pages=1 hva=0x100000000`,
         `slot 3 gpa=0x${c.reservedGpa.start.toString(16)} pages=1 hva=0x100000000`,
         `dirtylog ${c.reservedSlotIds[0]}`,
-        "slot 3 gpa=0x0 pages=1 hva=0x7f0000000000",
+        // Larger than the hva window (1020 GiB): no placement keeps it contiguous.
+        "slot 3 gpa=0x0 pages=268435456 hva=0x0",
         `read 0x${c.reservedGpa.start.toString(16)}`,
         "access r 0xffffff8000000000",
-        "access x 0x0",
         "age 0x0 pages=1",
         "wrmsr 0xc0000080 0x0",
       ]
@@ -311,7 +313,7 @@ kvmTest("kvm: ops that break the backend's constraints are refused with a reason
 
 kvmTest("kvm: a refusal names the op's index in the trace, not its place in a batch", () => {
   const b = new KvmBackend(kvmPvmConfig());
-  const refused = parseOp("access x 0x0");
+  const refused = parseOp("age 0x0 pages=1");
   const expectIndex = (f: () => unknown, i: number) =>
     assert.throws(
       f,
@@ -520,4 +522,271 @@ kvmTest("kvm: kvmFactoryWith passes its options to every backend it makes", () =
   fresh.close();
   assert.deepEqual([fresh.noReuse, fresh.watchdogMs], ["fresh-VM mode", 1234]);
   assert.equal(kvmFactoryWith({}).host(), kvmFactory.host());
+});
+
+// ---- fetches (README.md "Fetches") ---------------------------------------------------
+
+/**
+ * Slot 0 (gpa 0, 64 pages, at hva 0) with A set at every level above the PTs, PT 0x4000;
+ * `leaves` are the PTE values for gva 0, 0x1000, ...; a ret at the first byte of frames
+ * 0x5000-0x7000.
+ */
+function fetchTables(leaves: string[]): string[] {
+  return [
+    "slot 0 gpa=0x0 pages=64 hva=0x0",
+    "write 0x1000 0x2027",
+    "write 0x2000 0x3027",
+    "write 0x3000 0x4027",
+    ...leaves.map((v, i) => `write 0x${(0x4000 + 8 * i).toString(16)} ${v}`),
+    "write 0x5000 0xc3 size=1",
+    "write 0x6000 0xc3 size=1",
+    "write 0x7000 0xc3 size=1",
+    "cr3 0x1000",
+  ];
+}
+
+kvmTest("kvm: a fetch runs the ret it read; NX, SMEP and U faults carry I/D (SDM 4.6, 4.7)", () => {
+  const lines = [
+    // gva 0: user page, frame 0x5000; 0x1000: NX user page; 0x2000: supervisor page;
+    // 0x3000: not present; 0x4000: reserved bit 51 (MAXPHYADDR 46).
+    ...fetchTables([
+      "0x5027",
+      "0x8000000000006027",
+      "0x7023",
+      "0x0",
+      "0x8000000000005027",
+    ]),
+    "access x 0x0",
+    "access x 0x0 user",
+    "access x 0x1000",
+    "access x 0x1000 user",
+    "access x 0x2000",
+    "access x 0x2000 user",
+    "access x 0x3000",
+    "access x 0x3000 user",
+    "ctl smep=1",
+    "access x 0x0",
+    "access x 0x0 user",
+    "access x 0x2000",
+    "ctl nx=0",
+    "access x 0x1000",
+    "ctl smep=0",
+    "access x 0x3000",
+  ];
+  const out = run(lines);
+  assert.deepEqual(tail(out, 16), [
+    "value 0xc3",
+    "value 0xc3",
+    "pf code=0x11 cr2=0x1000",
+    "pf code=0x15 cr2=0x1000",
+    "value 0xc3",
+    "pf code=0x15 cr2=0x2000",
+    "pf code=0x10 cr2=0x3000",
+    "pf code=0x14 cr2=0x3000",
+    "ok",
+    "pf code=0x11 cr2=0x0",
+    "value 0xc3",
+    "value 0xc3",
+    "ok",
+    // NX without EFER.NXE is a reserved bit; SMEP still sets I/D.
+    "pf code=0x19 cr2=0x1000",
+    "ok",
+    // Neither NXE nor SMEP: no I/D.
+    "pf code=0x0 cr2=0x3000",
+  ]);
+});
+
+kvmTest("kvm: a fetch's value is the bytes its check load read, of the fetch's size", () => {
+  const out = run([
+    ...fetchTables(["0x5027"]),
+    "write 0x5010 0x1122334455c3 size=8",
+    "access x 0x10",
+    "access x 0x10 size=2",
+    "access x 0x10 size=4 user",
+  ]);
+  assert.deepEqual(tail(out, 3), ["value 0x1122334455c3", "value 0x55c3", "value 0x334455c3"]);
+});
+
+kvmTest("kvm: a fetch is refused unless the gva leads to a ret it may check", () => {
+  const b = new KvmBackend(kvmPvmConfig());
+  try {
+    run([
+      ...fetchTables(["0x5027", "0x6007", "0x30000027", "0x8000000000005007"]),
+      "write 0x5008 0x90 size=1",
+    ], b);
+    const why = (line: string) => b.supports(parseOp(line));
+    assert.match(why("access x 0x8")!, /byte at gpa 0x5008 is 0x90, not ret \(0xc3\)/);
+    assert.match(why("access x 0x2000")!, /frame 0x30000000 has no memslot \(MMIO\)/);
+    // The check load would set the A bit of PTE 0x4008 (or 0x4018), which these faulting
+    // fetches (SMEP for 0x1000, NX for 0x3000) must leave clear.
+    run(["ctl smep=1"], b);
+    assert.match(why("access x 0x1000")!, /set the A bit of the entry at gpa 0x4008/);
+    assert.match(why("access x 0x3000 user")!, /set the A bit of the entry at gpa 0x4018/);
+    // A fetch that succeeds sets the same A bits as its check: it runs.
+    assert.equal(why("access x 0x1000 user"), null);
+    assert.throws(() => b.step(parseOp("access x 0x8")), KvmConstraintError);
+    // Nothing ran: the PTE of 0x1000 is as written until the user fetch sets its A bit.
+    assert.deepEqual(run(["read 0x4008", "access x 0x1000 user", "read 0x4008"], b), [
+      "value 0x6007",
+      "value 0xc3",
+      "value 0x6027",
+    ]);
+  } finally {
+    b.close();
+  }
+});
+
+kvmTest(
+  "kvm: a fetch whose check load reads no ret is refused once it ran, executing nothing",
+  () => {
+    // PTE 0x4000 maps gva 0 onto its own page table with A clear: the host sees the low
+    // byte 0xc3 (P|W|D|PAT), but the check load's walk sets A first and reads 0xe3.
+    const lines = [...fetchTables(["0x40c3"]), "access x 0x0", "read 0x4000", "access r 0x0"];
+    const b = new KvmBackend(kvmPvmConfig());
+    try {
+      const res = b.stepMany(lines.map(parseOp));
+      const fetch = res[lines.length - 3]!;
+      assert.ok("skip" in fetch, JSON.stringify(fetch, (_k, v) => String(v)));
+      assert.match(fetch.skip, /check load read 0x40e3 .*not ret \(0xc3\).*nothing was executed/);
+      // The walk's A bit landed (as for any load); the ops after it ran.
+      assert.deepEqual(res.slice(-2).map((r) => formatOutcome(r as Outcome)), [
+        "value 0x40e3",
+        "value 0x40e3",
+      ]);
+    } finally {
+      b.close();
+    }
+    const c = new KvmBackend(kvmPvmConfig());
+    try {
+      run(lines.slice(0, -3), c);
+      assert.equal(c.supports(parseOp("access x 0x0")), null);
+      assert.throws(
+        () => c.step(parseOp("access x 0x0")),
+        (e: Error) => e instanceof KvmConstraintError && /check load read 0x40e3/.test(e.message),
+      );
+    } finally {
+      c.close();
+    }
+  },
+);
+
+// ---- trace hvas anywhere (README.md "Host memory") ---------------------------------
+
+kvmTest("kvm: slots at any hva run, aliasing and discards follow the trace's hvas", () => {
+  const out = run([
+    "slot 0 gpa=0x0 pages=4 hva=0x0",
+    "slot 1 gpa=0x800000 pages=4 hva=0x0",
+    "slot 2 gpa=0x1000000 pages=1 hva=0x7ff000000000",
+    "slot 3 gpa=0x2000000 pages=1 hva=0x100000000",
+    "write 0x2000 0xabcd",
+    "read 0x802000",
+    "write 0x1000000 0x77",
+    "write 0x2000000 0x88",
+    "read 0x0",
+    "discard 0x2000 pages=1",
+    "read 0x2000",
+    "read 0x802000",
+    "read 0x1000000",
+    "discard 0x7ff000000000 pages=1",
+    "read 0x1000000",
+    "read 0x2000000",
+  ]);
+  assert.deepEqual(out, [
+    "errno 0",
+    "errno 0",
+    "errno 0",
+    "errno 0",
+    "ok",
+    "value 0xabcd",
+    "ok",
+    "ok",
+    "value 0x0",
+    "ok",
+    "value 0x0",
+    "value 0x0",
+    "value 0x77",
+    "ok",
+    "value 0x0",
+    "value 0x88",
+  ]);
+});
+
+kvmTest("kvm: the stale-TLB example with its slot at hva 0 agrees with the reference", async () => {
+  const text = await Deno.readTextFile(
+    new URL("../../corpus/examples/stale-tlb.json", import.meta.url),
+  );
+  const json = JSON.parse(text);
+  json.ops[0].hva = "0x0";
+  json.config = { ...kvmPvmConfig(), maxPhyAddr: kvmPvmConfig().maxPhyAddr };
+  const trace = traceFromJson(json);
+  for (const factory of [kvmFactory, kvmFactoryWith({ reuse: false })]) {
+    const r = diffTrace(trace, factory);
+    assert.deepEqual([r.divergence, r.skipped, r.ops], [null, 0, trace.ops.length]);
+  }
+});
+
+// ---- stepMany ------------------------------------------------------------------------
+
+kvmTest("kvm: stepMany gives step's outcomes, and skips where supports refuses", () => {
+  const lines = [
+    ...fetchTables(["0x5027", "0x6007", "0x0", "0x100003"]),
+    "access w 0x0 0x1",
+    "access x 0x0",
+    "access r 0x1000 user",
+    "age 0x0 pages=1",
+    "write 0x4010 0x7027",
+    "access r 0x2000",
+    "access x 0x8",
+    "slot 5 gpa=0x100000 pages=1 hva=0x0",
+    "read 0x100000",
+    "access r 0x3000",
+    "ctl wp=0",
+    "access w 0x1000 0x2",
+    "read 0x6000",
+    "invlpg 0x0",
+    "rdmsr 0x186",
+    "access r 0x8000000000000000",
+  ];
+  const ops = lines.map(parseOp);
+  const stepped: string[] = [];
+  const a = new KvmBackend(kvmPvmConfig());
+  try {
+    for (const op of ops) {
+      const why = a.supports(op);
+      stepped.push(why === null ? formatOutcome(a.step(op)) : `skip ${why}`);
+    }
+  } finally {
+    a.close();
+  }
+  const b = new KvmBackend(kvmPvmConfig());
+  let many: string[];
+  try {
+    many = b.stepMany(ops).map((r) => "skip" in r ? `skip ${r.skip}` : formatOutcome(r));
+  } finally {
+    b.close();
+  }
+  assert.deepEqual(many, stepped);
+  assert.deepEqual(
+    stepped.slice(-16).map((s) => s.replace(/^skip kvm: (\w+).*/, "skip $1")),
+    [
+      "ok",
+      // The store replaced the ret at gva 0.
+      "skip fetch",
+      "value 0xc3",
+      "skip no",
+      "ok",
+      "value 0xc3",
+      "skip fetch",
+      "errno 0",
+      // Slot 5 aliases slot 0's hva 0: gpa 0x100000 is gpa 0.
+      "value 0x0",
+      "value 0x0",
+      "ok",
+      "ok",
+      "value 0x2",
+      "ok",
+      "value 0x0",
+      "gp",
+    ],
+  );
 });

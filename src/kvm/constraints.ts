@@ -29,18 +29,21 @@ export interface KvmTraceConstraints {
   rootReservedBytes: { offset: number; length: number };
   /** `write`/`read` gpas must lie below this (the direct map: min(512 GiB, 2^MAXPHYADDR)). */
   physLimit: bigint;
-  /** Slot hvas must lie in [start, end) (the backend maps this window per VM). */
+  /**
+   * The host-virtual window the backend maps per VM. Slot hvas may lie anywhere: the
+   * backend places them in the window in 1 GiB regions, keeping aliasing and alignment
+   * (hva.ts); only a slot larger than the window, or one whose regions cannot stay
+   * contiguous next to earlier slots' regions, is refused.
+   */
   hvaWindow: { start: bigint; end: bigint };
   /** MSRs a `wrmsr` must not write (they would change the agent's environment). */
   forbiddenWrmsr: { start: number; end: number }[];
-  /** Op kinds (or `access` kinds, as "access fetch") the backend never runs, with why. */
+  /** Op kinds the backend never runs, with why (fetches run: README.md "Fetches"). */
   unsupported: Record<string, string>;
 }
 
 /** Why each unsupported op cannot run on real KVM from userspace. */
 export const UNSUPPORTED: Readonly<Record<string, string>> = {
-  "access fetch":
-    "kvm: instruction fetches would execute trace-controlled bytes in the guest, which the agent cannot do safely",
   age:
     "kvm: no userspace interface runs clear_young over a gpa range (page_idle is not built into this kernel)",
   events: "kvm: the agent cannot make an exact number of hardware events happen in the guest",
@@ -129,6 +132,19 @@ function hex(v: bigint | number): string {
   return "0x" + v.toString(16);
 }
 
+/**
+ * Whether KVM could accept a slot op as far as the backend can tell: one it rejects by
+ * itself (SEMANTICS 9: unaligned, too large, beyond the gfn limit, a bad id, an hva
+ * beyond the user address space) passes through unchanged, so that KVM, not the
+ * backend, judges it (its hva is not placed in the window either).
+ */
+export function plausibleSlot(id: number, gpa: bigint, pages: number, hva: bigint): boolean {
+  const size = BigInt(pages) * 4096n;
+  return gpa % 4096n === 0n && pages <= 0x7fff_ffff && gpa + size <= 1n << 52n &&
+    (id & 0xffff) < 32764 && id >>> 16 < 2 && hva % 4096n === 0n &&
+    hva + size <= 0x7ffffffff000n;
+}
+
 /** Linear addresses of the agent (bits 63:47 all ones, PML4 index 510 or 511). */
 function reservedGva(gva: bigint): boolean {
   return gva >= L.DIRECT_GVA;
@@ -147,7 +163,6 @@ export function staticViolation(op: Op, config: Config, pvmDiffs = true): string
     gpa < c.reservedGpa.end && end > c.reservedGpa.start;
   switch (op.op) {
     case "access":
-      if (op.kind === "fetch") return UNSUPPORTED["access fetch"]!;
       if (reservedGva(op.gva)) {
         return `kvm: access at ${hex(op.gva)} uses PML4 index 510/511, which the agent owns`;
       }
@@ -168,21 +183,16 @@ export function staticViolation(op: Op, config: Config, pvmDiffs = true): string
       return null;
     case "slot": {
       if (agentSlot(op.id)) return `kvm: slot ${op.id} is the agent's memslot`;
-      if (op.pages === 0) return null;
-      // A slot KVM rejects by itself (SEMANTICS 9: unaligned, too large, beyond the
-      // gfn limit, a bad id, an hva beyond the user address space) passes through
-      // unchanged so that KVM, not the backend, judges it.
+      if (op.pages === 0 || !plausibleSlot(op.id, op.gpa, op.pages, op.hva)) return null;
       const size = BigInt(op.pages) * 4096n;
-      const plausible = op.gpa % 4096n === 0n && op.pages <= 0x7fff_ffff &&
-        op.gpa + size <= 1n << 52n && (op.id & 0xffff) < 32764 && op.id >>> 16 < 2 &&
-        op.hva % 4096n === 0n && op.hva + size <= 0x7ffffffff000n;
-      if (!plausible) return null;
       if (op.id >>> 16 === 0 && inAgent(op.gpa, op.gpa + size)) {
         return `kvm: slot ${op.id} at ${hex(op.gpa)} overlaps the agent's reserved gpa range`;
       }
-      if (op.hva < c.hvaWindow.start || op.hva + size > c.hvaWindow.end) {
-        return `kvm: slot hva ${hex(op.hva)} (+${hex(size)}) is outside the hva window ` +
-          `[${hex(c.hvaWindow.start)}, ${hex(c.hvaWindow.end)})`;
+      // Any hva is placed in the VM's window (hva.ts); a range larger than the window
+      // cannot be.
+      if (size > c.hvaWindow.end - c.hvaWindow.start) {
+        return `kvm: slot ${op.id} (${hex(size)} bytes) is larger than the backend's hva window ` +
+          `(${hex(c.hvaWindow.end - c.hvaWindow.start)} bytes)`;
       }
       return null;
     }

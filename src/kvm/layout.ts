@@ -56,10 +56,24 @@ export const R_VECTOR = 36;
 export const R_RESULT = 40;
 export const R_ERROR = 48;
 export const R_CR2 = 56;
-/** The routine offset table in the agent binary (agent.S `routines`). */
+/** The routine offset table in the agent binary (agent.S `routines`): kinds 0-24. */
 export const OFF_ROUTINES = 0x10;
+/**
+ * The second routine offset table (agent.S `routines2`): kinds from ROUTINES2_FIRST on,
+ * so that the code after the first table keeps its offsets (testdata/kvm-hang-records.json
+ * points a record at one of its instructions).
+ */
+export const OFF_ROUTINES2 = 0xf80;
+export const ROUTINES2_FIRST = 25;
 /** Data page fields (agent.S D_*). */
 export const D_RFLAGS = 16;
+/** The fetch phase (agent.S D_PHASE): 0 outside a fetch command. */
+export const D_PHASE = 24;
+/**
+ * Where a ring-3 fetch's `ret` finds its return address (agent.S USER_SLOT): the last
+ * qword of the ring-3 stub page, assembled into the agent (it holds U_FETCH_BACK's gva).
+ */
+export const OFF_USER_SLOT = 0x2ff8;
 /** The agent's own page tables. */
 export const OFF_ROOT = 0x48000;
 export const OFF_AGENT_PDPT = 0x49000;
@@ -98,12 +112,27 @@ export const K_RDPMC = 15;
 export const U_LOAD = 16;
 export const U_STORE = 20;
 export const U_RDPMC = 24;
-export const ROUTINE_COUNT = 25;
+/**
+ * Fetches (agent.S FETCHES): supervisor fetch routines, one per check-load size
+ * (index + log2(size)), and the user fetch, a K_USER-like command whose aux is the
+ * ring-3 load stub of the check (U_LOAD + log2(size)) and whose value word is 1.
+ */
+export const K_FETCH = 25;
+export const K_UFETCH = 29;
+/** Where a ring-3 fetch's ret returns (stored at OFF_USER_SLOT); not a command. */
+export const U_FETCH_BACK = 30;
+export const ROUTINE_COUNT = 31;
 
 /** Result status codes (agent.S). */
 export const S_OK = 0;
 export const S_VALUE = 1;
 export const S_EXCEPTION = 2;
+/** A fetch's check load read a first byte other than ret (0xc3): nothing ran. */
+export const S_NOT_RET = 3;
+/** A fetch whose check load faulted succeeded anyway (one instruction ran, under TF). */
+export const S_UNVERIFIED = 4;
+/** A fetch ran an instruction other than the verified ret (one, under TF). */
+export const S_STRAY = 5;
 
 /** ctl bit numbers in the agent's mask/value words (agent.S op_ctl). */
 export const CTL_WP = 0;

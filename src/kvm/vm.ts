@@ -522,13 +522,7 @@ export class KvmVm {
 
   /** The gva of agent routine `k` (layout.ts K_* / U_*). */
   routine(k: number): bigint {
-    return L.AGENT_GVA +
-      BigInt(
-        new DataView(AGENT_BYTES.buffer, AGENT_BYTES.byteOffset).getUint32(
-          L.OFF_ROUTINES + 4 * k,
-          true,
-        ),
-      );
+    return L.AGENT_GVA + BigInt(routineOffset(k));
   }
 
   close(): void {
@@ -753,4 +747,12 @@ function filterCpuid(v: DataView, n: number, cfg: Config): void {
       set(U.CPUID_EBX, 0);
     }
   }
+}
+
+/** The offset of agent routine `k` in the agent (its entry in `routines` or `routines2`). */
+export function routineOffset(k: number): number {
+  const at = k < L.ROUTINES2_FIRST
+    ? L.OFF_ROUTINES + 4 * k
+    : L.OFF_ROUTINES2 + 4 * (k - L.ROUTINES2_FIRST);
+  return new DataView(AGENT_BYTES.buffer, AGENT_BYTES.byteOffset).getUint32(at, true);
 }

@@ -20,8 +20,9 @@
 #   0x8000-0x48000 command records (64 bytes each)
 #
 # Record: +0 routine address, +8 addr, +16 value, +24 aux (ring-3 stub address or ctl
-# mask); result: +32 u32 status (pre-filled by the host: 0 ok, 1 value; 2 exception),
-# +36 u32 vector, +40 value (or faulting rip), +48 error code, +56 cr2.
+# mask); result: +32 u32 status (pre-filled by the host: 0 ok, 1 value; 2 exception;
+# fetches also 3-5, see FETCHES), +36 u32 vector, +40 value (or faulting rip), +48 error
+# code (or rip after a stray fetch), +56 cr2 (or rsp after a stray fetch).
 #
 # r12 points at the current record throughout (exceptions and ring-3 trips keep GPRs);
 # the host reads it (KVM_GET_REGS) to attribute an MMIO exit to a command.
@@ -32,6 +33,19 @@
         .set DATA, 0x5000
         .set D_SAVED_RSP, 8
         .set D_RFLAGS, 16
+        .set D_PHASE, 24                # fetch phase: 0 none, 1 check load, 2 the fetch
+        .set D_FETCH_RSP, 32            # rsp the verified ret leaves (the #DB checks it)
+        .set D_FETCH_RIP, 40            # rip the verified ret leaves
+        .set FETCH_SLOT, 0x6800         # ring-0 fetch: the ret pops fetch_back from here
+        .set USER_SLOT, 0x2ff8          # ring-3 fetch: the ret pops u_fetch_back from here
+        .set AGENT_GVA, 0xffffff8000000000
+        .set S_VALUE, 1
+        .set S_EXCEPTION, 2
+        .set S_NOT_RET, 3               # the check load read a first byte other than ret
+        .set S_UNVERIFIED, 4            # the check load faulted (the fetch decides)
+        .set S_STRAY, 5                 # the instruction the fetch ran was not that ret
+        .set KERNEL_CS, 0x08
+        .set KERNEL_SS, 0x10
         .set LOOP_STACK_TOP, 0x7000
         .set CMD, 0x8000
         .set REC, 64
@@ -88,6 +102,7 @@ routines:
         .long u_store4 - base           # 22
         .long u_store8 - base           # 23
         .long u_rdpmc - base            # 24
+# (Kinds 25 and up: routines2 below, so that the code here keeps its offsets.)
 
 entry:
         lea base(%rip), %rbx
@@ -233,6 +248,99 @@ edx_eax:
         mov %edx, 44(%r12)
         NEXT
 
+# FETCHES (README.md "Fetches"). The agent never executes a byte it has not read as a
+# ret (0xc3) through the same linear address just before:
+#  1. the check: a load of the fetch's size at the gva, from ring 3 for a user fetch (a
+#     u_load stub through op_user), from ring 0 with EFLAGS.AC=1 for a supervisor one
+#     (SMAP does not apply to fetches, SDM vol. 3A 4.6). Its first byte must be 0xc3,
+#     else the command ends with S_NOT_RET and nothing runs. An MMIO exit completes the
+#     load with zeros: not a ret either.
+#  2. the fetch: iretq to the gva (CPL 0 or 3) with EFLAGS.TF=1 and a stack whose top is
+#     the agent's return address. The single-step #DB (SDM vol. 3A 18.3.1.4) comes right
+#     after the first instruction: it was the verified ret iff rip and rsp are exactly
+#     what the ret leaves; anything else ends the command with S_STRAY (one instruction
+#     ran, nothing after it). A #PF of the fetch is recorded as for any access.
+# When the check faults (#PF), no translation of the gva permits a load, and a fetch
+# needs at least the same rights (user: U; supervisor: P), so the fetch faults too: it
+# still runs, with TF, to report the fetch's own error code; should it succeed anyway,
+# the command ends with S_UNVERIFIED (the one instruction TF let run is all that ran).
+        .macro FETCH load
+        mov 8(%r12), %rdi
+        movl $1, D_PHASE(%r15)
+        mov D_RFLAGS(%r15), %rax
+        bts $18, %rax
+        push %rax
+        popfq
+        \load
+        jmp fetch_checked
+        .endm
+op_fetch1:
+        FETCH "movzbl (%rdi), %eax"
+op_fetch2:
+        FETCH "movzwl (%rdi), %eax"
+op_fetch4:
+        FETCH "mov (%rdi), %eax"
+op_fetch8:
+        FETCH "mov (%rdi), %rax"
+
+op_ufetch:
+        movl $1, D_PHASE(%r15)
+        jmp op_user
+
+# The check's bytes are in rax (ring 0, any stack).
+fetch_checked:
+        mov %rax, 40(%r12)
+        cmpb $0xc3, %al
+        je fetch_go
+        movl $0, D_PHASE(%r15)
+        movl $S_NOT_RET, 32(%r12)
+        jmp resume
+
+fetch_go:
+        movl $2, D_PHASE(%r15)
+        lea base(%rip), %rbx
+        mov D_SAVED_RSP(%r15), %rsp
+        testb $1, 16(%r12)
+        jnz 1f
+        lea FETCH_SLOT(%rbx), %rcx
+        lea fetch_back(%rip), %rax
+        mov %rax, (%rcx)
+        mov $KERNEL_CS, %edx
+        mov $KERNEL_SS, %esi
+        jmp 2f
+1:      lea USER_SLOT(%rbx), %rcx
+        lea u_fetch_back(%rip), %rax
+        mov $USER_CS, %edx
+        mov $USER_SS, %esi
+2:      mov %rax, D_FETCH_RIP(%r15)
+        lea 8(%rcx), %rax
+        mov %rax, D_FETCH_RSP(%r15)
+        # iretq frame: ss, rsp (its top holds the return address), rflags (the trace's,
+        # with TF), cs, rip = the gva.
+        push %rsi
+        push %rcx
+        mov D_RFLAGS(%r15), %rax
+        bts $8, %rax
+        push %rax
+        push %rdx
+        pushq 8(%r12)
+        iretq
+
+# The verified ret came back (from the #DB handler, or directly were TF not honoured).
+fetch_back:
+        movl $0, D_PHASE(%r15)
+        jmp resume
+
+# Routine offsets of kinds 25 and up (layout.ts OFF_ROUTINES2).
+        .org 0xf80
+routines2:
+        .long op_fetch1 - base          # 25 supervisor fetches (check load size 1..8)
+        .long op_fetch2 - base          # 26
+        .long op_fetch4 - base          # 27
+        .long op_fetch8 - base          # 28
+        .long op_ufetch - base          # 29 user fetch, aux = ring-3 load stub (the check)
+        .long u_fetch_back - base       # 30 where a ring-3 fetch's ret returns (USER_SLOT)
+
 # Exception vectors 0-31, 16 bytes apart (the host builds the IDT from that spacing).
 # Each pushes a dummy error code when the CPU pushes none, then the vector number.
         .org 0x1000
@@ -254,11 +362,15 @@ vectors:
 # a ring-3 stub; everything else is recorded in the current record, whose command is
 # then abandoned (the batch goes on with the next record on a fresh stack).
 common:
+        cmpl $0, D_PHASE(%r15)
+        jne fetch_exception
         cmpq $6, 0(%rsp)
         jne 1f
         testb $3, 24(%rsp)
         jnz user_done
-1:      movl $2, 32(%r12)
+record:
+1:      movl $0, D_PHASE(%r15)
+        movl $2, 32(%r12)
         mov 0(%rsp), %rbx
         movl %ebx, 36(%r12)
         mov 16(%rsp), %rbx
@@ -267,6 +379,49 @@ common:
         mov %rbx, 48(%r12)
         mov %cr2, %rbx
         mov %rbx, 56(%r12)
+        jmp resume
+
+# An exception during a fetch command.
+fetch_exception:
+        cmpl $1, D_PHASE(%r15)
+        jne 3f
+        # The check. Its ring-3 load ends with the stub's ud2: rax holds the bytes.
+        cmpq $6, 0(%rsp)
+        jne 2f
+        testb $3, 24(%rsp)
+        jnz fetch_checked
+2:      # A #PF of the check: the fetch itself decides (it faults unless KVM errs).
+        cmpq $14, 0(%rsp)
+        jne record
+        movl $S_UNVERIFIED, 32(%r12)
+        jmp fetch_go
+3:      # The fetch. After one instruction (#DB), or a ring-3 ret that reached
+        # u_fetch_back's ud2 without the #DB: the verified ret iff rip and rsp are its.
+        cmpq $1, 0(%rsp)
+        je 4f
+        cmpq $6, 0(%rsp)
+        jne record
+        testb $3, 24(%rsp)
+        jz record
+        mov 16(%rsp), %rax
+        cmp D_FETCH_RIP(%r15), %rax
+        jne 5f
+        mov 40(%rsp), %rax
+        cmp D_FETCH_RSP(%r15), %rax
+        je fetch_back
+        jmp 5f
+4:      mov 16(%rsp), %rax
+        cmp D_FETCH_RIP(%r15), %rax
+        jne 5f
+        mov 40(%rsp), %rax
+        cmp D_FETCH_RSP(%r15), %rax
+        je fetch_back
+5:      movl $0, D_PHASE(%r15)
+        movl $S_STRAY, 32(%r12)
+        mov 16(%rsp), %rax
+        mov %rax, 48(%r12)
+        mov 40(%rsp), %rax
+        mov %rax, 56(%r12)
         jmp resume
 
 # Ring-3 stubs: the only page mapped with U=1. rdi = address, rsi = value, ecx = rdpmc
@@ -302,4 +457,10 @@ u_rdpmc:
         mov %eax, %eax
         or %rdx, %rax
         ud2
-        .org 0x2100
+# A ring-3 fetch's ret returns here; the #DB normally comes first.
+u_fetch_back:
+        ud2
+# The ring-3 fetch's stack: its ret pops this (an absolute address, so it assumes the
+# agent base AGENT_GVA of layout.ts).
+        .org USER_SLOT
+        .quad AGENT_GVA + (u_fetch_back - base)
