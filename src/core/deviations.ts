@@ -93,6 +93,17 @@ export const DEVIATIONS = [
     correction: "a 4-byte store that crosses an 8-byte gpte boundary counts as misaligned " +
       "(the shadow page is zapped)",
   },
+  {
+    name: "in-txcp-counter-no-pmi",
+    area: "pmu",
+    title: "a counter whose eventsel has IN_TXCP never raises its overflow PMI",
+    path: "pmc_reprogram_counter() (arch/x86/kvm/pmu.c, v6.10) creates the perf event of an " +
+      'HSW_IN_TX_CHECKPOINTED eventsel with sample_period 0 ("not supported with nonzero ' +
+      "period\"), so the counter's overflow is never seen: no GLOBAL_STATUS bit, no PMI",
+    architecture: "a counter with INT set raises a PMI when it overflows (SDM vol. 3B 20.2.1); " +
+      "IN_TXCP only restores the count on a transactional abort (SDM vol. 3B 20.3.6.5)",
+    correction: "the perf event of an IN_TXCP eventsel gets the sample period like any other",
+  },
 ] as const satisfies readonly Deviation[];
 
 /** The name of a known deviation. */

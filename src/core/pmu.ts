@@ -126,6 +126,8 @@ export class CorePmu {
 
   /** Eventsel high bits the emulated-event match compares (`pmc_is_event_match`). */
   private readonly matchEventHi: number;
+  /** The in-txcp-counter-no-pmi correction is on (`deviations.ts`). */
+  private readonly fixInTxcp: boolean;
 
   constructor(
     config: Config,
@@ -137,6 +139,7 @@ export class CorePmu {
     // AMD64_RAW_EVENT_MASK_NB covers eventsel bits 35:32 (AMD's event select 11:8); the
     // trigger-event-match-in-tx correction leaves Intel's IN_TX/IN_TXCP (33:32) out.
     this.matchEventHi = !isAmd && fixes.has("trigger-event-match-in-tx") ? 0xc : 0xf;
+    this.fixInTxcp = fixes.has("in-txcp-counter-no-pmi");
 
     this.pmu = new KvmPmu(isAmd, bug);
     this.pmu.fixWritePeriod = fixes.has("pmc-write-period-from-offset");
@@ -466,9 +469,11 @@ export class CorePmu {
     p.currentConfigLo[slot] = configLo;
     p.currentConfigHi[slot] = configHi;
     this.coverage[COV.reprogramCreate]!++;
-    // pmc_reprogram_counter(): a raw event; IN_TXCP events cannot sample (period 0).
+    // pmc_reprogram_counter(): a raw event; IN_TXCP events cannot sample (period 0), so
+    // their overflow is never seen (the in-txcp-counter-no-pmi correction keeps it).
     const mod = p.modOf(slot);
-    const inTxcp = !p.isAmd && (selHi & p.rawEventMaskHi & SEL_HI_IN_TXCP) !== 0;
+    const inTxcp = !p.isAmd && (selHi & p.rawEventMaskHi & SEL_HI_IN_TXCP) !== 0 &&
+      !this.fixInTxcp;
     p.perfCreate(
       slot,
       this.eventKey(selLo, selHi),
