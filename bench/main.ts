@@ -5,8 +5,9 @@
  * 1 TiB guest-physical layout with 1M touched pages (measured in a child process),
  * and the fuzzer's worker scaling (`deno task fuzz --json` with 1 and 2 workers, and two
  * 1-worker processes at once as the control,
- * `bench/scaling.ts`; `--scaling-seconds N`, 0 skips it). No timing is asserted
- * anywhere: this prints figures.
+ * `bench/scaling.ts`; `--scaling-seconds N`, 0 skips it), and with /dev/kvm the kvm
+ * backend on campaign traces: fresh VM vs reused VM vs batched (`bench/kvm_bench.ts`;
+ * `--kvm-traces N`, 0 skips it). No timing is asserted anywhere: this prints figures.
  */
 import type { BackendFactory } from "../src/backend.ts";
 import { BACKENDS } from "../src/backends.ts";
@@ -15,17 +16,23 @@ import type { Op } from "../src/trace/types.ts";
 import { churn, memslotChurn, pmu, steadyAccess } from "./workloads.ts";
 import { fuzzScaling, type Scaling } from "./scaling.ts";
 import { taskArgsOrExit } from "./args.ts";
+import { formatKvmBench, kvmBench, type KvmBenchResult, kvmBenchUnavailable } from "./kvm_bench.ts";
 
-export const USAGE = `Usage: deno task bench [--json] [--quick] [--scaling-seconds N] [--help]
+export const USAGE =
+  `Usage: deno task bench [--json] [--quick] [--scaling-seconds N] [--kvm-traces N] [--help]
 
 Measures the core against the reference (ops/s on four workloads, as ratios from
 one run), the core's memory for 1M touched pages over a 1 TiB layout, and the
-fuzzer's worker scaling. Prints figures; asserts nothing about time.
+fuzzer's worker scaling, and with /dev/kvm the kvm backend on campaign traces
+(fresh VM vs reused VM vs batched, as ratios from one run). Prints figures;
+asserts nothing about time.
 
   --json                print one JSON object
   --quick               smaller workloads, one repetition, 6 s scaling runs
   --scaling-seconds N   seconds of each fuzz scaling run (default 30, 6 with
                         --quick; 0 skips the scaling runs)
+  --kvm-traces N        campaign traces per kvm mode and round (default 300, 60
+                        with --quick; 0 skips the kvm section)
   --help, -h            print this help`;
 
 interface WorkloadResult {
@@ -75,11 +82,18 @@ async function main(): Promise<void> {
     json: { type: "boolean" },
     quick: { type: "boolean" },
     "scaling-seconds": { type: "string" },
+    "kvm-traces": { type: "string" },
   }, USAGE);
   const scalingFlag = values["scaling-seconds"];
   const scalingSeconds = scalingFlag === undefined ? (values.quick ? 6 : 30) : Number(scalingFlag);
   if (!Number.isInteger(scalingSeconds) || scalingSeconds < 0) {
     console.error(`bench: --scaling-seconds must be an integer >= 0, got "${scalingFlag}"`);
+    Deno.exit(2);
+  }
+  const kvmFlag = values["kvm-traces"];
+  const kvmTraces = kvmFlag === undefined ? (values.quick ? 60 : 300) : Number(kvmFlag);
+  if (!Number.isInteger(kvmTraces) || kvmTraces < 0) {
+    console.error(`bench: --kvm-traces must be an integer >= 0, got "${kvmFlag}"`);
     Deno.exit(2);
   }
   const n = values.quick ? 20_000 : 200_000;
@@ -115,8 +129,12 @@ async function main(): Promise<void> {
       scaling = { error: e instanceof Error ? e.message : String(e) };
     }
   }
+  let kvm: KvmBenchResult | { skipped: string } = { skipped: "--kvm-traces 0" };
+  const kvmWhy = kvmBenchUnavailable();
+  if (kvmTraces > 0 && kvmWhy !== null) kvm = { skipped: kvmWhy };
+  else if (kvmTraces > 0) kvm = kvmBench(kvmTraces, values.quick ? 1 : 3);
   if (values.json) {
-    console.log(JSON.stringify({ workloads: results, memory: mem, scaling }));
+    console.log(JSON.stringify({ workloads: results, memory: mem, scaling, kvm }));
     return;
   }
   console.log(
@@ -142,6 +160,8 @@ async function main(): Promise<void> {
         `two-core figure for this workload); 2 workers keep ${scaling.efficiency} of it`,
     );
   }
+  if ("skipped" in kvm) console.log(`kvm: skipped (${kvm.skipped})`);
+  else for (const line of formatKvmBench(kvm)) console.log(line);
 }
 
 if (import.meta.main) await main();

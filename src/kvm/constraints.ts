@@ -116,7 +116,7 @@ const cache = new WeakMap<Config, KvmTraceConstraints>();
 export function kvmTraceConstraints(config: Config): KvmTraceConstraints {
   const limit = 1n << BigInt(config.maxPhyAddr);
   return {
-    reservedSlotIds: [L.AGENT_SLOT],
+    reservedSlotIds: [...L.AGENT_SLOTS],
     reservedGpa: { start: L.AGENT_GPA, end: L.AGENT_GPA + L.AGENT_GPA_SIZE },
     reservedPml4Indexes: [L.DIRECT_PML4_INDEX, L.AGENT_PML4_INDEX],
     reservedGvaStart: L.DIRECT_GVA,
@@ -158,7 +158,8 @@ function reservedGva(gva: bigint): boolean {
 export function staticViolation(op: Op, config: Config, pvmDiffs = true): string | null {
   let c = cache.get(config);
   if (c === undefined) cache.set(config, c = kvmTraceConstraints(config));
-  const agentSlot = (id: number) => id >>> 16 === 0 && (id & 0xffff) === L.AGENT_SLOT;
+  const agentSlot = (id: number) =>
+    id >>> 16 === 0 && (L.AGENT_SLOTS as readonly number[]).includes(id & 0xffff);
   const inAgent = (gpa: bigint, end: bigint) =>
     gpa < c.reservedGpa.end && end > c.reservedGpa.start;
   switch (op.op) {

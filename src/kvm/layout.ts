@@ -11,6 +11,13 @@
  */
 export const AGENT_SLOT = 32000;
 /**
+ * The agent's memslots (address space 0): AGENT_SLOT holds its code, stubs and
+ * descriptor tables [0, OFF_DATA) and AGENT_SLOT + 2 its page tables [OFF_ROOT,
+ * AGENT_MEM_SIZE), both read-only to the guest; AGENT_SLOT + 1 the data page, stacks and
+ * command records [OFF_DATA, OFF_ROOT).
+ */
+export const AGENT_SLOTS = [AGENT_SLOT, AGENT_SLOT + 1, AGENT_SLOT + 2] as const;
+/**
  * Guest-physical base of the agent region: just below 64 GiB, so that it is addressable
  * with the smallest MAXPHYADDR a config may have (36) and far from where traces put
  * their slots.
