@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { coreFactory } from "../src/core/mod.ts";
 import { diffTrace } from "../src/diff.ts";
 import { traceFromJson } from "../src/trace/parse.ts";
+import { identifyTrace } from "./identity.ts";
 import type { CatalogueBug } from "./catalogue.ts";
 
 /** One campaign with a bug planted, as a user sees it. */
@@ -26,6 +27,11 @@ export interface UserViewBug {
   newFindings: number;
   /** Of those, the ones whose minimized trace the uninjected core agrees on. */
   caused: number;
+  /**
+   * Of the others, the ones the uninjected core diverges on with another identity (the
+   * bug changed the divergence, e.g. on top of a known deviation); not counted as caused.
+   */
+  changed: number;
   /** Seconds from the campaign's start to the first such finding; null if none. */
   seconds: number | null;
   /** Their ids. */
@@ -126,11 +132,18 @@ async function fuzzAsUser(
   return { code: out.code, summary, stderr: new TextDecoder().decode(out.stderr) };
 }
 
-/** Whether the uninjected core agrees with the reference on a finding's minimized trace. */
-async function uninjectedAgrees(corpus: string, id: string): Promise<boolean> {
+/**
+ * What the uninjected core does on a finding's minimized trace: `agrees` with the
+ * reference (the planted bug caused the finding), diverges `differently` (another
+ * identity: the bug changed what the user sees, e.g. on top of a known deviation), or
+ * diverges the `same` way (the finding is not the bug's).
+ */
+async function uninjected(corpus: string, id: string): Promise<"agrees" | "differently" | "same"> {
   const json = JSON.parse(await Deno.readTextFile(join(corpus, "findings", `${id}.json`)));
   const trace = traceFromJson(json.minimized);
-  return diffTrace(trace, coreFactory, {}).divergence === null;
+  const d = diffTrace(trace, coreFactory, {}).divergence;
+  if (d === null) return "agrees";
+  return identifyTrace(trace, d, coreFactory).signature === json.signature ? "same" : "differently";
 }
 
 /** Runs `jobs` at most `parallel` at a time, in order of their results. */
@@ -181,7 +194,12 @@ export function bugAsUser(
   return campaignOverCopy(["--inject", bug.name], options, async (r, dir) => {
     const fresh = r.summary.findings.filter((f) => f.new);
     const caused: typeof fresh = [];
-    for (const f of fresh) if (await uninjectedAgrees(dir, f.id)) caused.push(f);
+    let changed = 0;
+    for (const f of fresh) {
+      const u = await uninjected(dir, f.id);
+      if (u === "agrees") caused.push(f);
+      else if (u === "differently") changed++;
+    }
     const seconds = caused.length === 0 ? null : Math.min(...caused.map((f) => f.seconds ?? 0));
     return {
       name: bug.name,
@@ -189,6 +207,7 @@ export function bugAsUser(
       exit: r.code,
       newFindings: fresh.length,
       caused: caused.length,
+      changed,
       seconds,
       ids: caused.map((f) => f.id),
       titles: caused.map((f) => f.title ?? ""),
@@ -261,7 +280,7 @@ export async function userView(options: {
 /** One line per bug and per clean campaign, for the console. */
 export function formatBug(b: UserViewBug): string {
   return `${b.pass ? "pass" : "FAIL"} ${b.name.padEnd(26)} exit ${b.exit}  ${b.newFindings} new, ` +
-    `${b.caused} caused by the bug` +
+    `${b.caused} caused by the bug` + (b.changed > 0 ? ` (${b.changed} more changed by it)` : "") +
     (b.seconds === null ? "" : `, first after ${b.seconds.toFixed(2)} s`) +
     (b.titles[0] === undefined ? "" : `\n       ${b.titles[0]}`);
 }
