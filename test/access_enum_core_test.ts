@@ -2,7 +2,8 @@
  * @module
  * The exhaustive guest-walk permission enumeration on the core (its own walker, shadow
  * pages and sptes), and a sample of it on the real KVM (reads and writes only: the kvm
- * backend cannot fetch), skipped with a printed reason where /dev/kvm is unusable.
+ * backend fetches only a ret, and the enumeration's data frame holds none), skipped with
+ * a printed reason where /dev/kvm is unusable.
  */
 import assert from "node:assert/strict";
 import { coreFactory } from "../src/core/mod.ts";

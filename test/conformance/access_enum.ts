@@ -177,7 +177,7 @@ export interface EnumOptions {
   limit?: number;
   /** Only these spaces (default: all). */
   spaces?: readonly SpaceName[];
-  /** Only these access kinds (default: all; the kvm backend cannot fetch). */
+  /** Only these access kinds (default: all; the kvm backend fetches only a ret, not DATA_VALUE). */
   kinds?: readonly AccessKind[];
 }
 
