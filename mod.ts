@@ -38,6 +38,8 @@ export type {
   FindingKind,
   Judgement,
   Oracle,
+  Skipped,
+  StepResult,
 } from "./src/backend.ts";
 export { ReferenceBackend, referenceFactory, type ReferenceOptions } from "./src/reference/mod.ts";
 export { BACKEND_NAMES, backendFactory, BACKENDS } from "./src/backends.ts";
