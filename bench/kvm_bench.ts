@@ -2,8 +2,8 @@
  * @module
  * The kvm section of `deno task bench`: campaign traces (the kvm generator mode, the
  * kvm_pvm config) run through `diffTrace` against the reference, as `fuzz --backend kvm`
- * runs them, in three modes measured in alternating rounds of one run, so that all see
- * the same load on the machine:
+ * runs them, in three modes measured in turn on each chunk of 20 traces of one run, so
+ * that all see the same load on the machine:
  *
  * - fresh VM, op by op: a new VM per trace, `supports` and `step` per op (one KVM_RUN
  *   per guest op);
@@ -39,6 +39,9 @@ export interface KvmBenchResult {
   /** Ops/s ratios: reused/fresh and batched/fresh, batched/reused. */
   ratios: { reusedVsFresh: number; batchedVsFresh: number; batchedVsReused: number };
 }
+
+/** Traces per mode in turn. */
+const CHUNK = 20;
 
 /** A factory whose backends hide `stepMany`, so that diffTrace steps op by op. */
 function opByOp(reuse: boolean): BackendFactory {
@@ -76,18 +79,21 @@ export function kvmBench(count: number, rounds: number): KvmBenchResult {
   ];
   const seconds = modes.map(() => 0);
   const runs = modes.map(() => 0), memslots = modes.map(() => 0);
-  // A warm-up pass per mode (shadow pages, JIT), then alternating rounds.
-  for (const [, f] of modes) for (const t of traces.slice(0, 20)) diffTrace(t, f);
+  // A warm-up pass per mode (shadow pages, JIT), then the modes in turn on each chunk
+  // of CHUNK traces, so that a change of load on the machine hits all of them alike.
+  for (const [, f] of modes) for (const t of traces.slice(0, CHUNK)) diffTrace(t, f);
   for (let round = 0; round < rounds; round++) {
-    modes.forEach(([, factory], m) => {
-      closeIdleVms();
-      const r0 = kvmCounters.runs, s0 = kvmCounters.memslots;
-      const t0 = performance.now();
-      for (const t of traces) diffTrace(t, factory);
-      seconds[m]! += (performance.now() - t0) / 1000;
-      runs[m]! += kvmCounters.runs - r0;
-      memslots[m]! += kvmCounters.memslots - s0;
-    });
+    for (let c = 0; c < traces.length; c += CHUNK) {
+      const chunk = traces.slice(c, c + CHUNK);
+      modes.forEach(([, factory], m) => {
+        const r0 = kvmCounters.runs, s0 = kvmCounters.memslots;
+        const t0 = performance.now();
+        for (const t of chunk) diffTrace(t, factory);
+        seconds[m]! += (performance.now() - t0) / 1000;
+        runs[m]! += kvmCounters.runs - r0;
+        memslots[m]! += kvmCounters.memslots - s0;
+      });
+    }
   }
   closeIdleVms();
   const n = count * rounds;
@@ -115,8 +121,8 @@ export function kvmBench(count: number, rounds: number): KvmBenchResult {
 /** The section as text lines. */
 export function formatKvmBench(r: KvmBenchResult): string[] {
   return [
-    `kvm (diffTrace of ${r.traces} campaign traces, ${r.ops} ops, ${r.rounds} alternating ` +
-    "rounds):",
+    `kvm (diffTrace of ${r.traces} campaign traces, ${r.ops} ops, ${r.rounds} rounds, the ` +
+    "modes in turn on each 20 traces):",
     ...r.modes.map((m) =>
       `  ${m.mode.padEnd(30)} ${String(m.opsPerSec).padStart(7)} ops/s  ` +
       `${m.runsPerTrace} KVM_RUNs, ${m.memslotsPerTrace} memslot ioctls per trace`

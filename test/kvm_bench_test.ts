@@ -25,8 +25,6 @@ Deno.test({
     assert.equal(fresh!.runsPerTrace, reused!.runsPerTrace);
     assert.ok(batched!.runsPerTrace < reused!.runsPerTrace, JSON.stringify(r.modes));
     assert.equal(batched!.memslotsPerTrace, reused!.memslotsPerTrace);
-    // A new VM per trace creates its agent's three memslots each time.
-    assert.ok(fresh!.memslotsPerTrace > reused!.memslotsPerTrace);
     assert.match(formatKvmBench(r).at(-1)!, /^ {2}ratios: reused\/fresh [\d.]+x/);
   },
 });
