@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { catalogue } from "../fuzz/catalogue.ts";
 import { Engine } from "../fuzz/engine.ts";
-import { identify } from "../fuzz/identity.ts";
+import { explainDeviation, identify } from "../fuzz/identity.ts";
 import { coreFactory } from "../src/core/mod.ts";
 import { DEVIATIONS } from "../src/core/deviations.ts";
 import { listFindings } from "../src/corpus/store.ts";
@@ -201,5 +201,34 @@ Deno.test("identity: a planted bug behind a known coarse signature is reported n
     assert.ok(caused > 0, "no new finding is the planted bug's");
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("identity: two known deviations that compound are explained together, by name", () => {
+  // A counter with IN_TXCP written after its perf event counted: the period is computed
+  // from the offset counter (pmc-write-period-from-offset) and IN_TXCP events get no
+  // period at all (in-txcp-counter-no-pmi); either correction alone leaves the PMI
+  // missing. Found by a campaign with no bug (seed 3), 2026-12-01.
+  const trace = traceFromJson({
+    format: "shadowfuzz.trace/1",
+    config: { "pmu": { "tsx": true }, "mmioGenBits": 2 },
+    ops: [
+      { "op": "wrmsr", "msr": "0x4c2", "value": "0xfffffffffff0" },
+      { "op": "wrmsr", "msr": "0x187", "value": "0x41003c" },
+      { "op": "wrmsr", "msr": "0x188", "value": "0x20051003c" },
+      { "op": "events", "event": 60, "umask": 0, "count": 8, "user": true },
+      { "op": "wrmsr", "msr": "0x4c3", "value": "0xfffffffffff8" },
+      { "op": "events", "event": 60, "umask": 0, "count": 8, "user": true },
+      { "op": "pmis" },
+    ],
+  });
+  const d = diffTrace(trace, coreFactory).divergence!;
+  assert.equal(
+    explainDeviation(trace, d, coreFactory),
+    "pmc-write-period-from-offset+in-txcp-counter-no-pmi",
+  );
+  // Each alone does not explain it.
+  for (const fix of ["pmc-write-period-from-offset", "in-txcp-counter-no-pmi"]) {
+    assert.notEqual(diffTrace(trace, coreFactory, { fix: [fix] }).divergence, null, fix);
   }
 });
