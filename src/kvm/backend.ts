@@ -148,6 +148,12 @@ export interface KvmBackendOptions {
    * backend, closed on `close`.
    */
   reuse?: boolean;
+  /**
+   * Tests only: `false` skips the host's fetch refusals (README.md "Fetches"), so that
+   * the agent's own check alone decides what runs (it still executes nothing but a ret
+   * it read; what it refuses is then refused once it ran).
+   */
+  hostFetchCheck?: boolean;
 }
 
 /** The kvm backend (see the module doc). */
@@ -199,6 +205,7 @@ export class KvmBackend implements Backend {
 
   /** Refuse the ops whose kvm_pvm behaviour is documented as different (default). */
   readonly #refusePvmDiffs: boolean;
+  readonly #hostFetchCheck: boolean;
 
   /**
    * `options.runPvmDiffs` runs the ops of KVM_PVM_DIFFERS anyway (the test that pins
@@ -207,6 +214,7 @@ export class KvmBackend implements Backend {
    */
   constructor(config: Config, options: KvmBackendOptions = {}) {
     this.#refusePvmDiffs = !options.runPvmDiffs;
+    this.#hostFetchCheck = options.hostFetchCheck ?? true;
     this.#watchdogMs = watchdogMs(options.watchdogMs);
     this.#reuse = reuseVms(options.reuse);
     this.#config = config;
@@ -604,7 +612,7 @@ export class KvmBackend implements Backend {
             "lower table or frame and reaches its bytes 0xff0-0xfff (the agent's PML4 entries " +
             "510-511)";
         }
-        return op.kind === "fetch" && walk !== null
+        return op.kind === "fetch" && walk !== null && this.#hostFetchCheck
           ? this.#fetchViolation(op.gva, op.user, walk)
           : null;
       }
@@ -696,10 +704,19 @@ export class KvmBackend implements Backend {
       return `${at}: the translation's frame 0x${walk.frame.toString(16)} has no memslot ` +
         "(MMIO): KVM cannot execute from there, and the agent runs only a ret it read";
     }
-    const byte = this.#vm.hostView(frame + (walk.frame & 0xfffn), 1).getUint8(0);
+    const target = frame + (walk.frame & 0xfffn);
+    const byte = this.#vm.hostView(target, 1).getUint8(0);
     if (byte !== RET) {
       return `${at}: the byte at gpa 0x${walk.frame.toString(16)} is 0x${byte.toString(16)}, not ` +
         `ret (0x${RET.toString(16)}); the agent executes nothing else (write 0xc3 there first)`;
+    }
+    // 0xc3 has A (bit 5) clear: as the low byte of an entry of this very walk, the walk
+    // sets that A bit before the check reads it (SDM vol. 3A 4.8), which then reads 0xe3.
+    const self = walk.entries.find((e) => e.host === target);
+    if (self !== undefined) {
+      return `${at}: its target is the low byte of the walk's own entry at gpa ` +
+        `0x${self.gpa.toString(16)}, whose A bit the walk sets before the check reads it: no ret ` +
+        "can be read there";
     }
     const faults = (this.#nxe && walk.entries.some((e) => (e.value & PTE_NX) !== 0n)) ||
       (!user && this.#smep && allU);

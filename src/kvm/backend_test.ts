@@ -640,39 +640,66 @@ kvmTest("kvm: a fetch is refused unless the gva leads to a ret it may check", ()
   }
 });
 
-kvmTest(
-  "kvm: a fetch whose check load reads no ret is refused once it ran, executing nothing",
-  () => {
-    // PTE 0x4000 maps gva 0 onto its own page table with A clear: the host sees the low
-    // byte 0xc3 (P|W|D|PAT), but the check load's walk sets A first and reads 0xe3.
-    const lines = [...fetchTables(["0x40c3"]), "access x 0x0", "read 0x4000", "access r 0x0"];
-    const b = new KvmBackend(kvmPvmConfig());
-    try {
-      const res = b.stepMany(lines.map(parseOp));
-      const fetch = res[lines.length - 3]!;
-      assert.ok("skip" in fetch, JSON.stringify(fetch, (_k, v) => String(v)));
-      assert.match(fetch.skip, /check load read 0x40e3 .*not ret \(0xc3\).*nothing was executed/);
-      // The walk's A bit landed (as for any load); the ops after it ran.
-      assert.deepEqual(res.slice(-2).map((r) => formatOutcome(r as Outcome)), [
-        "value 0x40e3",
-        "value 0x40e3",
-      ]);
-    } finally {
-      b.close();
-    }
-    const c = new KvmBackend(kvmPvmConfig());
-    try {
-      run(lines.slice(0, -3), c);
-      assert.equal(c.supports(parseOp("access x 0x0")), null);
-      assert.throws(
-        () => c.step(parseOp("access x 0x0")),
-        (e: Error) => e instanceof KvmConstraintError && /check load read 0x40e3/.test(e.message),
-      );
-    } finally {
-      c.close();
-    }
-  },
-);
+kvmTest("kvm: a fetch at the low byte of its own walk's entry is refused (the walk sets A)", () => {
+  // PTE 0x4000 maps gva 0 onto its own page table with A clear: the host sees the low
+  // byte 0xc3 (P|W|D|PAT), but the check load's walk would set A first and read 0xe3.
+  const b = new KvmBackend(kvmPvmConfig());
+  try {
+    run(fetchTables(["0x40c3"]), b);
+    assert.match(
+      b.supports(parseOp("access x 0x0"))!,
+      /low byte of the walk's own entry at gpa 0x4000, whose A bit the walk sets/,
+    );
+  } finally {
+    b.close();
+  }
+});
+
+kvmTest("kvm: the agent's own check refuses what is no ret once it ran, executing nothing", () => {
+  // Without the host's refusals the agent alone decides: it runs only a ret it read.
+  const lines = [
+    // gva 0: its own PT (low byte 0xc3 until the walk sets A); 0x1000: frame 0x5000,
+    // holding hlt (0xf4), which would stop the vCPU (KVM_EXIT_HLT, a dead VM) had it
+    // run; 0x2000: a frame without a memslot; 0x3000: frame 0x6000 with a ret.
+    ...fetchTables(["0x40c3", "0x5027", "0x30000027", "0x6027"]),
+    "write 0x5000 0xf4 size=1",
+    "access x 0x0",
+    "access x 0x1000",
+    "access x 0x1000 user",
+    "access x 0x2000",
+    "access x 0x3000",
+    "read 0x4000",
+    "read 0x5000",
+  ];
+  const b = new KvmBackend(kvmPvmConfig(), { hostFetchCheck: false });
+  try {
+    const res = b.stepMany(lines.map(parseOp)).slice(-7);
+    const text = res.map((r) => "skip" in r ? `skip ${r.skip}` : formatOutcome(r));
+    assert.match(
+      text[0]!,
+      /^skip .*check load read 0x40e3 .*not ret \(0xc3\).*nothing was executed/,
+    );
+    assert.match(text[1]!, /^skip .*check load read 0xf4 /);
+    assert.match(text[2]!, /^skip .*check load read 0xf4 /);
+    assert.match(text[3]!, /^skip .*check load reached MMIO at gpa 0x30000000/);
+    // The VM lives on: the ret runs, and nothing else changed memory.
+    assert.deepEqual(text.slice(4), ["value 0xc3", "value 0x40e3", "value 0xf4"]);
+    assert.equal(b.dead, null);
+  } finally {
+    b.close();
+  }
+  const c = new KvmBackend(kvmPvmConfig(), { hostFetchCheck: false });
+  try {
+    run([...fetchTables(["0x5027"]), "write 0x5000 0xf4 size=1"], c);
+    assert.equal(c.supports(parseOp("access x 0x0")), null);
+    assert.throws(
+      () => c.step(parseOp("access x 0x0")),
+      (e: Error) => e instanceof KvmConstraintError && /check load read 0xf4/.test(e.message),
+    );
+  } finally {
+    c.close();
+  }
+});
 
 // ---- trace hvas anywhere (README.md "Host memory") ---------------------------------
 
