@@ -40,7 +40,7 @@ export interface UserViewBug {
   titles: string[];
   /** The other new findings (the uninjected core diverges on them too): titles. */
   others: string[];
-  /** Whether the bar holds: exit 1 and at least one caused finding. */
+  /** Whether the bar holds: exit 1, a caused finding, the first within the budget. */
   pass: boolean;
 }
 
@@ -212,7 +212,9 @@ export function bugAsUser(
       ids: caused.map((f) => f.id),
       titles: caused.map((f) => f.title ?? ""),
       others: fresh.filter((f) => !caused.includes(f)).map((f) => `${f.id} ${f.title ?? ""}`),
-      pass: r.code === 1 && caused.length > 0,
+      // The bar: reported new, caused by the bug, first seen within the budget (a campaign
+      // ends at an epoch boundary, so it can run a little past it).
+      pass: r.code === 1 && caused.length > 0 && seconds !== null && seconds <= options.seconds,
     };
   });
 }
