@@ -653,8 +653,9 @@ Deno.test("dashboard: deeply nested JSON in an unchecked field is a clear error,
     assert.equal(rowIds(list).length, 1);
     for (const [i, field] of fields.entries()) {
       const id = planted[i]!.f.id as string;
-      const message = `Cannot read findings/${id}.json: field "${where[field]}" nests deeper ` +
-        "than 64 levels";
+      // The store refuses the file when it parses it (src/corpus/depth.ts).
+      const message = `Cannot read findings/${id}.json: Cannot read corpus file: field ` +
+        `"${where[field]}" nests deeper than 64 levels`;
       const page = await app.request(`/findings/${id}`);
       assert.equal(page.status, 500, field);
       const html = await page.text();
@@ -664,8 +665,9 @@ Deno.test("dashboard: deeply nested JSON in an unchecked field is a clear error,
       assert.equal(api.status, 500);
       assert.deepEqual(await api.json(), { error: message });
       assert.ok(
-        list.includes(`findings/${id}.json</code>: Field &quot;${where[field]}&quot; nests deeper`),
-        `${field} listed as unreadable`,
+        list.includes(`findings/${id}.json</code>: `) &&
+          list.includes(`&quot;${where[field]}&quot; nests deeper`),
+        `${field} listed as unreadable: ${list.slice(list.indexOf(id), list.indexOf(id) + 300)}`,
       );
       const ops = await app.request(`/findings/${id}/ops`);
       assert.equal(ops.status, 500);
