@@ -51,10 +51,15 @@ Deno.test("fuzz: a campaign's results do not depend on the worker count", async 
   assert.deepEqual(shape(one), shape(inline));
   assert.deepEqual(shape(two), shape(inline));
   assert.equal(inline.runs, 2500);
-  assert.deepEqual(inline.findings.map((f) => f.first.signature).sort(), [
-    "mmu/access: core=value, permitted={mmio}",
-    "pmu/rdpmc: core=value, permitted={gp}",
-  ]);
+  // The buggy backend's two bugs (fuzz/testing/buggy.ts): a stale MMIO translation, and
+  // RDPMC with ECX bit 31 (one finding per counter class it shows through).
+  const sigs = inline.findings.map((f) => f.first.signature);
+  assert.ok(sigs.includes("mmu/access: core translates, architecture mmio"), sigs.join("\n"));
+  assert.ok(sigs.some((s) => s.startsWith("pmu/rdpmc")), sigs.join("\n"));
+  assert.ok(
+    sigs.every((s) => s.startsWith("mmu/access: core translates") || s.startsWith("pmu/rdpmc")),
+    sigs.join("\n"),
+  );
   assert.ok(inline.findings.every((f) => f.first.minimized !== undefined));
 });
 

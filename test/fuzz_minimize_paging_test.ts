@@ -133,7 +133,7 @@ Deno.test("fuzz: a relink through an alias minimizes to the 8-op guest-store for
     return d === null ? null : signatureOf(d, "core", t.config);
   };
   const want = sig(t)!;
-  assert.ok(want.startsWith("mmu/access: core value"), want);
+  assert.ok(want.startsWith("mmu/access: core serves a stale translation"), want);
   assert.equal(sig(t, { inject: [] }), null);
   const m = minimizeTrace(t, (x) => sig(x) === want && sig(x, { inject: [] }) === null);
   assert.ok(m.trace.ops.length <= 8, m.trace.ops.map(formatOp).join("\n"));

@@ -470,6 +470,14 @@ Deno.test("store: on a full 2 MiB tmpfs an update fails clearly and the old find
 
 /** A pid that was just used by a process that has exited. */
 async function deadPid(): Promise<number> {
+  // A pid above pid_max can never be alive (an exited child's pid can be reused at once
+  // on a busy machine, by a process or a thread: /proc/<tid> exists for threads too).
+  try {
+    const max = Number((await Deno.readTextFile("/proc/sys/kernel/pid_max")).trim());
+    if (Number.isSafeInteger(max) && max > 0) return max + 1;
+  } catch {
+    // no procfs: fall back to an exited child's pid
+  }
   const child = new Deno.Command("true", { stdout: "null", stderr: "null" }).spawn();
   await child.status;
   return child.pid;
