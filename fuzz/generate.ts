@@ -14,6 +14,7 @@ import { weighted } from "./gen/_pick.ts";
 import {
   genAge,
   genChurn,
+  genDirtyClear,
   genDirtyLog,
   genDiscard,
   genSlotCreate,
@@ -81,6 +82,7 @@ export const STEP_NAMES = [
   "churn",
   "discard",
   "dirtylog",
+  "dirtyclear",
   "events",
   "wrmsr",
   "rdmsr",
@@ -128,6 +130,7 @@ const AREA_STEPS: Record<Area, StepKind[]> = {
     { name: "discard", weight: 3, gen: genDiscard },
     { name: "dirtylog", weight: 5, gen: genDirtyLog },
     { name: "age", weight: 2, gen: genAge },
+    { name: "dirtyclear", weight: 3, gen: genDirtyClear },
   ],
   pmu: [
     { name: "events", weight: 18, gen: genEvents },

@@ -264,6 +264,10 @@ export function arbConfig(): Arbitrary<Config> {
       rflags: record({ ac: fc.boolean() }),
       pmu: arbPmu(vendor),
       quirks: record({ slotZapAll: fc.boolean() }),
+      dirtyLog: record({ manualProtect: fc.boolean(), initiallySet: fc.boolean() }).map((d) => ({
+        manualProtect: d.manualProtect,
+        initiallySet: d.manualProtect && d.initiallySet,
+      })),
       mmioGenBits: fc.integer({ min: 2, max: 19 }),
     })
   );

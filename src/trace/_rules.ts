@@ -52,7 +52,8 @@ export const ERRNO_NAMES: readonly Exclude<Errno, 0>[] = [
  * - Intel: at most 8 GP and 3 fixed counters, fixed counters only with version 2
  *   (architectural PMU v2 introduced them; SDM vol. 3B 20.2.2), widths 32..48 bits;
  * - AMD: 4 legacy or 6 PerfCtrExtCore GP counters (APM vol. 2 13.2), no fixed
- *   counters, 48-bit counters.
+ *   counters, 48-bit counters;
+ * - `dirtyLog.initiallySet` only with `dirtyLog.manualProtect`.
  */
 export function checkConfig(config: Config): Problem | undefined {
   const { pmu } = config;
@@ -63,6 +64,11 @@ export function checkConfig(config: Config): Problem | undefined {
     intIn("pmu.gp", pmu.gp, 0, 8) ?? intIn("pmu.fixed", pmu.fixed, 0, 3) ??
     intIn("pmu.gpWidth", pmu.gpWidth, 32, 48) ?? intIn("pmu.fixedWidth", pmu.fixedWidth, 32, 48);
   if (basic) return basic;
+  // kvm_vm_ioctl_enable_cap_generic (kvm_main.c): KVM_DIRTY_LOG_INITIALLY_SET is an
+  // allowed option only together with KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (else EINVAL).
+  if (config.dirtyLog.initiallySet && !config.dirtyLog.manualProtect) {
+    return rule("dirtyLog.initiallySet", "must be false unless dirtyLog.manualProtect is true");
+  }
   if (pmu.version === 0 && pmu.gp !== 0) {
     return rule("pmu.gp", "must be 0 when pmu.version is 0 (no vPMU)");
   }

@@ -112,8 +112,10 @@ export type CtlField = typeof CTL_FIELDS[number];
 /** The fields of an op kind, by name. */
 export type Fields = { readonly [name: string]: FieldSpec<unknown> };
 
-type ValueOf<S> = S extends FieldSpec<infer T> ? T : never;
-type Flat<T> = { [K in keyof T]: T[K] } & unknown;
+/** The value type of a field declaration (`FieldSpec<bigint>` holds a `bigint`). */
+export type ValueOf<S> = S extends FieldSpec<infer T> ? T : never;
+/** An intersection of object types as one object type (for readable hovers and docs). */
+export type Flat<T> = { [K in keyof T]: T[K] } & unknown;
 
 /** The op object a field list describes: `{op: kind}`, then each field (optional ones may be absent). */
 export type Shape<K extends string, F> = Flat<
@@ -461,6 +463,40 @@ const dirtylog = defineOp({
   text: [{ pos: "id" }],
 });
 
+/**
+ * `pages` of a dirty-log clear made smaller: to 64 (one bitmap word, which KVM takes
+ * anywhere in a slot), then halved while a multiple of 64 (api.rst KVM_CLEAR_DIRTY_LOG).
+ */
+function fewerClearPages<O extends { pages: number }>(op: O): O[] {
+  const out: O[] = [];
+  if (op.pages > 64) out.push({ ...op, pages: 64 });
+  const half = Math.floor(op.pages / 128) * 64;
+  if (half > 64) out.push({ ...op, pages: half });
+  return out;
+}
+
+const dirtyclear = defineOp({
+  kind: "dirtyclear",
+  area: "memslot",
+  fields: {
+    /** The memslot (`slot` field of the uAPI, as in {@linkcode SlotOp}). */
+    id: id(),
+    /**
+     * `first_page`: the slot page the cleared range starts at (KVM takes only multiples
+     * of 64; at most 2^40 in the format, where the uAPI field is a u64).
+     */
+    first: field(int({ max: SLOT_PAGES_MAX })),
+    /**
+     * `num_pages`, a u32: the pages cleared from `first` on, every one of them (the
+     * backends pass a bitmap of all ones); KVM takes a multiple of 64, or a range that
+     * ends at the slot's last page.
+     */
+    pages: field(int({ max: U32_MAX })),
+  },
+  text: [{ pos: "id" }, { key: "first" }, { key: "pages" }],
+  simplify: [toValue("first", 0), fewerClearPages],
+});
+
 const age = defineOp({
   kind: "age",
   area: "memslot",
@@ -572,6 +608,7 @@ export const OPS = {
   ctl,
   discard,
   dirtylog,
+  dirtyclear,
   age,
   wrmsr,
   rdmsr,
@@ -614,6 +651,11 @@ export type CtlOp = OpOf<"ctl">;
 export type DiscardOp = OpOf<"discard">;
 /** KVM_GET_DIRTY_LOG: returns (and without manual protect, clears) the slot's dirty bitmap. */
 export type DirtyLogOp = OpOf<"dirtylog">;
+/**
+ * KVM_CLEAR_DIRTY_LOG of pages [first, first + pages) of a slot: clears their dirty
+ * bits and re-protects the pages whose bit was set, so that a later write is logged.
+ */
+export type DirtyClearOp = OpOf<"dirtyclear">;
 /** mmu-notifier clear_young over guest-physical pages [gpa, gpa + pages * 4096). */
 export type AgeOp = OpOf<"age">;
 /** Guest WRMSR. */

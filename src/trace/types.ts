@@ -82,6 +82,15 @@ export interface Config {
     slotZapAll: boolean;
   };
   /**
+   * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, which the VM enables with KVM_ENABLE_CAP
+   * (api.rst 7.18): `manualProtect` is KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (bit 0 of
+   * args[0]): KVM_GET_DIRTY_LOG only reports (it neither clears nor re-protects) and
+   * KVM_CLEAR_DIRTY_LOG (`dirtyclear`) clears and re-protects; `initiallySet` is
+   * KVM_DIRTY_LOG_INITIALLY_SET (bit 1, only with bit 0): enabling dirty logging on a
+   * slot sets every page of its bitmap and write-protects nothing.
+   */
+  dirtyLog: { manualProtect: boolean; initiallySet: boolean };
+  /**
    * Bits of memslot generation kept in MMIO sptes (19 in v6.10; smaller reaches wrap).
    * Below 16 the core scales the spte's split too: the low field keeps half of the bits
    * (KVM's is 8 wide), so a wrong split shows at short generation distances. Only an
@@ -116,12 +125,14 @@ export type {
   Cr3Op,
   CtlField,
   CtlOp,
+  DirtyClearOp,
   DirtyLogOp,
   DiscardOp,
   EventsOp,
   Fields,
   FieldSpec,
   FilterOp,
+  Flat,
   InvlpgOp,
   JsonRead,
   Op,
@@ -140,6 +151,7 @@ export type {
   SlotFlag,
   SlotOp,
   TextItem,
+  ValueOf,
   WriteOp,
   WrmsrOp,
 } from "./ops.ts";
