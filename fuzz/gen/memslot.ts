@@ -125,7 +125,7 @@ export function genDiscard(src: Source, world: World, out: Op[]): void {
   out.push({ op: "discard", hva: BigInt(page) << 12n, pages: between(src, 1, 4) });
 }
 
-/** KVM_GET_DIRTY_LOG, mostly of a logged slot. */
+/** KVM_GET_DIRTY_LOG, mostly of a logged slot, now and then followed by a clear. */
 export function genDirtyLog(src: Source, world: World, out: Op[]): void {
   const logged = world.slots.filter((s) => s.log);
   const k = weighted(src, [75, 15, 10]);
@@ -134,6 +134,9 @@ export function genDirtyLog(src: Source, world: World, out: Op[]): void {
   else if (k === 2) id = pick(src, EDGE_IDS);
   else id = world.slots.length > 0 ? pick(src, world.slots).id : 0;
   out.push({ op: "dirtylog", id });
+  // Now and then the log is cleared right after it was read, as a migration loop does
+  // (a late decision: `world.late`).
+  if (chance(world.late, 35)) genDirtyClear(world.late, world, out);
 }
 
 /**
@@ -147,12 +150,6 @@ export function genDirtyClear(src: Source, world: World, out: Op[]): void {
   const logged = world.slots.filter((s) => s.log);
   const k = weighted(src, [75, 15, 10]);
   let s: WSlot | undefined;
-  // No logged slot yet: mostly turn logging on for one first (a clear needs a bitmap).
-  if (k === 0 && logged.length === 0 && world.slots.length > 0 && chance(src, 75)) {
-    const t = pickSlot(src, world)!;
-    emit(world, out, slotOp(t, t.gfn, t.pages, true, t.ro));
-    logged.push(world.slotById(t.id) ?? t);
-  }
   if (k === 0 && logged.length > 0) s = pick(src, logged);
   else if (k !== 2 && world.slots.length > 0) s = pick(src, world.slots);
   const id = s?.id ?? (k === 2 ? pick(src, EDGE_IDS) : 0);
