@@ -9,11 +9,12 @@
  */
 import { type Area, AREAS } from "../src/corpus/types.ts";
 import { type Op, type Trace, TRACE_FORMAT } from "../src/trace/types.ts";
-import { type ConfigConstraints, genConfig } from "./gen/config.ts";
+import { type ConfigConstraints, genConfig, genDirtyLogConfig } from "./gen/config.ts";
 import { weighted } from "./gen/_pick.ts";
 import {
   genAge,
   genChurn,
+  genDirtyClear,
   genDirtyLog,
   genDiscard,
   genSlotCreate,
@@ -81,6 +82,7 @@ export const STEP_NAMES = [
   "churn",
   "discard",
   "dirtylog",
+  "dirtyclear",
   "events",
   "wrmsr",
   "rdmsr",
@@ -139,10 +141,14 @@ const AREA_STEPS: Record<Area, StepKind[]> = {
   ],
 };
 
-/** Every step generator by name. */
-const STEP_GENS = Object.fromEntries(
-  Object.values(AREA_STEPS).flat().map((k) => [k.name, k.gen]),
-) as Record<StepName, StepGen>;
+/**
+ * Every step generator by name: the weighted ones, and those only other steps call
+ * (a `dirtylog` step follows its GET with a clear now and then, `genDirtyLog`).
+ */
+const STEP_GENS = Object.fromEntries([
+  ...Object.values(AREA_STEPS).flat().map((k) => [k.name, k.gen]),
+  ["dirtyclear", genDirtyClear],
+]) as Record<StepName, StepGen>;
 
 /** The step table and weights of a set of areas (cached: built once per area set). */
 class StepTable {
@@ -170,12 +176,17 @@ function stepTable(areas: readonly Area[] | undefined): StepTable {
   return t;
 }
 
-/** Builds a trace from per-part sources. */
+/**
+ * Builds a trace from per-part sources. `late(part)` gives the source of the part's late
+ * decisions (see {@linkcode generateRun}), drawn after all its other decisions: the
+ * prologue's (`-1`) after the setup, a step's after its generator's own.
+ */
 function build(
   prologue: Source,
   stepCount: number,
   stepSource: (i: number) => Source,
   constraints: GenConstraints,
+  late: (part: number) => Source,
 ): Trace {
   let table = stepTable(constraints.areas);
   // Focus: in one run of two a campaign over several areas draws its steps from one
@@ -192,8 +203,10 @@ function build(
   world.fetchRet = constraints.kvm ?? false;
   const ops: Op[] = [];
   if (table.needsMemory) genSetup(prologue, world, ops);
+  if (constraints.config?.fixed === undefined) genDirtyLogConfig(late(-1), config);
   for (let i = 0; i < stepCount; i++) {
     const src = stepSource(i);
+    world.late = late(i);
     const kind = table.kinds[weighted(src, table.weights)]!;
     if (i === stepCount - 1 && constraints.forceLast !== undefined) {
       STEP_GENS[constraints.forceLast](src, world, ops);
@@ -205,10 +218,17 @@ function build(
 /** The trace a choice sequence stands for (any sequence gives a valid trace). */
 export function interpret(choices: TraceChoices, constraints: GenConstraints = {}): Trace {
   const src = new ReplaySource(choices.prologue);
-  return build(src, choices.steps.length, (i) => {
-    src.reset(choices.steps[i]!);
-    return src;
-  }, constraints);
+  // Late decisions were recorded after each part's own: read on from the same choices.
+  return build(
+    src,
+    choices.steps.length,
+    (i) => {
+      src.reset(choices.steps[i]!);
+      return src;
+    },
+    constraints,
+    () => src,
+  );
 }
 
 /** A generated run: its trace and, when asked for, the choices behind it. */
@@ -223,8 +243,19 @@ export function runRng(seed: number, index: number): Sfc32 {
 }
 
 /**
+ * The PRNG of the late decisions of run `index` of campaign `seed` (salt 3): decisions
+ * a generator gained after campaigns and the self-test had measured it (whether the VM
+ * has manual dirty-log protect, a KVM_CLEAR_DIRTY_LOG after a GET). Drawn from their own
+ * stream, they leave every earlier decision of a seed as it was.
+ */
+export function lateRng(seed: number, index: number): Sfc32 {
+  return new Sfc32(seed, index, 3);
+}
+
+/**
  * Run `index` of campaign `seed`: the same trace on every machine and worker count.
- * With `record`, also returns the choices (for shrinking and mutation).
+ * With `record`, also returns the choices (for shrinking and mutation); a part's late
+ * decisions ({@linkcode lateRng}) are recorded after its own, where `interpret` reads them.
  */
 export function generateRun(
   seed: number,
@@ -238,14 +269,21 @@ export function generateRun(
   const max = constraints.maxSteps ?? 40;
   const count = min + (max > min ? src.int(max - min + 1) : 0);
   const choices: TraceChoices | null = record ? { prologue: [], steps: [] } : null;
-  if (choices !== null) src.record = choices.prologue;
-  const trace = build(src, count, () => {
-    if (choices !== null) {
-      const step: number[] = [];
-      choices.steps.push(step);
-      src.record = step;
-    }
-    return src;
-  }, constraints);
+  const late = new RandomSource(lateRng(seed, index));
+  if (choices !== null) src.record = late.record = choices.prologue;
+  const trace = build(
+    src,
+    count,
+    () => {
+      if (choices !== null) {
+        const step: number[] = [];
+        choices.steps.push(step);
+        src.record = late.record = step;
+      }
+      return src;
+    },
+    constraints,
+    () => late,
+  );
   return { trace, choices };
 }

@@ -26,13 +26,13 @@ import { createHash } from "node:crypto";
 import type { BackendFactory, BackendName, Permitted } from "../src/backend.ts";
 import { DEVIATIONS } from "../src/core/deviations.ts";
 import { type DiffOptions, diffTrace } from "../src/diff.ts";
-import type { Area } from "../src/corpus/types.ts";
 import type { Divergence } from "../src/diff.ts";
 import { outcomeKind } from "../src/trace/outcome.ts";
 import { formatOp } from "../src/trace/text.ts";
+import { opArea } from "../src/trace/ops.ts";
 import { INTEL_RDPMC_INDEX_MASK } from "../src/x86/pmu.ts";
 import { formatPageList, minusPages, NO_PAGES, pageCount, xorPages } from "../src/trace/pages.ts";
-import type { Config, Op, OpKind, Outcome, PageRuns, Trace } from "../src/trace/types.ts";
+import type { Config, Op, Outcome, PageRuns, Trace } from "../src/trace/types.ts";
 
 /** A divergence's identity: the signature, its id, and a title for humans. */
 export interface Identity {
@@ -41,25 +41,8 @@ export interface Identity {
   title: string;
 }
 
-/** The area an op kind exercises. */
-export function opArea(kind: OpKind): Area {
-  switch (kind) {
-    case "slot":
-    case "discard":
-    case "dirtylog":
-    case "age":
-      return "memslot";
-    case "wrmsr":
-    case "rdmsr":
-    case "rdpmc":
-    case "filter":
-    case "events":
-    case "pmis":
-      return "pmu";
-    default:
-      return "mmu";
-  }
-}
+/** The area an op kind exercises (the op table's `area`, `src/trace/ops.ts`). */
+export { opArea };
 
 /** The finding id of a signature: the first 16 hex digits of its SHA-256. */
 export function signatureId(signature: string): string {

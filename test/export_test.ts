@@ -367,6 +367,32 @@ Deno.test("export: an op the kvm backend cannot run is refused by index, text an
   assert.match(text, /op 4: age 0x0 pages=4: kvm: no userspace interface runs clear_young/);
 });
 
+Deno.test("export: a dirty-log clear or a manual-protect config is refused, not emitted wrong", () => {
+  const base = parseTrace(SELF_MAP);
+  const meta = { label: "t", source: "t" };
+  const clear: Trace = {
+    ...base,
+    ops: [
+      parseOp("slot 1 gpa=0x400000 pages=64 hva=0x300000000 log"),
+      parseOp("dirtyclear 1 first=0 pages=64"),
+    ],
+  };
+  assert.throws(
+    () => exportTrace(clear, meta, { format: "c", kvm: false }),
+    RangeError,
+    "Cannot emit op 1 (dirtyclear 1 first=0 pages=64) as C: the C runtime has no KVM_CLEAR_DIRTY_LOG yet",
+  );
+  const manual: Trace = {
+    ...base,
+    config: { ...base.config, dirtyLog: { manualProtect: true, initiallySet: false } },
+  };
+  assert.throws(
+    () => exportTrace(manual, meta, { format: "selftest", kvm: false }),
+    RangeError,
+    "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (dirtyLog.manualProtect), which the C runtime does not",
+  );
+});
+
 Deno.test("export: the CLI refuses such a trace with one line naming the op, exit 2", async () => {
   const d = await tmp();
   const path = `${d}/fetch.json`;

@@ -1,7 +1,7 @@
 /**
  * Tests of the fuzzer's targeted step generators (relink, large-page touches, MMIO
- * generation aliasing), the generator's belief of the memslot generation, and the
- * minimizer's multi-op rewrites.
+ * generation aliasing, dirty-log clears), the generator's belief of the memslot
+ * generation, and the minimizer's multi-op rewrites.
  */
 import assert from "node:assert/strict";
 import { generateRun } from "../fuzz/generate.ts";
@@ -14,6 +14,7 @@ import { Sfc32 } from "../fuzz/rng.ts";
 import { RandomSource } from "../fuzz/source.ts";
 import { coreFactory } from "../src/core/mod.ts";
 import { diffTrace } from "../src/diff.ts";
+import { ReferenceBackend } from "../src/reference/mod.ts";
 import { defaultConfig } from "../src/trace/config.ts";
 import type { Op, Trace } from "../src/trace/types.ts";
 
@@ -189,4 +190,32 @@ Deno.test("fuzz: traces with the targeted steps never crash the reference or the
       `run ${r}: ${d?.kind} at op ${d?.index}`,
     );
   }
+});
+
+Deno.test("fuzz: dirty-log clears are often accepted, reach each EINVAL edge, and agree on the core", () => {
+  const errnos = new Map<string, number>();
+  let manual = 0, initiallySet = 0, clears = 0;
+  for (let r = 0; r < 150; r++) {
+    const t = generateRun(11, r, { areas: ["memslot"] }).trace;
+    if (t.config.dirtyLog.manualProtect) manual++;
+    if (t.config.dirtyLog.initiallySet) initiallySet++;
+    const ref = new ReferenceBackend(t.config);
+    for (const op of t.ops) {
+      const out = ref.step(op);
+      if (op.op !== "dirtyclear") continue;
+      clears++;
+      const e = "errno" in out ? String(out.errno) : "other";
+      errnos.set(e, (errnos.get(e) ?? 0) + 1);
+    }
+    // The core follows KVM's clears and re-protection the way the reference permits.
+    const d = diffTrace(t, coreFactory, { audit: true }).divergence;
+    if (d?.op.op === "dirtyclear" || (d !== null && t.config.dirtyLog.manualProtect)) {
+      assert.fail(`run ${r}: ${d.kind} at op ${d.index} (${d.op.op})`);
+    }
+  }
+  assert.ok(clears > 50, `only ${clears} clears in 150 memslot traces`);
+  assert.ok((errnos.get("0") ?? 0) > clears / 4, `accepted: ${JSON.stringify([...errnos])}`);
+  assert.ok((errnos.get("EINVAL") ?? 0) > clears / 20, `EINVAL: ${JSON.stringify([...errnos])}`);
+  assert.ok((errnos.get("ENOENT") ?? 0) > 0, `ENOENT: ${JSON.stringify([...errnos])}`);
+  assert.ok(manual > 20 && initiallySet > 5, `manual ${manual}, initially set ${initiallySet}`);
 });

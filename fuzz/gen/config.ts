@@ -1,9 +1,9 @@
 /**
  * @module
  * The config generator: vendor, vPMU version and shape, MAXPHYADDR, 1 GiB pages,
- * control bits, the slot-zap quirk and `mmioGenBits` (often small, so that memslot
- * churn reaches MMIO generation wraparound within a trace). Choice 0 everywhere gives
- * the default config.
+ * control bits, the slot-zap quirk, `mmioGenBits` (often small, so that memslot
+ * churn reaches MMIO generation wraparound within a trace) and, as a late decision, the
+ * manual dirty-log protect cap. Choice 0 everywhere gives the default config.
  */
 import { defaultConfig } from "../../src/trace/config.ts";
 import type { Config, PmuConfig } from "../../src/trace/types.ts";
@@ -40,6 +40,17 @@ export function genConfig(src: Source, constraints: ConfigConstraints = {}): Con
   c.mmioGenBits = MMIO_GEN_BITS[weighted(src, [4, 3, 2, 2, 1, 1])]!;
   c.pmu = genPmu(src, c.vendor);
   return c;
+}
+
+/**
+ * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (api.rst 7.18) for `c`: GET only reports and
+ * `dirtyclear` clears and re-protects; sometimes with every bitmap initially set. A late
+ * decision (`generate.ts` `lateRng`), drawn after the prologue; nothing the prologue
+ * emits depends on it.
+ */
+export function genDirtyLogConfig(src: Source, c: Config): void {
+  c.dirtyLog.manualProtect = chance(src, 30);
+  c.dirtyLog.initiallySet = c.dirtyLog.manualProtect && chance(src, 40);
 }
 
 function genPmu(src: Source, vendor: Config["vendor"]): PmuConfig {

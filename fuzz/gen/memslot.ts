@@ -3,7 +3,7 @@
  * Generators of the memslot area: create, move and delete memslots (often over gfns
  * that hold page tables or cached MMIO), flag changes (dirty logging on and off, the
  * EINVAL of a read-only flip), bursts of flag changes that wrap a small MMIO
- * generation, host discards of table pages, dirty-log reads and aging.
+ * generation, host discards of table pages, dirty-log reads and clears, and aging.
  */
 import type { Op } from "../../src/trace/types.ts";
 import type { Source } from "../source.ts";
@@ -125,7 +125,7 @@ export function genDiscard(src: Source, world: World, out: Op[]): void {
   out.push({ op: "discard", hva: BigInt(page) << 12n, pages: between(src, 1, 4) });
 }
 
-/** KVM_GET_DIRTY_LOG, mostly of a logged slot. */
+/** KVM_GET_DIRTY_LOG, mostly of a logged slot, now and then followed by a clear. */
 export function genDirtyLog(src: Source, world: World, out: Op[]): void {
   const logged = world.slots.filter((s) => s.log);
   const k = weighted(src, [75, 15, 10]);
@@ -134,6 +134,45 @@ export function genDirtyLog(src: Source, world: World, out: Op[]): void {
   else if (k === 2) id = pick(src, EDGE_IDS);
   else id = world.slots.length > 0 ? pick(src, world.slots).id : 0;
   out.push({ op: "dirtylog", id });
+  // Now and then the log is cleared right after it was read, as a migration loop does
+  // (a late decision: `world.late`).
+  if (chance(world.late, 35)) genDirtyClear(world.late, world, out);
+}
+
+/**
+ * KVM_CLEAR_DIRTY_LOG, mostly of a logged slot: the whole slot, or one or two of its
+ * 64-page bitmap words (the last one may be short, ending at the slot's end), and now
+ * and then the uAPI's EINVAL edges (api.rst KVM_CLEAR_DIRTY_LOG): a first page that is
+ * not a multiple of 64, a range past the slot, a count short of the slot's end that is
+ * not a multiple of 64.
+ */
+export function genDirtyClear(src: Source, world: World, out: Op[]): void {
+  const logged = world.slots.filter((s) => s.log);
+  const k = weighted(src, [75, 15, 10]);
+  let s: WSlot | undefined;
+  if (k === 0 && logged.length > 0) s = pick(src, logged);
+  else if (k !== 2 && world.slots.length > 0) s = pick(src, world.slots);
+  const id = s?.id ?? (k === 2 ? pick(src, EDGE_IDS) : 0);
+  const n = s?.pages ?? 64;
+  const words = Math.ceil(n / 64);
+  let first = 0, pages = n;
+  switch (weighted(src, [40, 35, 9, 8, 8])) {
+    case 1: // a word or two from a word boundary
+      first = 64 * src.int(words);
+      pages = Math.min(64 * between(src, 1, 2), n - first);
+      break;
+    case 2: // EINVAL: first_page & 63
+      first = 64 * src.int(words) + between(src, 1, 63);
+      pages = 64;
+      break;
+    case 3: // EINVAL: num_pages > npages - first_page
+      pages = n + pick(src, [1, 64]);
+      break;
+    case 4: // EINVAL (or a no-op for an empty count): short of the end, not a multiple of 64
+      pages = n > 1 ? between(src, 1, Math.min(63, n - 1)) : 0;
+      break;
+  }
+  out.push({ op: "dirtyclear", id, first, pages });
 }
 
 /** clear_young over part of a slot. */

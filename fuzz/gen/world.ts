@@ -11,6 +11,10 @@
  */
 import type { Config, Op, SlotFlag } from "../../src/trace/types.ts";
 import { PTE_ADDR_MASK } from "../../src/x86/paging.ts";
+import type { Source } from "../source.ts";
+
+/** A source of only the simplest decision (0), until a step sets its own. */
+const ZERO: Source = { int: () => 0 };
 
 /** A memslot as the generator believes it exists. */
 export interface WSlot {
@@ -87,6 +91,12 @@ export class World {
   gen = 0;
   /** Event (select, umask) pairs programmed into counters. */
   readonly events: { event: number; umask: number }[] = [];
+  /**
+   * The source of the current step's late decisions (`generate.ts` `lateRng`): drawn
+   * after all of the step's own, from a stream of their own in a campaign, so that a
+   * seed's earlier decisions keep their values.
+   */
+  late: Source = ZERO;
   /** Current control bits as emitted. */
   wp: boolean;
   pce: boolean;

@@ -9,7 +9,7 @@
  * Generations are numbers (they never reach 2^53 in a trace); the in-progress flag,
  * bit 63 in KVM (`KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS`), is a separate boolean.
  */
-import type { Errno, SlotOp } from "../trace/types.ts";
+import type { DirtyClearOp, Errno, PageRuns, SlotOp } from "../trace/types.ts";
 import { type BugFlags, bugFlags } from "./bugs.ts";
 
 export const SLOT_LOG = 1;
@@ -41,6 +41,11 @@ export interface Slot {
   invalid: boolean;
   /** Dirty page indices (sparse: a slot may span 1 TiB). */
   dirty: Set<number>;
+  /**
+   * Pages KVM_DIRTY_LOG_INITIALLY_SET set in the bitmap when logging was enabled and no
+   * KVM_CLEAR_DIRTY_LOG has cleared since, as runs: also dirty (a whole slot is one run).
+   */
+  initial: PageRuns;
   /** rmap heads of 4 KiB sptes, keyed by gfn (`PteListPool` heads). */
   rmap: Map<number, number>;
 }
@@ -74,10 +79,22 @@ export class Memslots {
 
   /** The injected bugs (`mmio-gen-once` is read here). */
   readonly bug: BugFlags;
+  /**
+   * KVM_DIRTY_LOG_INITIALLY_SET is on (with manual protect): a new dirty bitmap starts
+   * with every page set (`kvm_prepare_memory_region`: `bitmap_set(new->dirty_bitmap, 0,
+   * new->npages)`).
+   */
+  readonly initiallySet: boolean;
 
-  constructor(nrAs: number = NR_AS, bug: BugFlags = bugFlags()) {
+  constructor(nrAs: number = NR_AS, bug: BugFlags = bugFlags(), initiallySet = false) {
     this.nrAs = nrAs;
     this.bug = bug;
+    this.initiallySet = initiallySet;
+  }
+
+  /** A new dirty bitmap's initial pages (see {@linkcode Memslots.initiallySet}). */
+  #newBitmap(npages: number): PageRuns {
+    return this.initiallySet ? [[0, npages - 1]] : [];
   }
 
   /** The valid AS0 slot holding `gfn`, or null (INVALID slots count as absent). */
@@ -106,6 +123,22 @@ export class Memslots {
   byId(id: number): Slot | undefined {
     const as = id >>> 16;
     return this.lists[as === 1 ? 1 : 0].find((s) => s.id === id);
+  }
+
+  /**
+   * The checks of `kvm_clear_dirty_log_protect` (kvm_main.c) in KVM's order: the slot to
+   * clear, or the errno. KVM_CLEAR_DIRTY_LOG works on 64-page words of the bitmap.
+   */
+  clearDirtyLogSlot(op: DirtyClearOp): Slot | Errno {
+    const id = op.id >>> 0;
+    if (id >>> 16 >= this.nrAs || (id & 0xffff) >= KVM_USER_MEM_SLOTS) return "EINVAL";
+    if (op.first % 64 !== 0) return "EINVAL";
+    const slot = this.byId(id);
+    if (slot === undefined || (slot.flags & SLOT_LOG) === 0) return "ENOENT";
+    const n = slot.npages;
+    if (op.first > n || op.pages > n - op.first) return "EINVAL";
+    if (op.pages < n - op.first && op.pages % 64 !== 0) return "EINVAL";
+    return slot;
   }
 
   /** KVM_SET_USER_MEMORY_REGION. */
@@ -150,19 +183,26 @@ export class Memslots {
     const baseGfn = Number(baseGfnBig);
     if (kind === "create") {
       const slot = this.#newSlot(id, baseGfn, op.pages, hva, flags);
+      if ((flags & SLOT_LOG) !== 0) slot.initial = this.#newBitmap(slot.npages);
       this.#swap(as, hooks, () => this.#insert(slot));
       if (flags & SLOT_LOG) hooks.applyFlags(slot, 0);
     } else if (kind === "move") {
       const moved = this.#newSlot(id, baseGfn, op.pages, hva, flags);
       // kvm_prepare_memory_region: logging in old and new reuses the old bitmap.
-      if ((flags & SLOT_LOG) !== 0 && (old!.flags & SLOT_LOG) !== 0) moved.dirty = old!.dirty;
+      if ((flags & SLOT_LOG) !== 0 && (old!.flags & SLOT_LOG) !== 0) {
+        moved.dirty = old!.dirty;
+        moved.initial = old!.initial;
+      } else if ((flags & SLOT_LOG) !== 0) moved.initial = this.#newBitmap(moved.npages);
       this.#deleteOrMove(old!, moved, hooks);
     } else {
       const slot = old!;
       const oldFlags = slot.flags;
       this.#swap(as, hooks, () => {
         slot.flags = flags;
-        if ((flags & SLOT_LOG) !== 0 && (oldFlags & SLOT_LOG) === 0) slot.dirty.clear();
+        if ((flags & SLOT_LOG) !== 0 && (oldFlags & SLOT_LOG) === 0) {
+          slot.dirty.clear();
+          slot.initial = this.#newBitmap(slot.npages);
+        }
       });
       hooks.applyFlags(slot, oldFlags);
     }
@@ -180,6 +220,7 @@ export class Memslots {
       flags,
       invalid: false,
       dirty: new Set(),
+      initial: [],
       rmap: new Map(),
     };
     this.bySerial.set(slot.serial, slot);

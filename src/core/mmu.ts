@@ -23,7 +23,7 @@
  * gfn, see the report). Bugs from the catalogue (`inject_mmu.ts`) are switched by name
  * (`this.bug["name"]`, a {@linkcode BugFlags} record) at the place KVM had them.
  */
-import type { Config } from "../trace/types.ts";
+import type { Config, PageRuns } from "../trace/types.ts";
 import type { BugFlags } from "./bugs.ts";
 import {
   PFERR_FETCH,
@@ -1392,22 +1392,56 @@ export class ShadowMmu {
     this.#mmioGenOverride = -1;
   }
 
-  /** `kvm_mmu_slot_apply_flags`: enabling dirty logging write-protects the slot. */
+  /**
+   * `kvm_mmu_slot_apply_flags` (x86.c): enabling dirty logging write-protects the slot,
+   * except with KVM_DIRTY_LOG_INITIALLY_SET, whose bitmap starts with every page set
+   * (`memslots.ts`): "Initially-all-set does not require write protecting any page,
+   * because they're all assumed to be dirty."
+   */
   applyFlags(slot: Slot, oldFlags: number): void {
     if ((slot.flags & SLOT_LOG) !== 0 && (oldFlags & SLOT_LOG) === 0) {
       this.cov[Cov.DIRTY_ENABLE]!++;
+      const { manualProtect, initiallySet } = this.config.dirtyLog;
+      if (manualProtect && initiallySet) return;
       for (const gfn of slot.rmap.keys()) this.#writeProtectGfn(slot, gfn, false);
     }
   }
 
-  /** KVM_GET_DIRTY_LOG: snapshot-and-clear, then re-protect the dirty pages. */
-  getDirtyLog(slot: Slot): number[] {
+  /**
+   * KVM_GET_DIRTY_LOG (`kvm_get_dirty_log_protect`): the bitmap's pages. Without manual
+   * protect it is a snapshot-and-clear, and the dirty pages are write-protected again;
+   * with KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE the bitmap is only copied ("no flush is
+   * needed until KVM_CLEAR_DIRTY_LOG").
+   */
+  getDirtyLog(slot: Slot): PageRuns {
     const pages = [...slot.dirty].sort((a, b) => a - b);
+    if (this.config.dirtyLog.manualProtect) return withRuns(pages, slot.initial);
     slot.dirty.clear();
     for (const p of pages) {
       if (this.#writeProtectGfn(slot, slot.baseGfn + p, false)) this.cov[Cov.DIRTY_REPROTECT]!++;
     }
-    return pages;
+    return withRuns(pages, []);
+  }
+
+  /**
+   * KVM_CLEAR_DIRTY_LOG of pages [first, first + pages) with a mask of all ones, after
+   * `Memslots.clearDirtyLogSlot` accepted it: per 64-page word of the bitmap
+   * (`kvm_clear_dirty_log_protect`), the bits set both in the mask and in the bitmap are
+   * cleared (`atomic_long_fetch_andnot`) and `kvm_arch_mmu_enable_log_dirty_pt_masked`
+   * re-protects exactly those pages: `kvm_mmu_write_protect_pt_masked` write-protects
+   * each one's 4 KiB rmap (the core maps no huge sptes, so the initially-set path's
+   * 2 MiB write-protection has nothing to do). A page whose bit was clear keeps its
+   * sptes. Costs the slot's rmap and dirty set, not the range.
+   */
+  clearDirtyLog(slot: Slot, first: number, pages: number): void {
+    const end = first + pages;
+    for (const gfn of slot.rmap.keys()) {
+      const p = gfn - slot.baseGfn;
+      if (p < first || p >= end || (!slot.dirty.has(p) && !inRuns(slot.initial, p))) continue;
+      if (this.#writeProtectGfn(slot, gfn, false)) this.cov[Cov.DIRTY_REPROTECT]!++;
+    }
+    for (const p of [...slot.dirty]) if (p >= first && p < end) slot.dirty.delete(p);
+    slot.initial = withoutRange(slot.initial, first, end);
   }
 
   // ---------------------------------------------------------------- notifier, aging
@@ -1575,4 +1609,40 @@ export class ShadowMmu {
     } else if (!user && this.smap && !this.ac && (lo & SPTE_U) !== 0) return true;
     return false;
   }
+}
+
+/** Whether page `p` is in one of `runs` (sorted, disjoint). */
+function inRuns(runs: PageRuns, p: number): boolean {
+  for (const [first, last] of runs) if (p >= first && p <= last) return true;
+  return false;
+}
+
+/** Sorted distinct pages and disjoint sorted runs as one canonical set of runs. */
+function withRuns(pages: readonly number[], runs: PageRuns): PageRuns {
+  const all: [number, number][] = [
+    ...pages.map((p): [number, number] => [p, p]),
+    ...runs.map(
+      ([a, b]): [number, number] => [a, b],
+    ),
+  ].sort((x, y) => x[0] - y[0]);
+  const out: [number, number][] = [];
+  for (const [a, b] of all) {
+    const tail = out[out.length - 1];
+    if (tail !== undefined && a <= tail[1] + 1) tail[1] = Math.max(tail[1], b);
+    else out.push([a, b]);
+  }
+  return out;
+}
+
+/** `runs` without the pages [first, end). */
+function withoutRange(runs: PageRuns, first: number, end: number): PageRuns {
+  const out: [number, number][] = [];
+  for (const [a, b] of runs) {
+    if (b < first || a >= end) out.push([a, b]);
+    else {
+      if (a < first) out.push([a, first - 1]);
+      if (b >= end) out.push([end, b]);
+    }
+  }
+  return out;
 }

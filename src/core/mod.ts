@@ -73,7 +73,11 @@ export class CoreBackend implements Backend {
   constructor(readonly config: Config, options: BackendOptions = {}) {
     // A name not in the catalogue is a TypeError naming it (`bugFlags`).
     this.bug = bugFlags(options.inject);
-    this.slots = new Memslots(config.smm ? 2 : 1, this.bug);
+    this.slots = new Memslots(
+      config.smm ? 2 : 1,
+      this.bug,
+      config.dirtyLog.manualProtect && config.dirtyLog.initiallySet,
+    );
     this.fixes = new Set(options.fix ?? []);
     for (const name of this.fixes) {
       if (!DEVIATION_NAMES.has(name)) {
@@ -181,7 +185,13 @@ export class CoreBackend implements Backend {
         }
         const slot = this.slots.byId(id);
         if (slot === undefined || (slot.flags & SLOT_LOG) === 0) return { errno: "ENOENT" };
-        return { bitmap: pagesToRuns(this.mmu.getDirtyLog(slot)) };
+        return { bitmap: this.mmu.getDirtyLog(slot) };
+      }
+      case "dirtyclear": {
+        const slot = this.slots.clearDirtyLogSlot(op);
+        if (typeof slot !== "object") return { errno: slot };
+        this.mmu.clearDirtyLog(slot, op.first, op.pages);
+        return { errno: 0 };
       }
       case "age": {
         const gpa = this.#split(op.gpa);

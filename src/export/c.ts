@@ -287,6 +287,11 @@ function opFields(t: Tables, op: Op, index: number): string[] {
         `.nevents = ${op.events.length}, .events_first = ${first}`,
       ];
     }
+    case "dirtyclear":
+      throw new RangeError(
+        `Cannot emit op ${index} (${formatOp(op)}) as C: the C runtime has no ` +
+          "KVM_CLEAR_DIRTY_LOG yet",
+      );
     default:
       break;
   }
@@ -533,6 +538,12 @@ const SELFTEST_INCLUDES = `// SPDX-License-Identifier: GPL-2.0-only
 
 /** The C text of `plan` in `format`. */
 export function emitC(plan: ExportPlan, meta: ExportMeta, format: ExportFormat): string {
+  if (plan.trace.config.dirtyLog.manualProtect) {
+    throw new RangeError(
+      "Cannot emit the trace as C: its config enables KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 " +
+        "(dirtyLog.manualProtect), which the C runtime does not enable yet",
+    );
+  }
   const t: Tables = {
     ops: [],
     perms: [],

@@ -74,6 +74,8 @@ function sizeIndex(size: number): number {
 }
 
 const PAGE = BigInt(PAGE_SIZE);
+/** The largest KVM_CLEAR_DIRTY_LOG bitmap the backend allocates: 64 MiB (2^29 pages). */
+const CLEAR_BITMAP_MAX = 2 ** 26;
 
 /**
  * The default KVM_RUN watchdog, in milliseconds: how long a `step` (one op), or each
@@ -438,6 +440,17 @@ export class KvmBackend implements Backend {
         this.#outcomes[i] = r.errno === 0 ? { bitmap: r.dirty } : errnoOutcome(r.errno);
         return;
       }
+      case "dirtyclear": {
+        if (!this.#flushBefore(i)) return;
+        // KVM checks the range against the slot before it reads the bitmap: a range
+        // beyond the slot (or no slot) needs no buffer.
+        const s = this.#slots.get(op.id);
+        const inside = s !== undefined && op.first <= s.pages && op.pages <= s.pages - op.first;
+        this.#outcomes[i] = errnoOutcome(
+          this.#vm.clearDirtyLog(op.id, op.first, op.pages, inside),
+        );
+        return;
+      }
       case "discard":
         if (!this.#flushBefore(i)) return;
         this.#outcomes[i] = this.#discard(op.hva, op.pages);
@@ -593,6 +606,15 @@ export class KvmBackend implements Backend {
             "current root, which the agent owns";
         }
         return null;
+      }
+      case "dirtyclear": {
+        const s = this.#slots.get(op.id);
+        const bytes = 8 * Math.ceil(op.pages / 64);
+        if (s === undefined || op.first > s.pages || op.pages > s.pages - op.first) return null;
+        return bytes > CLEAR_BITMAP_MAX
+          ? `kvm: a KVM_CLEAR_DIRTY_LOG of ${op.pages} pages needs a ${bytes}-byte bitmap, ` +
+            `more than the backend allocates (${CLEAR_BITMAP_MAX})`
+          : null;
       }
       case "slot": {
         if (op.pages === 0 || !plausibleSlot(op.id, op.gpa, op.pages, op.hva)) return null;

@@ -26,6 +26,9 @@ export const KVM_GET_VCPU_MMAP_SIZE = ioc(IOC_NONE, 0x04, 0);
 /** `_IOWR(KVMIO, 0x05, struct kvm_cpuid2)`; sizeof(struct kvm_cpuid2) = 8 (nent, padding). */
 export const KVM_GET_SUPPORTED_CPUID = ioc(IOC_READ | IOC_WRITE, 0x05, 8);
 
+/** `_IO(KVMIO, 0x03)`: KVM_CHECK_EXTENSION (on the VM fd: what this VM supports). */
+export const KVM_CHECK_EXTENSION = ioc(IOC_NONE, 0x03, 0);
+
 /** VM ioctls. */
 export const KVM_CREATE_VCPU = ioc(IOC_NONE, 0x41, 0);
 /** `_IOW(KVMIO, 0x42, struct kvm_dirty_log)`, 16 bytes. */
@@ -35,6 +38,24 @@ export const KVM_SET_USER_MEMORY_REGION = ioc(IOC_WRITE, 0x46, 32);
 export const KVM_SET_TSS_ADDR = ioc(IOC_NONE, 0x47, 0);
 /** `_IOW(KVMIO, 0x48, __u64)`. */
 export const KVM_SET_IDENTITY_MAP_ADDR = ioc(IOC_WRITE, 0x48, 8);
+/**
+ * `_IOW(KVMIO, 0xa3, struct kvm_enable_cap)`: struct kvm_enable_cap is u32 cap, u32 flags,
+ * u64 args[4], u8 pad[64] = 104 bytes.
+ */
+export const KVM_ENABLE_CAP = ioc(IOC_WRITE, 0xa3, 104);
+export const ENABLE_CAP_SIZE = 104;
+export const ENABLE_CAP_ARGS = 8;
+/**
+ * `_IOWR(KVMIO, 0xc0, struct kvm_clear_dirty_log)`: u32 slot, u32 num_pages, u64
+ * first_page, u64 dirty_bitmap (a pointer; the union with padding2), 24 bytes.
+ */
+export const KVM_CLEAR_DIRTY_LOG = ioc(IOC_READ | IOC_WRITE, 0xc0, 24);
+export const CLEAR_DIRTY_LOG_SIZE = 24;
+/** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (kvm.h; api.rst 7.18). */
+export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
+/** args[0] bits of KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (kvm.h). */
+export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
+export const KVM_DIRTY_LOG_INITIALLY_SET = 1 << 1;
 /** `_IOW(KVMIO, 0xb2, struct kvm_pmu_event_filter)`, 32 bytes without the events. */
 export const KVM_SET_PMU_EVENT_FILTER = ioc(IOC_WRITE, 0xb2, 32);
 

@@ -79,7 +79,7 @@ export class ReferenceBackend implements Backend, Oracle {
   constructor(config: Config, options: ReferenceOptions = {}) {
     this.config = config;
     this.#log = new InvalidationLog(!options.strict);
-    this.#slots = new Memslots(config.smm);
+    this.#slots = new Memslots(config.smm, config.dirtyLog);
     this.#pmu = new ReferencePmu(config);
     this.#regs = {
       root: 0n,
@@ -145,11 +145,17 @@ export class ReferenceBackend implements Backend, Oracle {
           permitted: {
             outcome: { bitmap: r.bitmap },
             ...(r.dontCare.length > 0 ? { dontCarePages: r.dontCare } : {}),
-            why: "pages written since the last GET (don't care: mapped writable on a read)",
+            why: this.config.dirtyLog.manualProtect
+              ? "pages written since KVM_CLEAR_DIRTY_LOG last cleared them (don't care: " +
+                "mapped writable on a read)"
+              : "pages written since the last GET (don't care: mapped writable on a read)",
           },
-          commit: () => this.#slots.clearDirtyLog(op.id),
+          commit: (observed) =>
+            this.#slots.afterGet(op.id, "bitmap" in observed ? observed.bitmap : r.bitmap),
         }];
       }
+      case "dirtyclear":
+        return [fixed({ errno: this.#slots.clearDirtyLog(op) }, "KVM_CLEAR_DIRTY_LOG", noop)];
       case "age":
         return [this.#age(op.gpa, op.pages)];
       case "wrmsr":

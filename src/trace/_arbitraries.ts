@@ -13,6 +13,7 @@
 import fc from "fast-check";
 import type { Arbitrary } from "fast-check";
 import { PAGE_INDEX_MAX, pageRunsOf } from "./pages.ts";
+import { checkOp, type FieldSpec, opSpec } from "./ops.ts";
 import {
   type AccessKind,
   type Config,
@@ -72,7 +73,12 @@ function arbId(): Arbitrary<number> {
   return fc.oneof(fc.integer({ min: 0, max: 32 }), arbU32());
 }
 
-const OP_ARBITRARIES: { [K in OpKind]: () => Arbitrary<Extract<Op, { op: K }>> } = {
+/**
+ * Hand-made arbitraries of the op kinds whose valid ops a field-by-field draw would
+ * rarely hit (accesses that stay in a page, a ctl with some field); any other kind is
+ * drawn from its declaration in the op table ({@linkcode arbFromTable}).
+ */
+const OP_ARBITRARIES: { [K in OpKind]?: () => Arbitrary<Extract<Op, { op: K }>> } = {
   slot: () =>
     record({
       op: fc.constant("slot" as const),
@@ -167,11 +173,49 @@ const OP_ARBITRARIES: { [K in OpKind]: () => Arbitrary<Extract<Op, { op: K }>> }
   pmis: () => fc.constant({ op: "pmis" as const }),
 };
 
+/** A value of one field of the op table: small values and the edges, then anything in range. */
+function arbFieldValue(f: FieldSpec<unknown>): Arbitrary<unknown> {
+  const c = f.codec;
+  if (c.kind === "bool") return fc.boolean();
+  if (c.kind === "flags") return fc.subarray([...c.words!]);
+  if (c.kind === "list") return fc.array(arbU64(), { maxLength: 8 });
+  if (c.values !== undefined) return fc.constantFrom(...c.values);
+  const [min, max] = c.range!;
+  if (typeof min === "bigint") return fc.bigInt({ min, max: max as bigint });
+  const lo = min as number, hi = max as number;
+  return fc.oneof(
+    fc.integer({ min: lo, max: Math.min(hi, lo + 1024) }),
+    fc.integer({ min: lo, max: hi }),
+  );
+}
+
+/**
+ * A valid op of `kind` drawn field by field from its declaration in the op table
+ * (optional fields sometimes absent), kept only when it passes the kind's rules.
+ */
+export function arbFromTable(kind: OpKind): Arbitrary<Op> {
+  const spec = opSpec(kind);
+  const fields = Object.entries(spec.fields);
+  return fc.tuple(
+    ...fields.map(([, f]) =>
+      f.optional ? fc.option(arbFieldValue(f), { nil: undefined }) : arbFieldValue(f)
+    ),
+  ).map((values) => {
+    const op: Record<string, unknown> = { op: kind };
+    fields.forEach(([name], i) => {
+      if (values[i] !== undefined) op[name] = values[i];
+    });
+    return op as unknown as Op;
+  }).filter((op) => checkOp(op) === undefined);
+}
+
 /** A valid op of any kind (or of `constraints.kinds`). */
 export function arbOp(constraints: OpConstraints = {}): Arbitrary<Op> {
   const kinds = constraints.kinds ?? OP_KINDS;
   if (kinds.length === 0) throw new RangeError("arbOp: constraints.kinds is empty");
-  return fc.oneof(...kinds.map((kind) => OP_ARBITRARIES[kind]() as Arbitrary<Op>));
+  return fc.oneof(
+    ...kinds.map((kind) => (OP_ARBITRARIES[kind]?.() ?? arbFromTable(kind)) as Arbitrary<Op>),
+  );
 }
 
 function arbPmu(vendor: Vendor): Arbitrary<PmuConfig> {
@@ -220,6 +264,10 @@ export function arbConfig(): Arbitrary<Config> {
       rflags: record({ ac: fc.boolean() }),
       pmu: arbPmu(vendor),
       quirks: record({ slotZapAll: fc.boolean() }),
+      dirtyLog: record({ manualProtect: fc.boolean(), initiallySet: fc.boolean() }).map((d) => ({
+        manualProtect: d.manualProtect,
+        initiallySet: d.manualProtect && d.initiallySet,
+      })),
       mmioGenBits: fc.integer({ min: 2, max: 19 }),
     })
   );

@@ -30,6 +30,7 @@ export function defaultConfig(): Config {
       tsx: false,
     },
     quirks: { slotZapAll: true },
+    dirtyLog: { manualProtect: false, initiallySet: false },
     mmioGenBits: 19,
   };
 }

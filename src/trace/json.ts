@@ -22,7 +22,8 @@
  */
 import { defaultConfig, mergeConfig } from "./config.ts";
 import { hex, parseHex64 } from "./_hex.ts";
-import { checkOutcome, CTL_FIELDS, ERRNO_NAMES } from "./_rules.ts";
+import { checkOutcome, ERRNO_NAMES } from "./_rules.ts";
+import { opSpec } from "./ops.ts";
 import { formatPageList, pageRunsFromHex, pageRunsToHex, parsePageList } from "./pages.ts";
 import type {
   Config,
@@ -88,70 +89,22 @@ export function configToJson(config: Config): ConfigInput {
 }
 
 /**
- * The JSON value of one op. Optional fields with defaults are written out (except an
- * access `size` of 8) so a reader need not know the defaults; MSR indexes and ECX are
- * hex strings, the filter action a number.
+ * The JSON value of one op, in the op table's JSON order (`ops.ts`). Fields with defaults
+ * are written out (except where the table says `jsonOmitDefault`: an access `size` of 8)
+ * so a reader need not know the defaults; absent optional fields are left out.
  */
 export function opToJson(op: Op): unknown {
-  switch (op.op) {
-    case "slot":
-      return {
-        op: op.op,
-        id: op.id,
-        gpa: hex(op.gpa),
-        pages: op.pages,
-        hva: hex(op.hva),
-        flags: [...op.flags],
-      };
-    case "write":
-      return { op: op.op, gpa: hex(op.gpa), size: op.size, value: hex(op.value) };
-    case "read":
-      return { op: op.op, gpa: hex(op.gpa), size: op.size };
-    case "access":
-      return {
-        op: op.op,
-        gva: hex(op.gva),
-        kind: op.kind,
-        ...(op.value === undefined ? {} : { value: hex(op.value) }),
-        user: op.user,
-        ...(op.size === 8 ? {} : { size: op.size }),
-      };
-    case "invlpg":
-      return { op: op.op, gva: hex(op.gva) };
-    case "cr3":
-      return { op: op.op, gpa: hex(op.gpa) };
-    case "ctl": {
-      const out: Record<string, unknown> = { op: op.op };
-      for (const field of CTL_FIELDS) {
-        if (op[field] !== undefined) out[field] = op[field];
-      }
-      return out;
-    }
-    case "discard":
-      return { op: op.op, hva: hex(op.hva), pages: op.pages };
-    case "dirtylog":
-      return { op: op.op, id: op.id };
-    case "age":
-      return { op: op.op, gpa: hex(op.gpa), pages: op.pages };
-    case "wrmsr":
-      return { op: op.op, msr: hex(op.msr), value: hex(op.value) };
-    case "rdmsr":
-      return { op: op.op, msr: hex(op.msr) };
-    case "rdpmc":
-      return { op: op.op, ecx: hex(op.ecx), user: op.user };
-    case "filter":
-      return {
-        op: op.op,
-        action: op.action,
-        flags: op.flags,
-        fixed: op.fixed,
-        events: op.events.map(hex),
-      };
-    case "events":
-      return { op: op.op, event: op.event, umask: op.umask, count: op.count, user: op.user };
-    case "pmis":
-      return { op: op.op };
+  const spec = opSpec(op.op);
+  const values = op as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = { op: op.op };
+  for (const name of spec.json ?? Object.keys(spec.fields)) {
+    const f = spec.fields[name]!;
+    const value = values[name];
+    if (value === undefined) continue;
+    if (f.jsonOmitDefault && value === f.default) continue;
+    out[name] = f.codec.toJson(value);
   }
+  return out;
 }
 
 /**

@@ -8,8 +8,9 @@
  * `SyntaxError` for text that is not JSON, `TypeError` for a missing, unknown or
  * wrongly typed field, `RangeError` for a value outside its range.
  *
- * The value rules (ranges, page crossing, vPMU shape) live in `_rules.ts` and are shared
- * with the text form (`text.ts`), so both forms accept exactly the same ops.
+ * Each op's fields, their JSON forms and value rules come from the op table (`ops.ts`);
+ * the config's rules live in `_rules.ts`. The rules are shared with the text form
+ * (`text.ts`), so both forms accept exactly the same ops.
  *
  * @example
  * ```ts
@@ -20,43 +21,10 @@
  * ```
  */
 import { defaultConfig, mergeConfig } from "./config.ts";
-import { parseHex64 } from "./_hex.ts";
-import { checkConfig, checkOp, CTL_FIELDS, type Problem, SLOT_FLAGS } from "./_rules.ts";
-import {
-  type AccessKind,
-  type Config,
-  type ConfigInput,
-  type CtlOp,
-  FILTER_ALLOW,
-  FILTER_DENY,
-  type Op,
-  OP_KINDS,
-  type OpKind,
-  type Size,
-  type SlotFlag,
-  type Trace,
-  TRACE_FORMAT,
-} from "./types.ts";
-
-/** The JSON fields of each op kind besides `op` (optional ones have defaults). */
-const OP_FIELDS: Record<OpKind, readonly string[]> = {
-  slot: ["id", "gpa", "pages", "hva", "flags"],
-  write: ["gpa", "size", "value"],
-  read: ["gpa", "size"],
-  access: ["gva", "kind", "value", "user", "size"],
-  invlpg: ["gva"],
-  cr3: ["gpa"],
-  ctl: CTL_FIELDS,
-  discard: ["hva", "pages"],
-  dirtylog: ["id"],
-  age: ["gpa", "pages"],
-  wrmsr: ["msr", "value"],
-  rdmsr: ["msr"],
-  rdpmc: ["ecx", "user"],
-  filter: ["action", "flags", "fixed", "events"],
-  events: ["event", "umask", "count", "user"],
-  pmis: [],
-};
+import { checkConfig, type Problem } from "./_rules.ts";
+import { fresh } from "./_fields.ts";
+import { type AnyOpSpec, checkOp, isOpKind, normalizeOp, opSpec } from "./ops.ts";
+import { type Config, type ConfigInput, type Op, type Trace, TRACE_FORMAT } from "./types.ts";
 
 const TRACE_FIELDS = ["format", "comment", "config", "ops"];
 
@@ -125,20 +93,47 @@ export function parseOpJson(json: unknown, index: number): Op {
   if (!Object.hasOwn(json, "op")) throw new TypeError(`${where}: field "op" is missing`);
   const kind = json.op;
   if (typeof kind !== "string") throw new TypeError(`${where}: field "op" is not a string`);
-  if (!(OP_KINDS as readonly string[]).includes(kind)) {
-    throw new TypeError(`${where}: unknown kind "${kind}"`);
-  }
-  const fields = OP_FIELDS[kind as OpKind];
+  if (!isOpKind(kind)) throw new TypeError(`${where}: unknown kind "${kind}"`);
+  const spec = opSpec(kind);
   for (const key of Object.keys(json)) {
-    if (key !== "op" && !fields.includes(key)) {
+    if (key !== "op" && !Object.hasOwn(spec.fields, key)) {
       throw new TypeError(`${where}: unknown field "${key}" for kind "${kind}"`);
     }
   }
-  const op = readOp(kind as OpKind, new FieldReader(where, json));
+  const op = readOp(where, spec, json);
   const problem = checkOp(op);
   if (problem) throw problemError(where, problem);
-  if (op.op === "slot") op.flags = SLOT_FLAGS.filter((f) => op.flags.includes(f));
-  return op;
+  return normalizeOp(op);
+}
+
+/**
+ * Reads the typed fields of one JSON op object, in the table's read order, into an op
+ * in field order. Types only: ranges are `checkOp`'s job. A field without a default
+ * (or with one the JSON form does not take) is required; an optional one may be absent.
+ */
+function readOp(where: string, spec: AnyOpSpec, json: Record<string, unknown>): Op {
+  const values = new Map<string, unknown>();
+  const names = Object.keys(spec.fields);
+  for (const name of spec.jsonRead ?? spec.json ?? names) {
+    const f = spec.fields[name]!;
+    if (!Object.hasOwn(json, name)) {
+      if (f.optional) continue;
+      if (f.default === undefined || f.jsonRequired) {
+        throw new TypeError(`${where}: field "${name}" is missing`);
+      }
+      values.set(name, fresh(f.default));
+      continue;
+    }
+    const read = f.codec.fromJson(json[name]);
+    if (!("value" in read)) {
+      const Error = read.range ? RangeError : TypeError;
+      throw new Error(`${where}: field "${name}${read.at ?? ""}" ${read.fail}`);
+    }
+    values.set(name, read.value);
+  }
+  const op: Record<string, unknown> = { op: spec.kind };
+  for (const name of names) if (values.has(name)) op[name] = values.get(name);
+  return op as unknown as Op;
 }
 
 /**
@@ -194,182 +189,4 @@ function checkSameType(where: string, field: string, value: unknown, def: unknow
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function readOp(kind: OpKind, r: FieldReader): Op {
-  switch (kind) {
-    case "slot":
-      return {
-        op: kind,
-        id: r.number("id"),
-        gpa: r.hex64("gpa"),
-        pages: r.number("pages"),
-        hva: r.hex64("hva"),
-        flags: r.stringArray("flags") as SlotFlag[],
-      };
-    case "write":
-      return {
-        op: kind,
-        gpa: r.hex64("gpa"),
-        size: r.number("size") as Size,
-        value: r.hex64("value"),
-      };
-    case "read":
-      return { op: kind, gpa: r.hex64("gpa"), size: r.number("size") as Size };
-    case "access": {
-      const value = r.optional("value") ? r.hex64("value") : undefined;
-      return {
-        op: kind,
-        gva: r.hex64("gva"),
-        kind: r.string("kind") as AccessKind,
-        user: r.boolean("user", false),
-        size: r.number("size", 8) as Size,
-        ...(value === undefined ? {} : { value }),
-      };
-    }
-    case "invlpg":
-      return { op: kind, gva: r.hex64("gva") };
-    case "cr3":
-      return { op: kind, gpa: r.hex64("gpa") };
-    case "ctl": {
-      const op: CtlOp = { op: kind };
-      for (const field of CTL_FIELDS) {
-        if (r.optional(field)) op[field] = r.boolean(field);
-      }
-      return op;
-    }
-    case "discard":
-      return { op: kind, hva: r.hex64("hva"), pages: r.number("pages") };
-    case "dirtylog":
-      return { op: kind, id: r.number("id") };
-    case "age":
-      return { op: kind, gpa: r.hex64("gpa"), pages: r.number("pages") };
-    case "wrmsr":
-      return { op: kind, msr: r.u32("msr"), value: r.hex64("value") };
-    case "rdmsr":
-      return { op: kind, msr: r.u32("msr") };
-    case "rdpmc":
-      return { op: kind, ecx: r.u32("ecx"), user: r.boolean("user", false) };
-    case "filter":
-      return {
-        op: kind,
-        action: r.action("action"),
-        flags: r.number("flags", 0),
-        fixed: r.number("fixed", 0),
-        events: r.hex64Array("events"),
-      };
-    case "events":
-      return {
-        op: kind,
-        event: r.number("event"),
-        umask: r.number("umask"),
-        count: r.number("count"),
-        user: r.boolean("user", false),
-      };
-    case "pmis":
-      return { op: kind };
-  }
-}
-
-/**
- * Reads typed fields of one JSON op object. Types only: ranges are `checkOp`'s job.
- * A field read without a default is required.
- */
-class FieldReader {
-  readonly #where: string;
-  readonly #obj: Record<string, unknown>;
-
-  constructor(where: string, obj: Record<string, unknown>) {
-    this.#where = where;
-    this.#obj = obj;
-  }
-
-  /** Whether the field is present. */
-  optional(name: string): boolean {
-    return Object.hasOwn(this.#obj, name);
-  }
-
-  hex64(name: string): bigint {
-    const value = this.#required(name);
-    const parsed = typeof value === "string" ? parseHex64(value) : undefined;
-    if (parsed === undefined) this.#fail(name, "is not a 64-bit hex string");
-    return parsed;
-  }
-
-  number(name: string, fallback?: number): number {
-    const value = this.#get(name, fallback);
-    if (typeof value !== "number") this.#fail(name, "is not a number");
-    return value;
-  }
-
-  boolean(name: string, fallback?: boolean): boolean {
-    const value = this.#get(name, fallback);
-    if (typeof value !== "boolean") this.#fail(name, "is not a boolean");
-    return value;
-  }
-
-  string(name: string): string {
-    const value = this.#required(name);
-    if (typeof value !== "string") this.#fail(name, "is not a string");
-    return value;
-  }
-
-  /** A u32 as a number or a hex string (MSR indexes read better in hex). */
-  u32(name: string): number {
-    const value = this.#required(name);
-    if (typeof value === "number") return value;
-    const parsed = typeof value === "string" ? parseHex64(value) : undefined;
-    if (parsed === undefined) this.#fail(name, "is not a number or a hex string");
-    // Up to 16 hex digits convert exactly enough for checkOp to reject anything >= 2^32.
-    return Number(parsed);
-  }
-
-  /** The filter action: a number, or "allow" / "deny" for KVM_PMU_EVENT_ALLOW / DENY. */
-  action(name: string): number {
-    const value = this.#required(name);
-    if (typeof value === "number") return value;
-    if (value === "allow") return FILTER_ALLOW;
-    if (value === "deny") return FILTER_DENY;
-    if (typeof value === "string") {
-      throw new RangeError(`${this.#where}: field "${name}" is not "allow", "deny" or a number`);
-    }
-    this.#fail(name, 'is not "allow", "deny" or a number');
-  }
-
-  stringArray(name: string): string[] {
-    return this.#array(name).map((item, i) => {
-      if (typeof item !== "string") this.#fail(`${name}[${i}]`, "is not a string");
-      return item;
-    });
-  }
-
-  hex64Array(name: string): bigint[] {
-    return this.#array(name).map((item, i) => {
-      const parsed = typeof item === "string" ? parseHex64(item) : undefined;
-      if (parsed === undefined) this.#fail(`${name}[${i}]`, "is not a 64-bit hex string");
-      return parsed;
-    });
-  }
-
-  /** An optional array field; absent means empty. */
-  #array(name: string): unknown[] {
-    const value = this.#get(name, []);
-    if (!Array.isArray(value)) this.#fail(name, "is not an array");
-    return value;
-  }
-
-  #required(name: string): unknown {
-    if (!this.optional(name)) this.#fail(name, "is missing");
-    return this.#obj[name];
-  }
-
-  #get(name: string, fallback: unknown): unknown {
-    if (this.optional(name)) return this.#obj[name];
-    if (fallback === undefined) this.#fail(name, "is missing");
-    return fallback;
-  }
-
-  #fail(field: string, detail: string): never {
-    throw new TypeError(`${this.#where}: field "${field}" ${detail}`);
-  }
 }

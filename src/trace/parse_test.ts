@@ -422,6 +422,24 @@ const MALFORMED: [string, string, ErrorClass, string][] = [
     `${cfg}: field "pmu.gpWidth" is out of range: must be an integer from 32 to 48`,
   ],
   [
+    "initially-all-set dirty logs without manual protect",
+    withConfig({ dirtyLog: { initiallySet: true } }),
+    RangeError,
+    `${cfg}: field "dirtyLog.initiallySet" must be false unless dirtyLog.manualProtect is true`,
+  ],
+  [
+    "a dirty-log clear without pages",
+    withOp({ op: "dirtyclear", id: 1, first: 0 }),
+    TypeError,
+    `${op1}: field "pages" is missing`,
+  ],
+  [
+    "a dirty-log clear past 2^40",
+    withOp({ op: "dirtyclear", id: 1, first: 2 ** 40 + 64, pages: 64 }),
+    RangeError,
+    `${op1}: field "first" is out of range: must be an integer from 0 to 1099511627776`,
+  ],
+  [
     "amd with fixed counters",
     withConfig({ vendor: "amd", pmu: { fixed: 3 } }),
     RangeError,

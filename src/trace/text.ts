@@ -22,12 +22,14 @@
  * pmis
  * ```
  *
- * Hex numbers are `0x` and 1..16 hex digits (any case on input). Output is canonical:
- * lowercase hex, defaults omitted (size 8, user off, filter flags and fixed 0), slot
- * flags in the order log, ro and ctl fields in the order wp smep smap nx ac pce. On
- * input, the `key=value` and word options after the positional tokens may come in any
- * order. The value rules are the JSON form's (`_rules.ts`), so
- * `parseOp(formatOp(op))` deep-equals `op` and the two forms accept the same ops.
+ * Each op's syntax is declared in the op table (`ops.ts`, `opSyntax` prints it); the
+ * code here reads and writes any op by it. Hex numbers are `0x` and 1..16 hex digits
+ * (any case on input). Output is canonical: lowercase hex, defaults omitted (size 8,
+ * user off, filter flags and fixed 0), slot flags in the order log, ro and ctl fields in
+ * the order wp smep smap nx ac pce. On input, the `key=value` and word options after the
+ * positional tokens may come in any order. The value rules are the JSON form's (the
+ * table's), so `parseOp(formatOp(op))` deep-equals `op` and the two forms accept the
+ * same ops.
  *
  * Outcomes: `ok | gp | errno <NAME|0> | value <hex> | mmio <gpa hex> <r|w> |
  * pf code=<hex> cr2=<hex> | bitmap <pages> | young <pages> | count <dec> | crash <message>`,
@@ -45,21 +47,11 @@
  * ```
  */
 import { hex, parseHex64 } from "./_hex.ts";
+import { type Codec, type FieldSpec, fresh } from "./_fields.ts";
 import { formatPageList, pageRunsFromHex, parsePageList } from "./pages.ts";
-import { checkOp, checkOutcome, CTL_FIELDS, type Problem, SLOT_FLAGS } from "./_rules.ts";
-import {
-  type AccessKind,
-  type CtlOp,
-  type Errno,
-  FILTER_ALLOW,
-  FILTER_DENY,
-  type Op,
-  type Outcome,
-  type PageRuns,
-  type Permitted,
-  type Size,
-  type SlotFlag,
-} from "./types.ts";
+import { checkOutcome, type Problem } from "./_rules.ts";
+import { checkOp, isOpKind, normalizeOp, opSpec } from "./ops.ts";
+import type { Errno, Op, Outcome, PageRuns, Permitted } from "./types.ts";
 // For the annotations at the end of this file.
 import type { Config } from "./types.ts";
 import {
@@ -81,69 +73,33 @@ import {
   RDPMC_FAST,
 } from "../x86/pmu.ts";
 
-const ACCESS_LETTERS: Record<AccessKind, string> = { read: "r", write: "w", fetch: "x" };
-const ACCESS_KINDS_BY_LETTER: Record<string, AccessKind> = { r: "read", w: "write", x: "fetch" };
-
-/** The canonical one-line text of an op. */
+/** The canonical one-line text of an op (its syntax in the op table, `ops.ts`). */
 export function formatOp(op: Op): string {
-  switch (op.op) {
-    case "slot":
-      return words(
-        `slot ${op.id} gpa=${hex(op.gpa)} pages=${op.pages} hva=${hex(op.hva)}`,
-        ...SLOT_FLAGS.filter((f) => op.flags.includes(f)),
-      );
-    case "write":
-      return words(`write ${hex(op.gpa)} ${hex(op.value)}`, sizeWord(op.size));
-    case "read":
-      return words(`read ${hex(op.gpa)}`, sizeWord(op.size));
-    case "access":
-      return words(
-        `access ${ACCESS_LETTERS[op.kind]} ${hex(op.gva)}`,
-        op.value === undefined ? "" : hex(op.value),
-        op.user ? "user" : "",
-        sizeWord(op.size),
-      );
-    case "invlpg":
-      return `invlpg ${hex(op.gva)}`;
-    case "cr3":
-      return `cr3 ${hex(op.gpa)}`;
-    case "ctl":
-      return words(
-        "ctl",
-        ...CTL_FIELDS.map((f) => op[f] === undefined ? "" : `${f}=${op[f] ? 1 : 0}`),
-      );
-    case "discard":
-      return `discard ${hex(op.hva)} pages=${op.pages}`;
-    case "dirtylog":
-      return `dirtylog ${op.id}`;
-    case "age":
-      return `age ${hex(op.gpa)} pages=${op.pages}`;
-    case "wrmsr":
-      return `wrmsr ${hex(op.msr)} ${hex(op.value)}`;
-    case "rdmsr":
-      return `rdmsr ${hex(op.msr)}`;
-    case "rdpmc":
-      return words(`rdpmc ${hex(op.ecx)}`, op.user ? "user" : "");
-    case "filter":
-      return words(
-        "filter",
-        op.action === FILTER_ALLOW
-          ? "allow"
-          : op.action === FILTER_DENY
-          ? "deny"
-          : `action=${op.action}`,
-        op.flags === 0 ? "" : `flags=${hex(op.flags)}`,
-        op.fixed === 0 ? "" : `fixed=${hex(op.fixed)}`,
-        ...op.events.map(hex),
-      );
-    case "events":
-      return words(
-        `events ${hex(op.event)} umask=${hex(op.umask)} count=${op.count}`,
-        op.user ? "user" : "",
-      );
-    case "pmis":
-      return "pmis";
+  const spec = opSpec(op.op);
+  const values = op as unknown as Record<string, unknown>;
+  const parts: string[] = [op.op];
+  for (const item of spec.text) {
+    if ("pos" in item) {
+      const value = values[item.pos];
+      if (value !== undefined) parts.push(spec.fields[item.pos]!.codec.toToken(value));
+    } else if ("key" in item) {
+      const f = spec.fields[item.key]!;
+      const value = values[item.key];
+      if (value !== undefined && value !== f.default) {
+        parts.push(`${item.key}=${f.codec.toToken(value)}`);
+      }
+    } else if ("word" in item) {
+      if (values[item.word] === true) parts.push(item.word);
+    } else if ("words" in item) {
+      const set = values[item.words] as readonly string[];
+      for (const w of spec.fields[item.words]!.codec.words!) if (set.includes(w)) parts.push(w);
+    } else {
+      const list = values[item.rest] as readonly bigint[];
+      const element = spec.fields[item.rest]!.codec.element!;
+      for (const v of list) parts.push(element.toToken(v));
+    }
   }
+  return parts.join(" ");
 }
 
 /**
@@ -156,11 +112,9 @@ export function formatOp(op: Op): string {
 export function parseOp(line: string): Op {
   const r = new OpLine(line);
   const op = readOp(r);
-  r.done();
   const problem = checkOp(op);
   if (problem) throw r.problemError(problem);
-  if (op.op === "slot") op.flags = SLOT_FLAGS.filter((f) => op.flags.includes(f));
-  return op;
+  return normalizeOp(op);
 }
 
 /** The text of an outcome: `value 0x23`, `pf code=0x7 cr2=0x7f000`, `errno EINVAL`. */
@@ -307,114 +261,48 @@ function words(...parts: string[]): string {
   return parts.filter((p) => p !== "").join(" ");
 }
 
-function sizeWord(size: Size): string {
-  return size === 8 ? "" : `size=${size}`;
-}
-
+/**
+ * Reads one op by its syntax in the op table: the positional tokens in order (each
+ * only `when` the fields before it allow), then the options in any order; the op's
+ * fields in field order, defaults filled in.
+ */
 function readOp(r: OpLine): Op {
   const kind = r.kind;
-  switch (kind) {
-    case "slot": {
-      const id = r.dec("id");
-      r.options(["gpa", "pages", "hva"], ["log", "ro"]);
-      return {
-        op: kind,
-        id,
-        gpa: r.keyHex("gpa"),
-        pages: r.keyDec("pages"),
-        hva: r.keyHex("hva"),
-        flags: SLOT_FLAGS.filter((f) => r.word(f)) as SlotFlag[],
-      };
-    }
-    case "write": {
-      const gpa = r.hex("gpa");
-      const value = r.hex("value");
-      r.options(["size"], []);
-      return { op: kind, gpa, size: r.keyDec("size", 8) as Size, value };
-    }
-    case "read": {
-      const gpa = r.hex("gpa");
-      r.options(["size"], []);
-      return { op: kind, gpa, size: r.keyDec("size", 8) as Size };
-    }
-    case "access": {
-      const letter = r.next("kind");
-      const accessKind = ACCESS_KINDS_BY_LETTER[letter];
-      if (accessKind === undefined) r.fail(`${JSON.stringify(letter)} is not r, w or x`);
-      const gva = r.hex("gva");
-      const value = accessKind === "write" ? r.hex("value") : undefined;
-      r.options(["size"], ["user"]);
-      return {
-        op: kind,
-        gva,
-        kind: accessKind,
-        user: r.word("user"),
-        size: r.keyDec("size", 8) as Size,
-        ...(value === undefined ? {} : { value }),
-      };
-    }
-    case "invlpg":
-      return { op: kind, gva: r.hex("gva") };
-    case "cr3":
-      return { op: kind, gpa: r.hex("gpa") };
-    case "ctl": {
-      r.options(CTL_FIELDS, []);
-      const op: CtlOp = { op: kind };
-      for (const field of CTL_FIELDS) {
-        const value = r.keyBit(field);
-        if (value !== undefined) op[field] = value;
-      }
-      return op;
-    }
-    case "discard": {
-      const hva = r.hex("hva");
-      r.options(["pages"], []);
-      return { op: kind, hva, pages: r.keyDec("pages") };
-    }
-    case "dirtylog":
-      return { op: kind, id: r.dec("id") };
-    case "age": {
-      const gpa = r.hex("gpa");
-      r.options(["pages"], []);
-      return { op: kind, gpa, pages: r.keyDec("pages") };
-    }
-    case "wrmsr":
-      // Up to 16 digits convert exactly enough for checkOp to reject >= 2^32.
-      return { op: kind, msr: Number(r.hex("msr")), value: r.hex("value") };
-    case "rdmsr":
-      return { op: kind, msr: Number(r.hex("msr")) };
-    case "rdpmc": {
-      const ecx = Number(r.hex("ecx"));
-      r.options([], ["user"]);
-      return { op: kind, ecx, user: r.word("user") };
-    }
-    case "filter": {
-      const action = r.action();
-      const events = r.options(["flags", "fixed"], [], "events");
-      return {
-        op: kind,
-        action,
-        flags: Number(r.keyHex("flags", 0n)),
-        fixed: Number(r.keyHex("fixed", 0n)),
-        events,
-      };
-    }
-    case "events": {
-      const event = Number(r.hex("event"));
-      r.options(["umask", "count"], ["user"]);
-      return {
-        op: kind,
-        event,
-        umask: Number(r.keyHex("umask")),
-        count: r.keyDec("count"),
-        user: r.word("user"),
-      };
-    }
-    case "pmis":
-      return { op: kind };
-    default:
-      return r.fail(`unknown op ${JSON.stringify(kind)}`);
+  if (!isOpKind(kind)) return r.fail(`unknown op ${JSON.stringify(kind)}`);
+  const spec = opSpec(kind);
+  const values: Record<string, unknown> = {};
+  const keys: string[] = [], words: string[] = [];
+  let rest: string | undefined;
+  for (const item of spec.text) {
+    if ("pos" in item) {
+      if (item.when !== undefined && !item.when(values)) continue;
+      values[item.pos] = r.token(item.pos, spec.fields[item.pos]!.codec);
+    } else if ("key" in item) keys.push(item.key);
+    else if ("word" in item) words.push(item.word);
+    else if ("words" in item) words.push(...spec.fields[item.words]!.codec.words!);
+    else rest = item.rest;
   }
+  if (keys.length === 0 && words.length === 0 && rest === undefined) r.done();
+  else {
+    const element = rest === undefined ? undefined : spec.fields[rest]!.codec.element;
+    const loose = r.options(keys, words, rest, element);
+    for (const item of spec.text) {
+      if ("key" in item) {
+        const f = spec.fields[item.key]!;
+        const value = r.key(item.key, f);
+        if (value !== undefined) values[item.key] = value;
+      } else if ("word" in item) values[item.word] = r.word(item.word);
+      else if ("words" in item) {
+        values[item.words] = spec.fields[item.words]!.codec.words!.filter((w) => r.word(w));
+      } else if ("rest" in item) values[item.rest] = loose;
+    }
+  }
+  const op: Record<string, unknown> = { op: kind };
+  for (const [name, f] of Object.entries(spec.fields)) {
+    const value = name in values ? values[name] : f.optional ? undefined : fresh(f.default);
+    if (value !== undefined) op[name] = value;
+  }
+  return op as unknown as Op;
 }
 
 /**
@@ -452,25 +340,12 @@ class OpLine {
     return token;
   }
 
-  hex(field: string): bigint {
+  /** The next positional token as `field`'s value. */
+  token<T>(field: string, codec: Codec<T>): T {
     const token = this.next(field);
-    return parseHex64(token) ?? this.fail(`${JSON.stringify(token)} is not a hex number`);
-  }
-
-  dec(field: string): number {
-    const token = this.next(field);
-    if (!/^[0-9]+$/.test(token)) this.fail(`${JSON.stringify(token)} is not a decimal number`);
-    return Number(token);
-  }
-
-  /** The filter action: `allow`, `deny` or `action=<dec>`. */
-  action(): number {
-    const token = this.next("action");
-    if (token === "allow") return FILTER_ALLOW;
-    if (token === "deny") return FILTER_DENY;
-    const match = /^action=([0-9]+)$/.exec(token);
-    if (!match) this.fail(`${JSON.stringify(token)} is not allow, deny or action=<dec>`);
-    return Number(match[1]);
+    const value = codec.fromToken(token);
+    if (value === undefined) this.fail(`${JSON.stringify(token)} ${codec.tokenDetail}`);
+    return value;
   }
 
   /**
@@ -478,15 +353,20 @@ class OpLine {
    * `words`. With `loose`, other tokens are hex numbers collected under that field
    * name (`events[0]`, ...) and returned.
    */
-  options(keys: readonly string[], words: readonly string[], loose?: string): bigint[] {
+  options(
+    keys: readonly string[],
+    words: readonly string[],
+    loose?: string,
+    element?: Codec<bigint>,
+  ): bigint[] {
     const collected: bigint[] = [];
     for (const token of this.#tokens.slice(this.#next)) {
       const eq = token.indexOf("=");
       const key = eq < 0 ? token : token.slice(0, eq);
       const known = eq < 0 ? words.includes(key) : keys.includes(key);
-      if (!known && loose !== undefined && eq < 0) {
-        const value = parseHex64(token);
-        if (value === undefined) this.fail(`${JSON.stringify(token)} is not a hex number`);
+      if (!known && loose !== undefined && element !== undefined && eq < 0) {
+        const value = element.fromToken(token);
+        if (value === undefined) this.fail(`${JSON.stringify(token)} ${element.tokenDetail}`);
         this.#tokenOf.set(`${loose}[${collected.length}]`, token);
         collected.push(value);
         continue;
@@ -505,25 +385,20 @@ class OpLine {
     return this.#options.has(name);
   }
 
-  keyHex(key: string, fallback?: bigint): bigint {
-    const value = this.#key(key, fallback);
-    if (typeof value === "bigint") return value;
-    return parseHex64(value) ?? this.#badValue(key, value, "is not a hex number");
-  }
-
-  keyDec(key: string, fallback?: number): number {
-    const value = this.#key(key, fallback);
-    if (typeof value === "number") return value;
-    if (!/^[0-9]+$/.test(value)) this.#badValue(key, value, "is not a decimal number");
-    return Number(value);
-  }
-
-  /** A `key=0|1` option, or `undefined` if absent. */
-  keyBit(key: string): boolean | undefined {
+  /**
+   * The `key=value` option `key` as field `f`'s value: its default (or, for an optional
+   * field, `undefined`) when absent; a field with neither must be there.
+   */
+  key<T>(key: string, f: FieldSpec<T>): T | undefined {
     const value = this.#options.get(key);
-    if (value === undefined) return undefined;
-    if (value !== "0" && value !== "1") this.#badValue(key, value, "is not 0 or 1");
-    return value === "1";
+    if (value === undefined) {
+      if (f.optional) return undefined;
+      if (f.default === undefined) this.fail(`missing "${key}=..."`);
+      return fresh(f.default);
+    }
+    const parsed = f.codec.fromToken(value);
+    if (parsed === undefined) this.#badValue(key, value, f.codec.tokenDetail);
+    return parsed;
   }
 
   /** Fails if tokens are left over. */
@@ -543,13 +418,6 @@ class OpLine {
     // A missing or contradictory token is a syntax error in the text form.
     const error = problem.error === TypeError ? SyntaxError : problem.error;
     return new error(`${this.#where}: ${subject}${problem.detail}`);
-  }
-
-  #key<T>(key: string, fallback: T | undefined): string | T {
-    const value = this.#options.get(key);
-    if (value !== undefined) return value;
-    if (fallback === undefined) this.fail(`missing "${key}=..."`);
-    return fallback;
   }
 
   #badValue(key: string, value: string, detail: string): never {

@@ -78,6 +78,7 @@ const CANONICAL: [string, Op][] = [
   ["ctl wp=0 nx=1 pce=1", { op: "ctl", wp: false, nx: true, pce: true }],
   ["discard 0x100000000 pages=16", { op: "discard", hva: 0x100000000n, pages: 16 }],
   ["dirtylog 3", { op: "dirtylog", id: 3 }],
+  ["dirtyclear 3 first=64 pages=36", { op: "dirtyclear", id: 3, first: 64, pages: 36 }],
   ["age 0x0 pages=1024", { op: "age", gpa: 0n, pages: 1024 }],
   ["wrmsr 0x186 0x5300c0", { op: "wrmsr", msr: 0x186, value: 0x5300c0n }],
   ["rdmsr 0xc0010004", { op: "rdmsr", msr: 0xc0010004 }],
@@ -118,6 +119,7 @@ const NORMALIZED: [string, string][] = [
   ["access w 0x0 0x1 size=2 user", "access w 0x0 0x1 user size=2"],
   ["ctl pce=0 wp=1", "ctl wp=1 pce=0"],
   ["filter action=0", "filter allow"],
+  ["dirtyclear 1 pages=64 first=0", "dirtyclear 1 first=0 pages=64"],
   ["filter action=1 flags=0x0 0xc0 fixed=0x3", "filter deny fixed=0x3 0xc0"],
   ["events 0xC0 user count=1 umask=0x00", "events 0xc0 umask=0x0 count=1 user"],
   ["dirtylog 007", "dirtylog 7"],
@@ -190,6 +192,13 @@ const MALFORMED: [string, ErrorClass, string][] = [
   ],
   ["events 0xc0 umask=0x0", SyntaxError, 'missing "count=..."'],
   ["pmis now", SyntaxError, '"now" is unexpected'],
+  ["dirtyclear 1 pages=64", SyntaxError, 'missing "first=..."'],
+  ["dirtyclear 1 first=0x40 pages=64", SyntaxError, '"first=0x40": "0x40" is not a decimal number'],
+  [
+    "dirtyclear 1 first=0 pages=4294967296",
+    RangeError,
+    '"pages=4294967296" is out of range: must be an integer from 0 to 4294967295',
+  ],
   ["invlpg 0x1 0x2", SyntaxError, '"0x2" is unexpected'],
 ];
 

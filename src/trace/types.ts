@@ -1,14 +1,17 @@
 /**
  * @module
  * The types of the trace format, version 1 (docs/trace-format.md): the machine
- * configuration, the ops and their outcomes. Types only: parsing lives in
- * `parse.ts`, JSON formatting in `json.ts`, the one-line text form in `text.ts`.
+ * configuration, the ops and their outcomes. Types only: the ops are declared once in
+ * the op table (`ops.ts`, re-exported here), parsing lives in `parse.ts`, JSON formatting
+ * in `json.ts`, the one-line text form in `text.ts`.
  *
  * In memory every 64-bit quantity (addresses, register and MSR values) is a `bigint`;
  * small counts, sizes and ids are `number`s; page sets (dirty and young bitmaps) are
  * {@linkcode PageRuns}. In JSON, 64-bit quantities are hex strings
  * (`"0x8000000000000003"`).
  */
+
+import type { Op } from "./ops.ts";
 
 /** The format tag every version-1 trace carries. */
 export const TRACE_FORMAT = "shadowfuzz.trace/1";
@@ -79,6 +82,15 @@ export interface Config {
     slotZapAll: boolean;
   };
   /**
+   * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, which the VM enables with KVM_ENABLE_CAP
+   * (api.rst 7.18): `manualProtect` is KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (bit 0 of
+   * args[0]): KVM_GET_DIRTY_LOG only reports (it neither clears nor re-protects) and
+   * KVM_CLEAR_DIRTY_LOG (`dirtyclear`) clears and re-protects; `initiallySet` is
+   * KVM_DIRTY_LOG_INITIALLY_SET (bit 1, only with bit 0): enabling dirty logging on a
+   * slot sets every page of its bitmap and write-protects nothing.
+   */
+  dirtyLog: { manualProtect: boolean; initiallySet: boolean };
+  /**
    * Bits of memslot generation kept in MMIO sptes (19 in v6.10; smaller reaches wrap).
    * Below 16 the core scales the spte's split too: the low field keeps half of the bits
    * (KVM's is 8 wide), so a wrong split shows at short generation distances. Only an
@@ -92,251 +104,57 @@ export type ConfigInput = {
   [K in keyof Config]?: Config[K] extends object ? Partial<Config[K]> : Config[K];
 };
 
-/** Memslot flags: KVM_MEM_LOG_DIRTY_PAGES (`log`) and KVM_MEM_READONLY (`ro`). */
-export type SlotFlag = "log" | "ro";
-
-/** Access sizes of guest loads and stores. */
-export type Size = 1 | 2 | 4 | 8;
-
-/** KVM_SET_USER_MEMORY_REGION. `pages: 0` deletes the slot. */
-export interface SlotOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "slot";
-  /** The uAPI `slot` field: address space in bits 31:16, slot id in 15:0. */
-  id: number;
-  /** First guest-physical address; 4 KiB aligned for KVM to accept it. */
-  gpa: bigint;
-  /** Size in 4 KiB pages (at most 2^40 in the format; KVM takes up to 2^31 - 1); 0 deletes. */
-  pages: number;
-  /** Host virtual address of the first page (`userspace_addr`). */
-  hva: bigint;
-  /** The memslot flags, each at most once, in the order `log`, `ro`. */
-  flags: SlotFlag[];
-}
-
-/** A guest store to guest-physical memory through a direct map. Never crosses a page. */
-export interface WriteOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "write";
-  /** Guest-physical address, below 2^52. */
-  gpa: bigint;
-  /** Bytes stored (default 8). */
-  size: Size;
-  /** The stored value; its low `size` bytes are stored, little-endian. */
-  value: bigint;
-}
-
-/** A guest load from guest-physical memory through a direct map. Never crosses a page. */
-export interface ReadOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "read";
-  /** Guest-physical address, below 2^52. */
-  gpa: bigint;
-  /** Bytes loaded (default 8). */
-  size: Size;
-}
-
-/** What an `access` does: a load, a store or an instruction fetch. */
-export type AccessKind = "read" | "write" | "fetch";
-
-/**
- * A load, store or instruction fetch at a linear address through the current page
- * tables, from CPL 3 (`user`) or CPL 0. Never crosses a page. A fetch reads `size`
- * bytes like a load.
- */
-export interface AccessOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "access";
-  /** Linear address (a non-canonical one #GPs). */
-  gva: bigint;
-  /** Load, store or instruction fetch. */
-  kind: AccessKind;
-  /** From CPL 3 (true) or CPL 0. */
-  user: boolean;
-  /** Bytes accessed (default 8). */
-  size: Size;
-  /** The stored value; present exactly when `kind` is `"write"`. */
-  value?: bigint;
-}
-
-/** INVLPG. */
-export interface InvlpgOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "invlpg";
-  /** The linear address whose translations are invalidated. */
-  gva: bigint;
-}
-
-/** MOV to CR3 (`gpa` is the whole CR3 value). */
-export interface Cr3Op {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "cr3";
-  /**
-   * The new CR3 value: the root table's address in bits 51:12 (bits at or above MAXPHYADDR #GP).
-   */
-  gpa: bigint;
-}
-
-/** Changes control bits: CR0.WP, CR4.SMEP/SMAP/PCE, EFER.NXE, EFLAGS.AC. */
-export interface CtlOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "ctl";
-  /** CR0.WP: supervisor writes honour read-only entries. */
-  wp?: boolean;
-  /** CR4.SMEP: supervisor fetches from user pages fault (#GP without the feature). */
-  smep?: boolean;
-  /**
-   * CR4.SMAP: supervisor data accesses to user pages fault unless EFLAGS.AC (#GP without the
-   * feature).
-   */
-  smap?: boolean;
-  /** EFER.NXE: the NX bit of paging entries takes effect. */
-  nx?: boolean;
-  /** EFLAGS.AC: suspends SMAP for data accesses. */
-  ac?: boolean;
-  /** CR4.PCE: RDPMC is allowed at CPL 3. */
-  pce?: boolean;
-}
-
-/** The host drops pages of its memory (MADV_DONTNEED); they read back as zero. */
-export interface DiscardOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "discard";
-  /** Host virtual address of the first page dropped. */
-  hva: bigint;
-  /** Pages dropped (1 to 2^20). */
-  pages: number;
-}
-
-/** KVM_GET_DIRTY_LOG: returns and clears the slot's dirty bitmap. */
-export interface DirtyLogOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "dirtylog";
-  /** The memslot (`slot` field of the uAPI, as in {@linkcode SlotOp}). */
-  id: number;
-}
-
-/** mmu-notifier clear_young over guest-physical pages [gpa, gpa + pages * 4096). */
-export interface AgeOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "age";
-  /** First guest-physical address of the range. */
-  gpa: bigint;
-  /** Pages in the range (1 to 2^20). */
-  pages: number;
-}
-
-/** Guest WRMSR. */
-export interface WrmsrOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "wrmsr";
-  /** The MSR index (ECX), a u32. */
-  msr: number;
-  /** The 64-bit value (EDX:EAX). */
-  value: bigint;
-}
-
-/** Guest RDMSR. */
-export interface RdmsrOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "rdmsr";
-  /** The MSR index (ECX), a u32. */
-  msr: number;
-}
-
-/** Guest RDPMC from CPL 3 (`user`) or CPL 0. */
-export interface RdpmcOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "rdpmc";
-  /**
-   * The counter selector (ECX): the index, with bit 30 for fixed counters (Intel) and bit 31 for
-   * fast reads.
-   */
-  ecx: number;
-  /** From CPL 3 (then CR4.PCE decides) or CPL 0. */
-  user: boolean;
-}
-
-/** KVM_PMU_EVENT_ALLOW (api.rst): only the listed events may count. */
-export const FILTER_ALLOW = 0;
-/** KVM_PMU_EVENT_DENY (api.rst): the listed events may not count. */
-export const FILTER_DENY = 1;
-
-/** KVM_SET_PMU_EVENT_FILTER. `action`, `flags`, `fixed` are the raw u32 uAPI fields. */
-export interface FilterOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "filter";
-  /** KVM_PMU_EVENT_ALLOW (0) or KVM_PMU_EVENT_DENY (1); others are EINVAL. */
-  action: number;
-  /** Filter flags: KVM_PMU_EVENT_FLAG_MASKED_EVENTS (bit 0) makes `events` masked entries. */
-  flags: number;
-  /** fixed_counter_bitmap. */
-  fixed: number;
-  /** The event entries: event select and umask (or masked entries, see `flags`). */
-  events: bigint[];
-}
-
-/** `count` occurrences of hardware event (event select, umask) happen in the guest. */
-export interface EventsOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "events";
-  /** Event select: 8 bits on Intel, 12 bits on AMD. */
-  event: number;
-  /** Unit mask, 8 bits. */
-  umask: number;
-  /** How many occurrences (a u32). */
-  count: number;
-  /** The events happen at CPL 3 (counted by USR) or CPL 0 (counted by OS). */
-  user: boolean;
-}
-
-/** The number of PMIs delivered since the last `pmis`. */
-export interface PmisOp {
-  /** The op kind (the discriminant of {@linkcode Op}). */
-  op: "pmis";
-}
-
-/** One trace op: what the guest or the host does next, discriminated by `op`. */
-export type Op =
-  | SlotOp
-  | WriteOp
-  | ReadOp
-  | AccessOp
-  | InvlpgOp
-  | Cr3Op
-  | CtlOp
-  | DiscardOp
-  | DirtyLogOp
-  | AgeOp
-  | WrmsrOp
-  | RdmsrOp
-  | RdpmcOp
-  | FilterOp
-  | EventsOp
-  | PmisOp;
-
-/** The name of an op kind: `"slot"`, `"write"`, ... */
-export type OpKind = Op["op"];
-
-/** Every op kind, in the order of docs/trace-format.md. */
-export const OP_KINDS: readonly OpKind[] = [
-  "slot",
-  "write",
-  "read",
-  "access",
-  "invlpg",
-  "cr3",
-  "ctl",
-  "discard",
-  "dirtylog",
-  "age",
-  "wrmsr",
-  "rdmsr",
-  "rdpmc",
-  "filter",
-  "events",
-  "pmis",
-];
+export {
+  ACCESS_KINDS,
+  AREAS,
+  CTL_FIELDS,
+  FILTER_ALLOW,
+  FILTER_DENY,
+  OP_KINDS,
+  OPS,
+  SIZES,
+  SLOT_FLAGS,
+} from "./ops.ts";
+export type {
+  AccessKind,
+  AccessOp,
+  AgeOp,
+  AnyOpSpec,
+  Area,
+  Codec,
+  Cr3Op,
+  CtlField,
+  CtlOp,
+  DirtyClearOp,
+  DirtyLogOp,
+  DiscardOp,
+  EventsOp,
+  Fields,
+  FieldSpec,
+  FilterOp,
+  Flat,
+  InvlpgOp,
+  JsonRead,
+  Op,
+  OpKind,
+  OpOf,
+  OpRule,
+  OpSpec,
+  PmisOp,
+  Problem,
+  RdmsrOp,
+  RdpmcOp,
+  ReadOp,
+  Shape,
+  Simplifier,
+  Size,
+  SlotFlag,
+  SlotOp,
+  TextItem,
+  ValueOf,
+  WriteOp,
+  WrmsrOp,
+} from "./ops.ts";
 
 /** The errno names an ioctl op may return (0 is success). */
 export type Errno = 0 | "EINVAL" | "EEXIST" | "ENOENT" | "E2BIG" | "EFAULT" | "ENOMEM" | "EPERM";
@@ -405,15 +223,6 @@ export interface Permitted {
   /** Why this outcome is permitted, for humans: "current walk", "stale until invlpg at op 7". */
   why: string;
 }
-
-/**
- * The area of an op and of a finding: which part of KVM it exercises (the MMU and
- * guest paging, memslots and dirty logging, the vPMU).
- */
-export type Area = "mmu" | "memslot" | "pmu";
-
-/** Every area, in the order the CLI (`--areas`) and the dashboard list them. */
-export const AREAS: readonly Area[] = ["mmu", "memslot", "pmu"];
 
 /** A whole trace. */
 export interface Trace {

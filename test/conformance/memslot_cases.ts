@@ -10,6 +10,13 @@ import { tables } from "./mmu_cases.ts";
 const API = "Documentation/virt/kvm/api.rst KVM_SET_USER_MEMORY_REGION; kvm_main.c " +
   "__kvm_set_memory_region (v6.10)";
 const DIRTY = "api.rst KVM_GET_DIRTY_LOG; kvm_get_dirty_log_protect; KVM-FACTS B.9";
+const CLEAR = "api.rst KVM_CLEAR_DIRTY_LOG and 7.18 KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; " +
+  "kvm_main.c kvm_clear_dirty_log_protect, kvm_get_dirty_log_protect";
+const WP_MASKED = "mmu.c kvm_arch_mmu_enable_log_dirty_pt_masked (kvm_mmu_write_protect_pt_masked)";
+const INIT_SET = "kvm_main.c kvm_prepare_memory_region (bitmap_set with " +
+  "KVM_DIRTY_LOG_INITIALLY_SET); x86.c kvm_mmu_slot_apply_flags";
+/** A logged slot 1 at gpa 0x400000 of 100 pages (not a multiple of 64). */
+const LOGGED = "slot 1 gpa=0x400000 pages=100 hva=0x300000000 log";
 
 export const memslotCases: ConformanceCase[] = [
   {
@@ -270,6 +277,106 @@ export const memslotCases: ConformanceCase[] = [
       ["slot 1 gpa=0x800000 pages=4 hva=0x300000000", "errno 0"],
       ["access r 0x400000", "mmio 0x400000 r"],
       ["read 0x800000", "value 0x9"],
+    ],
+  },
+  {
+    name: "memslot: KVM_CLEAR_DIRTY_LOG refuses an unaligned first page, a range past the " +
+      "slot and a count short of its end that is not a multiple of 64 with EINVAL, a slot " +
+      "without logging with ENOENT",
+    source: CLEAR,
+    areas: ["memslot"],
+    steps: [
+      [LOGGED, "errno 0"],
+      ["slot 2 gpa=0x800000 pages=64 hva=0x200000000", "errno 0"],
+      ["dirtyclear 1 first=1 pages=64", "errno EINVAL"],
+      ["dirtyclear 1 first=0 pages=63", "errno EINVAL"],
+      ["dirtyclear 1 first=64 pages=35", "errno EINVAL"],
+      ["dirtyclear 1 first=0 pages=101", "errno EINVAL"],
+      ["dirtyclear 1 first=128 pages=0", "errno EINVAL"],
+      ["dirtyclear 1 first=64 pages=36", "errno 0"],
+      ["dirtyclear 1 first=0 pages=100", "errno 0"],
+      ["dirtyclear 1 first=64 pages=0", "errno 0"],
+      ["dirtyclear 2 first=0 pages=64", "errno ENOENT"],
+      ["dirtyclear 3 first=0 pages=64", "errno ENOENT"],
+      // The first page is checked before the slot is looked up, the id before both.
+      ["dirtyclear 3 first=1 pages=64", "errno EINVAL"],
+      ["dirtyclear 32764 first=0 pages=64", "errno EINVAL"],
+    ],
+  },
+  {
+    name: "memslot: KVM_CLEAR_DIRTY_LOG without manual protect clears the bits set since " +
+      "the last GET and re-protects their pages",
+    source: `${CLEAR}; ${WP_MASKED}`,
+    areas: ["memslot", "mmu"],
+    steps: [
+      [LOGGED, "errno 0"],
+      ...tables({ pte: "0x400067" }),
+      ["access w 0x400000 0x1", "ok"],
+      ["dirtylog 1", "bitmap 0x1"],
+      ["access w 0x400000 0x2", "ok"],
+      ["dirtyclear 1 first=0 pages=64", "errno 0"],
+      ["dirtylog 1", "bitmap 0x0"],
+      ["access w 0x400000 0x3", "ok"],
+      ["dirtylog 1", "bitmap 0x1"],
+    ],
+  },
+  {
+    name: "memslot: with manual protect KVM_GET_DIRTY_LOG reports without clearing, and " +
+      "KVM_CLEAR_DIRTY_LOG clears its range only and re-protects it",
+    source: `${CLEAR}; ${WP_MASKED}`,
+    config: { dirtyLog: { manualProtect: true } },
+    areas: ["memslot", "mmu"],
+    steps: [
+      [LOGGED, "errno 0"],
+      ...tables({ pte: "0x400067" }),
+      ["access w 0x400000 0x1", "ok"],
+      ["write 0x446000 0x1", "ok"],
+      ["dirtylog 1", "bitmap pages 0,70"],
+      ["dirtylog 1", "bitmap pages 0,70"],
+      ["access w 0x400000 0x2", "ok"],
+      ["dirtyclear 1 first=0 pages=64", "errno 0"],
+      ["dirtylog 1", "bitmap pages 70"],
+      ["access w 0x400000 0x3", "ok"],
+      ["dirtylog 1", "bitmap pages 0,70"],
+      ["dirtyclear 1 first=64 pages=36", "errno 0"],
+      ["dirtylog 1", "bitmap pages 0"],
+    ],
+  },
+  {
+    name: "memslot: with initially-all-set a newly logged slot reports every page until " +
+      "KVM_CLEAR_DIRTY_LOG clears it",
+    source: `${CLEAR}; ${INIT_SET}`,
+    config: { dirtyLog: { manualProtect: true, initiallySet: true } },
+    areas: ["memslot"],
+    steps: [
+      [LOGGED, "errno 0"],
+      ["dirtylog 1", "bitmap pages 0-99"],
+      ["dirtyclear 1 first=0 pages=64", "errno 0"],
+      ["dirtylog 1", "bitmap pages 64-99"],
+      ["write 0x401000 0x1", "ok"],
+      ["dirtylog 1", "bitmap pages 1,64-99"],
+      ["slot 1 gpa=0x400000 pages=100 hva=0x300000000", "errno 0"],
+      ["slot 1 gpa=0x400000 pages=100 hva=0x300000000 log", "errno 0"],
+      ["dirtylog 1", "bitmap pages 0-99"],
+    ],
+  },
+  {
+    name: "memslot: with initially-all-set, a page mapped writable before logging was " +
+      "turned on is logged again once its bit is cleared",
+    source: `${CLEAR}; ${INIT_SET}; ${WP_MASKED}`,
+    config: { dirtyLog: { manualProtect: true, initiallySet: true } },
+    areas: ["memslot", "mmu"],
+    steps: [
+      ["slot 1 gpa=0x400000 pages=100 hva=0x300000000", "errno 0"],
+      ...tables({ pte: "0x400067" }),
+      ["access w 0x400000 0x1", "ok"],
+      [LOGGED, "errno 0"],
+      ["access w 0x400000 0x2", "ok"],
+      ["dirtylog 1", "bitmap pages 0-99"],
+      ["dirtyclear 1 first=0 pages=100", "errno 0"],
+      ["dirtylog 1", "bitmap none"],
+      ["access w 0x400000 0x3", "ok"],
+      ["dirtylog 1", "bitmap pages 0"],
     ],
   },
 ];
