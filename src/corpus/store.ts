@@ -1195,8 +1195,9 @@ export async function removeStaleFiles(dir: string): Promise<void> {
 }
 
 /**
- * Says whether process `pid` exists, from /proc (Linux). Where there is no /proc every
- * pid counts as alive, and only age makes a temporary file stale.
+ * Says whether process `pid` exists, from /proc (Linux). Where there is no /proc, or it
+ * may not be read (Deno lets only --allow-all read /proc, and the tasks run with less),
+ * every pid counts as alive, and only age makes a temporary file stale.
  */
 async function isAlive(pid: number): Promise<boolean> {
   try {

@@ -583,10 +583,20 @@ Deno.test("store: opening a directory for writing removes dead writers' temp and
     await Deno.utime(join(base, files.oldLiveWriter), old, old);
     const f = sampleFinding(7);
     await writeFinding(dir, f);
+    // Deno lets only --allow-all read /proc: under the tasks' permissions a writer's pid
+    // cannot be checked, so its fresh temp file is kept until it is a minute old.
+    const proc = await Deno.stat("/proc/self").then(() => true, () => false);
+    if (!proc) {
+      console.log(
+        "store test: /proc is not readable with these permissions (Deno needs " +
+          "--allow-all for it): a dead writer's fresh temp file is left to the age rule",
+      );
+    }
     // pid 1 is alive and its fresh temp files are kept.
     assert.deepEqual(
       await names(base),
-      [`${f.id}.json`, files.freshNoPid, files.liveWriter].sort(),
+      [`${f.id}.json`, files.freshNoPid, files.liveWriter, ...(proc ? [] : [files.deadWriter])]
+        .sort(),
     );
   });
 });
