@@ -2,17 +2,44 @@
  * @module
  * The predicate-driven minimizer (syzkaller's `Minimize(prog, pred)`): it knows
  * nothing of why a trace fails, only that `pred` must keep holding (the caller makes
- * `pred` "diverges with the same signature"). It drops ops (ddmin: chunks, then single
- * ops), then simplifies what is left with the op table's value passes (`simplerOps`,
- * declared per op in `src/trace/ops.ts`): clears bits of written and stored values one
- * at a time (PTE attribute and reserved bits, MSR bits), makes accesses kernel reads of
- * 8 bytes at lower indexes, drops slot flags, filter entries and ctl fields, and lowers
- * counts. Multi-op and paging rewrites (`minimize_paging.ts`) fold tables, stores and
- * slots together.
+ * `pred` "diverges with the same identity"). {@linkcode minimizeTrace} is the reducer
+ * (`reduce.ts`, which documents the order every step must descend in) over these
+ * passes, cheapest tier first:
+ *
+ * 1. drop chunks of ops (ddmin: halvings and powers of two, down to single ops); a
+ *    smaller MMIO generation, alone or with the ends of a run of slot ops; two 4-byte
+ *    halves of a qword merged; memslots bisected to the fewest pages that still do; the
+ *    paging passes of `minimize_paging.ts` (table folds and level merges, memslot moves
+ *    and merges, page moves, large-leaf collapses, accesses folded into the A/D bits
+ *    they set); each op's simpler variants, the op table's value passes (bits cleared,
+ *    kernel reads, lower indexes, fewer flags, filter entries and ctl fields, lower
+ *    counts);
+ * 2. pairs of ops dropped together, direct stores folded into earlier accesses, table
+ *    pointers redirected to lower pages (each quadratic in the trace);
+ * 3. an op moved one or two places earlier with another op dropped.
+ *
+ * Every variant is proposed only where it can be smaller in the order (a 4-byte store is
+ * never widened to 8, bit 7 is set only with a frame cleared or an op dropped): the
+ * order, not a guard in the pass, is what keeps a rewrite from undoing another.
  */
-import { simplerOps } from "../src/trace/ops.ts";
 import type { Op, Trace } from "../src/trace/types.ts";
-import { lighter, pageMoves, pagingVariants, slotVariants, storeFolds } from "./minimize_paging.ts";
+import { simplerOps } from "../src/trace/ops.ts";
+import {
+  accessFolds,
+  leafCollapses,
+  pageMoves,
+  pagingVariants,
+  redirects,
+  slotVariants,
+  storeFolds,
+} from "./minimize_paging.ts";
+import {
+  fromSnapshot,
+  type Pass,
+  reduce,
+  type ReduceContext,
+  type ReduceResult,
+} from "./reduce.ts";
 
 /** Options of {@linkcode minimizeTrace}. */
 export interface MinimizeOptions {
@@ -26,9 +53,9 @@ export interface MinimizeOptions {
 export interface MinimizeResult {
   trace: Trace;
   runs: number;
+  /** The reducer's account (stop reason, proposals, per-pass figures). */
+  reduced: ReduceResult;
 }
-
-const ADDR = 0x000f_ffff_ffff_f000n;
 
 /**
  * Simpler variants of one op, most promising first; each is a valid op. The value passes
@@ -46,61 +73,188 @@ export function chunkSizes(n: number): number[] {
   return [...sizes].sort((a, b) => b - a);
 }
 
-/**
- * Rewrites that change several ops at once, each a valid trace: a slot made smaller in
- * all of its ops, two adjacent 4-byte halves of a qword merged into one 8-byte write,
- * and a table pointer redirected to a page the trace already writes (a self-map or a
- * shared table, after which the writes that built the old target can go).
- */
-export function multiOpVariants(ops: readonly Op[]): Op[][] {
-  const out: Op[][] = [];
-  const sizes = new Map<number, Set<number>>();
-  for (const op of ops) {
-    if (op.op === "slot" && op.pages > 0) {
-      let set = sizes.get(op.id);
-      if (set === undefined) sizes.set(op.id, set = new Set());
-      set.add(op.pages);
+const withOps = (t: Trace, ops: Op[]): Trace => ({ ...t, ops });
+
+/** ddmin-style removal: chunks of decreasing size, from the end. */
+function* dropChunks(ctx: ReduceContext): Generator<Trace> {
+  for (const chunk of chunkSizes(ctx.trace.ops.length)) {
+    for (let start = ctx.trace.ops.length - chunk; start >= 0; start -= chunk) {
+      const ops = ctx.trace.ops;
+      if (start + chunk > ops.length || ops.length <= chunk) continue;
+      yield withOps(ctx.trace, ops.slice(0, start).concat(ops.slice(start + chunk)));
     }
   }
-  for (const [id, set] of sizes) {
-    for (const from of set) {
-      for (const to of [1, 16, 64, 512]) {
-        if (to >= from) continue;
-        out.push(
-          ops.map((op) =>
-            op.op === "slot" && op.id === id && op.pages === from ? { ...op, pages: to } : op
-          ),
-        );
+}
+
+/** The longest run of consecutive slot ops: `[start, end)`. */
+function longestSlotRun(ops: readonly Op[]): [number, number] {
+  let best: [number, number] = [0, 0];
+  for (let i = 0; i < ops.length;) {
+    let j = i;
+    while (j < ops.length && ops[j]!.op === "slot") j++;
+    if (j - i > best[1] - best[0]) best = [i, j];
+    i = j === i ? i + 1 : j;
+  }
+  return best;
+}
+
+/**
+ * A smaller MMIO generation, from 2 bits up: fewer memslot updates reach its
+ * wraparound (or, in the core's scaled MMIO-spte layout, alias), so with it the start
+ * or the end of the longest run of slot ops may go too (each op alone breaks the
+ * generation's timing).
+ */
+function* generation(ctx: ReduceContext): Generator<Trace> {
+  const at = ctx.accepted;
+  for (let bits = 2; bits < ctx.trace.config.mmioGenBits; bits++) {
+    const t = ctx.trace;
+    const config = { ...t.config, mmioGenBits: bits };
+    yield { ...t, config };
+    const [start, end] = longestSlotRun(t.ops);
+    for (let k = 1; k < end - start; k++) {
+      for (
+        const ops of [
+          t.ops.slice(0, start).concat(t.ops.slice(start + k)),
+          t.ops.slice(0, end - k).concat(t.ops.slice(end)),
+        ]
+      ) {
+        if (ctx.accepted !== at) return;
+        yield { ...t, config, ops };
       }
     }
+    if (ctx.accepted !== at) return;
   }
-  for (let i = 0; i + 1 < ops.length; i++) {
+}
+
+/**
+ * Each op's simpler variants, in order; after one is taken, the rest of the new op's
+ * list from the same place (the ones before it were refused on this op already).
+ */
+function* values(ctx: ReduceContext): Generator<Trace> {
+  for (let i = 0; i < ctx.trace.ops.length; i++) {
+    for (let j = 0;;) {
+      const variants = simplerOps(ctx.trace.ops[i]!);
+      if (j >= variants.length) break;
+      const ops = ctx.trace.ops.slice();
+      ops[i] = variants[j]!;
+      const at = ctx.accepted;
+      yield withOps(ctx.trace, ops);
+      // Taken: the list is the new op's, without the variant taken; refused: the next.
+      if (ctx.accepted === at) j++;
+    }
+  }
+}
+
+/** Two adjacent 4-byte writes of the halves of one qword merged into one 8-byte write. */
+function* mergeHalves(ctx: ReduceContext): Generator<Trace> {
+  for (let i = 0; i + 1 < ctx.trace.ops.length; i++) {
+    const ops = ctx.trace.ops;
     const a = ops[i]!;
     const b = ops[i + 1]!;
     if (a.op !== "write" || b.op !== "write" || a.size !== 4 || b.size !== 4) continue;
     const [lo, hi] = a.gpa < b.gpa ? [a, b] : [b, a];
     if (hi.gpa !== lo.gpa + 4n || (lo.gpa & 7n) !== 0n) continue;
     const merged: Op = { op: "write", gpa: lo.gpa, size: 8, value: (hi.value << 32n) | lo.value };
-    out.push([...ops.slice(0, i), merged, ...ops.slice(i + 2)]);
+    yield withOps(ctx.trace, [...ops.slice(0, i), merged, ...ops.slice(i + 2)]);
   }
-  const pages: bigint[] = [];
-  for (const op of ops) {
-    if (op.op === "write" && !pages.includes(op.gpa & ~0xfffn)) pages.push(op.gpa & ~0xfffn);
+}
+
+/**
+ * Each memslot size bisected down to the fewest pages that still do (a slot that
+ * works is assumed to work larger): every slot op of that id and size changes.
+ */
+function* slotSizes(ctx: ReduceContext): Generator<Trace> {
+  const sizes: [number, number][] = [];
+  for (const op of ctx.trace.ops) {
+    if (
+      op.op === "slot" && op.pages > 1 && !sizes.some(([i, p]) => i === op.id && p === op.pages)
+    ) {
+      sizes.push([op.id, op.pages]);
+    }
   }
-  if (pages.length <= 12) {
-    ops.forEach((op, i) => {
-      if (op.op !== "write" || op.size !== 8 || (op.value & 1n) === 0n) return;
-      for (const page of pages) {
-        // Only downwards: two pages that both work would otherwise swap forever.
-        if (page >= (op.value & ADDR)) continue;
-        const copy = ops.slice();
-        copy[i] = { ...op, value: (op.value & ~ADDR) | page };
-        out.push(copy);
+  const resize = (id: number, from: number, to: number) =>
+    withOps(
+      ctx.trace,
+      ctx.trace.ops.map((op) =>
+        op.op === "slot" && op.id === id && op.pages === from ? { ...op, pages: to } : op
+      ),
+    );
+  for (const [id, pages] of sizes) {
+    // Invariant: `hi` pages hold (the current size), `lo` pages did not (or are 0).
+    let lo = 0;
+    let hi = pages;
+    while (hi - lo > 1) {
+      const mid = lo === 0 ? 1 : (lo + hi) >> 1;
+      const at = ctx.accepted;
+      yield resize(id, hi, mid);
+      if (ctx.accepted !== at) hi = mid;
+      else lo = mid;
+    }
+  }
+}
+
+/** Pairs of ops that only matter together (a slot created and deleted again). */
+function* dropPairs(ctx: ReduceContext): Generator<Trace> {
+  for (let i = ctx.trace.ops.length - 2; i >= 0; i--) {
+    const at = ctx.accepted;
+    for (let j = ctx.trace.ops.length - 1; j > i && ctx.accepted === at; j--) {
+      const ops = ctx.trace.ops;
+      if (j >= ops.length || ops.length <= 2) continue;
+      yield withOps(ctx.trace, ops.filter((_, k) => k !== i && k !== j));
+    }
+  }
+}
+
+/**
+ * An op moved one or two places earlier so that another one can go (an unlink that a
+ * same-value write does too, once it comes before the CR3 load).
+ */
+function moveAndDrop(t: Trace): Trace[] {
+  const out: Trace[] = [];
+  const ops = t.ops;
+  for (let i = 1; i < ops.length; i++) {
+    for (let j = i - 1; j >= Math.max(0, i - 2); j--) {
+      const moved = [...ops.slice(0, j), ops[i]!, ...ops.slice(j, i), ...ops.slice(i + 1)];
+      for (let k = 0; k < moved.length; k++) {
+        if (k !== j) out.push(withOps(t, moved.filter((_, x) => x !== k)));
       }
-    });
+    }
   }
   return out;
 }
+
+/** A pass over whole-trace rewrites of one snapshot (it ends when one is taken). */
+function snapshot(name: string, build: (t: Trace) => Iterable<Op[]>): Pass {
+  return {
+    name,
+    propose: (ctx) =>
+      fromSnapshot(ctx, function* (t) {
+        for (const ops of build(t)) yield withOps(t, ops);
+      }),
+  };
+}
+
+/** The passes of {@linkcode minimizeTrace}, by tier (module doc). */
+export const MINIMIZE_TIERS: readonly (readonly Pass[])[] = [
+  [
+    { name: "drop-chunks", propose: dropChunks },
+    { name: "generation", propose: generation },
+    { name: "merge-halves", propose: mergeHalves },
+    { name: "slot-sizes", propose: slotSizes },
+    snapshot("paging-folds", pagingVariants),
+    snapshot("slot-moves", (t) => slotVariants(t.ops)),
+    snapshot("page-moves", (t) => pageMoves(t.ops)),
+    snapshot("leaf-collapses", leafCollapses),
+    snapshot("access-folds", accessFolds),
+    { name: "values", propose: values },
+  ],
+  [
+    { name: "drop-pairs", propose: dropPairs },
+    snapshot("store-folds", storeFolds),
+    snapshot("redirects", redirects),
+  ],
+  [{ name: "move-and-drop", propose: (ctx) => fromSnapshot(ctx, moveAndDrop) }],
+];
 
 /** Minimizes `trace` while `pred` holds; `pred(trace)` must hold on entry. */
 export function minimizeTrace(
@@ -108,178 +262,6 @@ export function minimizeTrace(
   pred: (t: Trace) => boolean,
   options: MinimizeOptions = {},
 ): MinimizeResult {
-  const maxRuns = options.maxRuns ?? 5000;
-  const deadline = options.deadline ?? Infinity;
-  let runs = 0;
-  const out = () => runs >= maxRuns || performance.now() > deadline;
-  let ops = trace.ops;
-  let config = trace.config;
-  const test = (candidate: Op[]) => {
-    runs++;
-    return pred({ ...trace, config, ops: candidate });
-  };
-  // ddmin-style removal: chunks of decreasing size, repeated until nothing goes.
-  const ddmin = (): boolean => {
-    let any = false;
-    let changed = true;
-    while (changed && !out()) {
-      changed = false;
-      for (const chunk of chunkSizes(ops.length)) {
-        if (out()) break;
-        for (let start = ops.length - chunk; start >= 0 && !out(); start -= chunk) {
-          const candidate = ops.slice(0, start).concat(ops.slice(start + chunk));
-          if (candidate.length > 0 && test(candidate)) {
-            ops = candidate;
-            changed = any = true;
-          }
-        }
-      }
-    }
-    return any;
-  };
-  // A smaller MMIO generation: fewer memslot updates reach its wraparound.
-  const smallerGen = (): boolean => {
-    for (let bits = 2; bits < config.mmioGenBits && !out(); bits++) {
-      const smaller = { ...config, mmioGenBits: bits };
-      runs++;
-      if (pred({ ...trace, config: smaller, ops })) {
-        config = smaller;
-        return true;
-      }
-      // A smaller generation wraps (or, in the core's scaled MMIO-spte layout, aliases)
-      // after fewer updates: drop the start or the end of the longest run of consecutive
-      // slot ops along with it (each op alone breaks the generation's timing).
-      let best = { start: 0, length: 0 };
-      for (let i = 0; i < ops.length;) {
-        let j = i;
-        while (j < ops.length && ops[j]!.op === "slot") j++;
-        if (j - i > best.length) best = { start: i, length: j - i };
-        i = j === i ? i + 1 : j;
-      }
-      const end = best.start + best.length;
-      for (let k = 1; k < best.length && !out(); k++) {
-        for (
-          const candidate of [
-            ops.slice(0, best.start).concat(ops.slice(best.start + k)),
-            ops.slice(0, end - k).concat(ops.slice(end)),
-          ]
-        ) {
-          runs++;
-          if (pred({ ...trace, config: smaller, ops: candidate })) {
-            config = smaller;
-            ops = candidate;
-            return true;
-          }
-        }
-      }
-    }
-    return false;
-  };
-  // Pairs of ops that only matter together (a slot created and deleted again).
-  const pairs = (): boolean => {
-    if (ops.length > 40) return false;
-    let any = false;
-    for (let i = ops.length - 2; i >= 0 && !out(); i--) {
-      for (let j = ops.length - 1; j > i && !out(); j--) {
-        if (j >= ops.length) continue;
-        const candidate = ops.filter((_, k) => k !== i && k !== j);
-        if (candidate.length > 0 && test(candidate)) {
-          ops = candidate;
-          any = true;
-          break;
-        }
-      }
-    }
-    return any;
-  };
-  // An op moved one or two places earlier so that another one can go (an unlink that a
-  // same-value write does too, once it comes before the CR3 load). Only the shorter
-  // result is taken, so this cannot cycle.
-  const moves = (): boolean => {
-    if (ops.length > 24) return false;
-    for (let i = 1; i < ops.length && !out(); i++) {
-      for (let j = i - 1; j >= Math.max(0, i - 2) && !out(); j--) {
-        const moved = [...ops.slice(0, j), ops[i]!, ...ops.slice(j, i), ...ops.slice(i + 1)];
-        for (let k = 0; k < moved.length && !out(); k++) {
-          if (k === j) continue;
-          const candidate = moved.filter((_, x) => x !== k);
-          if (test(candidate)) {
-            ops = candidate;
-            return true;
-          }
-        }
-      }
-    }
-    return false;
-  };
-  const multi = (): boolean => {
-    let any = false;
-    let changed = true;
-    while (changed && !out()) {
-      changed = false;
-      for (const candidate of [...multiOpVariants(ops), ...storeFolds(ops)]) {
-        if (out()) break;
-        if (test(candidate)) {
-          ops = candidate;
-          changed = any = true;
-          break;
-        }
-      }
-    }
-    return any;
-  };
-  // Paging and memslot rewrites (fold a table into its parent, merge two self-referencing
-  // levels, move a slot to gpa 0 or onto another): each must make the trace lighter, so
-  // the loop ends.
-  const paging = (): boolean => {
-    let any = false;
-    let changed = true;
-    while (changed && !out()) {
-      changed = false;
-      for (const candidate of [...pagingVariants(ops), ...slotVariants(ops), ...pageMoves(ops)]) {
-        if (out()) break;
-        if (lighter(candidate, ops) && test(candidate)) {
-          ops = candidate;
-          changed = any = true;
-          break;
-        }
-      }
-    }
-    return any;
-  };
-  // Value simplification, op by op, to a fixed point.
-  const simplify = (): boolean => {
-    let any = false;
-    let changed = true;
-    while (changed && !out()) {
-      changed = false;
-      for (let i = 0; i < ops.length && !out(); i++) {
-        for (const simpler of simplerOps(ops[i]!)) {
-          if (out()) break;
-          const candidate = ops.slice();
-          candidate[i] = simpler;
-          if (test(candidate)) {
-            ops = candidate;
-            changed = any = true;
-            break;
-          }
-        }
-      }
-    }
-    return any;
-  };
-  // Each pass can open the way for another (a redirected pointer frees the writes
-  // behind its old target; a smaller generation frees toggles), so repeat them all.
-  let round = true;
-  while (round && !out()) {
-    round = false;
-    if (ddmin()) round = true;
-    if (smallerGen()) round = true;
-    if (pairs()) round = true;
-    if (!round && moves()) round = true;
-    if (multi()) round = true;
-    if (paging()) round = true;
-    if (simplify()) round = true;
-  }
-  return { trace: { ...trace, config, ops }, runs };
+  const reduced = reduce(trace, pred, MINIMIZE_TIERS, options);
+  return { trace: reduced.trace, runs: reduced.runs, reduced };
 }

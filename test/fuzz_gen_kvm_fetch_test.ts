@@ -42,9 +42,10 @@ Deno.test("fuzz: kvm mode only adds ops in front of fetches, from the same choic
       .length;
     fetches += plain.ops.filter((o) => o.op === "access" && o.kind === "fetch").length;
   }
-  // Fetches at gvas the generator believes unmapped, at MMIO or at its page tables get no
-  // ret; the rest (about a third here) do.
-  assert.ok(fetches > 50 && added - loads > fetches / 5, `${added} added for ${fetches} fetches`);
+  // Fetches at gvas the generator believes unmapped (tables outside every slot
+  // included: the walk faults not-present there), at MMIO or at its page tables get no
+  // ret; the rest (about a fifth here) do.
+  assert.ok(fetches > 50 && added - loads > fetches / 6, `${added} added for ${fetches} fetches`);
   assert.ok(loads > 0, "no A-bit load was ever needed");
   // The ret lies at the fetch's page offset (in the frame the generator believes).
   for (let r = 0; r < 100; r++) {

@@ -8,8 +8,9 @@ import { generateRun } from "../fuzz/generate.ts";
 import { genLargeTouch, genMap, genRelink, genRewrite, genSetup } from "../fuzz/gen/mmu.ts";
 import { genChurn } from "../fuzz/gen/memslot.ts";
 import { World } from "../fuzz/gen/world.ts";
-import { chunkSizes, minimizeTrace, multiOpVariants } from "../fuzz/minimize.ts";
-import { memoryBefore, walksAt } from "../fuzz/minimize_paging.ts";
+import { chunkSizes, MINIMIZE_TIERS, minimizeTrace } from "../fuzz/minimize.ts";
+import { proposalsOf } from "../fuzz/reduce.ts";
+import { modelBefore, redirects, walksAt } from "../fuzz/minimize_paging.ts";
 import { Sfc32 } from "../fuzz/rng.ts";
 import { RandomSource } from "../fuzz/source.ts";
 import { coreFactory } from "../src/core/mod.ts";
@@ -73,13 +74,12 @@ Deno.test("fuzz: relink unlinks and links again, or aliases a table of the path"
     // Alias: the last two accesses walk through an entry the tail wrote, holding the value
     // of another entry of the same table (a second path to the same lower table).
     const last = out.length - 1;
-    const steps = walksAt(out).get(last)!;
-    const mem = memoryBefore(out, before);
+    const steps = walksAt({ config: w.config, ops: out }).get(last)!.steps;
+    const mem = modelBefore({ config: w.config, ops: out }, before);
     const alias = steps.find((st) =>
       writes.some((wr) => wr.gpa === st.entry) && st.level > 1 &&
-      [...mem].some(([gpa, v]) =>
-        v === st.value && gpa !== st.entry && (gpa & ~0xfffn) === st.table
-      )
+      Array.from({ length: 512 }, (_, j) => st.table + BigInt(j * 8))
+        .some((gpa) => gpa !== st.entry && mem.entry(gpa) === st.value)
     );
     if (alias !== undefined && steps.length === 4) aliased++;
     // The PTE changed by a guest store through a mapping of its own table.
@@ -158,7 +158,13 @@ Deno.test("fuzz: multi-op rewrites shrink slots, merge halves and redirect table
     { op: "write", gpa: 0x2000n, size: 8, value: 0x3007n },
     { op: "slot", id: 1, gpa: 0x20_0000n, pages: 0, hva, flags: [] },
   ];
-  const v = multiOpVariants(ops);
+  const t: Trace = { format: "shadowfuzz.trace/1", config: defaultConfig(), ops };
+  const pass = (name: string) => MINIMIZE_TIERS.flat().find((p) => p.name === name)!;
+  const v = [
+    ...proposalsOf(pass("slot-sizes"), t).map((c) => c.ops),
+    ...proposalsOf(pass("merge-halves"), t).map((c) => c.ops),
+    ...redirects(t),
+  ];
   assert.ok(
     v.some((c) =>
       c[0]!.op === "slot" && c[0]!.pages === 1 && c[4]!.op === "slot" && c[4]!.pages === 0

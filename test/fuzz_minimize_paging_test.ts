@@ -6,13 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { minimizeTrace } from "../fuzz/minimize.ts";
-import {
-  memoryBefore,
-  pageMoves,
-  slotVariants,
-  storeFolds,
-  walk,
-} from "../fuzz/minimize_paging.ts";
+import { modelBefore, pageMoves, slotVariants, storeFolds } from "../fuzz/minimize_paging.ts";
 import { signatureOf } from "../fuzz/identity.ts";
 import { coreFactory } from "../src/core/mod.ts";
 import { diffTrace } from "../src/diff.ts";
@@ -61,7 +55,7 @@ Deno.test("fuzz: the minimizer folds a 4-level path onto self-referencing entrie
   assert.equal(writes.length, 3);
   const access = m.trace.ops.at(-1)!;
   assert.ok(access.op === "access");
-  const steps = walk(memoryBefore(m.trace.ops, m.trace.ops.length - 1), 0n, access.gva);
+  const steps = modelBefore(m.trace, m.trace.ops.length - 1).walk(access.gva).steps;
   assert.equal(steps.length, 4);
   assert.equal(new Set(steps.map((s) => s.table)).size, 1);
 });
@@ -80,15 +74,15 @@ Deno.test("fuzz: two slots merge into one over both ranges, created where the fi
 });
 
 Deno.test("fuzz: a direct store after an access folds into the access as a guest store", () => {
-  const ops = trace([
+  const t = trace([
     "slot 0 gpa=0x0 pages=64 hva=0x100000000",
     "write 0x0 0x1",
     "write 0x8 0x5001",
     "write 0x5008 0x9001",
     "access r 0x201000",
     "write 0x5008 0x3",
-  ]).ops;
-  const variants = storeFolds(ops).map((v) => v.map(formatOp));
+  ]);
+  const variants = storeFolds(t).map((v) => v.map(formatOp));
   // The leaf of 0x201000 (entry 0x5008) points at the stored page; the access stores.
   const folded = [
     "slot 0 gpa=0x0 pages=64 hva=0x100000000",
@@ -108,7 +102,7 @@ Deno.test("fuzz: a direct store after an access folds into the access as a guest
   ];
   assert.ok(variants.some((v) => v.join("\n") === writable.join("\n")), writable.join("\n"));
   // Only pairs of an access and a later write are folded.
-  assert.deepEqual(storeFolds(ops.slice(0, 5)), []);
+  assert.deepEqual(storeFolds({ ...t, ops: t.ops.slice(0, 5) }), []);
 });
 
 Deno.test("fuzz: a relink through an alias minimizes to the 8-op guest-store form", () => {

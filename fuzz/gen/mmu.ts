@@ -536,19 +536,12 @@ export function genLargeTouch(src: Source, world: World, out: Op[]): void {
   if (!chance(src, 20)) log();
 }
 
-/** The entries on the believed walk of `gva` from the root, level 4 first. */
+/**
+ * The entries on the believed walk of `gva` from the root, level 4 first (the shared
+ * paging view: a table outside every slot, or a reserved PS bit, ends it).
+ */
 function walkEntries(world: World, gva: bigint): WEntry[] {
-  const path: WEntry[] = [];
-  let table = world.root;
-  for (let level = 4; level >= 1 && table >= 0; level--) {
-    const shift = BigInt(levelShift(level));
-    const e = world.entries.get((BigInt(table) << 12n) + ((gva >> shift) & 511n) * 8n);
-    if (e === undefined || (e.value & P) === 0n) break;
-    path.push(e);
-    if (level === 1 || (e.value & PS) !== 0n) break;
-    table = Number((e.value & ADDR) >> 12n);
-  }
-  return path;
+  return world.walk(gva).steps.map((s) => world.entries.get(s.entry)!);
 }
 
 /**

@@ -12,6 +12,7 @@
 import type { Config, Op, SlotFlag } from "../../src/trace/types.ts";
 import { PTE_ADDR_MASK } from "../../src/x86/paging.ts";
 import type { Source } from "../source.ts";
+import { type PagingView, type Walk, walk } from "./paging.ts";
 
 /** A source of only the simplest decision (0), until a step sets its own. */
 const ZERO: Source = { int: () => 0 };
@@ -61,8 +62,8 @@ export const NR_AS = 2;
 /** How many recent addresses each pool keeps (small pools make collisions likely). */
 const POOL = 16;
 
-/** The generator's world. */
-export class World {
+/** The generator's world; as a {@linkcode PagingView}, the entries it believes it wrote. */
+export class World implements PagingView {
   readonly config: Config;
   readonly slots: WSlot[] = [];
   /** Slot ids used so far (deleted ones included), to re-create over old ones. */
@@ -120,6 +121,22 @@ export class World {
       if (s.id >>> 16 === 0 && gfn >= s.gfn && gfn < s.gfn + s.pages) return s;
     }
     return undefined;
+  }
+
+  get gbPages(): boolean {
+    return this.config.gbPages;
+  }
+
+  /** The entry the generator wrote at `gpa` (0 if none), or null outside every slot. */
+  entry(gpa: bigint): bigint | null {
+    if (this.slotAt(Number(gpa >> 12n)) === undefined) return null;
+    return this.entries.get(gpa)?.value ?? 0n;
+  }
+
+  /** The believed walk of `gva` from the root table (a walk of nothing before a root). */
+  walk(gva: bigint): Walk {
+    if (this.root < 0) return { steps: [], end: "absent" };
+    return walk(this, BigInt(this.root) << 12n, gva);
   }
 
   slotById(id: number): WSlot | undefined {

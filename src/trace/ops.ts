@@ -250,31 +250,6 @@ const CLEAR_BITS: readonly bigint[] = [
 
 /** The frame bits of a 4-level paging entry, 51:12 (SDM vol. 3A tables 4-15..4-20). */
 const FRAME = 0x000f_ffff_ffff_f000n;
-/** Bit 0 (present) and bit 7 (page size) of a paging entry. */
-const PRESENT_AND_PS = 0x81n;
-
-/**
- * A stored table pointer made a large leaf (1 GiB, then 2 MiB aligned, then at frame 0):
- * the tables below it can then go. Not from frame 0 (clearing bit 7 again would undo it
- * forever), and only when the frame gets simpler.
- */
-function toLargeLeaf<O extends { gpa: bigint; size: number; value: bigint }>(op: O): O[] {
-  const qword = op.size === 8 || (op.size === 4 && (op.gpa & 7n) === 0n);
-  if (!qword || (op.value & PRESENT_AND_PS) !== 1n || (op.value & FRAME) === 0n) return [];
-  const out: O[] = [];
-  for (const align of [0x3fff_ffffn, 0x1f_ffffn]) {
-    const value = (op.value & ~(FRAME & align)) | 0x80n;
-    if ((value & FRAME) !== (op.value & FRAME)) out.push({ ...op, value });
-  }
-  out.push({ ...op, value: (op.value & ~FRAME) | 0x80n });
-  return out;
-}
-
-/** An aligned 4-byte store (a PTE's low half) written as the whole qword (the default size). */
-function toQword<O extends { gpa: bigint; size: Size }>(op: O): O[] {
-  return op.size === 4 && (op.gpa & 7n) === 0n ? [{ ...op, size: 8 }] : [];
-}
-
 /** A fetch or store made a load (a store's value goes). */
 function toLoad<O extends { kind: AccessKind; value?: bigint }>(op: O): O[] {
   if (op.kind === "read") return [];
@@ -339,7 +314,9 @@ const write = defineOp({
   },
   text: [{ pos: "gpa" }, { pos: "value" }, { key: "size" }],
   check: ["gpa", "size", inPage("gpa"), "value"],
-  simplify: [toLargeLeaf, clearBits("value", CLEAR_BITS), toQword],
+  // No large-leaf or widening variants: they grow the value in the reducer's order
+  // (fuzz/reduce.ts); the paging pass makes large leaves where the walk allows them.
+  simplify: [clearBits("value", CLEAR_BITS)],
 });
 
 const read = defineOp({
