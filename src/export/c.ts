@@ -17,6 +17,7 @@ import { KVM_WATCHDOG_MS, KVM_WATCHDOG_OPS } from "../kvm/backend.ts";
 import { plausibleSlot } from "../kvm/constraints.ts";
 import { HvaMap } from "../kvm/hva.ts";
 import * as L from "../kvm/layout.ts";
+import { ctlWords, sizeIndex } from "../kvm/layout.ts";
 import * as U from "../kvm/uapi.ts";
 import { formatOp, formatOutcome, formatPermitted } from "../trace/text.ts";
 import type { Config, CtlOp, Op, Outcome, PageRuns } from "../trace/types.ts";
@@ -65,28 +66,6 @@ function commentText(s: string): string {
 
 function u64(v: bigint): string {
   return `0x${BigInt.asUintN(64, v).toString(16)}ULL`;
-}
-
-/** log2 of an access size: the offset of its routine from K_LOAD / K_STORE / U_*. */
-function sizeIndex(size: number): number {
-  return size === 1 ? 0 : size === 2 ? 1 : size === 4 ? 2 : 3;
-}
-
-/** The agent's ctl mask and value words (agent.S op_ctl; backend.ts ctlWords). */
-function ctlWords(op: CtlOp): [bigint, bigint] {
-  let mask = 0n, value = 0n;
-  const put = (bit: number, v: boolean | undefined) => {
-    if (v === undefined) return;
-    mask |= 1n << BigInt(bit);
-    if (v) value |= 1n << BigInt(bit);
-  };
-  put(L.CTL_WP, op.wp);
-  put(L.CTL_SMEP, op.smep);
-  put(L.CTL_SMAP, op.smap);
-  put(L.CTL_NX, op.nx);
-  put(L.CTL_AC, op.ac);
-  put(L.CTL_PCE, op.pce);
-  return [mask, value];
 }
 
 /** The four ASCII bytes of `s` as a little-endian CPUID register. */

@@ -10,6 +10,7 @@ import type { Config, CtlOp, Errno, Op, Outcome } from "../trace/types.ts";
 import { PAGE_SIZE, PTE_ADDR_MASK } from "../x86/paging.ts";
 import { KvmConstraintError, plausibleSlot, staticViolation } from "./constraints.ts";
 import * as L from "./layout.ts";
+import { ctlWords, sizeIndex } from "./layout.ts";
 import { ERRNO_NAMES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "./uapi.ts";
 import { kvmConfigMismatch } from "./capabilities.ts";
 import { HvaMap } from "./hva.ts";
@@ -67,11 +68,6 @@ const PTE_P = 1n, PTE_U = 4n, PTE_A = 0x20n, PTE_PS = 0x80n, PTE_NX = 1n << 63n;
 const PTE_ADDR = 0x000f_ffff_ffff_f000n;
 /** The byte a fetch target must hold: RET (near, C3; SDM vol. 2B RET). */
 const RET = 0xc3;
-
-/** log2 of an access size: the offset of its routine from K_LOAD / K_STORE / U_*. */
-function sizeIndex(size: number): number {
-  return size === 1 ? 0 : size === 2 ? 1 : size === 4 ? 2 : 3;
-}
 
 const PAGE = BigInt(PAGE_SIZE);
 /** The largest KVM_CLEAR_DIRTY_LOG bitmap the backend allocates: 64 MiB (2^29 pages). */
@@ -963,23 +959,6 @@ export class KvmBackend implements Backend {
     }
     return { crash: `kvm: the agent left status ${status}` };
   }
-}
-
-/** The agent's ctl mask and value words (agent.S op_ctl). */
-function ctlWords(op: CtlOp): [bigint, bigint] {
-  let mask = 0n, value = 0n;
-  const put = (bit: number, v: boolean | undefined) => {
-    if (v === undefined) return;
-    mask |= 1n << BigInt(bit);
-    if (v) value |= 1n << BigInt(bit);
-  };
-  put(L.CTL_WP, op.wp);
-  put(L.CTL_SMEP, op.smep);
-  put(L.CTL_SMAP, op.smap);
-  put(L.CTL_NX, op.nx);
-  put(L.CTL_AC, op.ac);
-  put(L.CTL_PCE, op.pce);
-  return [mask, value];
 }
 
 function bigintJson(_k: string, v: unknown): unknown {

@@ -4,6 +4,7 @@
  * alone (README.md in this folder explains the choices). The offsets inside the agent
  * region match `agent/agent.S`.
  */
+import type { CtlOp } from "../trace/types.ts";
 
 /**
  * The memslot of the agent's memory (address space 0). Not 32763: the highest valid
@@ -157,3 +158,25 @@ export const CTL_PCE = 5;
  */
 export const HVA_WINDOW_START = 0x1_0000_0000n;
 export const HVA_WINDOW_END = 0x100_0000_0000n;
+
+/** log2 of an access size: the offset of its routine from K_LOAD / K_STORE / U_*. */
+export function sizeIndex(size: number): number {
+  return size === 1 ? 0 : size === 2 ? 1 : size === 4 ? 2 : 3;
+}
+
+/** The agent's ctl mask and value words (agent.S op_ctl). */
+export function ctlWords(op: CtlOp): [bigint, bigint] {
+  let mask = 0n, value = 0n;
+  const put = (bit: number, v: boolean | undefined) => {
+    if (v === undefined) return;
+    mask |= 1n << BigInt(bit);
+    if (v) value |= 1n << BigInt(bit);
+  };
+  put(CTL_WP, op.wp);
+  put(CTL_SMEP, op.smep);
+  put(CTL_SMAP, op.smap);
+  put(CTL_NX, op.nx);
+  put(CTL_AC, op.ac);
+  put(CTL_PCE, op.pce);
+  return [mask, value];
+}
