@@ -468,6 +468,11 @@ const SPTE_MAKERS: ReadonlySet<string> = new Set([
   "sync-spte-update",
 ]);
 
+/** A guest store: a `write`, or an `access` of kind write. */
+function isStore(op: Op): boolean {
+  return op.op === "write" || (op.op === "access" && op.kind === "write");
+}
+
 /** The ways a guest store can go that matter to what a dirty log reports, most specific first. */
 const STORE_PATHS: readonly string[] = [
   "spte-wp0-trick",
@@ -527,9 +532,9 @@ function originOf(d: Divergence, config: Config): string | undefined {
     // How the stores since the last dirty log (or age) went: a page the log misses was
     // written through some path that did not mark it.
     const seen = new Set<string>();
-    for (let i = history.length - 1; i >= 0 && history[i]!.op !== d.op.op; i--) {
+    for (let i = history.length - 1; i >= 0 && history[i]!.op.op !== d.op.op; i--) {
       const h = history[i]!;
-      if (h.store) { for (const e of h.events) if (STORE_PATHS.includes(e)) seen.add(e); }
+      if (isStore(h.op)) { for (const e of h.events) if (STORE_PATHS.includes(e)) seen.add(e); }
     }
     // The most specific one (the list is ordered so), not all: a run's other stores vary.
     const path = STORE_PATHS.find((e) => seen.has(e));
@@ -555,9 +560,9 @@ function originOf(d: Divergence, config: Config): string | undefined {
   const wanted = status ? OVERFLOWS : COUNTING;
   for (let i = history.length - 1; i >= 0; i--) {
     const h = history[i]!;
-    if (h.op === "events") { for (const e of h.events) if (wanted.includes(e)) counted.add(e); }
-    if (counter !== undefined && h.full.op === "wrmsr" && counterOf(h.full, config) === counter) {
-      const cls = msrClass(h.full.msr, config.vendor);
+    if (h.op.op === "events") { for (const e of h.events) if (wanted.includes(e)) counted.add(e); }
+    if (counter !== undefined && h.op.op === "wrmsr" && counterOf(h.op, config) === counter) {
+      const cls = msrClass(h.op.msr, config.vendor);
       // AMD's K7 and F15H counter MSRs are one counter's aliases with one write path.
       writer = cls === "K7_PERFCTR" || cls === "F15H_PERF_CTR" ? "AMD counter" : cls;
       break;

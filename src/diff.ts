@@ -6,22 +6,13 @@
  */
 import type { Backend, BackendFactory, FindingKind, Permitted, StepResult } from "./backend.ts";
 import { ReferenceBackend } from "./reference/mod.ts";
-import type { Op, OpKind, Outcome, Trace } from "./trace/types.ts";
+import type { Op, Outcome, Trace } from "./trace/types.ts";
 
-/** One op of a diverging run as the identity sees it: its kind and its events. */
+/** One op of a diverging run as the identity sees it: the op and its events. */
 export interface HistoryEntry {
-  /** The op's kind. */
-  op: OpKind;
-  /** The op itself. */
-  full: Op;
-  /** A guest store (a `write`, or an `access` of kind write). */
-  store: boolean;
+  op: Op;
   /** The backend's named events during the op, as in {@linkcode Divergence.path}. */
   events: string[];
-}
-
-function isStore(op: Op): boolean {
-  return op.op === "write" || (op.op === "access" && op.kind === "write");
 }
 
 /** Where and how a backend disagreed with the reference. */
@@ -149,7 +140,7 @@ function pathOf(
     for (let i = 0; i <= index; i++) {
       const op = trace.ops[i]!;
       if ((again.supports?.(op) ?? null) !== null) {
-        history.push({ op: op.op, full: op, store: isStore(op), events: [] });
+        history.push({ op, events: [] });
         continue;
       }
       ran.push(i);
@@ -160,12 +151,7 @@ function pathOf(
         if (i < index) return undefined;
       }
       const after = again.coverage!;
-      history.push({
-        op: op.op,
-        full: op,
-        store: isStore(op),
-        events: movedEvents(before, after, names),
-      });
+      history.push({ op, events: movedEvents(before, after, names) });
       before = after.slice();
     }
     const serial = again.origin?.() ?? null;
