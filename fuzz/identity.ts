@@ -689,7 +689,7 @@ export function explainDeviation(
 ): string | undefined {
   if (factory.name !== "core") return undefined;
   const explains = (fix: string[]) => {
-    const r = diffTrace(trace, factory, { ...diff, fix });
+    const r = diffTrace(trace, factory, { ...diff, fix, path: false });
     return r.divergence === null || r.divergence.index > d.index;
   };
   const names = candidateDeviations(d);

@@ -10,6 +10,7 @@ import type { Op, Outcome, Trace } from "./trace/types.ts";
 
 /** One op of a diverging run as the identity sees it: the op and its events. */
 export interface HistoryEntry {
+  /** The op. */
   op: Op;
   /** The backend's named events during the op, as in {@linkcode Divergence.path}. */
   events: string[];
@@ -57,6 +58,11 @@ export interface DiffOptions {
   inject?: readonly string[];
   /** Known deviations to correct in the backend (core only; `BackendOptions.fix`). */
   fix?: readonly string[];
+  /**
+   * Read the diverging op's path and history (default true). A caller that asks only
+   * whether or where a trace diverges (the known-deviation check) saves the rerun.
+   */
+  path?: boolean;
   /** Run the backend's `audit()` after every op. */
   audit?: boolean;
 }
@@ -182,7 +188,9 @@ export function diffTrace(
   let skipIndex: number | undefined;
   let site: string | undefined;
   const diverged = (d: Divergence): Divergence => {
-    const info = pathOf(trace, factory, options, backend, d.index);
+    const info = options.path === false
+      ? undefined
+      : pathOf(trace, factory, options, backend, d.index);
     if (info !== undefined) {
       d.path = info.path;
       if (info.history !== undefined) d.history = info.history;
