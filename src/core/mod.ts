@@ -6,17 +6,9 @@
  * the access path (a shared BigUint64Array splits 64-bit values into halves).
  */
 import type { Backend, BackendFactory, BackendOptions } from "../backend.ts";
-import type {
-  AccessOp,
-  Config,
-  CtlOp,
-  Errno,
-  Op,
-  Outcome,
-  PageRuns,
-  SlotOp,
-} from "../trace/types.ts";
+import type { AccessOp, Config, CtlOp, Errno, Op, Outcome, SlotOp } from "../trace/types.ts";
 import { PFERR_FETCH, PFERR_USER, PFERR_WRITE, PTE_ADDR_MASK_LO } from "../x86/paging.ts";
+import { pageRunsOf } from "../trace/pages.ts";
 import { Cov, COVERAGE_NAMES } from "./coverage.ts";
 import { SparseMemory } from "./memory.ts";
 import { KVM_USER_MEM_SLOTS, type MemslotHooks, Memslots, SLOT_LOG, SLOT_RO } from "./memslots.ts";
@@ -38,20 +30,6 @@ export const CORE_COVERAGE_NAMES: readonly string[] = [
   ...COVERAGE_NAMES,
   ...CorePmu.COVERAGE_NAMES.map((n) => `pmu:${n}`),
 ];
-
-/**
- * The dirty-log and age outcome form of ascending page indices: runs of consecutive
- * pages. As long as the list, whatever the slot's size.
- */
-export function pagesToRuns(pages: readonly number[]): PageRuns {
-  const runs: [number, number][] = [];
-  for (const p of pages) {
-    const last = runs[runs.length - 1];
-    if (last !== undefined && last[1] + 1 === p) last[1] = p;
-    else runs.push([p, p]);
-  }
-  return runs;
-}
 
 export class CoreBackend implements Backend {
   readonly name = "core" as const;
@@ -196,7 +174,7 @@ export class CoreBackend implements Backend {
       case "age": {
         const gpa = this.#split(op.gpa);
         if (gpa < 0) return { young: [] };
-        return { young: pagesToRuns(this.mmu.age(Math.floor(gpa / 4096), op.pages)) };
+        return { young: pageRunsOf(this.mmu.age(Math.floor(gpa / 4096), op.pages)) };
       }
       case "wrmsr":
         return this.pmu.wrmsr(op.msr, op.value);

@@ -7,7 +7,7 @@
  * `kvm_clear_dirty_log_protect`). No caching: a gpa is looked up in the slot list on
  * every access.
  */
-import { hasPage, minusPages, unionPages } from "../trace/pages.ts";
+import { hasPage, minusPages, pageRunsOf, unionPages } from "../trace/pages.ts";
 import type { Config, DirtyClearOp, Errno, PageRuns, SlotFlag, SlotOp } from "../trace/types.ts";
 import { KVM_MAX_GPA_BITS_SHADOW, PAGE_SHIFT } from "../x86/paging.ts";
 
@@ -38,21 +38,6 @@ export type SlotChange =
   | { kind: "delete"; old: Slot }
   | { kind: "move"; old: Slot; slot: Slot }
   | { kind: "flags"; old: Slot; slot: Slot };
-
-/**
- * The outcome form of a set of page indices (any order, no repeats): runs of
- * consecutive pages, ascending.
- */
-export function pageRuns(pages: Iterable<number>): PageRuns {
-  const sorted = Array.from(pages).sort((a, b) => a - b);
-  const runs: [number, number][] = [];
-  for (const page of sorted) {
-    const last = runs[runs.length - 1];
-    if (last !== undefined && last[1] + 1 === page) last[1] = page;
-    else runs.push([page, page]);
-  }
-  return runs;
-}
 
 function hasFlag(flags: readonly SlotFlag[], flag: SlotFlag): boolean {
   return flags.includes(flag);
@@ -196,7 +181,7 @@ export class Memslots {
     if (dirty === undefined || may === undefined) return { errno: "ENOENT" };
     this.scanned += dirty.size + may.size + initial.length;
     const also = [...may].filter((page) => !dirty.has(page) && !hasPage(initial, page));
-    return { bitmap: unionPages(pageRuns(dirty), initial), dontCare: pageRuns(also) };
+    return { bitmap: unionPages(pageRunsOf(dirty), initial), dontCare: pageRunsOf(also) };
   }
 
   /**

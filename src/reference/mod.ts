@@ -20,7 +20,8 @@ import type {
 } from "../trace/types.ts";
 import { PTE_A, PTE_D } from "../x86/paging.ts";
 import { HostMemory } from "./memory.ts";
-import { Memslots, pageRuns, type Slot } from "./memslots.ts";
+import { Memslots, type Slot } from "./memslots.ts";
+import { pageRunsOf } from "../trace/pages.ts";
 import { ReferencePmu } from "./pmu.ts";
 import { InvalidationLog, makeView } from "./tlb.ts";
 import {
@@ -301,7 +302,7 @@ export class ReferenceBackend implements Backend, Oracle {
       this.#ageScanned += this.#accessed.size;
       for (const gfn of this.#accessed) if (gfn >= first && gfn < first + pages) hit.push(gfn);
     }
-    const young = pageRuns(hit.map((gfn) => gfn - first));
+    const young = pageRunsOf(hit.map((gfn) => gfn - first));
     return {
       permitted: {
         outcome: { young },
