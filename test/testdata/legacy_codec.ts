@@ -7,9 +7,9 @@
  * checks that the table gives the same JSON, text, parse results and error messages for
  * every op these accept or refuse. Nothing else imports it.
  */
-import { hex, parseHex64, U64_MAX } from "./_hex.ts";
-import type { AccessKind, CtlOp, Op as AnyOp, Size, SlotFlag } from "./types.ts";
-import { FILTER_ALLOW, FILTER_DENY, OP_KINDS as ALL_KINDS } from "./types.ts";
+import { hex, parseHex64, U64_MAX } from "../../src/trace/_hex.ts";
+import type { AccessKind, CtlOp, Op as AnyOp, Size, SlotFlag } from "../../src/trace/types.ts";
+import { FILTER_ALLOW, FILTER_DENY, OP_KINDS as ALL_KINDS } from "../../src/trace/types.ts";
 
 /** The op kinds of commit 94fad73 (kinds the table gained since are not known here). */
 export type LegacyOp = Exclude<AnyOp, { op: "dirtyclear" }>;

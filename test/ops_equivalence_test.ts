@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { arbOp, arbTrace } from "./_arbitraries.ts";
+import { arbOp, arbTrace } from "../src/trace/_arbitraries.ts";
 import {
   LEGACY_OP_KINDS,
   legacyFormatOp,
@@ -15,11 +15,11 @@ import {
   legacyOpToJson,
   legacyParseOp,
   legacyParseOpJson,
-} from "./_legacy_codec.ts";
-import { opToJson } from "./json.ts";
-import { parseOpJson } from "./parse.ts";
-import { formatOp, parseOp } from "./text.ts";
-import { type Op, OP_KINDS, type OpKind } from "./types.ts";
+} from "./testdata/legacy_codec.ts";
+import { opToJson } from "../src/trace/json.ts";
+import { parseOpJson } from "../src/trace/parse.ts";
+import { formatOp, parseOp } from "../src/trace/text.ts";
+import { type Op, OP_KINDS, type OpKind } from "../src/trace/types.ts";
 
 const LEGACY_KINDS: readonly OpKind[] = LEGACY_OP_KINDS;
 
