@@ -30,6 +30,7 @@ import type { Divergence } from "../src/diff.ts";
 import { outcomeKind } from "../src/trace/outcome.ts";
 import { formatOp } from "../src/trace/text.ts";
 import { opArea } from "../src/trace/ops.ts";
+import { msrName } from "../src/x86/decode.ts";
 import { INTEL_RDPMC_INDEX_MASK } from "../src/x86/pmu.ts";
 import { formatPageList, minusPages, NO_PAGES, pageCount, xorPages } from "../src/trace/pages.ts";
 import type { Config, Op, Outcome, PageRuns, Trace } from "../src/trace/types.ts";
@@ -204,29 +205,14 @@ function valueKind(op: Op): "pte" | "ad" | "counter" | "bits" {
 
 // ------------------------------------------------------------------ where
 
-/** The register class of an MSR (the counter index left out), e.g. `GP counter`. */
+/**
+ * The register class of an MSR: its name (`src/x86/decode.ts`) with the counter index
+ * left out (`PMC`, `PERFEVTSEL`, `K7_PERFCTR`, `PERF_GLOBAL_CTRL`), or the number for an
+ * MSR the decoder does not name.
+ */
 export function msrClass(msr: number, vendor: Config["vendor"]): string {
-  // Intel: SDM vol. 4 table 2-2; AMD: APM vol. 2 13.2 and PerfMonV2 (arch/x86/include/
-  // asm/msr-index.h names them MSR_IA32_PMC0, MSR_CORE_PERF_*, MSR_K7_*, MSR_F15H_*,
-  // MSR_AMD64_PERF_CNTR_GLOBAL_*).
-  if (msr === 0x38f) return "PERF_GLOBAL_CTRL";
-  if (msr === 0x38e) return "PERF_GLOBAL_STATUS";
-  if (msr === 0x390) return "PERF_GLOBAL_OVF_CTRL";
-  if (msr === 0x38d) return "FIXED_CTR_CTRL";
-  if (msr === 0x345) return "PERF_CAPABILITIES";
-  if (msr >= 0x309 && msr < 0x310) return "FIXED_CTR";
-  if (msr >= 0xc1 && msr < 0xc9) return "PMC";
-  if (msr >= 0x4c1 && msr < 0x4c9) return "A_PMC";
-  if (msr >= 0x186 && msr < 0x18e) return "PERFEVTSEL";
-  if (msr >= 0xc0010000 && msr < 0xc0010004) return "K7_EVNTSEL";
-  if (msr >= 0xc0010004 && msr < 0xc0010008) return "K7_PERFCTR";
-  if (msr >= 0xc0010200 && msr < 0xc0010210) {
-    return (msr & 1) === 0 ? "F15H_PERF_CTL" : "F15H_PERF_CTR";
-  }
-  if (msr === 0xc0000300) return "PERF_CNTR_GLOBAL_STATUS";
-  if (msr === 0xc0000301) return "PERF_CNTR_GLOBAL_CTL";
-  if (msr === 0xc0000302) return "PERF_CNTR_GLOBAL_STATUS_CLR";
-  return `${vendor} MSR 0x${msr.toString(16)}`;
+  const name = msrName(msr);
+  return name === null ? `${vendor} MSR 0x${msr.toString(16)}` : name.replace(/\d+$/, "");
 }
 
 /**
