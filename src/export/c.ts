@@ -20,7 +20,7 @@ import * as L from "../kvm/layout.ts";
 import { ctlWords, sizeIndex } from "../kvm/layout.ts";
 import * as U from "../kvm/uapi.ts";
 import { formatOp, formatOutcome, formatPermitted } from "../trace/text.ts";
-import type { Config, CtlOp, Op, Outcome, PageRuns } from "../trace/types.ts";
+import type { Config, Op, Outcome, PageRuns } from "../trace/types.ts";
 import {
   ENGINE_BODY,
   ENGINE_TYPES,
