@@ -4,8 +4,8 @@
  * itself and for the core (end-to-end diffed throughput per core is `fuzz --json`'s
  * `opsPerSec`). Each iteration is one 64-run slice of a fixed seed.
  */
-import { Engine } from "../fuzz/engine.ts";
-import { generateRun } from "../fuzz/generate.ts";
+import { Engine } from "../fuzz/campaign/engine.ts";
+import { generateRun } from "../fuzz/gen/generate.ts";
 import { coreFactory } from "../src/core/mod.ts";
 import { referenceFactory } from "../src/reference/mod.ts";
 

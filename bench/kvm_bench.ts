@@ -18,7 +18,7 @@ import { diffTrace } from "../src/diff.ts";
 import { closeIdleVms, KvmBackend, kvmCounters, kvmFactory } from "../src/kvm/mod.ts";
 import { kvmPvmConfig } from "../src/trace/config.ts";
 import type { Config, Trace } from "../src/trace/types.ts";
-import { generateRun } from "../fuzz/generate.ts";
+import { generateRun } from "../fuzz/gen/generate.ts";
 
 /** One mode's figures. */
 export interface KvmModeResult {

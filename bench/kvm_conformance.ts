@@ -22,8 +22,8 @@ import { kvmPvmConfig } from "../src/trace/config.ts";
 import { formatTrace } from "../src/trace/json.ts";
 import { formatOp, formatOutcome, formatPermitted } from "../src/trace/text.ts";
 import { type Config, type Op, type Trace, TRACE_FORMAT } from "../src/trace/types.ts";
-import { arbDenseOp, DENSE_SETUP } from "../fuzz/arb_dense.ts";
-import { probeWritable } from "../fuzz/usage.ts";
+import { arbDenseOp, DENSE_SETUP } from "../fuzz/gen/arb_dense.ts";
+import { probeWritable } from "../fuzz/commands/usage.ts";
 import { parseTaskArgs, TaskArgsError, taskArgsMessage } from "./args.ts";
 
 export const USAGE =

@@ -17,17 +17,17 @@ import { parseTrace } from "../src/trace/parse.ts";
 import { annotateOp, annotateOutcome, annotatePermitted, formatOp } from "../src/trace/text.ts";
 import type { Op, Trace } from "../src/trace/types.ts";
 import { ReferenceBackend } from "../src/reference/mod.ts";
-import { cmdFuzz, FUZZ_USAGE } from "./cmd_fuzz.ts";
-import { cmdExport, EXPORT_USAGE } from "./cmd_export.ts";
+import { cmdFuzz, FUZZ_USAGE } from "./commands/fuzz.ts";
+import { cmdExport, EXPORT_USAGE } from "./commands/export.ts";
+import { cmdMinimize } from "./commands/minimize.ts";
 import {
-  cmdMinimize,
   cmdReplay,
   divergenceLines,
   REPLAY_EXITS,
   REPLAY_USAGE_LINES,
   wrapped,
-} from "./cmd_replay.ts";
-import { cmdSelftest, SELFTEST_USAGE } from "./selftest.ts";
+} from "./commands/replay.ts";
+import { cmdSelftest, SELFTEST_USAGE } from "./commands/selftest.ts";
 import {
   args as parseFlags,
   HelpRequest,
@@ -35,7 +35,7 @@ import {
   oneArgument,
   readInputFile,
   UsageError,
-} from "./usage.ts";
+} from "./commands/usage.ts";
 
 export { UsageError };
 

@@ -10,8 +10,8 @@ import { backendFactory } from "../src/backends.ts";
 import { readFinding, updateFinding, writeFinding } from "../src/corpus/store.ts";
 import { createApp } from "../src/dashboard/app.tsx";
 import { sampleFinding, sampleId } from "../src/dashboard/_sample.ts";
-import { parseFuzzFlags } from "../fuzz/cmd_fuzz.ts";
-import { UsageError } from "../fuzz/usage.ts";
+import { parseFuzzFlags } from "../fuzz/commands/fuzz.ts";
+import { UsageError } from "../fuzz/commands/usage.ts";
 
 const CLI = new URL("../fuzz/cli.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;

@@ -28,7 +28,7 @@ import { kvmPvmConfig, pmuDefaults } from "../src/trace/config.ts";
 import { mergeConfig } from "../src/trace/config.ts";
 import { formatOp, formatOutcome, parseOp } from "../src/trace/text.ts";
 import type { Config, Op } from "../src/trace/types.ts";
-import { arbDenseOp, DENSE_SETUP } from "../fuzz/arb_dense.ts";
+import { arbDenseOp, DENSE_SETUP } from "../fuzz/gen/arb_dense.ts";
 import type { ConformanceCase } from "./conformance/case.ts";
 import { allCases, runConformance, type Skip } from "./conformance/runner.ts";
 

@@ -13,7 +13,7 @@ import { formatOp, formatOutcome, formatPermitted } from "../src/trace/text.ts";
 import { type Trace, TRACE_FORMAT } from "../src/trace/types.ts";
 import { mergeConfig } from "../src/trace/config.ts";
 import { arbConfig, arbTrace } from "../src/trace/_arbitraries.ts";
-import { arbDenseOp, DENSE_SETUP } from "../fuzz/arb_dense.ts";
+import { arbDenseOp, DENSE_SETUP } from "../fuzz/gen/arb_dense.ts";
 
 function check(trace: Trace): void {
   const { divergence: d } = diffTrace(trace, coreFactory, { audit: true });

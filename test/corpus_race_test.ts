@@ -12,7 +12,7 @@ const ROUNDS = 3;
 
 /** The script each process runs: waits for "go" on stdin, then records every signature once. */
 function childCode(dir: string): string {
-  const corpus = new URL("../fuzz/corpus.ts", import.meta.url).href;
+  const corpus = new URL("../fuzz/campaign/corpus.ts", import.meta.url).href;
   return `
     const { recordFinding } = await import(${JSON.stringify(corpus)});
     const dir = ${JSON.stringify(dir)};

@@ -6,9 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { resolveBackendFlag } from "../fuzz/backend_ref.ts";
+import { resolveBackendFlag } from "../fuzz/commands/backend_ref.ts";
 import { type BackendFactory, JUDGED_BACKEND_NAMES } from "../src/backend.ts";
-import { identifyTrace } from "../fuzz/identity.ts";
+import { identifyTrace } from "../fuzz/campaign/identity.ts";
 import { listFindings } from "../src/corpus/store.ts";
 import { diffTrace } from "../src/diff.ts";
 import { kvmConfigMismatch } from "../src/kvm/mod.ts";

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cmdSelftest } from "../fuzz/selftest.ts";
-import { catalogue } from "../fuzz/catalogue.ts";
+import { cmdSelftest } from "../fuzz/commands/selftest.ts";
+import { catalogue } from "../fuzz/campaign/catalogue.ts";
 import {
   PARTIAL_SELFTEST,
   readSelfTest,

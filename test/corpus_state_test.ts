@@ -18,7 +18,7 @@ import {
   writeRun,
 } from "../src/corpus/store.ts";
 import { MAX_HISTORY, RUN_FORMAT } from "../src/corpus/types.ts";
-import { addHits, type FindingContext } from "../fuzz/corpus.ts";
+import { addHits, type FindingContext } from "../fuzz/campaign/corpus.ts";
 import { sampleFinding, sampleId, sampleRun } from "../src/dashboard/_sample.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;

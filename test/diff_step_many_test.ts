@@ -14,7 +14,7 @@ import { ReferenceBackend } from "../src/reference/mod.ts";
 import { defaultConfig } from "../src/trace/config.ts";
 import { parseOp } from "../src/trace/text.ts";
 import type { Config, Op, Outcome, Trace } from "../src/trace/types.ts";
-import { arbDenseOp, DENSE_SETUP } from "../fuzz/arb_dense.ts";
+import { arbDenseOp, DENSE_SETUP } from "../fuzz/gen/arb_dense.ts";
 
 interface Calls {
   step: number;

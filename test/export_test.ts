@@ -32,8 +32,8 @@ import { mergeConfig, pmuDefaults } from "../src/trace/config.ts";
 import { parseTrace, traceFromJson } from "../src/trace/parse.ts";
 import { formatOp, formatOutcome, parseOp } from "../src/trace/text.ts";
 import type { Op, Trace } from "../src/trace/types.ts";
-import { cmdExport, exportFindingC } from "../fuzz/cmd_export.ts";
-import { signatureOf } from "../fuzz/identity.ts";
+import { cmdExport, exportFindingC } from "../fuzz/commands/export.ts";
+import { signatureOf } from "../fuzz/campaign/identity.ts";
 import { main as cliMain } from "../fuzz/cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;

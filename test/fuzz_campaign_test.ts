@@ -3,10 +3,10 @@
  * recorded once with their hits, concurrent hit updates, a stop flag.
  */
 import assert from "node:assert/strict";
-import { type CampaignResult, runCampaign } from "../fuzz/campaign.ts";
-import { addHits, type FindingContext, recordFinding } from "../fuzz/corpus.ts";
-import { Engine, type RunFinding } from "../fuzz/engine.ts";
-import { generateRun } from "../fuzz/generate.ts";
+import { type CampaignResult, runCampaign } from "../fuzz/campaign/campaign.ts";
+import { addHits, type FindingContext, recordFinding } from "../fuzz/campaign/corpus.ts";
+import { Engine, type RunFinding } from "../fuzz/campaign/engine.ts";
+import { generateRun } from "../fuzz/gen/generate.ts";
 import { coreFactory } from "../src/core/mod.ts";
 import { traceToJson } from "../src/trace/json.ts";
 import { buggyFactory } from "../fuzz/testing/buggy.ts";

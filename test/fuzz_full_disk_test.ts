@@ -4,7 +4,7 @@
  * file the store could not write, and exits 4; nothing on disk is left half-written.
  */
 import assert from "node:assert/strict";
-import { cmdFuzz, EXIT_NOT_SAVED } from "../fuzz/cmd_fuzz.ts";
+import { cmdFuzz, EXIT_NOT_SAVED } from "../fuzz/commands/fuzz.ts";
 import { listFindings, setWriteFnForTesting } from "../src/corpus/store.ts";
 import { validateFinding } from "../src/corpus/store.ts";
 

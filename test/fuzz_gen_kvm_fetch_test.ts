@@ -9,7 +9,7 @@
  * succeeds.
  */
 import assert from "node:assert/strict";
-import { generateRun } from "../fuzz/generate.ts";
+import { generateRun } from "../fuzz/gen/generate.ts";
 import { KvmBackend, kvmFactory } from "../src/kvm/mod.ts";
 import { kvmPvmConfig } from "../src/trace/config.ts";
 import type { Op } from "../src/trace/types.ts";

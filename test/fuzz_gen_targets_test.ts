@@ -4,15 +4,15 @@
  * generation, and the minimizer's multi-op rewrites.
  */
 import assert from "node:assert/strict";
-import { generateRun } from "../fuzz/generate.ts";
+import { generateRun } from "../fuzz/gen/generate.ts";
 import { genLargeTouch, genMap, genRelink, genRewrite, genSetup } from "../fuzz/gen/mmu.ts";
 import { genChurn } from "../fuzz/gen/memslot.ts";
-import { World } from "../fuzz/gen/world.ts";
-import { chunkSizes, MINIMIZE_TIERS, minimizeTrace } from "../fuzz/minimize.ts";
-import { proposalsOf } from "../fuzz/reduce.ts";
-import { modelBefore, redirects, walksAt } from "../fuzz/minimize_paging.ts";
-import { Sfc32 } from "../fuzz/rng.ts";
-import { RandomSource } from "../fuzz/source.ts";
+import { World } from "../fuzz/model/world.ts";
+import { chunkSizes, MINIMIZE_TIERS, minimizeTrace } from "../fuzz/reduce/minimize.ts";
+import { proposalsOf } from "../fuzz/reduce/reduce.ts";
+import { modelBefore, redirects, walksAt } from "../fuzz/reduce/minimize_paging.ts";
+import { Sfc32 } from "../fuzz/model/rng.ts";
+import { RandomSource } from "../fuzz/model/source.ts";
 import { coreFactory } from "../src/core/mod.ts";
 import { diffTrace } from "../src/diff.ts";
 import { ReferenceBackend } from "../src/reference/mod.ts";

@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import fc from "fast-check";
-import { arbFuzzTrace, arbStep } from "../fuzz/arbitraries.ts";
-import { generateRun, interpret, STEP_NAMES } from "../fuzz/generate.ts";
-import { mutateChoices } from "../fuzz/mutate.ts";
-import { Sfc32 } from "../fuzz/rng.ts";
-import { RandomSource } from "../fuzz/source.ts";
+import { arbFuzzTrace, arbStep } from "../fuzz/gen/arbitraries.ts";
+import { generateRun, interpret, STEP_NAMES } from "../fuzz/gen/generate.ts";
+import { mutateChoices } from "../fuzz/gen/mutate.ts";
+import { Sfc32 } from "../fuzz/model/rng.ts";
+import { RandomSource } from "../fuzz/model/source.ts";
 import { ReferenceBackend } from "../src/reference/mod.ts";
 import { kvmPvmConfig } from "../src/trace/config.ts";
 import { formatTrace } from "../src/trace/json.ts";
@@ -43,7 +43,7 @@ Deno.test("fuzz: 1000 random seeds generate bit-identical traces twice", () => {
 Deno.test("fuzz: a Worker generates the same traces as the main thread", async () => {
   const code = `
     import { generateRun } from ${
-    JSON.stringify(new URL("../fuzz/generate.ts", import.meta.url).href)
+    JSON.stringify(new URL("../fuzz/gen/generate.ts", import.meta.url).href)
   };
     import { formatTrace } from ${
     JSON.stringify(new URL("../src/trace/json.ts", import.meta.url).href)

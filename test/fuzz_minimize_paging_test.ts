@@ -5,9 +5,14 @@
  * reference returns) keeps holding.
  */
 import assert from "node:assert/strict";
-import { minimizeTrace } from "../fuzz/minimize.ts";
-import { modelBefore, pageMoves, slotVariants, storeFolds } from "../fuzz/minimize_paging.ts";
-import { signatureOf } from "../fuzz/identity.ts";
+import { minimizeTrace } from "../fuzz/reduce/minimize.ts";
+import {
+  modelBefore,
+  pageMoves,
+  slotVariants,
+  storeFolds,
+} from "../fuzz/reduce/minimize_paging.ts";
+import { signatureOf } from "../fuzz/campaign/identity.ts";
 import { coreFactory } from "../src/core/mod.ts";
 import { diffTrace } from "../src/diff.ts";
 import { ReferenceBackend } from "../src/reference/mod.ts";

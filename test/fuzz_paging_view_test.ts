@@ -1,13 +1,18 @@
 /**
- * The paging view the generator and the reducer share (`fuzz/gen/paging.ts`): walks
+ * The paging view the generator and the reducer share (`fuzz/model/paging.ts`): walks
  * honour `gbPages` and memslots, the reducer's model of a trace keeps tables in host
  * memory (they follow a moved slot, vanish with a deleted one), and the reducer's
  * paging proposals read page tables through it.
  */
 import assert from "node:assert/strict";
-import { walk } from "../fuzz/gen/paging.ts";
-import { World } from "../fuzz/gen/world.ts";
-import { leafCollapses, modelBefore, pagingVariants, walksAt } from "../fuzz/minimize_paging.ts";
+import { walk } from "../fuzz/model/paging.ts";
+import { World } from "../fuzz/model/world.ts";
+import {
+  leafCollapses,
+  modelBefore,
+  pagingVariants,
+  walksAt,
+} from "../fuzz/reduce/minimize_paging.ts";
 import { defaultConfig } from "../src/trace/config.ts";
 import { formatOp, parseOp } from "../src/trace/text.ts";
 import { type Config, type Trace, TRACE_FORMAT } from "../src/trace/types.ts";

@@ -1,11 +1,11 @@
 /**
- * The reducer's driver and order (`fuzz/reduce.ts`): it terminates on passes that
+ * The reducer's driver and order (`fuzz/reduce/reduce.ts`): it terminates on passes that
  * propose cycles or never stop proposing, it judges and accepts only candidates strictly
  * smaller in the order, it keeps its budgets, and the minimizer's "simpler" variants
  * never grow a trace in the order.
  */
 import assert from "node:assert/strict";
-import { simplerOps } from "../fuzz/minimize.ts";
+import { simplerOps } from "../fuzz/reduce/minimize.ts";
 import {
   compareTraces,
   less,
@@ -13,8 +13,8 @@ import {
   reduce,
   type ReduceContext,
   traceKey,
-} from "../fuzz/reduce.ts";
-import { Sfc32 } from "../fuzz/rng.ts";
+} from "../fuzz/reduce/reduce.ts";
+import { Sfc32 } from "../fuzz/model/rng.ts";
 import { defaultConfig } from "../src/trace/config.ts";
 import { formatOp, parseOp } from "../src/trace/text.ts";
 import { type Op, type Trace, TRACE_FORMAT } from "../src/trace/types.ts";

@@ -3,11 +3,11 @@
  * engine, against a deliberately buggy backend with known signatures.
  */
 import assert from "node:assert/strict";
-import { Engine, findingKey } from "../fuzz/engine.ts";
-import { generateRun, interpret } from "../fuzz/generate.ts";
-import { minimizeTrace, simplerOps } from "../fuzz/minimize.ts";
-import { shrinkChoices } from "../fuzz/shrink.ts";
-import { opArea, signatureId, signatureOf } from "../fuzz/identity.ts";
+import { Engine, findingKey } from "../fuzz/campaign/engine.ts";
+import { generateRun, interpret } from "../fuzz/gen/generate.ts";
+import { minimizeTrace, simplerOps } from "../fuzz/reduce/minimize.ts";
+import { shrinkChoices } from "../fuzz/reduce/shrink.ts";
+import { opArea, signatureId, signatureOf } from "../fuzz/campaign/identity.ts";
 import { buggyFactory } from "../fuzz/testing/buggy.ts";
 import { referenceFactory } from "../src/reference/mod.ts";
 import { diffTrace } from "../src/diff.ts";

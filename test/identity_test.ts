@@ -1,13 +1,13 @@
 /**
- * Tests of a finding's identity (docs/identity.md, fuzz/identity.ts): what separates two
+ * Tests of a finding's identity (docs/identity.md, fuzz/campaign/identity.ts): what separates two
  * bugs, what keeps one bug under one id, and that a campaign with a planted bug behind a
  * known coarse signature reports it as new.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { catalogue } from "../fuzz/catalogue.ts";
-import { Engine } from "../fuzz/engine.ts";
-import { explainDeviation, identify } from "../fuzz/identity.ts";
+import { catalogue } from "../fuzz/campaign/catalogue.ts";
+import { Engine } from "../fuzz/campaign/engine.ts";
+import { explainDeviation, identify } from "../fuzz/campaign/identity.ts";
 import { coreFactory } from "../src/core/mod.ts";
 import { DEVIATIONS } from "../src/core/deviations.ts";
 import { listFindings } from "../src/corpus/store.ts";

@@ -210,6 +210,56 @@ Deno.test("layers: the trace format (src/trace/) imports only itself and src/x86
   assert.deepEqual(bad, [], `src/trace/ imports from outside:\n  ${bad.join("\n  ")}`);
 });
 
+/**
+ * The stages of `fuzz/` (fuzz/README.md, "Layout"), lowest first: a module may import
+ * from its own stage and the ones before it, never from a later one.
+ */
+const FUZZ_STAGES = [
+  "fuzz/model/",
+  "fuzz/gen/",
+  "fuzz/reduce/",
+  "fuzz/campaign/",
+  "fuzz/commands/",
+  "fuzz/cli.ts",
+] as const;
+
+/** The stage index of a fuzz/ path, or null outside the staged folders (`testing/`). */
+function fuzzStage(path: string): number | null {
+  const i = FUZZ_STAGES.findIndex((s) => path.startsWith(s));
+  return i < 0 ? null : i;
+}
+
+/** The imports of `graph` that go from a fuzz/ stage to a later one. */
+function stageViolations(graph: ReadonlyMap<string, Imports>): string[] {
+  const bad: string[] = [];
+  for (const [path, imports] of graph) {
+    const from = fuzzStage(path);
+    if (from === null) continue;
+    for (const target of [...imports.static, ...imports.dynamic]) {
+      const to = fuzzStage(target);
+      if (to !== null && to > from) bad.push(`${path} -> ${target}`);
+    }
+  }
+  return bad.sort();
+}
+
+Deno.test("layers: every module of fuzz/ sits in a stage folder (or testing/)", () => {
+  const loose = [...readGraph().keys()].filter((p) =>
+    p.startsWith("fuzz/") && fuzzStage(p) === null && !p.startsWith("fuzz/testing/")
+  );
+  assert.deepEqual(loose, [], `fuzz/ modules outside the stage folders:\n  ${loose.join("\n  ")}`);
+});
+
+Deno.test("layers: a fuzz/ stage imports only from itself and earlier stages", () => {
+  // The check itself: an edge from generation to reduction is caught.
+  const probe = new Map<string, Imports>([
+    ["fuzz/gen/a.ts", { static: ["fuzz/reduce/b.ts", "fuzz/model/c.ts"], dynamic: [] }],
+  ]);
+  assert.deepEqual(stageViolations(probe), ["fuzz/gen/a.ts -> fuzz/reduce/b.ts"]);
+  const bad = stageViolations(readGraph());
+  assert.deepEqual(bad, [], `imports from a later fuzz/ stage:\n  ${bad.join("\n  ")}`);
+});
+
 Deno.test("layers: the graph reads every module and resolves its imports to files", () => {
   const graph = readGraph();
   assert.ok(graph.size > 100, `only ${graph.size} modules`);

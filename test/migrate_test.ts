@@ -1,10 +1,10 @@
 /**
- * Tests of `deno task migrate` (fuzz/migrate.ts): findings move to today's identity with
+ * Tests of `deno task migrate` (fuzz/commands/migrate.ts): findings move to today's identity with
  * their old ids as aliases, triage and per-run state kept, merges added up, idempotent.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { migrateCorpus } from "../fuzz/migrate.ts";
+import { migrateCorpus } from "../fuzz/commands/migrate.ts";
 import { listFindings, readFinding } from "../src/corpus/store.ts";
 
 const SHIPPED = new URL("../corpus/findings/", import.meta.url).pathname;

@@ -1,17 +1,17 @@
 /**
  * The minimizer's value passes, now declared per op in the op table (`src/trace/ops.ts`),
  * propose exactly the variants, in exactly the order, that `simplerOps` of
- * `fuzz/minimize.ts` proposed before (`testdata/legacy_simplify.ts`, issue 11): over
+ * `fuzz/reduce/minimize.ts` proposed before (`testdata/legacy_simplify.ts`, issue 11): over
  * random ops of every kind the old code knew and over the dense ops the agreement tests
  * use (page-table entries, PTE stores through mappings). The self-test's minimized
  * lengths depend on that order. Two of the old write variants are gone on purpose: the
  * large leaf (bit 7 set) and the 4-byte store widened to 8 grow a trace in the
- * reducer's order (`fuzz/reduce.ts`); the paging pass makes large leaves instead.
+ * reducer's order (`fuzz/reduce/reduce.ts`); the paging pass makes large leaves instead.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { arbDenseOp } from "../fuzz/arb_dense.ts";
-import { simplerOps } from "../fuzz/minimize.ts";
+import { arbDenseOp } from "../fuzz/gen/arb_dense.ts";
+import { simplerOps } from "../fuzz/reduce/minimize.ts";
 import { arbOp } from "../src/trace/_arbitraries.ts";
 import { formatTrace } from "../src/trace/json.ts";
 import { parseTrace } from "../src/trace/parse.ts";

@@ -12,7 +12,7 @@ import type { Permitted } from "../src/backend.ts";
 import { minusPages, pageRunsOf, pagesOf, unionPages } from "../src/trace/pages.ts";
 import type { Outcome, PageRuns } from "../src/trace/types.ts";
 import { arbConfig, arbTrace } from "../src/trace/_arbitraries.ts";
-import { arbDenseOp, DENSE_SETUP } from "../fuzz/arb_dense.ts";
+import { arbDenseOp, DENSE_SETUP } from "../fuzz/gen/arb_dense.ts";
 
 /** Picks a permitted outcome (and random values for its don't-care bits and pages). */
 function choose(permitted: readonly Permitted[], r: number): Outcome {

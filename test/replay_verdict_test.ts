@@ -31,8 +31,8 @@ import {
   replayVerdict,
   sameIdentity,
   type TraceRun,
-} from "../fuzz/cmd_replay.ts";
-import { identifyTrace } from "../fuzz/identity.ts";
+} from "../fuzz/commands/replay.ts";
+import { identifyTrace } from "../fuzz/campaign/identity.ts";
 
 const CLI = new URL("../fuzz/cli.ts", import.meta.url).pathname;
 const TRACE = new URL("../corpus/deviations/np-pf-keeps-stale-spte.json", import.meta.url);

@@ -7,7 +7,7 @@
  * `memslot.ts`.
  */
 import type { Op, SlotFlag } from "../../src/trace/types.ts";
-import type { World, WSlot } from "./world.ts";
+import type { World, WSlot } from "../model/world.ts";
 
 /** The host page where the generator's first memslot lives (4 GiB). */
 export const HVA_BASE_PAGE = 0x10_0000;

@@ -3,7 +3,7 @@
  * Decision helpers over a {@linkcode Source}: weighted picks, chances, 64-bit values.
  * Option 0 of every pick is the simplest one, so a shrunk choice (0) means "simplest".
  */
-import type { Source } from "../source.ts";
+import type { Source } from "../model/source.ts";
 
 /** An element of `items` (index 0 is the simplest). */
 export function pick<T>(src: Source, items: readonly T[]): T {

@@ -7,7 +7,7 @@
  */
 import { defaultConfig } from "../../src/trace/config.ts";
 import type { Config, PmuConfig } from "../../src/trace/types.ts";
-import type { Source } from "../source.ts";
+import type { Source } from "../model/source.ts";
 import { chance, pick, weighted } from "./_pick.ts";
 
 /** Options of {@linkcode genConfig}. */

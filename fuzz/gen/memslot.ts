@@ -6,11 +6,11 @@
  * generation, host discards of table pages, dirty-log reads and clears, and aging.
  */
 import type { Op } from "../../src/trace/types.ts";
-import type { Source } from "../source.ts";
+import type { Source } from "../model/source.ts";
 import { between, chance, pick, weighted } from "./_pick.ts";
 import { emit, flagsOf, GFN_GRID, HVA_BASE_PAGE, HVA_STRIDE_PAGES, slotOp } from "./_emit.ts";
 import { MMIO_SPTE_GEN_LOW_BITS, mmioGenLowBits } from "../../src/core/spte.ts";
-import type { World, WSlot } from "./world.ts";
+import type { World, WSlot } from "../model/world.ts";
 
 /** Slot sizes: small ones make neighbours, 512 pages is one 2 MiB page. */
 const PAGES = [16, 1, 512, 64, 1024] as const;

@@ -11,10 +11,10 @@
  * writable, user, 8-byte aligned entry; a read access at offset 0; no follow-up.
  */
 import type { AccessKind, Op, Size } from "../../src/trace/types.ts";
-import type { Source } from "../source.ts";
+import type { Source } from "../model/source.ts";
 import { between, chance, pick, weighted } from "./_pick.ts";
 import { emit, GFN_GRID, HVA_BASE_PAGE, HVA_STRIDE_PAGES, slotOp } from "./_emit.ts";
-import type { WEntry, World } from "./world.ts";
+import type { WEntry, World } from "../model/world.ts";
 // Entry bits (SDM vol. 3A table 4-19ff; KVM-FACTS A.1), by short names here.
 import {
   levelShift,

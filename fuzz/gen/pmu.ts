@@ -26,9 +26,9 @@ import {
   MSR_K7_EVNTSEL0,
   MSR_K7_PERFCTR0,
 } from "../../src/x86/pmu.ts";
-import type { Source } from "../source.ts";
+import type { Source } from "../model/source.ts";
 import { between, chance, nearPower, pick, u64, weighted } from "./_pick.ts";
-import type { World } from "./world.ts";
+import type { World } from "../model/world.ts";
 
 /** What a PMU MSR holds, so that its value can be aimed. */
 type MsrKind = "eventsel" | "counter" | "fullcounter" | "fixedctr" | "fixedctrl" | "global";

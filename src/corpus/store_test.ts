@@ -21,7 +21,7 @@ import {
   writeRun,
 } from "./store.ts";
 import { type Finding, FINDING_FORMAT_V2, type FindingStatus, type RunRecord } from "./types.ts";
-import { addHits } from "../../fuzz/corpus.ts";
+import { addHits } from "../../fuzz/campaign/corpus.ts";
 import { sampleFinding, sampleId, sampleRun, sampleSelfTest } from "../dashboard/_sample.ts";
 
 async function withCorpus(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -9,7 +9,7 @@
 
 /**
  * The largest finding file the dashboard reads (bytes): the CLI's limit too
- * (`MAX_INPUT_BYTES`, `fuzz/usage.ts`). 100,000 ops take 1.4 to 7 MB of JSON; a larger
+ * (`MAX_INPUT_BYTES`, `fuzz/commands/usage.ts`). 100,000 ops take 1.4 to 7 MB of JSON; a larger
  * file is refused with a message that points to `deno task replay`.
  */
 export const MAX_FINDING_BYTES = 16 * 1024 * 1024;

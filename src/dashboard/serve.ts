@@ -12,7 +12,7 @@ import { createApp } from "./app.tsx";
 import { deviation } from "../core/deviations.ts";
 import { isLoopbackHost } from "./guard.ts";
 // The C reproducer of /findings/:id/repro.c (src/export/): the minimized trace, --format c.
-import { exportFindingC } from "../../fuzz/cmd_export.ts";
+import { exportFindingC } from "../../fuzz/commands/export.ts";
 
 export interface ServeOptions {
   host: string;

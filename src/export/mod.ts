@@ -41,7 +41,7 @@ export interface ExportOptions {
   skipUnsupported?: boolean;
   /** Run the trace on the kvm backend at export time where possible (default true). */
   kvm?: boolean;
-  /** The signature of a divergence (fuzz/identity.ts `signatureOf` for kvm). */
+  /** The signature of a divergence (fuzz/campaign/identity.ts `signatureOf` for kvm). */
   signature?: (d: Divergence, trace: Trace) => string;
   /** For the header comment: the command that wrote the file. */
   command?: string;

@@ -117,7 +117,7 @@ export interface PlanOptions {
   recorded?: { index: number; observed: Outcome };
   /** Whether to check the kvm_pvm-only constraints (needs FFI; `staticViolation`). */
   pvmDiffs?: boolean;
-  /** The signature of a divergence, for the report (fuzz/identity.ts `signatureOf`). */
+  /** The signature of a divergence, for the report (fuzz/campaign/identity.ts `signatureOf`). */
   signature?: (d: Divergence) => string;
 }
 

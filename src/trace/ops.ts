@@ -315,7 +315,7 @@ const write = defineOp({
   text: [{ pos: "gpa" }, { pos: "value" }, { key: "size" }],
   check: ["gpa", "size", inPage("gpa"), "value"],
   // No large-leaf or widening variants: they grow the value in the reducer's order
-  // (fuzz/reduce.ts); the paging pass makes large leaves where the walk allows them.
+  // (fuzz/reduce/reduce.ts); the paging pass makes large leaves where the walk allows them.
   simplify: [clearBits("value", CLEAR_BITS)],
 });
 

@@ -1,6 +1,6 @@
 /**
  * @module
- * `simplerOps` of `fuzz/minimize.ts` as it was before the op table (issue 11), copied
+ * `simplerOps` of `fuzz/reduce/minimize.ts` as it was before the op table (issue 11), copied
  * verbatim from commit 94fad73. Test-only: `test/ops_simplify_test.ts` checks that the
  * table's simplifiers propose the same variants in the same order.
  */

@@ -8,9 +8,9 @@
  * - {@linkcode arbFuzzTrace}: a whole trace.
  */
 import fc from "fast-check";
-import type { Op, Trace } from "../src/trace/types.ts";
+import type { Op, Trace } from "../../src/trace/types.ts";
 import { type GenConstraints, interpret, STEP_NAMES, type StepName } from "./generate.ts";
-import { choicesArbitrary } from "./shrink.ts";
+import { choicesArbitrary } from "../model/choices.ts";
 
 const choice = fc.nat({ max: 0xffff_ffff });
 

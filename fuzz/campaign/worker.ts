@@ -4,7 +4,7 @@
  * (shared-state changes and its slice of run indexes), runs the slice and posts the
  * result. A shared stop flag (set on Ctrl-C) ends a slice early.
  */
-import type { BackendFactory } from "../src/backend.ts";
+import type { BackendFactory } from "../../src/backend.ts";
 import { Engine, type EngineOptions, type EpochUpdate, type Slice } from "./engine.ts";
 
 /** Where a Worker finds its backend: the registry by name, or a module export. */
@@ -28,7 +28,7 @@ export async function resolveBackend(ref: BackendRef): Promise<BackendFactory> {
     if (f === undefined) throw new TypeError(`Cannot find ${ref.export} in ${ref.module}`);
     return f;
   }
-  const { backendFactory } = await import("../src/backends.ts");
+  const { backendFactory } = await import("../../src/backends.ts");
   return backendFactory(ref.name);
 }
 

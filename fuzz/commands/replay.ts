@@ -1,45 +1,31 @@
 /**
  * @module
- * `deno task replay FINDING.json|ID` and `deno task minimize TRACE.json`.
- * - replay: diffs the finding's minimized trace, then its full trace, on the backend
+ * `deno task replay FINDING.json|ID`: diffs the finding's minimized trace, then its full trace, on the backend
  *   that found it (or `--backend`), with its injected bug and, for invariant findings,
  *   the audit, and says exactly what happened ({@linkcode replayVerdict}):
  *   `reproduces` (exit 1), `diverges differently` (exit 5, both identities printed),
  *   `fixed` (exit 0) or `cannot test here` (exit 4, naming the op or capability); 2 for
  *   a bad file or id.
- * - minimize: shrinks a diverging trace (a trace file, or a finding's minimized trace
- *   run the way the finding was found: backend, injected bug, audit) with the op-level
- *   minimizer, keeping its signature, and writes it (`--out FILE`, atomically) or
- *   prints it.
  */
-import { type BackendFactory, type BackendName, JUDGED_BACKEND_NAMES } from "../src/backend.ts";
+import { type BackendFactory, type BackendName, JUDGED_BACKEND_NAMES } from "../../src/backend.ts";
 import { join } from "node:path";
-import {
-  atomicWriteText,
-  findingsDir,
-  isFindingId,
-  parseFindingFile,
-  readFinding,
-} from "../src/corpus/store.ts";
-import type { Finding } from "../src/corpus/types.ts";
-import { type DiffOptions, type DiffResult, diffTrace, type Divergence } from "../src/diff.ts";
-import { coreFactory } from "../src/core/mod.ts";
-import { isKvmPvm, kvmConfigMismatch, kvmHost } from "../src/kvm/mod.ts";
-import { ReferenceBackend } from "../src/reference/mod.ts";
-import { pmuDefaults } from "../src/trace/config.ts";
-import { formatTrace, outcomeToJson, permittedToJson } from "../src/trace/json.ts";
-import { traceFromJson } from "../src/trace/parse.ts";
-import { annotateOp, annotateOutcome, annotatePermitted, formatOp } from "../src/trace/text.ts";
-import type { Config, Trace } from "../src/trace/types.ts";
-import { wrapText } from "../src/x86/decode.ts";
+import { findingsDir, isFindingId, parseFindingFile, readFinding } from "../../src/corpus/store.ts";
+import type { Finding } from "../../src/corpus/types.ts";
+import { type DiffOptions, type DiffResult, diffTrace, type Divergence } from "../../src/diff.ts";
+import { coreFactory } from "../../src/core/mod.ts";
+import { isKvmPvm, kvmConfigMismatch, kvmHost } from "../../src/kvm/mod.ts";
+import { ReferenceBackend } from "../../src/reference/mod.ts";
+import { pmuDefaults } from "../../src/trace/config.ts";
+import { outcomeToJson, permittedToJson } from "../../src/trace/json.ts";
+import { traceFromJson } from "../../src/trace/parse.ts";
+import { annotateOp, annotateOutcome, annotatePermitted, formatOp } from "../../src/trace/text.ts";
+import type { Config, Trace } from "../../src/trace/types.ts";
+import { wrapText } from "../../src/x86/decode.ts";
 import { resolveBackendFlag } from "./backend_ref.ts";
-import { minimizeTrace } from "./minimize.ts";
-import { identify, identifyTrace, type Identity } from "./identity.ts";
+import { identify, identifyTrace, type Identity } from "../campaign/identity.ts";
 import {
   args,
   bugNamesProblem,
-  checkOutFlag,
-  injectFlag,
   MAX_INPUT_BYTES,
   oneArgument,
   readInputFile,
@@ -68,7 +54,7 @@ export const REPLAY_USAGE = `${REPLAY_USAGE_LINES}
 ${REPLAY_EXITS}`;
 
 /** `--corpus` of replay and minimize (read only): not empty, `corpus` by default. */
-function corpusOf(value: string | undefined): string {
+export function corpusOf(value: string | undefined): string {
   if (value === "") throw new UsageError(`--corpus must not be empty`);
   return value ?? "corpus";
 }
@@ -77,7 +63,7 @@ function corpusOf(value: string | undefined): string {
  * A finding by id (in `corpus`) or file, and the file it came from; every problem is a
  * usage error naming the file. Files over `MAX_INPUT_BYTES` are refused by size.
  */
-async function loadFinding(
+export async function loadFinding(
   target: string,
   corpus: string,
 ): Promise<{ finding: Finding; file: string }> {
@@ -119,14 +105,14 @@ async function loadFinding(
 }
 
 /** The bug a finding was found with, checked against the catalogue (none: `[]`). */
-function injectOf(finding: Finding, file: string): string[] {
+export function injectOf(finding: Finding, file: string): string[] {
   if (finding.inject === undefined) return [];
   const problem = bugNamesProblem([finding.inject]);
   if (problem !== null) throw new UsageError(`${file}: field "inject": ${problem}`);
   return [finding.inject];
 }
 
-function traceOf(json: unknown, what: string): Trace {
+export function traceOf(json: unknown, what: string): Trace {
   try {
     return traceFromJson(json);
   } catch (e) {
@@ -841,68 +827,4 @@ export async function cmdReplay(argv: string[], deps: ReplayDeps = {}): Promise<
   if (values.json) print(JSON.stringify(replayJson(v)));
   else for (const line of replayText(v)) print(line);
   return v.exit;
-}
-
-/** `minimize`. */
-export async function cmdMinimize(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, {
-    out: { type: "string" },
-    corpus: { type: "string" },
-    backend: { type: "string" },
-    inject: { type: "string" },
-    strict: { type: "boolean" },
-    audit: { type: "boolean" },
-  }, REPLAY_USAGE);
-  const path = oneArgument(positionals, "minimize", "TRACE.json", REPLAY_USAGE);
-  const corpus = corpusOf(values.corpus);
-  // Where the result goes is checked before the work that produces it.
-  if (values.out !== undefined) await checkOutFlag(values.out);
-  let json: unknown;
-  if (isFindingId(path)) json = null;
-  else {
-    const text = readInputFile(path, "trace");
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new UsageError(`${path}: Cannot parse JSON: ${(e as Error).message}`);
-    }
-  }
-  // A finding (an id, or a file with a "signature"): its minimized trace, run the way
-  // it was found unless flags say otherwise.
-  let finding: Finding | null = null;
-  let file = path;
-  if (json === null || (typeof json === "object" && json !== null && "signature" in json)) {
-    ({ finding, file } = await loadFinding(path, corpus));
-  }
-  const trace = finding === null
-    ? traceOf(json, path)
-    : traceOf(finding.minimized, `${path}: field "minimized"`);
-  const name = values.backend ?? finding?.divergence.backend ?? "core";
-  const { factory } = resolveBackendFlag(name, JUDGED_BACKEND_NAMES);
-  const inject = injectFlag(values.inject, name) ??
-    (finding === null ? [] : injectOf(finding, file));
-  const options = {
-    strict: values.strict ?? false,
-    audit: values.audit ?? finding?.kind === "invariant",
-    inject,
-  };
-  // The whole identity (a core divergence's with the known deviation that explains it).
-  const sigOf = (t: Trace) => {
-    const d = diffTrace(t, factory, options).divergence;
-    return d === null ? null : identifyTrace(t, d, factory, options).signature;
-  };
-  const signature = sigOf(trace);
-  if (signature === null) {
-    throw new UsageError(`${path}: the trace does not diverge on ${name}: nothing to minimize`);
-  }
-  const m = minimizeTrace(trace, (t) => sigOf(t) === signature, {
-    deadline: performance.now() + 60_000,
-  });
-  const out = formatTrace({ ...m.trace, comment: `minimized: ${signature}` });
-  if (values.out !== undefined) await atomicWriteText(values.out, out);
-  else console.log(out.trimEnd());
-  console.error(
-    `minimized ${trace.ops.length} -> ${m.trace.ops.length} ops (${m.runs} runs): ${signature}`,
-  );
-  return 0;
 }

@@ -12,11 +12,11 @@
  * uninjected core agrees on within the budget; every clean campaign gives exit 0.
  */
 import { join } from "node:path";
-import { coreFactory } from "../src/core/mod.ts";
-import { diffTrace } from "../src/diff.ts";
-import { traceFromJson } from "../src/trace/parse.ts";
-import { identifyTrace } from "./identity.ts";
-import type { CatalogueBug } from "./catalogue.ts";
+import { coreFactory } from "../../src/core/mod.ts";
+import { diffTrace } from "../../src/diff.ts";
+import { traceFromJson } from "../../src/trace/parse.ts";
+import { identifyTrace } from "../campaign/identity.ts";
+import type { CatalogueBug } from "../campaign/catalogue.ts";
 
 /** One campaign with a bug planted, as a user sees it. */
 export interface UserViewBug {
@@ -99,7 +99,7 @@ async function corpusCopy(src: string): Promise<string> {
 async function fuzzAsUser(
   args: string[],
 ): Promise<{ code: number; summary: Summary | null; stderr: string }> {
-  const cli = new URL("./cli.ts", import.meta.url).pathname;
+  const cli = new URL("../cli.ts", import.meta.url).pathname;
   const cmd = new Deno.Command(Deno.execPath(), {
     args: [
       "run",

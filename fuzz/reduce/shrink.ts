@@ -7,16 +7,7 @@
  * space of meaningful traces. The op-level minimizer (`minimize.ts`) runs after it.
  */
 import fc from "fast-check";
-import type { TraceChoices } from "./generate.ts";
-
-/** The arbitrary whose shrinker is used (generation goes through the PRNG instead). */
-export function choicesArbitrary(): fc.Arbitrary<TraceChoices> {
-  const choice = fc.nat({ max: 0xffff_ffff });
-  return fc.record({
-    prologue: fc.array(choice, { maxLength: 4096 }),
-    steps: fc.array(fc.array(choice, { maxLength: 4096 }), { maxLength: 4096 }),
-  }, { noNullPrototype: true });
-}
+import { choicesArbitrary, type TraceChoices } from "../model/choices.ts";
 
 /** How much shrinking may cost. */
 export interface ShrinkBudget {

@@ -11,7 +11,7 @@
  */
 import type { Config, Op, SlotFlag } from "../../src/trace/types.ts";
 import { PTE_ADDR_MASK } from "../../src/x86/paging.ts";
-import type { Source } from "../source.ts";
+import type { Source } from "./source.ts";
 import { type PagingView, type Walk, walk } from "./paging.ts";
 
 /** A source of only the simplest decision (0), until a step sets its own. */

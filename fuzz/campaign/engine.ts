@@ -9,17 +9,17 @@
  * Determinism: everything about run `r` is a function of the seed, `r` and the pool of
  * kept traces at the start of the epoch, which every worker has identically.
  */
-import type { BackendFactory, BackendName } from "../src/backend.ts";
-import { type DiffOptions, diffTrace, type Divergence } from "../src/diff.ts";
-import { outcomeToJson, permittedToJson, traceToJson } from "../src/trace/json.ts";
-import type { Trace } from "../src/trace/types.ts";
-import { type GenConstraints, generateRun, interpret, type TraceChoices } from "./generate.ts";
-import { minimizeTrace } from "./minimize.ts";
-import { mutateChoices } from "./mutate.ts";
-import { Sfc32 } from "./rng.ts";
-import { shrinkChoices } from "./shrink.ts";
+import type { BackendFactory, BackendName } from "../../src/backend.ts";
+import { type DiffOptions, diffTrace, type Divergence } from "../../src/diff.ts";
+import { outcomeToJson, permittedToJson, traceToJson } from "../../src/trace/json.ts";
+import type { Trace } from "../../src/trace/types.ts";
+import { type GenConstraints, generateRun, interpret, type TraceChoices } from "../gen/generate.ts";
+import { minimizeTrace } from "../reduce/minimize.ts";
+import { mutateChoices } from "../gen/mutate.ts";
+import { Sfc32 } from "../model/rng.ts";
+import { shrinkChoices } from "../reduce/shrink.ts";
 import { explainDeviation, identify, type Identity } from "./identity.ts";
-import { RandomSource } from "./source.ts";
+import { RandomSource } from "../model/source.ts";
 
 /** What the engine needs to know; plain data, so it crosses to a Worker. */
 export interface EngineOptions {

@@ -5,7 +5,7 @@
  * level above the 12-bit offset, PS at levels 3 and 2), over any source of guest
  * memory that knows which gpas a memslot backs. The generator walks its belief
  * ({@linkcode World}); the reducer walks the memory a trace's ops leave
- * (`fuzz/minimize_paging.ts`). Both get the same rules:
+ * (`fuzz/reduce/minimize_paging.ts`). Both get the same rules:
  *
  * - a table in a gpa that no memslot backs ends the walk as not present, as KVM's
  *   walker does when `kvm_vcpu_gfn_to_hva_prot` fails (`FNAME(walk_addr_generic)`);

@@ -6,9 +6,9 @@
  * `seeds` of that one finding under its lock, so no hit is lost and no second file
  * appears (`recordSighting`).
  */
-import type { BackendName } from "../src/backend.ts";
-import { recordSighting } from "../src/corpus/store.ts";
-import { type Finding, FINDING_FORMAT_V2, type FindingKind } from "../src/corpus/types.ts";
+import type { BackendName } from "../../src/backend.ts";
+import { recordSighting } from "../../src/corpus/store.ts";
+import { type Finding, FINDING_FORMAT_V2, type FindingKind } from "../../src/corpus/types.ts";
 import type { Minimized, RunFinding } from "./engine.ts";
 import { opArea } from "./identity.ts";
 

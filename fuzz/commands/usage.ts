@@ -7,8 +7,8 @@
  */
 import { dirname, join } from "node:path";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { checkWritable } from "../src/corpus/store.ts";
-import { catalogue } from "./catalogue.ts";
+import { checkWritable } from "../../src/corpus/store.ts";
+import { catalogue } from "../campaign/catalogue.ts";
 
 /** A usage error: printed without a stack, exit code 2. */
 export class UsageError extends Error {}

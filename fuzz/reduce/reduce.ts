@@ -61,8 +61,8 @@
  * A candidate the predicate refused on the way is remembered (by a 53-bit hash of its
  * text; a collision only skips one candidate) and never asked again.
  */
-import type { Config, Op, Trace } from "../src/trace/types.ts";
-import { PAGE_OFFSET_MASK } from "../src/x86/paging.ts";
+import type { Config, Op, Trace } from "../../src/trace/types.ts";
+import { PAGE_OFFSET_MASK } from "../../src/x86/paging.ts";
 
 /** What a pass reads: the latest accepted trace, and how many were accepted so far. */
 export interface ReduceContext {

@@ -3,10 +3,10 @@
  * Resolving `--backend NAME` to a factory of the backend registry (`src/backends.ts`).
  * An unknown or unavailable backend is a usage error naming the reason.
  */
-import type { BackendFactory, BackendName } from "../src/backend.ts";
-import { BACKENDS } from "../src/backends.ts";
+import type { BackendFactory, BackendName } from "../../src/backend.ts";
+import { BACKENDS } from "../../src/backends.ts";
 import { UsageError } from "./usage.ts";
-import type { BackendRef } from "./worker.ts";
+import type { BackendRef } from "../campaign/worker.ts";
 
 /**
  * The backend `name` among `allowed` (narrowed to its type), the reference a Worker

@@ -7,10 +7,10 @@
  * `s` ({@linkcode generateRun}), fast-check shrinks and mutates them, and
  * {@linkcode interpret} turns any choice sequence back into a valid trace.
  */
-import { type Area, AREAS } from "../src/corpus/types.ts";
-import { type Op, type Trace, TRACE_FORMAT } from "../src/trace/types.ts";
-import { type ConfigConstraints, genConfig, genDirtyLogConfig } from "./gen/config.ts";
-import { weighted } from "./gen/_pick.ts";
+import { type Area, AREAS } from "../../src/corpus/types.ts";
+import { type Op, type Trace, TRACE_FORMAT } from "../../src/trace/types.ts";
+import { type ConfigConstraints, genConfig, genDirtyLogConfig } from "./config.ts";
+import { weighted } from "./_pick.ts";
 import {
   genAge,
   genChurn,
@@ -21,7 +21,7 @@ import {
   genSlotDelete,
   genSlotFlags,
   genSlotMove,
-} from "./gen/memslot.ts";
+} from "./memslot.ts";
 import {
   genAccess,
   genInvalidate,
@@ -31,22 +31,18 @@ import {
   genRelink,
   genRewrite,
   genSetup,
-} from "./gen/mmu.ts";
-import { genEvents, genFilter, genPmis, genRdmsr, genRdpmc, genWrmsr } from "./gen/pmu.ts";
-import { World } from "./gen/world.ts";
-import { Sfc32 } from "./rng.ts";
-import { RandomSource, ReplaySource, type Source } from "./source.ts";
+} from "./mmu.ts";
+import { genEvents, genFilter, genPmis, genRdmsr, genRdpmc, genWrmsr } from "./pmu.ts";
+import { World } from "../model/world.ts";
+import { Sfc32 } from "../model/rng.ts";
+import { RandomSource, ReplaySource, type Source } from "../model/source.ts";
+import type { TraceChoices } from "../model/choices.ts";
 
 /** Every area, in the order of `--areas`. */
 export { AREAS };
 
-/** The decisions behind one trace. */
-export interface TraceChoices {
-  /** Config and prologue decisions. */
-  prologue: number[];
-  /** One decision list per step. */
-  steps: number[][];
-}
+/** The decisions behind one trace (`model/choices.ts`). */
+export type { TraceChoices };
 
 /** Options of the generator. */
 export interface GenConstraints {

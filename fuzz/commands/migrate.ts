@@ -13,15 +13,15 @@
  * Idempotent: a corpus already migrated is left byte-identical.
  */
 import { join } from "node:path";
-import type { BackendName } from "../src/backend.ts";
-import { coreFactory } from "../src/core/mod.ts";
-import { atomicWriteText, readFindingState, stateDir } from "../src/corpus/store.ts";
-import type { FindingState } from "../src/corpus/types.ts";
-import { diffTrace, type Divergence } from "../src/diff.ts";
-import { outcomeFromJson, permittedFromJson } from "../src/trace/json.ts";
-import { parseOpJson, traceFromJson } from "../src/trace/parse.ts";
-import { Engine } from "./engine.ts";
-import { identify } from "./identity.ts";
+import type { BackendName } from "../../src/backend.ts";
+import { coreFactory } from "../../src/core/mod.ts";
+import { atomicWriteText, readFindingState, stateDir } from "../../src/corpus/store.ts";
+import type { FindingState } from "../../src/corpus/types.ts";
+import { diffTrace, type Divergence } from "../../src/diff.ts";
+import { outcomeFromJson, permittedFromJson } from "../../src/trace/json.ts";
+import { parseOpJson, traceFromJson } from "../../src/trace/parse.ts";
+import { Engine } from "../campaign/engine.ts";
+import { identify } from "../campaign/identity.ts";
 
 /** The order statuses advance in: a merge keeps the furthest. */
 const STATUS_ORDER = ["new", "invalid", "wontfix", "confirmed", "fixed"];

@@ -22,8 +22,8 @@
  * never widened to 8, bit 7 is set only with a frame cleared or an op dropped): the
  * order, not a guard in the pass, is what keeps a rewrite from undoing another.
  */
-import type { Op, Trace } from "../src/trace/types.ts";
-import { simplerOps } from "../src/trace/ops.ts";
+import type { Op, Trace } from "../../src/trace/types.ts";
+import { simplerOps } from "../../src/trace/ops.ts";
 import {
   accessFolds,
   leafCollapses,

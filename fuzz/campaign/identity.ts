@@ -23,17 +23,23 @@
  * The title is the human sentence for the same divergence, with this trace's values.
  */
 import { createHash } from "node:crypto";
-import type { BackendFactory, BackendName, Permitted } from "../src/backend.ts";
-import { DEVIATIONS } from "../src/core/deviations.ts";
-import { type DiffOptions, diffTrace } from "../src/diff.ts";
-import type { Divergence } from "../src/diff.ts";
-import { outcomeKind } from "../src/trace/outcome.ts";
-import { formatOp } from "../src/trace/text.ts";
-import { opArea } from "../src/trace/ops.ts";
-import { msrName } from "../src/x86/decode.ts";
-import { INTEL_RDPMC_INDEX_MASK } from "../src/x86/pmu.ts";
-import { formatPageList, minusPages, NO_PAGES, pageCount, xorPages } from "../src/trace/pages.ts";
-import type { Config, Op, Outcome, PageRuns, Trace } from "../src/trace/types.ts";
+import type { BackendFactory, BackendName, Permitted } from "../../src/backend.ts";
+import { DEVIATIONS } from "../../src/core/deviations.ts";
+import { type DiffOptions, diffTrace } from "../../src/diff.ts";
+import type { Divergence } from "../../src/diff.ts";
+import { outcomeKind } from "../../src/trace/outcome.ts";
+import { formatOp } from "../../src/trace/text.ts";
+import { opArea } from "../../src/trace/ops.ts";
+import { msrName } from "../../src/x86/decode.ts";
+import { INTEL_RDPMC_INDEX_MASK } from "../../src/x86/pmu.ts";
+import {
+  formatPageList,
+  minusPages,
+  NO_PAGES,
+  pageCount,
+  xorPages,
+} from "../../src/trace/pages.ts";
+import type { Config, Op, Outcome, PageRuns, Trace } from "../../src/trace/types.ts";
 
 /** A divergence's identity: the signature, its id, and a title for humans. */
 export interface Identity {

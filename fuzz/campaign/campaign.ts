@@ -5,7 +5,7 @@
  * do not depend on the worker count), records findings in the corpus (the main process
  * is the only writer), and reports progress.
  */
-import type { BackendFactory } from "../src/backend.ts";
+import type { BackendFactory } from "../../src/backend.ts";
 import type { RunFinding } from "./engine.ts";
 import {
   Engine,
@@ -16,7 +16,7 @@ import {
   poolAdd,
   type Slice,
 } from "./engine.ts";
-import type { TraceChoices } from "./generate.ts";
+import type { TraceChoices } from "../gen/generate.ts";
 import type { BackendRef, ToWorker } from "./worker.ts";
 
 /** Runs per epoch: fixed, so that results do not depend on the worker count. */

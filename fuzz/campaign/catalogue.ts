@@ -3,8 +3,8 @@
  * The injected-bug catalogue as the fuzzer sees it: the core's one list
  * (`src/core/bugs.ts`), with a printable table for `--inject list`.
  */
-import type { Area } from "../src/corpus/types.ts";
-import { type Bug, BUGS } from "../src/core/bugs.ts";
+import type { Area } from "../../src/corpus/types.ts";
+import { type Bug, BUGS } from "../../src/core/bugs.ts";
 
 /** One injectable bug: the core's catalogue entry, whose area is a finding's area. */
 export type CatalogueBug = Bug & { readonly area: Area };

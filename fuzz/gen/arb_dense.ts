@@ -7,7 +7,7 @@
  * campaigns have their own generators (`gen/`).
  */
 import fc from "fast-check";
-import type { Op, Size } from "../src/trace/types.ts";
+import type { Op, Size } from "../../src/trace/types.ts";
 
 /** Slot 0 over gpa 0-64 KiB with PML4 0x1000 -> PDPT 0x2000 -> PD 0x3000 -> PT 0x4000. */
 export const DENSE_SETUP: readonly Op[] = [

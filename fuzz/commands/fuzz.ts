@@ -3,20 +3,20 @@
  * `deno task fuzz`: a campaign against a backend, findings into the corpus, a summary
  * (fuzz/README.md). Exit 0 without new findings, 1 with, 2 on usage errors.
  */
-import { CorpusWriteError, listFindings, writeRun } from "../src/corpus/store.ts";
-import { type Area, RUN_FORMAT } from "../src/corpus/types.ts";
+import { CorpusWriteError, listFindings, writeRun } from "../../src/corpus/store.ts";
+import { type Area, RUN_FORMAT } from "../../src/corpus/types.ts";
 import { resolveBackendFlag } from "./backend_ref.ts";
-import { type CampaignFinding, runCampaign } from "./campaign.ts";
-import type { RunFinding } from "./engine.ts";
-import { catalogue, formatCatalogue } from "./catalogue.ts";
-import { addHits, type FindingContext, makeFinding, recordFinding } from "./corpus.ts";
-import { AREAS } from "./generate.ts";
-import { harnessVersion } from "./harness.ts";
-import { ProgressReporter, rate } from "./progress.ts";
+import { type CampaignFinding, runCampaign } from "../campaign/campaign.ts";
+import type { RunFinding } from "../campaign/engine.ts";
+import { catalogue, formatCatalogue } from "../campaign/catalogue.ts";
+import { addHits, type FindingContext, makeFinding, recordFinding } from "../campaign/corpus.ts";
+import { AREAS } from "../gen/generate.ts";
+import { harnessVersion } from "../campaign/harness.ts";
+import { ProgressReporter, rate } from "../campaign/progress.ts";
 import { args, checkCorpusFlag, intFlag, UsageError, workersFlag } from "./usage.ts";
-import { kvmPvmConfig } from "../src/trace/config.ts";
-import { kvmHost } from "../src/kvm/mod.ts";
-import { BACKEND_NAMES } from "../src/backend.ts";
+import { kvmPvmConfig } from "../../src/trace/config.ts";
+import { kvmHost } from "../../src/kvm/mod.ts";
+import { BACKEND_NAMES } from "../../src/backend.ts";
 
 export const FUZZ_USAGE = `Usage:
   deno task fuzz [--seconds N|--runs N] [--seed S] [--workers N] [--backend core|kvm]

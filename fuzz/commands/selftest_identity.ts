@@ -8,11 +8,11 @@
  * It reports how many ids each bug gets over all seeds (fewer is better: one bug, one
  * finding) and every id two bugs share (none is the goal).
  */
-import { coreFactory } from "../src/core/mod.ts";
-import { diffTrace } from "../src/diff.ts";
-import type { CatalogueBug } from "./catalogue.ts";
-import { generateRun } from "./generate.ts";
-import { explainDeviation, identify } from "./identity.ts";
+import { coreFactory } from "../../src/core/mod.ts";
+import { diffTrace } from "../../src/diff.ts";
+import type { CatalogueBug } from "../campaign/catalogue.ts";
+import { generateRun } from "../gen/generate.ts";
+import { explainDeviation, identify } from "../campaign/identity.ts";
 
 /** One bug's identities over the seeds. */
 export interface IdentityRow {

@@ -14,12 +14,17 @@ import {
   isFindingId,
   parseFindingFile,
   readFinding,
-} from "../src/corpus/store.ts";
-import type { Finding } from "../src/corpus/types.ts";
-import { exportFinding, ExportRefusal, exportTrace, type FindingTrace } from "../src/export/mod.ts";
-import type { ExportOptions, ExportResult } from "../src/export/mod.ts";
-import { parseTrace } from "../src/trace/parse.ts";
-import { signatureOf } from "./identity.ts";
+} from "../../src/corpus/store.ts";
+import type { Finding } from "../../src/corpus/types.ts";
+import {
+  exportFinding,
+  ExportRefusal,
+  exportTrace,
+  type FindingTrace,
+} from "../../src/export/mod.ts";
+import type { ExportOptions, ExportResult } from "../../src/export/mod.ts";
+import { parseTrace } from "../../src/trace/parse.ts";
+import { signatureOf } from "../campaign/identity.ts";
 import { args, checkOutFlag, oneArgument, readInputFile, UsageError } from "./usage.ts";
 
 export const EXPORT_USAGE = `Usage:

@@ -11,11 +11,11 @@ import {
   type SelfTest,
   validateSelfTest,
   writeSelfTest,
-} from "../src/corpus/store.ts";
+} from "../../src/corpus/store.ts";
 import { join } from "node:path";
 import { resolveBackendFlag } from "./backend_ref.ts";
-import { runCampaign } from "./campaign.ts";
-import { catalogue, type CatalogueBug } from "./catalogue.ts";
+import { runCampaign } from "../campaign/campaign.ts";
+import { catalogue, type CatalogueBug } from "../campaign/catalogue.ts";
 import { args, intFlag, UsageError } from "./usage.ts";
 import { formatBug, formatClean, userView } from "./selftest_user.ts";
 import { formatIdentityRow, identityReport } from "./selftest_identity.ts";

@@ -5,7 +5,7 @@
  * and meaningful trace: a later step re-aims at whatever slots and tables exist.
  */
 import type { TraceChoices } from "./generate.ts";
-import type { Source } from "./source.ts";
+import type { Source } from "../model/source.ts";
 
 /** Choices drawn for a brand-new step (longer than any step needs). */
 const STEP_CHOICES = 24;

@@ -15,7 +15,7 @@
  * host memory through the slot that backs them, so that a slot moved or deleted takes
  * its tables along. They know nothing of why a trace fails.
  */
-import type { Config, Op, Trace } from "../src/trace/types.ts";
+import type { Config, Op, Trace } from "../../src/trace/types.ts";
 import {
   levelShift,
   PAGE_OFFSET_MASK,
@@ -29,9 +29,9 @@ import {
   PTE_PS,
   PTE_U,
   PTE_W,
-} from "../src/x86/paging.ts";
-import { type PagingView, type Walk, walk, type WalkStep, withIndex } from "./gen/paging.ts";
-import { World } from "./gen/world.ts";
+} from "../../src/x86/paging.ts";
+import { type PagingView, type Walk, walk, type WalkStep, withIndex } from "../model/paging.ts";
+import { World } from "../model/world.ts";
 
 const PAGE = BigInt(PAGE_OFFSET_MASK);
 
