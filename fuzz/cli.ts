@@ -8,7 +8,6 @@
  * finding on this backend here; 5 `replay` of a finding that now diverges with another
  * identity.
  */
-import type { ParseArgsOptionsConfig } from "node:util";
 import type { Backend, BackendFactory } from "../src/backend.ts";
 import { backendFactory } from "../src/backends.ts";
 import { diffTrace } from "../src/diff.ts";
@@ -30,10 +29,12 @@ import {
 import { cmdSelftest, SELFTEST_USAGE } from "./commands/selftest.ts";
 import {
   args as parseFlags,
+  type FlagSpecs,
   HelpRequest,
   injectFlag,
   oneArgument,
   readInputFile,
+  SHARED_FLAGS,
   UsageError,
 } from "./commands/usage.ts";
 
@@ -60,8 +61,49 @@ ${DIFF_EXITS}
 
 ${REPLAY_EXITS}`;
 
-function args<const O extends ParseArgsOptionsConfig>(argv: string[], options: O) {
-  return parseFlags(argv, options, USAGE);
+/** `run`'s flags. */
+export const RUN_FLAGS = {
+  backend: {
+    type: "string",
+    value: "NAME",
+    help: "reference (default), core or kvm: the backend whose outcomes are printed",
+  },
+  json: SHARED_FLAGS.json,
+  strict: SHARED_FLAGS.strict,
+} as const satisfies FlagSpecs;
+
+/** `diff`'s flags. */
+export const DIFF_FLAGS = {
+  backend: {
+    type: "string",
+    value: "NAME",
+    help: "core (default) or kvm: the backend diffed against the reference",
+  },
+  json: SHARED_FLAGS.json,
+  strict: SHARED_FLAGS.strict,
+  audit: SHARED_FLAGS.audit,
+  inject: SHARED_FLAGS.inject,
+  "allow-skips": {
+    type: "boolean",
+    help: "exit 0 instead of 4 when the backend agrees on every op it ran but skipped ops it " +
+      "cannot run here",
+  },
+} as const satisfies FlagSpecs;
+
+const RUN_USAGE = `Usage:
+  deno task run TRACE.json [--backend reference|core|kvm] [--json] [--strict]
+
+Runs the trace on one backend and prints one outcome per op (with the permitted set where
+the reference permits several).`;
+
+const DIFF_USAGE = `Usage:
+  deno task diff TRACE.json [--backend core|kvm] [--json] [--strict] [--audit] [--inject NAME] [--allow-skips]
+
+Runs the trace on the reference and a backend side by side and stops at the first op whose
+outcome the reference does not permit.`;
+
+function args<const O extends FlagSpecs>(argv: string[], flags: O, usage: string, more = "") {
+  return parseFlags(argv, flags, usage, more);
 }
 
 /**
@@ -87,11 +129,7 @@ function jsonLine(value: unknown): string {
 
 /** `run`: one outcome per op (with the permitted set where it has several entries). */
 function cmdRun(argv: string[]): number {
-  const { values, positionals } = args(argv, {
-    backend: { type: "string" },
-    json: { type: "boolean" },
-    strict: { type: "boolean" },
-  });
+  const { values, positionals } = args(argv, RUN_FLAGS, RUN_USAGE);
   const trace = loadTrace(oneArgument(positionals, "run", "TRACE.json", USAGE));
   const name = values.backend ?? "reference";
   let factory;
@@ -169,14 +207,7 @@ export interface DiffDeps {
  * `--allow-skips`; 0 when it agrees on every op.
  */
 export function cmdDiff(argv: string[], deps: DiffDeps = {}): number {
-  const { values, positionals } = args(argv, {
-    backend: { type: "string" },
-    json: { type: "boolean" },
-    strict: { type: "boolean" },
-    audit: { type: "boolean" },
-    inject: { type: "string" },
-    "allow-skips": { type: "boolean" },
-  });
+  const { values, positionals } = args(argv, DIFF_FLAGS, DIFF_USAGE, DIFF_EXITS);
   const print = deps.print ?? out;
   const name = values.backend ?? "core";
   let factory;

@@ -6,6 +6,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { listFindings, listRuns, readFinding } from "../src/corpus/store.ts";
+import { DIFF_FLAGS, RUN_FLAGS } from "../fuzz/cli.ts";
+import { EXPORT_FLAGS } from "../fuzz/commands/export.ts";
+import { FUZZ_FLAGS } from "../fuzz/commands/fuzz.ts";
+import { MINIMIZE_FLAGS } from "../fuzz/commands/minimize.ts";
+import { REPLAY_FLAGS } from "../fuzz/commands/replay.ts";
+import { SELFTEST_FLAGS } from "../fuzz/commands/selftest.ts";
 
 const CLI = new URL("../fuzz/cli.ts", import.meta.url).pathname;
 
@@ -91,6 +97,41 @@ Deno.test("fuzz cli: --help and -h print the usage on stdout and exit 0", async 
   const r = await cli("diff", "--", "--help");
   assert.equal(r.code, 2);
   assert.match(r.stderr, /Cannot read trace --help/);
+});
+
+Deno.test("fuzz cli: every subcommand's --help explains every flag it accepts", async () => {
+  // Each subcommand parses exactly the flags of its spec (usage.ts `args`), so a flag
+  // the help does not list cannot be accepted; the help must give each one a sentence.
+  const specs: [string, Record<string, { help: string }>][] = [
+    ["run", RUN_FLAGS],
+    ["diff", DIFF_FLAGS],
+    ["fuzz", FUZZ_FLAGS],
+    ["replay", REPLAY_FLAGS],
+    ["minimize", MINIMIZE_FLAGS],
+    ["selftest", SELFTEST_FLAGS],
+    ["export", EXPORT_FLAGS],
+  ];
+  for (const [command, flags] of specs) {
+    const r = await cli(command, "--help");
+    assert.equal(r.code, 0, `${command} --help: ${r.stderr}`);
+    assert.match(r.stdout, /^Usage:/, command);
+    const section = r.stdout.slice(r.stdout.indexOf("\nFlags:\n"));
+    assert.ok(section.length > 8, `${command} --help has no Flags: section`);
+    for (const [name, spec] of Object.entries(flags)) {
+      assert.match(
+        section,
+        new RegExp(`\\n  --${name}\\b[^\\n]* {2,}\\S`),
+        `${command} --help does not explain --${name}`,
+      );
+      assert.ok(spec.help.length > 10, `${command} --${name}: help too short`);
+      // The help's first words are on the flag's line (or the next, for long flags).
+      const first = spec.help.split(/\s+/).slice(0, 2).join(" ");
+      assert.ok(section.includes(first), `${command} --${name}: "${first}" not printed`);
+    }
+    // A flag not in the spec is refused.
+    const bad = await cli(command, "--no-such-flag");
+    assert.equal(bad.code, 2, `${command} --no-such-flag`);
+  }
 });
 
 Deno.test("fuzz cli: a campaign records a finding once, replay exits 1 until fixed", async () => {

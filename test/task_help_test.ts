@@ -1,7 +1,7 @@
 /**
  * `--help`, `-h` and an unknown flag on the script tasks that are not `fuzz/cli.ts`
  * subcommands (`bench`, `bench:dashboard`, `kvm-conformance`, `kvm-throughput`,
- * `agent`), each run as its deno.json task line with the task's own permissions (issue
+ * `agent`, `migrate`, `kvm-info`, `dashboard`), each run as its deno.json task line with the task's own permissions (issue
  * 11 item 9): the usage on stdout and exit 0 within seconds, without running the task
  * (the agent's generated module is not rewritten); an unknown flag is one line on
  * stderr and exit 2.
@@ -14,7 +14,16 @@ const AGENT_BIN = new URL("../src/kvm/agent/agent_bin.ts", import.meta.url).path
 /** A task that runs past this is running the task, not printing its help. */
 const LIMIT_MS = 30_000;
 
-const TASKS = ["bench", "bench:dashboard", "kvm-conformance", "kvm-throughput", "agent"];
+const TASKS = [
+  "bench",
+  "bench:dashboard",
+  "kvm-conformance",
+  "kvm-throughput",
+  "agent",
+  "migrate",
+  "kvm-info",
+  "dashboard",
+];
 
 interface Ran {
   code: number | null;

@@ -25,17 +25,56 @@ import {
 import type { ExportOptions, ExportResult } from "../../src/export/mod.ts";
 import { parseTrace } from "../../src/trace/parse.ts";
 import { signatureOf } from "../campaign/identity.ts";
-import { args, checkOutFlag, oneArgument, readInputFile, UsageError } from "./usage.ts";
+import {
+  args,
+  checkOutFlag,
+  type FlagSpecs,
+  oneArgument,
+  readInputFile,
+  UsageError,
+} from "./usage.ts";
 
 export const EXPORT_USAGE = `Usage:
-  deno task export FINDING.json|ID|TRACE.json [--format c|selftest] [--out FILE] [--trace minimized|full] [--corpus DIR] [--skip-unsupported] [--no-kvm]
-    --format c         one C file, libc and <linux/kvm.h> only: cc -O2 -o repro repro.c (default)
-    --format selftest  the same as a test for tools/testing/selftests/kvm (builds in a kernel tree)
-    --trace            which trace of a finding (default minimized)
-    --skip-unsupported leave out ops the kvm backend cannot run, as replay does
-    --no-kvm           do not run the trace on /dev/kvm at export time (canonical branches)
-  The reproducer exits 0 when every op agrees, 1 when it reproduces, 3 when inconclusive,
-  4 when it cannot run here.`;
+  deno task export FINDING.json|ID|TRACE.json [--format c|selftest] [--out FILE] [--trace minimized|full] [--corpus DIR] [--skip-unsupported] [--no-kvm]`;
+
+const EXPORT_HELP_HEAD = `${EXPORT_USAGE}
+
+Writes a finding or a trace as a standalone reproducer for /dev/kvm: the VM, memslots,
+page tables and guest code of the trace's ops, and the reference's permitted outcomes
+embedded, compared op by op.`;
+
+const EXPORT_NOTES =
+  `The reproducer exits 0 when every op agrees, 1 when it reproduces, 3 when inconclusive,
+4 when it cannot run here.`;
+
+/** `export`'s flags. */
+export const EXPORT_FLAGS = {
+  format: {
+    type: "string",
+    value: "c|selftest",
+    help: "c (default): one C file, libc and <linux/kvm.h> only (cc -O2 -o repro repro.c); " +
+      "selftest: the same as a test for tools/testing/selftests/kvm (builds in a kernel tree)",
+  },
+  out: { type: "string", value: "FILE", help: "write it here (default stdout)" },
+  trace: {
+    type: "string",
+    value: "minimized|full",
+    help: "which trace of a finding (default minimized)",
+  },
+  corpus: {
+    type: "string",
+    value: "DIR",
+    help: "the corpus an ID is looked up in (default corpus)",
+  },
+  "skip-unsupported": {
+    type: "boolean",
+    help: "leave out ops the kvm backend cannot run, as replay does",
+  },
+  "no-kvm": {
+    type: "boolean",
+    help: "do not run the trace on /dev/kvm at export time (the canonical branches are embedded)",
+  },
+} as const satisfies FlagSpecs;
 
 const signature: NonNullable<ExportOptions["signature"]> = (d, trace) =>
   signatureOf(d, "kvm", trace.config);
@@ -84,14 +123,7 @@ async function load(
 
 /** `export`. */
 export async function cmdExport(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, {
-    format: { type: "string" },
-    out: { type: "string" },
-    trace: { type: "string" },
-    corpus: { type: "string" },
-    "skip-unsupported": { type: "boolean" },
-    "no-kvm": { type: "boolean" },
-  }, EXPORT_USAGE);
+  const { values, positionals } = args(argv, EXPORT_FLAGS, EXPORT_HELP_HEAD, EXPORT_NOTES);
   const target = oneArgument(positionals, "export", "FINDING.json, ID or TRACE.json", EXPORT_USAGE);
   const format = values.format ?? "c";
   if (format !== "c" && format !== "selftest") {

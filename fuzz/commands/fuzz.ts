@@ -13,7 +13,15 @@ import { addHits, type FindingContext, makeFinding, recordFinding } from "../cam
 import { AREAS } from "../gen/generate.ts";
 import { harnessVersion } from "../campaign/harness.ts";
 import { ProgressReporter, rate } from "../campaign/progress.ts";
-import { args, checkCorpusFlag, intFlag, UsageError, workersFlag } from "./usage.ts";
+import {
+  args,
+  checkCorpusFlag,
+  type FlagSpecs,
+  intFlag,
+  SHARED_FLAGS,
+  UsageError,
+  workersFlag,
+} from "./usage.ts";
 import { kvmPvmConfig } from "../../src/trace/config.ts";
 import { kvmHost } from "../../src/kvm/mod.ts";
 import { BACKEND_NAMES } from "../../src/backend.ts";
@@ -22,6 +30,67 @@ export const FUZZ_USAGE = `Usage:
   deno task fuzz [--seconds N|--runs N] [--seed S] [--workers N] [--backend core|kvm]
                  [--areas mmu,memslot,pmu] [--inject NAME|list] [--audit] [--strict]
                  [--corpus DIR] [--json] [--no-guide]`;
+
+/** The head of `fuzz --help`: the usage and what a campaign does. */
+const FUZZ_HELP_HEAD = `${FUZZ_USAGE}
+
+A campaign: generated traces run on the reference and a backend (the core, or the real
+KVM with --backend kvm) op by op. A divergence whose identity the corpus does not hold is
+a new finding: shrunk, saved in DIR/findings/ and printed with its replay command. Known
+KVM deviations from the architecture are counted by name, not reported (docs/identity.md).`;
+
+/** `fuzz`'s exit codes, for its --help. */
+const FUZZ_EXITS = `fuzz exits
+  0 no new finding, 1 new findings (saved), 2 usage error, 3 shadowfuzz failed,
+  4 a corpus write failed mid-campaign (a full disk): the summary and the findings it
+    could not save are printed on stdout`;
+
+/** `fuzz`'s flags (fuzz/README.md has the same table). */
+export const FUZZ_FLAGS = {
+  seconds: { type: "string", value: "N", help: "stop after N seconds (default 60)" },
+  runs: { type: "string", value: "N", help: "stop after N runs instead of a time" },
+  seed: {
+    type: "string",
+    value: "S",
+    help: "the campaign's seed (default random, printed): the same seed, backend and flags " +
+      "give the same runs",
+  },
+  workers: {
+    type: "string",
+    value: "N",
+    help: "Deno Workers, at most the cores (default the cores); 0 runs inline in the main thread",
+  },
+  backend: {
+    type: "string",
+    value: "NAME",
+    help: "core (default) or kvm: what is diffed against the reference. With kvm the config " +
+      "is fixed to this host's, and ops the kvm backend cannot run are left out",
+  },
+  areas: {
+    type: "string",
+    value: "LIST",
+    help: "which step generators run, comma-separated from mmu,memslot,pmu (default all)",
+  },
+  inject: {
+    type: "string",
+    value: "NAME",
+    help: "plant catalogue bugs (comma-separated) into the core; `list` prints the catalogue. " +
+      "A campaign with a bug is judged exactly like one without",
+  },
+  audit: SHARED_FLAGS.audit,
+  strict: SHARED_FLAGS.strict,
+  corpus: {
+    type: "string",
+    value: "DIR",
+    help: "where findings and the run record go (default corpus); checked at start: writable, " +
+      "with space left",
+  },
+  json: { type: "boolean", help: "print one JSON summary object on stdout instead of the text" },
+  "no-guide": {
+    type: "boolean",
+    help: "no coverage guidance: every run fresh from the PRNG, no kept traces, no mutants",
+  },
+} as const satisfies FlagSpecs;
 
 /**
  * Exit code of a campaign the corpus stopped: a write failed mid-campaign (a full disk);
@@ -51,20 +120,7 @@ export interface FuzzFlags {
 
 /** Parses and validates `fuzz` flags (usage errors name the flag). */
 export function parseFuzzFlags(argv: string[]): FuzzFlags {
-  const { values, positionals } = args(argv, {
-    seconds: { type: "string" },
-    runs: { type: "string" },
-    seed: { type: "string" },
-    workers: { type: "string" },
-    backend: { type: "string" },
-    areas: { type: "string" },
-    inject: { type: "string" },
-    audit: { type: "boolean" },
-    strict: { type: "boolean" },
-    corpus: { type: "string" },
-    json: { type: "boolean" },
-    "no-guide": { type: "boolean" },
-  }, FUZZ_USAGE);
+  const { values, positionals } = args(argv, FUZZ_FLAGS, FUZZ_HELP_HEAD, FUZZ_EXITS);
   if (positionals.length > 0) {
     throw new UsageError(`Unexpected argument "${positionals[0]}"\n${FUZZ_USAGE}`);
   }

@@ -22,6 +22,7 @@ import { outcomeFromJson, permittedFromJson } from "../../src/trace/json.ts";
 import { parseOpJson, traceFromJson } from "../../src/trace/parse.ts";
 import { Engine } from "../campaign/engine.ts";
 import { identify } from "../campaign/identity.ts";
+import { args, type FlagSpecs, HelpRequest, UsageError } from "./usage.ts";
 
 /** The order statuses advance in: a merge keeps the furthest. */
 const STATUS_ORDER = ["new", "invalid", "wontfix", "confirmed", "fixed"];
@@ -201,11 +202,52 @@ export async function migrateCorpus(
   return { migrated, files: names.length, written, removed };
 }
 
-if (import.meta.main) {
-  const dryRun = Deno.args.includes("--dry-run");
-  const at = Deno.args.indexOf("--corpus");
-  const corpus = at >= 0 ? Deno.args[at + 1] ?? "corpus" : "corpus";
-  const r = await migrateCorpus(corpus, { dryRun });
+/** `migrate`'s usage, for `--help` and usage errors. */
+export const MIGRATE_USAGE = `Usage: deno task migrate [--corpus DIR] [--dry-run]
+
+Recomputes every finding's identity in a corpus (docs/identity.md) after the identity
+rules changed: a finding whose id changes is renamed, its old id kept as an alias, its
+notes, status and triage kept. Run it after pulling a version with new rules.`;
+
+/** `migrate`'s flags. */
+export const MIGRATE_FLAGS = {
+  corpus: { type: "string", value: "DIR", help: "the corpus to migrate (default corpus)" },
+  "dry-run": { type: "boolean", help: "print what would change, write nothing" },
+} as const satisfies FlagSpecs;
+
+/** `deno task migrate`: exit 0, 2 on a usage error, 3 when the migration failed. */
+export async function cmdMigrate(argv: string[]): Promise<number> {
+  let values;
+  try {
+    const parsed = args(argv, MIGRATE_FLAGS, MIGRATE_USAGE);
+    if (parsed.positionals.length > 0) {
+      throw new UsageError(`Unexpected argument "${parsed.positionals[0]}"\n${MIGRATE_USAGE}`);
+    }
+    values = parsed.values;
+  } catch (e) {
+    if (e instanceof HelpRequest) {
+      console.log(e.message);
+      return 0;
+    }
+    if (e instanceof UsageError) {
+      // One line: the problem, and where the usage is.
+      console.error(
+        `Cannot parse arguments of deno task migrate: ${e.message.split("\n")[0]}` +
+          " (deno task migrate --help for usage)",
+      );
+      return 2;
+    }
+    throw e;
+  }
+  const dryRun = values["dry-run"] ?? false;
+  const corpus = values.corpus ?? "corpus";
+  let r;
+  try {
+    r = await migrateCorpus(corpus, { dryRun });
+  } catch (e) {
+    console.error(`shadowfuzz: migrate ${corpus}: ${(e as Error).message}`);
+    return 3;
+  }
   for (const m of r.migrated) {
     console.log(
       `${m.oldId} -> ${m.newId}${
@@ -217,4 +259,7 @@ if (import.meta.main) {
     `${r.files} findings -> ${new Set(r.migrated.map((m) => m.newId)).size} ids; ` +
       `${r.written} written, ${r.removed} removed${dryRun ? " (dry run)" : ""}`,
   );
+  return 0;
 }
+
+if (import.meta.main) Deno.exit(await cmdMigrate(Deno.args));

@@ -15,18 +15,44 @@ import { resolveBackendFlag } from "./backend_ref.ts";
 import { identifyTrace } from "../campaign/identity.ts";
 import { minimizeTrace } from "../reduce/minimize.ts";
 import { corpusOf, injectOf, loadFinding, REPLAY_USAGE, traceOf } from "./replay.ts";
-import { args, checkOutFlag, injectFlag, oneArgument, readInputFile, UsageError } from "./usage.ts";
+import {
+  args,
+  checkOutFlag,
+  type FlagSpecs,
+  injectFlag,
+  oneArgument,
+  readInputFile,
+  SHARED_FLAGS,
+  UsageError,
+} from "./usage.ts";
+
+const MINIMIZE_HELP_HEAD = `Usage:
+  deno task minimize TRACE.json|FINDING.json|ID [--out FILE] [--corpus DIR] [--backend core|kvm] [--inject NAME] [--strict] [--audit]
+
+Shrinks a diverging trace (for up to 60 s) while it keeps its whole identity, and prints the
+result or writes it to FILE. Exits 0, or 2 when the trace does not diverge.`;
+
+/** `minimize`'s flags. */
+export const MINIMIZE_FLAGS = {
+  out: { type: "string", value: "FILE", help: "write the minimized trace here (atomically)" },
+  corpus: {
+    type: "string",
+    value: "DIR",
+    help: "the corpus an ID is looked up in (default corpus); read only",
+  },
+  backend: {
+    type: "string",
+    value: "NAME",
+    help: "core or kvm (default core, or the finding's backend)",
+  },
+  inject: SHARED_FLAGS.inject,
+  strict: SHARED_FLAGS.strict,
+  audit: SHARED_FLAGS.audit,
+} as const satisfies FlagSpecs;
 
 /** `minimize`. */
 export async function cmdMinimize(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, {
-    out: { type: "string" },
-    corpus: { type: "string" },
-    backend: { type: "string" },
-    inject: { type: "string" },
-    strict: { type: "boolean" },
-    audit: { type: "boolean" },
-  }, REPLAY_USAGE);
+  const { values, positionals } = args(argv, MINIMIZE_FLAGS, MINIMIZE_HELP_HEAD);
   const path = oneArgument(positionals, "minimize", "TRACE.json", REPLAY_USAGE);
   const corpus = corpusOf(values.corpus);
   // Where the result goes is checked before the work that produces it.

@@ -26,9 +26,11 @@ import { identify, identifyTrace, type Identity } from "../campaign/identity.ts"
 import {
   args,
   bugNamesProblem,
+  type FlagSpecs,
   MAX_INPUT_BYTES,
   oneArgument,
   readInputFile,
+  SHARED_FLAGS,
   UsageError,
 } from "./usage.ts";
 
@@ -48,10 +50,32 @@ export const REPLAY_EXITS =
   0 fixed: both traces agree on every op, none skipped up to the diverging op
   the first of 1, 5, 4 that either trace shows decides; 2 bad file or id, 3 shadowfuzz failed`;
 
-/** The usage of replay and minimize (what their --help prints). */
+/** The usage of replay and minimize (what their usage errors print). */
 export const REPLAY_USAGE = `${REPLAY_USAGE_LINES}
 
 ${REPLAY_EXITS}`;
+
+const REPLAY_HELP_HEAD = `Usage:
+  deno task replay FINDING.json|ID [--corpus DIR] [--backend core|kvm] [--strict] [--json]
+
+Replays a finding (its file, or its id in the corpus) the way it was found (backend, injected
+bug, audit) and says exactly what happened.`;
+
+/** `replay`'s flags. */
+export const REPLAY_FLAGS = {
+  corpus: {
+    type: "string",
+    value: "DIR",
+    help: "the corpus an ID is looked up in (default corpus); read only",
+  },
+  backend: {
+    type: "string",
+    value: "NAME",
+    help: "core or kvm (default the backend that found it): where the finding is replayed",
+  },
+  strict: SHARED_FLAGS.strict,
+  json: { type: "boolean", help: "print the verdict as one JSON object on stdout" },
+} as const satisfies FlagSpecs;
 
 /** `--corpus` of replay and minimize (read only): not empty, `corpus` by default. */
 export function corpusOf(value: string | undefined): string {
@@ -799,12 +823,7 @@ export interface ReplayDeps {
 
 /** `replay`. */
 export async function cmdReplay(argv: string[], deps: ReplayDeps = {}): Promise<number> {
-  const { values, positionals } = args(argv, {
-    corpus: { type: "string" },
-    backend: { type: "string" },
-    strict: { type: "boolean" },
-    json: { type: "boolean" },
-  }, REPLAY_USAGE);
+  const { values, positionals } = args(argv, REPLAY_FLAGS, REPLAY_HELP_HEAD, REPLAY_EXITS);
   const print = deps.print ?? ((line: string) => console.log(line));
   const target = oneArgument(positionals, "replay", "FINDING.json or ID", REPLAY_USAGE);
   const { finding, file } = await loadFinding(target, corpusOf(values.corpus));

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { resolveBackendFlag } from "./backend_ref.ts";
 import { runCampaign } from "../campaign/campaign.ts";
 import { catalogue, type CatalogueBug } from "../campaign/catalogue.ts";
-import { args, intFlag, UsageError } from "./usage.ts";
+import { args, type FlagSpecs, intFlag, UsageError } from "./usage.ts";
 import { formatBug, formatClean, userView } from "./selftest_user.ts";
 import { formatIdentityRow, identityReport } from "./selftest_identity.ts";
 
@@ -32,6 +32,56 @@ ordinary \`deno task fuzz\` (one worker) over a copy of the corpus, then campaig
 no bug for --clean-seeds seeds, and reports what a user would see (docs/identity.md).
 --identity measures how many finding ids each bug gets over --seeds seeds, and which ids
 two bugs share.`;
+
+/** `selftest`'s flags (which mode reads which: the usage lines above). */
+export const SELFTEST_FLAGS = {
+  json: { type: "boolean", help: "print the report as one JSON object on stdout" },
+  seconds: {
+    type: "string",
+    value: "N",
+    help: "per bug: the classic hunt's cap (default 30) or the --as-user campaign's length " +
+      "(default 60)",
+  },
+  seed: { type: "string", value: "S", help: "the campaigns' seed (default 1)" },
+  bugs: {
+    type: "string",
+    value: "a,b",
+    help: "only these catalogue bugs; a partial run never replaces corpus/selftest.json (it " +
+      "goes to corpus/state/selftest-partial.json)",
+  },
+  corpus: {
+    type: "string",
+    value: "DIR",
+    help: "the corpus whose selftest.json a full run replaces, and which --as-user copies " +
+      "(default corpus)",
+  },
+  "as-user": {
+    type: "boolean",
+    help: "per bug, the ordinary `deno task fuzz --workers 1 --inject NAME` over a copy of " +
+      "the corpus; then clean campaigns that must report nothing new",
+  },
+  identity: {
+    type: "boolean",
+    help: "how many finding ids each bug gets over --seeds seeds, and which ids two bugs share",
+  },
+  seeds: { type: "string", value: "N", help: "--identity: seeds per bug (default 6)" },
+  runs: { type: "string", value: "N", help: "--identity: runs per seed (default 3000)" },
+  sightings: {
+    type: "string",
+    value: "N",
+    help: "--identity: diverging runs identified per bug and seed (default 5)",
+  },
+  "clean-seeds": {
+    type: "string",
+    value: "N",
+    help: "--as-user: campaigns with no bug, one per seed (default 6)",
+  },
+  parallel: {
+    type: "string",
+    value: "N",
+    help: "--as-user: campaigns at once (default 2)",
+  },
+} as const satisfies FlagSpecs;
 
 /** One bug's result. */
 export interface BugResult {
@@ -86,20 +136,7 @@ export async function hunt(
 
 /** `selftest`. */
 export async function cmdSelftest(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, {
-    json: { type: "boolean" },
-    seconds: { type: "string" },
-    seed: { type: "string" },
-    bugs: { type: "string" },
-    corpus: { type: "string" },
-    "as-user": { type: "boolean" },
-    identity: { type: "boolean" },
-    seeds: { type: "string" },
-    runs: { type: "string" },
-    sightings: { type: "string" },
-    "clean-seeds": { type: "string" },
-    parallel: { type: "string" },
-  }, SELFTEST_USAGE);
+  const { values, positionals } = args(argv, SELFTEST_FLAGS, SELFTEST_USAGE);
   if (positionals.length > 0) {
     throw new UsageError(`Unexpected argument "${positionals[0]}"\n${SELFTEST_USAGE}`);
   }

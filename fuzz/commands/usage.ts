@@ -6,7 +6,7 @@
  * work.
  */
 import { dirname, join } from "node:path";
-import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { parseArgs } from "node:util";
 import { checkWritable } from "../../src/corpus/store.ts";
 import { catalogue } from "../campaign/catalogue.ts";
 
@@ -17,23 +17,103 @@ export class UsageError extends Error {}
 export class HelpRequest extends Error {}
 
 /**
- * Parses `argv` strictly; any problem is a UsageError followed by `usage`. `--help` or
- * `-h` before a `--` asks for `usage` alone (a {@linkcode HelpRequest}).
+ * One flag of a subcommand: its parse type and what `--help` says of it. Every flag a
+ * subcommand accepts is declared with its help, so none can go undocumented.
  */
-export function args<const O extends ParseArgsOptionsConfig>(
+export interface FlagSpec {
+  type: "string" | "boolean";
+  /** The value's placeholder in the help, e.g. `N` or `DIR` (string flags). */
+  value?: string;
+  /** One sentence: what the flag does, its default. */
+  help: string;
+}
+
+/** A subcommand's flags by name (without the leading `--`). */
+export type FlagSpecs = Record<string, FlagSpec>;
+
+/** Width of the flag column in `--help`. */
+const FLAG_COLUMN = 26;
+
+/** The `Flags:` section of a subcommand's `--help`: one entry per flag, wrapped at 100. */
+export function flagsHelp(flags: FlagSpecs): string {
+  const lines = ["Flags:"];
+  for (const [name, spec] of Object.entries(flags)) {
+    const left = `  --${name}${spec.value === undefined ? "" : ` ${spec.value}`}`;
+    const words = spec.help.split(/\s+/);
+    let line = left.length < FLAG_COLUMN
+      ? left.padEnd(FLAG_COLUMN)
+      : `${left}\n${"".padEnd(FLAG_COLUMN)}`;
+    let width = line.length - line.lastIndexOf("\n") - 1;
+    for (const w of words) {
+      if (width > FLAG_COLUMN && width + 1 + w.length > 100) {
+        line += `\n${"".padEnd(FLAG_COLUMN)}`;
+        width = FLAG_COLUMN;
+      }
+      line += width > FLAG_COLUMN ? ` ${w}` : w;
+      width += (width > FLAG_COLUMN ? 1 : 0) + w.length;
+    }
+    lines.push(line);
+  }
+  lines.push(`${"  --help, -h".padEnd(FLAG_COLUMN)}print this help and exit 0`);
+  return lines.join("\n");
+}
+
+/**
+ * Parses `argv` strictly against `flags`; any problem is a UsageError followed by
+ * `usage`. `--help` or `-h` before a `--` asks for `usage` and the flags' help alone (a
+ * {@linkcode HelpRequest}); `more` follows them (exit codes, notes).
+ */
+export function args<const O extends FlagSpecs>(
   argv: string[],
-  options: O,
+  flags: O,
   usage: string,
+  more = "",
 ) {
   const end = argv.indexOf("--");
-  const flags = end < 0 ? argv : argv.slice(0, end);
-  if (flags.includes("--help") || flags.includes("-h")) throw new HelpRequest(usage);
+  const given = end < 0 ? argv : argv.slice(0, end);
+  if (given.includes("--help") || given.includes("-h")) {
+    throw new HelpRequest(`${usage}\n\n${flagsHelp(flags)}${more === "" ? "" : `\n\n${more}`}`);
+  }
+  const options = Object.fromEntries(
+    Object.entries(flags).map(([name, spec]) => [name, { type: spec.type }]),
+  ) as { [K in keyof O]: { type: O[K]["type"] } };
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n${usage}`);
   }
 }
+
+/**
+ * Flags several subcommands share, with one help text each (a subcommand spreads the
+ * ones it takes into its own {@linkcode FlagSpecs}).
+ */
+export const SHARED_FLAGS = {
+  json: { type: "boolean", help: "print one JSON object on stdout instead of text" },
+  strict: {
+    type: "boolean",
+    help: "the reference permits only the canonical outcome of each op (the current walk): no " +
+      "stale translation, no spurious fault, no don't-care bits; the core and the real KVM do " +
+      "serve stale translations, so against them it reports permitted behaviour",
+  },
+  audit: {
+    type: "boolean",
+    help: "after every op, run the backend's own invariant check (the core's rmaps, sptes, write " +
+      "tracking, unsync levels, MMIO generations); a broken invariant is a finding of kind " +
+      "invariant. Only the core has one",
+  },
+  inject: {
+    type: "string",
+    value: "NAME",
+    help: "plant catalogue bugs (comma-separated) into the core; `deno task fuzz --inject list` " +
+      "prints the catalogue. Core only",
+  },
+  corpus: {
+    type: "string",
+    value: "DIR",
+    help: "the corpus directory: findings, run records, state (default corpus)",
+  },
+} as const satisfies FlagSpecs;
 
 /** A decimal integer flag in [min, max], or `undefined` when absent. */
 export function intFlag(

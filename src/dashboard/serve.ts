@@ -98,7 +98,15 @@ export async function main(args: string[]): Promise<number> {
     options = parseServeArgs(args);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    console.error(`${e.message}\n\n${USAGE}`);
+    console.error(
+      `${
+        e.message.replace(
+          /^Cannot parse arguments:/,
+          "Cannot parse arguments of deno task dashboard:",
+        )
+      }` +
+        " (deno task dashboard --help for usage)",
+    );
     return 2;
   }
   if (options.help) {

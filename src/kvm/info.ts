@@ -62,7 +62,11 @@ export function main(args: readonly string[]): number {
     }
     if (a === "--json") json = true;
     else {
-      console.error(`kvm-info: unknown argument ${JSON.stringify(a)}\n\n${USAGE}`);
+      console.error(
+        `Cannot parse arguments of deno task kvm-info: unknown argument ${
+          JSON.stringify(a)
+        } (deno task kvm-info --help for usage)`,
+      );
       return 2;
     }
   }
