@@ -272,7 +272,10 @@ Deno.test({
     assert.match(help.stdout, /^Usage: deno task kvm-info/);
     const bad = await info([], ["--verbose"]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /^Cannot parse arguments of deno task kvm-info: unknown argument "--verbose"/);
+    assert.match(
+      bad.stderr,
+      /^Cannot parse arguments of deno task kvm-info: unknown argument "--verbose"/,
+    );
   },
 });
 
