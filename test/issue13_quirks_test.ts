@@ -31,7 +31,7 @@ import type { Trace } from "../src/trace/types.ts";
 
 const SLOT = { op: "slot", id: 0, gpa: "0x0", pages: 16, hva: "0x100000000", flags: [] };
 
-/** /work/shared/repro/unknown-div-core-pf-after-cr3.json (issue 13 item 10b). */
+/** The reported reproducer unknown-div-core-pf-after-cr3.json (issue 13 item 10b). */
 const PF_AFTER_CR3 = traceFromJson({
   format: "shadowfuzz.trace/1",
   config: {
@@ -61,7 +61,7 @@ const PF_AFTER_CR3 = traceFromJson({
 });
 
 /**
- * /work/shared/repro/straddle4-pde.json with the store at `gpa`, `size` bytes of `value`;
+ * The reported reproducer straddle4-pde.json with the store at `gpa`, `size` bytes of `value`;
  * `user` accesses (kvm_pvm shows the quirk only for those).
  */
 function straddle(gpa: string, size: number, value: string, user: boolean): Trace {

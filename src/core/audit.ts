@@ -1,6 +1,6 @@
 /**
  * @module
- * The core MMU's invariants (KVM-FACTS B.12, plus the core's own), checked over the
+ * The core MMU's invariants (docs/kvm-facts.md B.12, plus the core's own), checked over the
  * whole structure like KVM's removed MMU auditor. Each broken invariant is one line.
  */
 import { NR_AS } from "./memslots.ts";

@@ -1,7 +1,7 @@
 /**
  * @module
  * The MMU part of the injected-bug catalogue (`--inject NAME`): real historical KVM
- * shadow-MMU and memslot bugs (KVM-FACTS section D, items 1-9) that the core re-plants
+ * shadow-MMU and memslot bugs (docs/kvm-facts.md section D, items 1-9) that the core re-plants
  * by name, each at the place KVM had it (grep the name's switch in `mmu.ts` and
  * `memslots.ts`). `commit` is the upstream fix (or, for item 5, the reverted change).
  *
@@ -23,7 +23,7 @@ export interface MmuBug {
   readonly area: "mmu" | "memslot";
 }
 
-/** The MMU and memslot bugs, in KVM-FACTS order (`as const`: the names are literal types). */
+/** The MMU and memslot bugs, in docs/kvm-facts.md order (`as const`: the names are literal types). */
 export const MMU_BUGS = [
   {
     name: "mmio-gen-once",

@@ -153,7 +153,7 @@ export const REGRESSIONS: Regression[] = [
   },
 ];
 
-Deno.test("core: the MMU bug catalogue covers KVM-FACTS D items 1-9 with unique names", () => {
+Deno.test("core: the MMU bug catalogue covers docs/kvm-facts.md D items 1-9 with unique names", () => {
   assert.equal(MMU_BUGS.length, 9);
   assert.equal(MMU_BUG_NAMES.size, MMU_BUGS.length);
   for (const b of MMU_BUGS) assert.match(b.commit, /^[0-9a-f]{12}$/);

@@ -1,7 +1,7 @@
 /**
  * @module
  * The PMU part of the injected-bug catalogue (`--inject NAME`): real historical KVM PMU
- * bugs (KVM-FACTS section D, items 10-15, plus 98defd2e1780 from C.4) that the core vPMU
+ * bugs (docs/kvm-facts.md section D, items 10-15, plus 98defd2e1780 from C.4) that the core vPMU
  * can re-plant by name, each at the place KVM had it. `commit` is the upstream fix; a
  * "derived" commit marks a mutant of the v6.10 code that no single commit names.
  */

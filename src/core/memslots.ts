@@ -2,7 +2,7 @@
  * @module
  * Memslots of the core: KVM_SET_USER_MEMORY_REGION validation (SEMANTICS.md item 9,
  * `__kvm_set_memory_region` of v6.10), the per-address-space memslot generation with
- * its update-in-progress flag (KVM-FACTS B.2), the swap sequence (one swap for create
+ * its update-in-progress flag (docs/kvm-facts.md B.2), the swap sequence (one swap for create
  * and flags, two for delete and move with the slot first marked INVALID), and gfn
  * lookup. The MMU reacts through {@linkcode MemslotHooks}.
  *

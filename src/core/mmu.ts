@@ -1,7 +1,7 @@
 /**
  * @module
  * The core's shadow MMU, after KVM's `arch/x86/kvm/mmu/mmu.c` and `paging_tmpl.h`
- * (v6.10; KVM-FACTS section B), in typed arrays:
+ * (v6.10; docs/kvm-facts.md section B), in typed arrays:
  *
  * - shadow pages (SPs) in a struct-of-arrays pool: role, gfn, parent ptes,
  *   `unsync`, `unsync_children` + bitmap, `root_count`, `mmu_valid_gen`,
@@ -76,7 +76,7 @@ import {
 } from "./spte.ts";
 import { GuestWalker } from "./walker.ts";
 
-/** mmu.c constants (KVM-FACTS B.3, B.4, B.7). */
+/** mmu.c constants (docs/kvm-facts.md B.3, B.4, B.7). */
 export const KVM_MMU_HASH_SHIFT = 12;
 export const KVM_PERMILLE_MMU_PAGES = 20;
 export const KVM_MIN_ALLOC_MMU_PAGES = 64;
@@ -166,7 +166,7 @@ export class ShadowMmu {
   readonly genMask: number;
   /** Generation bits in the MMIO spte's low field (8 at KVM's widths; see `mmioGenLowBits`). */
   readonly genLowBits: number;
-  // mmu notifier (KVM-FACTS B.10).
+  // mmu notifier (docs/kvm-facts.md B.10).
   mmuInvalidateSeq = 0;
   mmuInvalidateInProgress = 0;
   mmuInvalidateRangeStart = -1;
@@ -1011,7 +1011,7 @@ export class ShadowMmu {
   }
 
   /**
-   * `FNAME(pte_prefetch)` / `__direct_pte_prefetch` (KVM-FACTS B.11): map up to
+   * `FNAME(pte_prefetch)` / `__direct_pte_prefetch` (docs/kvm-facts.md B.11): map up to
    * `PTE_PREFETCH_NUM` aligned neighbours of a new 4 KiB spte. Prefetched sptes start
    * old (no A), never unsync a page, and skip dirty-logged slots when writable.
    */
@@ -1359,7 +1359,7 @@ export class ShadowMmu {
   }
 
   /**
-   * A vCPU fault racing with the update (model of KVM-FACTS D.1/D.2): the vCPU's
+   * A vCPU fault racing with the update (model of docs/kvm-facts.md D.1/D.2): the vCPU's
    * in-flight MMIO access looked its gfn up in the old memslots and now installs an
    * MMIO spte. Correct KVM refuses while the update is in progress.
    */

@@ -372,7 +372,7 @@ Deno.test("core: a 4 KiB fault prefetches accessed neighbours, which start old",
 });
 
 Deno.test("core: a 4-byte write to half of a shadowed gpte is re-read as the whole gpte", () => {
-  // mmu_pte_write_fetch_gpte (KVM-FACTS B.6): the high half of a gpte, written with a
+  // mmu_pte_write_fetch_gpte (docs/kvm-facts.md B.6): the high half of a gpte, written with a
   // 4-byte store, zaps the spte of that whole gpte (not a misaligned-write zap of the SP).
   const core = newCore();
   runLines(core, [

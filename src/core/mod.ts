@@ -276,7 +276,7 @@ export class CoreBackend implements Backend {
 
   close(): void {}
 
-  /** The invariants of KVM-FACTS B.12 and the vPMU's own; empty when all hold. */
+  /** The invariants of docs/kvm-facts.md B.12 and the vPMU's own; empty when all hold. */
   audit(): string[] {
     return [...auditMmu(this.mmu), ...this.pmu.audit()];
   }

@@ -3,7 +3,7 @@
  * The AMD vendor ops of the core vPMU, after KVM v6.10 `svm/pmu.c`: legacy K7 MSRs, the
  * interleaved F15H PerfCtrExtCore MSRs (aliasing counters 0-3), PerfMonV2 global MSRs
  * (handled in the common core), reserved eventsel bits dropped silently, 48-bit counters,
- * RDPMC ECX = counter index. Facts: KVM-FACTS C.1-C.4 and C.6.
+ * RDPMC ECX = counter index. Facts: docs/kvm-facts.md C.1-C.4 and C.6.
  */
 import type { PmuConfig } from "../trace/types.ts";
 import {

@@ -3,7 +3,7 @@
  * The PMU event filter as KVM v6.10 stores and consults it (`pmu.c`:
  * `kvm_vm_ioctl_set_pmu_event_filter`, `prepare_filter_lists`, `convert_to_masked_filter`,
  * `is_masked_filter_valid`, `filter_contains_match`, `is_gp_event_allowed`,
- * `is_fixed_event_allowed`; uAPI in `Documentation/virt/kvm/api.rst`; KVM-FACTS C.7).
+ * `is_fixed_event_allowed`; uAPI in `Documentation/virt/kvm/api.rst`; docs/kvm-facts.md C.7).
  *
  * Every entry is kept in the masked form: legacy entries become (event select, match =
  * umask, mask = 0xff); entries are sorted by (exclude, event select), so the includes

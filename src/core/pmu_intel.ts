@@ -3,7 +3,7 @@
  * The Intel vendor ops of the core vPMU, after KVM v6.10 `vmx/pmu_intel.c`: refresh from
  * CPUID.0AH, the MSR map (PERFEVTSELx, legacy PMCx with sign extension, full-width
  * A_PMCx, FIXED_CTRx, FIXED_CTR_CTRL) and RDPMC's ECX decoding (type in ECX[31:16]).
- * Facts: KVM-FACTS C.1-C.3 and C.6; constants from `src/x86/pmu.ts`.
+ * Facts: docs/kvm-facts.md C.1-C.3 and C.6; constants from `src/x86/pmu.ts`.
  */
 import type { PmuConfig } from "../trace/types.ts";
 import {

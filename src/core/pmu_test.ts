@@ -1,7 +1,7 @@
 /**
  * Tests of the core vPMU: one behaviour per test, for both vendors and versions 0/1/2,
  * and one regression test per injected PMU bug (with the bug the outcome is wrong,
- * without it right). Expected values are computed by hand from KVM-FACTS section C.
+ * without it right). Expected values are computed by hand from docs/kvm-facts.md section C.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
@@ -59,7 +59,7 @@ function cov(c: CorePmu, name: string): number {
   return c.coverage[i]!;
 }
 
-// Eventsel bits (SDM 20.2.1.1; KVM-FACTS C.2).
+// Eventsel bits (SDM 20.2.1.1; docs/kvm-facts.md C.2).
 const USR = 1n << 16n;
 const OS = 1n << 17n;
 const INT = 1n << 20n;
@@ -70,7 +70,7 @@ const LLC = 0x4f2en;
 const INSN = 0xc0n;
 const MASK48 = (1n << 48n) - 1n;
 
-// Intel MSRs (KVM-FACTS C.1).
+// Intel MSRs (docs/kvm-facts.md C.1).
 const PMC0 = 0xc1;
 const A_PMC0 = 0x4c1;
 const EVTSEL0 = 0x186;

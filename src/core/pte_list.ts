@@ -1,6 +1,6 @@
 /**
  * @module
- * `pte_list_desc` chains (KVM-FACTS B.4; mmu.c `pte_list_add`/`pte_list_remove`): the
+ * `pte_list_desc` chains (docs/kvm-facts.md B.4; mmu.c `pte_list_add`/`pte_list_remove`): the
  * list structure of rmaps (gfn -> leaf sptes) and of shadow pages' `parent_ptes`.
  *
  * A list head is a number: 0 = empty; even = one spte, `(sptep + 1) * 2` (KVM: bit 0

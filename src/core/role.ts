@@ -1,6 +1,6 @@
 /**
  * @module
- * `union kvm_mmu_page_role` (KVM-FACTS B.3; `arch/x86/include/asm/kvm_host.h`, v6.10)
+ * `union kvm_mmu_page_role` (docs/kvm-facts.md B.3; `arch/x86/include/asm/kvm_host.h`, v6.10)
  * as a 32-bit word. The core never uses 4-byte gptes, quadrants, guest mode,
  * passthrough or SMM, but keeps their positions so a role prints as in KVM.
  */

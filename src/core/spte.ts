@@ -1,7 +1,7 @@
 /**
  * @module
  * The shadow-page-table entry (spte) of the core, in KVM v6.10's non-EPT layout
- * (`arch/x86/kvm/mmu/spte.h`; KVM-FACTS B.1). An spte is held as two `Uint32` halves
+ * (`arch/x86/kvm/mmu/spte.h`; docs/kvm-facts.md B.1). An spte is held as two `Uint32` halves
  * (`lo` = bits 31:0, `hi` = bits 63:32), like KVM's `split_spte` on 32-bit hosts:
  * V8 runs 32-bit integer arithmetic on small integers without allocation, while every
  * `bigint` operation allocates, and the access hit path must not allocate.

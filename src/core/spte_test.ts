@@ -104,7 +104,7 @@ Deno.test("core: in a 4-bit generation the 34c0f6f2695a shift aliases generation
 });
 
 Deno.test("core: the MMIO generation lands in SPTE bits 3-10 and 52-62, written by hand", () => {
-  // KVM-FACTS B.1 (v6.10): gen[7:0] -> SPTE bits 10:3, gen[18:8] -> SPTE bits 62:52.
+  // docs/kvm-facts.md B.1 (v6.10): gen[7:0] -> SPTE bits 10:3, gen[18:8] -> SPTE bits 62:52.
   // The expected positions are spelled out here, not derived from spte.ts, so a shift
   // wrong in both encode and decode (the 34c0f6f2695a class) cannot pass.
   const cases: [gen: number, word: 0 | 1, bit: number][] = [

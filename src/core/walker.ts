@@ -3,7 +3,7 @@
  * The core's guest page-table walker, in the shape of KVM's
  * `FNAME(walk_addr_generic)` (paging_tmpl.h) for 64-bit 4-level guests: per level,
  * not-present first, then the reserved bits of `rsvd_bits_mask[bit7][level-1]`
- * (KVM-FACTS A.2, `__reset_rsvds_bits_mask`); rights accumulate (x positive) and are
+ * (docs/kvm-facts.md A.2, `__reset_rsvds_bits_mask`); rights accumulate (x positive) and are
  * checked once at the leaf against the per-pfec bitmask built like
  * `update_permission_bitmask` (A.3). Entries are two Uint32 halves; nothing allocates.
  * A/D updates are the MMU's job (they mark pages dirty), after a successful walk.

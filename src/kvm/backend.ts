@@ -742,13 +742,13 @@ export class KvmBackend implements Backend {
     if (faults && clear !== undefined) {
       return `${at}: the agent's check load would set the A bit of the entry at gpa ` +
         `0x${clear.gpa.toString(16)}, which this faulting fetch (NX or SMEP) leaves clear ` +
-        "(a faulting walk sets no A bit, KVM-FACTS A.5); set the A bits first";
+        "(a faulting walk sets no A bit, docs/kvm-facts.md A.5); set the A bits first";
     }
     return null;
   }
 
   /**
-   * Whether an entry has a bit the guest's walk treats as reserved (KVM-FACTS A.2): one
+   * Whether an entry has a bit the guest's walk treats as reserved (docs/kvm-facts.md A.2): one
    * the check load then faults on. Only the plain cases (address bits at or above
    * MAXPHYADDR, NX without EFER.NXE, PS in a PML4E or without 1 GiB pages, a large
    * leaf's low address bits); a missed one only refuses a fetch that could have run.

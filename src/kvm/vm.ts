@@ -20,7 +20,7 @@ import {
 } from "./libc.ts";
 import * as U from "./uapi.ts";
 
-/** Page-table entry bits the agent's tables use (SDM vol. 3A 4.5; KVM-FACTS A.1). */
+/** Page-table entry bits the agent's tables use (SDM vol. 3A 4.5; docs/kvm-facts.md A.1). */
 const P = 1 << 0, W = 1 << 1, US = 1 << 2, A = 1 << 5, D = 1 << 6, PS = 1 << 7;
 const GIB = 1n << 30n;
 

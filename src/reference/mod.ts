@@ -1,7 +1,7 @@
 /**
  * @module
  * The reference backend: the oracle. It is the x86 architecture plus the KVM uAPI as
- * pinned in KVM-FACTS.md and `docs/semantics.md`, with no caches: every access walks
+ * pinned in docs/kvm-facts.md and `docs/semantics.md`, with no caches: every access walks
  * the guest page tables in guest memory and looks the gfn up in the memslots. Where the architecture permits several
  * outcomes it returns all of them ({@linkcode Judgement}) and follows the branch a
  * backend took.
@@ -335,7 +335,7 @@ export class ReferenceBackend implements Backend, Oracle {
       const r = this.#regs;
       // CR0.WP, CR4.SMEP and CR4.SMAP are MMU role bits: a change resets KVM's MMU
       // context onto other shadow pages (KVM_MMU_CR0/CR4_ROLE_BITS), and the issue counts
-      // it as an invalidation. EFER.NXE is not: the shadow role forces efer_nx (KVM-FACTS
+      // it as an invalidation. EFER.NXE is not: the shadow role forces efer_nx (docs/kvm-facts.md
       // B.3) and WRMSR to EFER invalidates no TLB (SDM 4.10.4.1), so translations cached
       // under the old NXE stay permitted (measured on kvm_pvm: corpus/regressions/
       // kvm-nx-clear-keeps-translation.json). EFLAGS.AC and CR4.PCE change nothing.
@@ -565,7 +565,7 @@ export class ReferenceBackend implements Backend, Oracle {
     }
     for (const e of walked) this.#accessed.add(Number(e.gpa >> 12n));
     if ("pf" in observed) {
-      // A faulting walk sets no A/D in KVM (KVM-FACTS A.5); hardware may set A in the
+      // A faulting walk sets no A/D in KVM (docs/kvm-facts.md A.5); hardware may set A in the
       // upper levels it used, so those A bits become don't care (docs/semantics.md rule 5).
       // The leaf (or the faulting entry) stays unchanged, as access.c checks.
       for (const e of walked.slice(0, -1)) {
@@ -734,7 +734,7 @@ function hex(v: bigint): string {
 function noop(): void {}
 
 /**
- * An MSR outside the model (only PMU MSRs are modelled, KVM-FACTS section C): KVM may
+ * An MSR outside the model (only PMU MSRs are modelled, docs/kvm-facts.md section C): KVM may
  * #GP (unknown MSR) or implement it (TSC, EFER, APIC base...) with any value, so the
  * reference permits both and keeps no state for it (docs/semantics.md item 13).
  */

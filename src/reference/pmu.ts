@@ -4,7 +4,7 @@
  * v6.10 exposes it, plus the KVM_SET_PMU_EVENT_FILTER uAPI. Plain state, no caching
  * machinery: counters are numbers that `events` adds to, and every rule is checked at
  * the moment it applies (the event filter is consulted when events are counted, which is
- * what KVM's reprogramming achieves). Each rule cites KVM-FACTS.md section C or the KVM
+ * what KVM's reprogramming achieves). Each rule cites docs/kvm-facts.md section C or the KVM
  * function it follows, so it can be checked line by line.
  *
  * Model assumptions (the shadowfuzz guest and host):
@@ -101,7 +101,7 @@ type MsrRole =
   | { kind: "fallback" }
   | { kind: "invalid" };
 
-/** One event-filter entry after KVM's conversion to the masked form (KVM-FACTS C.7). */
+/** One event-filter entry after KVM's conversion to the masked form (docs/kvm-facts.md C.7). */
 interface FilterEntry {
   /** 12-bit event select (Intel entries never have bits 11:8). */
   event: number;
@@ -132,10 +132,10 @@ export class ReferencePmu {
   readonly #tsx: boolean;
   /** AMD PerfCtrExtCore: the F15H CTL/CTR MSRs exist (model: 6 GP counters). */
   readonly #perfCtrCore: boolean;
-  /** counter_bitmask[GP] and [FIXED] (KVM-FACTS C.3). */
+  /** counter_bitmask[GP] and [FIXED] (docs/kvm-facts.md C.3). */
   readonly #gpMask: bigint;
   readonly #fixedMask: bigint;
-  /** global_ctrl_mask: bits of GLOBAL_CTRL with no counter (KVM-FACTS C.4). */
+  /** global_ctrl_mask: bits of GLOBAL_CTRL with no counter (docs/kvm-facts.md C.4). */
   readonly #globalCtrlReserved: bigint;
   /** global_status_mask: as the ctrl mask, but Intel bits 62/63 are allowed (C.4). */
   readonly #globalStatusReserved: bigint;
@@ -211,7 +211,7 @@ export class ReferencePmu {
         return gp();
       case "eventsel":
         if (this.#vendor === "intel") {
-          // intel_pmu_set_msr: any reserved bit => #GP (KVM-FACTS C.2). With HLE/RTM
+          // intel_pmu_set_msr: any reserved bit => #GP (docs/kvm-facts.md C.2). With HLE/RTM
           // in guest CPUID, IN_TX is allowed, and IN_TXCP on counter 2 only.
           let reserved = INTEL_EVENTSEL_RESERVED;
           if (this.#tsx) {
@@ -308,7 +308,7 @@ export class ReferencePmu {
   }
 
   /**
-   * Guest RDPMC (`kvm_pmu_rdpmc`, KVM-FACTS C.6). Only ECX matters (RDPMC reads ECX, not
+   * Guest RDPMC (`kvm_pmu_rdpmc`, docs/kvm-facts.md C.6). Only ECX matters (RDPMC reads ECX, not
    * RCX). `user` is CPL 3; `cr4Pce` is the current CR4.PCE.
    */
   rdpmc(ecx: number, user: boolean, cr4Pce: boolean): Outcome {
@@ -323,7 +323,7 @@ export class ReferencePmu {
     return value(read.value & read.mask);
   }
 
-  /** KVM_SET_PMU_EVENT_FILTER (`kvm_vm_ioctl_set_pmu_event_filter`, KVM-FACTS C.7). */
+  /** KVM_SET_PMU_EVENT_FILTER (`kvm_vm_ioctl_set_pmu_event_filter`, docs/kvm-facts.md C.7). */
   filter(op: FilterOp): Outcome {
     const err = this.#checkFilter(op);
     if (err !== 0) return { errno: err };
@@ -357,7 +357,7 @@ export class ReferencePmu {
   /**
    * `op.count` occurrences of (event, umask) happen in the guest at CPL 3 (`user`) or
    * CPL 0. Every counter that counts them advances; an overflow (wrap) sets its
-   * GLOBAL_STATUS bit and, with its interrupt bit, requests a PMI (KVM-FACTS C.5).
+   * GLOBAL_STATUS bit and, with its interrupt bit, requests a PMI (docs/kvm-facts.md C.5).
    */
   events(op: EventsOp): Outcome {
     const count = BigInt(op.count);

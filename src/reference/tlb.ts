@@ -3,7 +3,7 @@
  * The stale-translation oracle (docs/semantics.md rule 5). The architecture lets a TLB or
  * paging-structure cache serve any translation of a gva that was valid at some instant
  * since that gva was last invalidated (SDM vol. 3A 4.10.2-4.10.4); KVM's unsync shadow
- * pages make this real (KVM-FACTS B.5). The reference keeps no TLB: it keeps a log of
+ * pages make this real (docs/kvm-facts.md B.5). The reference keeps no TLB: it keeps a log of
  * every change to guest memory and memslots since the last full flush, and at each
  * access walks the gva again in each earlier state of memory that differs in an entry
  * the walk reads. Every translation found is a permitted stale translation.

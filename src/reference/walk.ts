@@ -1,7 +1,7 @@
 /**
  * @module
  * The architectural 4-level guest page walk, written to be checked line by line
- * against Intel SDM vol. 3A sections 4.5-4.7 and KVM-FACTS.md A.1-A.5. It reads guest
+ * against Intel SDM vol. 3A sections 4.5-4.7 and docs/kvm-facts.md A.1-A.5. It reads guest
  * memory through a {@linkcode WalkView} (the current memory, or memory as it was at an
  * earlier instant, for the stale-translation oracle) and changes nothing: A/D updates
  * are returned for the caller to apply.
@@ -73,7 +73,7 @@ function bits(hi: number, lo: number): bigint {
 
 /**
  * Reserved-bit masks per level and bit 7, as KVM's `__reset_rsvds_bits_mask` builds
- * them for 4-level long mode (KVM-FACTS A.2): `high` = bits 51:MAXPHYADDR; bit 63 when
+ * them for 4-level long mode (docs/kvm-facts.md A.2): `high` = bits 51:MAXPHYADDR; bit 63 when
  * EFER.NXE=0; PML4E: bit 7, and bit 8 on AMD; 1 GiB leaf: bits 29:13, and bit 7 itself
  * without GBPAGES; 2 MiB leaf: bits 20:13. Bits 62:52 are ignored, never reserved.
  */
@@ -143,7 +143,7 @@ export interface AccessIntent {
 /**
  * The error-code bits every #PF of this access carries besides P and RSVD (SDM 4.7;
  * KVM `paging_tmpl.h`): W for writes, U for CPL 3, I/D for fetches only when
- * EFER.NXE=1 or CR4.SMEP=1 (KVM-FACTS A.4).
+ * EFER.NXE=1 or CR4.SMEP=1 (docs/kvm-facts.md A.4).
  */
 export function accessErrorBits(intent: AccessIntent, regs: WalkRegs): number {
   let code = 0;
@@ -159,7 +159,7 @@ export function walkFaultCode(rsvd: boolean, intent: AccessIntent, regs: WalkReg
 }
 
 /**
- * Whether a translation's rights forbid the access (SDM 4.6; KVM-FACTS A.3):
+ * Whether a translation's rights forbid the access (SDM 4.6; docs/kvm-facts.md A.3):
  * CPL 3 needs U, W for writes (CR0.WP irrelevant) and X for fetches; CPL 0 writes need
  * W only when CR0.WP=1; fetches need X, and with CR4.SMEP not a user page; with
  * CR4.SMAP, data accesses to user pages fault unless EFLAGS.AC=1 (fetches are not
@@ -179,7 +179,7 @@ export function permissionFault(t: Translation, intent: AccessIntent, regs: Walk
 
 /**
  * The A/D updates of a successful access (KVM `FNAME(update_accessed_dirty_bits)`,
- * KVM-FACTS A.5): A on every level lacking it, D on the leaf for a write. Returns the
+ * docs/kvm-facts.md A.5): A on every level lacking it, D on the leaf for a write. Returns the
  * entries to rewrite with their new values.
  */
 export function accessedDirtyUpdates(

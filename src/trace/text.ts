@@ -549,7 +549,7 @@ function loadsOrStoresEntry(op: Op): boolean {
 }
 
 /**
- * The counter an RDPMC ECX names (KVM-FACTS C.6): Intel ECX[31:16] is the type (0 GP,
+ * The counter an RDPMC ECX names (docs/kvm-facts.md C.6): Intel ECX[31:16] is the type (0 GP,
  * 0x4000 fixed), ECX[15:0] the index, bit 31 the "fast" read; AMD ECX is the GP index.
  * Empty without a config or for an AMD index beyond any counter.
  */

@@ -23,7 +23,7 @@ export type Vendor = "intel" | "amd";
  * The guest vPMU.
  *
  * - Intel: `version` 0 (no vPMU), 1 (GP counters only) or 2 (adds fixed counters and
- *   GLOBAL_CTRL/STATUS/OVF_CTRL). KVM caps the version at 2 (KVM-FACTS C.1).
+ *   GLOBAL_CTRL/STATUS/OVF_CTRL). KVM caps the version at 2 (docs/kvm-facts.md C.1).
  * - AMD: `version` 0 (no vPMU), 1 (legacy K7 MSRs; `gp: 6` also exposes the F15H
  *   PerfCtrExtCore MSRs) or 2 (PerfMonV2: adds PERF_CNTR_GLOBAL_*). AMD has no fixed
  *   counters and 48-bit counters.
@@ -43,7 +43,7 @@ export interface PmuConfig {
   fullWidthWrites: boolean;
   /**
    * Intel only: the guest CPUID has HLE/RTM, so eventsel IN_TX (bit 32) and, on counter
-   * 2, IN_TXCP (bit 33) are no longer reserved (`intel_pmu_refresh`, KVM-FACTS C.2).
+   * 2, IN_TXCP (bit 33) are no longer reserved (`intel_pmu_refresh`, docs/kvm-facts.md C.2).
    */
   tsx: boolean;
 }
@@ -76,7 +76,7 @@ export interface Config {
   /** KVM quirks (KVM_CAP_DISABLE_QUIRKS2) the backends follow. */
   quirks: {
     /**
-     * KVM_X86_QUIRK_SLOT_ZAP_ALL (v6.12; KVM-FACTS B.8): on, deleting or moving a
+     * KVM_X86_QUIRK_SLOT_ZAP_ALL (v6.12; docs/kvm-facts.md B.8): on, deleting or moving a
      * memslot zaps everything (fast zap); off, only the slot's sptes and shadow pages.
      */
     slotZapAll: boolean;

@@ -356,7 +356,7 @@ Deno.test("msrFields: PERF_CAPABILITIES and EFER flags", () => {
 Deno.test("msrFields: counters and unknown MSRs are plain values, deltas by position", () => {
   assert.equal(msrFields(0xc1, 0xffff80000000n), "0xffff80000000");
   assert.equal(msrFields(0x1234, 0x5n), "0x5");
-  // A legacy PMCx write sign-extends from bit 31 (KVM-FACTS C.3): bits 47:32 differ.
+  // A legacy PMCx write sign-extends from bit 31 (docs/kvm-facts.md C.3): bits 47:32 differ.
   assert.deepEqual(msrFieldDelta(0xc1, 0x80000000n, 0xffff80000000n), ["bits 32-47"]);
   assert.deepEqual(msrFieldDelta(0x1234, 0x0n, 0x1n), ["bit 0"]);
 });

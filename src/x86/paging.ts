@@ -5,7 +5,7 @@
  * define (shared by every backend, which share no logic).
  *
  * Sources: Intel SDM vol. 3A section 4.5 (4-level paging) table 4-14..4-20 and 4.7
- * (page-fault error code); AMD APM vol. 2 section 5.3; KVM-FACTS.md A.1 and A.4.
+ * (page-fault error code); AMD APM vol. 2 section 5.3; docs/kvm-facts.md A.1 and A.4.
  */
 
 /** Bit 0: present. */
@@ -24,7 +24,7 @@ export const PTE_A = 1n << 5n;
 export const PTE_D = 1n << 6n;
 /** Bit 7: page size in PDPTEs and PDEs (1 GiB / 2 MiB leaf); PAT in PTEs; MBZ in PML4Es. */
 export const PTE_PS = 1n << 7n;
-/** Bit 8: global (leaf); AMD: MBZ in PML4Es (KVM-FACTS A.2). */
+/** Bit 8: global (leaf); AMD: MBZ in PML4Es (docs/kvm-facts.md A.2). */
 export const PTE_G = 1n << 8n;
 /** Bit 12 of a large-page leaf: PAT. */
 export const PTE_LARGE_PAT = 1n << 12n;
@@ -34,7 +34,7 @@ export const PTE_NX = 1n << 63n;
 export const PTE_IGNORED_LOW = 0xe00n;
 /**
  * Bits 62:52: ignored in every 4-level entry (SDM tables 4-15..4-20); in leaves, bits
- * 62:59 are the protection key when CR4.PKE/PKS is set (KVM-FACTS A.1).
+ * 62:59 are the protection key when CR4.PKE/PKS is set (docs/kvm-facts.md A.1).
  */
 export const PTE_IGNORED_HIGH = 0x7ff0000000000000n;
 /** Physical addresses have at most 52 bits: entry bits 51:M are reserved (SDM 4.1.4). */

@@ -8,12 +8,12 @@
  * Sources: Intel SDM vol. 3B ch. 20 "Performance Monitoring" (and vol. 4 MSR tables);
  * AMD APM vol. 2 section 13.2 "Performance Counters"; KVM v6.10 `arch/x86/kvm/pmu.c`,
  * `pmu.h`, `vmx/pmu_intel.c`, `svm/pmu.c`, `x86.c`; `Documentation/virt/kvm/api.rst`;
- * KVM-FACTS.md section C (C.1 MSRs, C.2 event select, C.3 widths, C.4 globals, C.6
+ * docs/kvm-facts.md section C (C.1 MSRs, C.2 event select, C.3 widths, C.4 globals, C.6
  * RDPMC, C.7 filter).
  */
 
 // ---------------------------------------------------------------------------------------
-// Intel MSRs (SDM vol. 3B 20.2; KVM-FACTS C.1)
+// Intel MSRs (SDM vol. 3B 20.2; docs/kvm-facts.md C.1)
 // ---------------------------------------------------------------------------------------
 
 /** IA32_PMC0 (legacy, a.k.a. MSR_P6_PERFCTR0 / MSR_IA32_PERFCTR0); PMCx = 0xC1 + x. */
@@ -77,7 +77,7 @@ export const INTEL_ARCH_FIXED_COUNTERS = 4;
 export const INTEL_MAX_FIXED_COUNTERS = 3;
 
 // ---------------------------------------------------------------------------------------
-// AMD MSRs (APM vol. 2 13.2; KVM-FACTS C.1)
+// AMD MSRs (APM vol. 2 13.2; docs/kvm-facts.md C.1)
 // ---------------------------------------------------------------------------------------
 
 /** MSR_K7_EVNTSEL0..3 = 0xC0010000 + i (legacy PerfEvtSel0..3). */
@@ -100,7 +100,7 @@ export const MSR_AMD64_PERF_CNTR_GLOBAL_CTL = 0xc0000301;
 export const MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR = 0xc0000302;
 /**
  * PerfMonV2 PERF_CNTR_GLOBAL_STATUS_SET. KVM emulates it only since 2025 (68e61f6fd656,
- * KVM-FACTS C.1); in the pinned v6.10 it is not a valid PMU MSR, so guest access #GPs.
+ * docs/kvm-facts.md C.1); in the pinned v6.10 it is not a valid PMU MSR, so guest access #GPs.
  */
 export const MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET = 0xc0000303;
 /** AMD counters are 48 bits wide (`svm/pmu.c`: counter_bitmask = BIT_ULL(48) - 1). */
@@ -133,7 +133,7 @@ export const LEGACY_FALLBACK_MSRS: readonly number[] = [
 ];
 
 // ---------------------------------------------------------------------------------------
-// Event select (PERFEVTSELx / PerfEvtSeli) bits (SDM 20.2.1.1; APM 13.2.1; KVM-FACTS C.2)
+// Event select (PERFEVTSELx / PerfEvtSeli) bits (SDM 20.2.1.1; APM 13.2.1; docs/kvm-facts.md C.2)
 // ---------------------------------------------------------------------------------------
 
 /** Bits 7:0: event select (ARCH_PERFMON_EVENTSEL_EVENT). */
@@ -145,7 +145,7 @@ export const EVENTSEL_UMASK_SHIFT = 8n;
 export const EVENTSEL_USR = 1n << 16n;
 /** Bit 17: count at CPL 0. */
 export const EVENTSEL_OS = 1n << 17n;
-/** Bit 18: edge detect (ignored by event matching, KVM-FACTS C.5). */
+/** Bit 18: edge detect (ignored by event matching, docs/kvm-facts.md C.5). */
 export const EVENTSEL_EDGE = 1n << 18n;
 /** Bit 19: pin control (KVM ignores it; reserved on AMD). */
 export const EVENTSEL_PC = 1n << 19n;
@@ -163,7 +163,7 @@ export const EVENTSEL_CMASK = 0xff000000n;
 export const EVENTSEL_IN_TX = 1n << 32n;
 /** Intel bit 33: IN_TXCP (HSW_IN_TX_CHECKPOINTED), counter 2 only, with HLE/RTM. */
 export const EVENTSEL_IN_TXCP = 1n << 33n;
-/** Intel bit 34: adaptive PEBS record (perf_event.h ICL_EVENTSEL_ADAPTIVE; KVM-FACTS C.2). */
+/** Intel bit 34: adaptive PEBS record (perf_event.h ICL_EVENTSEL_ADAPTIVE; docs/kvm-facts.md C.2). */
 export const EVENTSEL_ADAPTIVE = 1n << 34n;
 /** AMD bits 35:32: event select bits 11:8 (AMD64_EVENTSEL_EVENT = 0xF000000FF). */
 export const AMD_EVENTSEL_EVENT_HI = 0xf00000000n;
@@ -179,7 +179,7 @@ export const AMD_EVENTSEL_HOSTONLY = 1n << 41n;
  * (`pmu->reserved_bits = 0xffffffff00200000` in `kvm_pmu_refresh`/`intel_pmu_refresh`).
  * IN_TX/IN_TXCP would be un-reserved only with HLE/RTM in guest CPUID and ADAPTIVE only
  * with PEBS baseline; the shadowfuzz guest has neither, so they stay reserved. A guest
- * write with any of these bits #GPs (KVM-FACTS C.2).
+ * write with any of these bits #GPs (docs/kvm-facts.md C.2).
  */
 export const INTEL_EVENTSEL_RESERVED = 0xffffffff00200000n;
 /**
@@ -189,7 +189,7 @@ export const INTEL_EVENTSEL_RESERVED = 0xffffffff00200000n;
 export const AMD_EVENTSEL_RESERVED = 0xfffffff000280000n;
 
 // ---------------------------------------------------------------------------------------
-// Fixed counters (SDM 20.2.2; KVM-FACTS C.1, C.2)
+// Fixed counters (SDM 20.2.2; docs/kvm-facts.md C.1, C.2)
 // ---------------------------------------------------------------------------------------
 
 /** IA32_FIXED_CTR_CTRL field of fixed counter i: 4 bits at 4i. */
@@ -227,7 +227,7 @@ export const FIXED_COUNTER_EVENTS: readonly EventCode[] = [
 ];
 
 // ---------------------------------------------------------------------------------------
-// Global control/status (SDM 20.2.2; KVM-FACTS C.4)
+// Global control/status (SDM 20.2.2; docs/kvm-facts.md C.4)
 // ---------------------------------------------------------------------------------------
 
 /** Counter index space: GP i is bit i, fixed i is bit 32 + i (KVM_FIXED_PMC_BASE_IDX). */
@@ -253,7 +253,7 @@ export const GLOBAL_STATUS_UNC_OVF = 1n << 61n;
 export const GLOBAL_CTRL_EN_PERF_METRICS = 1n << 48n;
 
 // ---------------------------------------------------------------------------------------
-// RDPMC ECX (SDM RDPMC; KVM-FACTS C.6)
+// RDPMC ECX (SDM RDPMC; docs/kvm-facts.md C.6)
 // ---------------------------------------------------------------------------------------
 
 /** Intel: ECX[15:0] is the counter index (INTEL_RDPMC_INDEX_MASK). */
@@ -266,7 +266,7 @@ export const INTEL_RDPMC_TYPE_FIXED = 0x4000_0000;
 export const RDPMC_FAST = 0x8000_0000;
 
 // ---------------------------------------------------------------------------------------
-// KVM_SET_PMU_EVENT_FILTER uAPI (api.rst; KVM-FACTS C.7). The actions FILTER_ALLOW and
+// KVM_SET_PMU_EVENT_FILTER uAPI (api.rst; docs/kvm-facts.md C.7). The actions FILTER_ALLOW and
 // FILTER_DENY live in `trace/types.ts` with the FilterOp they describe.
 // ---------------------------------------------------------------------------------------
 

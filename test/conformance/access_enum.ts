@@ -1,12 +1,12 @@
 /**
  * @module
  * The exhaustive guest-walk permission enumeration of the conformance suite, after the
- * idea of kvm-unit-tests `x86/access.c` (KVM-FACTS A.6; facts only, no code from it):
+ * idea of kvm-unit-tests `x86/access.c` (docs/kvm-facts.md A.6; facts only, no code from it):
  * every legal combination of page-table entry flags, access kind and CPU control bits
  * runs through the {@linkcode Backend} contract, and the outcome, the leaf entry and
  * the PDE read back afterwards are compared with {@linkcode expectedOutcome}, which
  * computes the architectural answer from the flags alone (SDM vol. 3A 4.5-4.7,
- * KVM-FACTS A.2-A.5, SEMANTICS.md item 4), never through backend code.
+ * docs/kvm-facts.md A.2-A.5, SEMANTICS.md item 4), never through backend code.
  *
  * A combination is a bit set of {@linkcode AC} flags inside one {@linkcode SpaceName}
  * (a machine config and the flags that vary in it). The CPU-control flags occupy the
@@ -75,11 +75,11 @@ export const AC = {
   PDPTE_NO_W: 1 << 16,
   /** The PDPTE has U/S = 0. */
   PDPTE_NO_U: 1 << 17,
-  /** PDPTE bit 7: a 1 GiB leaf; reserved without Page1GB (KVM-FACTS A.1, A.2). */
+  /** PDPTE bit 7: a 1 GiB leaf; reserved without Page1GB (docs/kvm-facts.md A.1, A.2). */
   PDPTE_PS: 1 << 18,
-  /** Bit 8 of a non-leaf PDPTE: not reserved on either vendor (measured, KVM-FACTS A.2). */
+  /** Bit 8 of a non-leaf PDPTE: not reserved on either vendor (measured, docs/kvm-facts.md A.2). */
   PDPTE_BIT8: 1 << 19,
-  /** Bit 8 of a PML4E: reserved on AMD, ignored on Intel (KVM-FACTS A.2). */
+  /** Bit 8 of a PML4E: reserved on AMD, ignored on Intel (docs/kvm-facts.md A.2). */
   PML4E_BIT8: 1 << 20,
   /** The PDPTE starts with A = 0 (every other upper entry has A = 1). */
   PDPTE_NO_A: 1 << 21,
@@ -188,13 +188,13 @@ export function spaceOf(name: SpaceName): Space {
   return space;
 }
 
-/** Bits 51:MAXPHYADDR are reserved in every entry (KVM-FACTS A.1/A.2). */
+/** Bits 51:MAXPHYADDR are reserved in every entry (docs/kvm-facts.md A.1/A.2). */
 function bit51Reserved(space: Space): boolean {
   return space.maxPhyAddr < 52;
 }
 
 /**
- * The flags that make a walk fault with RSVD (KVM-FACTS A.2): bit 51 below MAXPHYADDR
+ * The flags that make a walk fault with RSVD (docs/kvm-facts.md A.2): bit 51 below MAXPHYADDR
  * 52, PDE bit 13 of a 2 MiB leaf, AMD PML4E bit 8, PDPTE.PS without Page1GB, and the
  * NX bits when EFER.NXE = 0 (bit 63 is then reserved).
  */
@@ -209,7 +209,7 @@ function reservedFlags(space: Space, flags: number): number {
 
 /**
  * Whether a flag set is a combination worth running (after access.c's `ac_test_legal`,
- * KVM-FACTS A.6, but with SMEP tested):
+ * docs/kvm-facts.md A.6, but with SMEP tested):
  * - a fetch is never a write;
  * - PDE bit 13 is an address bit unless the PDE maps a 2 MiB page;
  * - at most one reserved-bit flag (several only repeat the same RSVD fault);
@@ -374,21 +374,21 @@ export interface Expected {
 
 /**
  * The architectural result of a combination, computed from its flags (the model of
- * access.c's `ac_emulate_access`, KVM-FACTS A.6, extended with SMEP, SMAP and the
+ * access.c's `ac_emulate_access`, docs/kvm-facts.md A.6, extended with SMEP, SMAP and the
  * vendor bits):
  *
  * 1. Walk from the PML4E down; at each level a not-present entry faults with P = 0,
- *    then a reserved bit faults with RSVD | P (KVM-FACTS A.2: present first, reserved
+ *    then a reserved bit faults with RSVD | P (docs/kvm-facts.md A.2: present first, reserved
  *    second, per level from the top; reserved bits of a not-present entry are ignored).
- * 2. Effective rights are the AND over all levels (KVM-FACTS A.3): U, W, and X (= !XD,
+ * 2. Effective rights are the AND over all levels (docs/kvm-facts.md A.3): U, W, and X (= !XD,
  *    only when EFER.NXE). User access: needs U; a user write needs W; a fetch needs X.
  *    Supervisor: a write needs W only if CR0.WP; a fetch needs X, and with CR4.SMEP
  *    faults on a user page; a data access to a user page faults with CR4.SMAP unless
  *    EFLAGS.AC (fetches are not SMAP-checked).
- * 3. Error code (KVM-FACTS A.4): W for writes, U for user accesses, I/D for fetches
+ * 3. Error code (docs/kvm-facts.md A.4): W for writes, U for user accesses, I/D for fetches
  *    only if EFER.NXE or CR4.SMEP; P for reserved-bit and protection faults; RSVD for
  *    reserved-bit faults. cr2 = the gva.
- * 4. On success (KVM-FACTS A.5) A is set in every entry lacking it and D in the leaf of
+ * 4. On success (docs/kvm-facts.md A.5) A is set in every entry lacking it and D in the leaf of
  *    a write; a fault changes nothing.
  */
 export function expectedOutcome(combo: AccessCombo): Expected {
@@ -418,7 +418,7 @@ export function expectedOutcome(combo: AccessCombo): Expected {
   // PML4E: always present; bit 8 is reserved on AMD only.
   if (space.vendor === "amd" && has(AC.PML4E_BIT8)) return rsvd();
   // PDPTE: always present; PS is reserved without Page1GB; bit 8 of a non-leaf PDPTE
-  // is not reserved (measured on this machine kind's KVM, KVM-FACTS A.2).
+  // is not reserved (measured on this machine kind's KVM, docs/kvm-facts.md A.2).
   if (has(AC.PDPTE_PS)) {
     if (!space.gbPages) return rsvd();
     throw new RangeError("Cannot model a 1 GiB mapping: the access enumeration has none");

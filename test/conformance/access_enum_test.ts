@@ -1,7 +1,7 @@
 /**
  * @module
  * Tests of the access enumeration itself: the legality rules and counts of the
- * enumerator, hand-computed expected outcomes from the SDM / KVM-FACTS rules, and the
+ * enumerator, hand-computed expected outcomes from the SDM / docs/kvm-facts.md rules, and the
  * runner's detection of a wrong backend.
  */
 import assert from "node:assert/strict";
@@ -122,7 +122,7 @@ Deno.test("access enum: control settings are contiguous runs of the enumeration"
 // Hand cases. Default control bits: EFER.NXE and CR0.WP on, SMEP/SMAP off.
 
 Deno.test("access enum: a successful read sets A in the PDE and the PTE, not D", () => {
-  // KVM-FACTS A.5: A on every level lacking it after a successful walk; D only on writes.
+  // docs/kvm-facts.md A.5: A on every level lacking it after a successful walk; D only on writes.
   const c = combo("intel", "PDE_P", "PDE_W", "PDE_U", "PTE_P", "PTE_W", "PTE_U", "CPU_NXE");
   const e = expectedOutcome(c);
   const entries = comboEntries(c);
@@ -157,7 +157,7 @@ Deno.test("access enum: a not-present PDE faults with P=0 and the access bits", 
 });
 
 Deno.test("access enum: a not-present fetch reports I/D only with EFER.NXE or CR4.SMEP", () => {
-  // KVM-FACTS A.4: I/D is reported only if CR4.SMEP=1 or EFER.NXE=1.
+  // docs/kvm-facts.md A.4: I/D is reported only if CR4.SMEP=1 or EFER.NXE=1.
   assertFaultUnchanged(combo("intel", "ACCESS_FETCH", "CPU_NXE"), 0x10);
   assertFaultUnchanged(combo("intel", "ACCESS_FETCH"), 0x0);
   assertFaultUnchanged(combo("intel", "ACCESS_FETCH", "CPU_SMEP"), 0x10);
@@ -169,7 +169,7 @@ Deno.test("access enum: PTE bit 51 below MAXPHYADDR 52 faults with RSVD|P", () =
 });
 
 Deno.test("access enum: a reserved PDE faults before a not-present PTE is reached", () => {
-  // KVM-FACTS A.2: per level from the top, present then reserved; the PDE comes first.
+  // docs/kvm-facts.md A.2: per level from the top, present then reserved; the PDE comes first.
   const c = combo("intel", "PDE_P", "PDE_W", "PDE_U", "PDE_BIT51", "ACCESS_USER", "CPU_NXE");
   assertFaultUnchanged(c, 0xd);
 });
@@ -180,7 +180,7 @@ Deno.test("access enum: reserved bits of a not-present entry are ignored", () =>
 });
 
 Deno.test("access enum: an NX bit without EFER.NXE is a reserved bit", () => {
-  // KVM-FACTS A.1/A.2: bit 63 is reserved when EFER.NXE=0; not an execute check.
+  // docs/kvm-facts.md A.1/A.2: bit 63 is reserved when EFER.NXE=0; not an execute check.
   assertFaultUnchanged(combo("intel", ...PAGE, "PTE_NX", "ACCESS_USER"), 0xd);
   // A fetch then reports no I/D (neither NXE nor SMEP).
   assertFaultUnchanged(combo("intel", ...PAGE, "PDE_NX", "ACCESS_FETCH"), 0x9);
@@ -192,12 +192,12 @@ Deno.test("access enum: bit 13 of a 2 MiB PDE is reserved", () => {
 });
 
 Deno.test("access enum: a user access through a supervisor PDPTE faults with P|U", () => {
-  // KVM-FACTS A.3: U is the AND of U/S over every level.
+  // docs/kvm-facts.md A.3: U is the AND of U/S over every level.
   assertFaultUnchanged(combo("intel", ...PAGE, "PDPTE_NO_U", "ACCESS_USER", "CPU_NXE"), 0x5);
 });
 
 Deno.test("access enum: a supervisor write to a read-only page succeeds only with CR0.WP=0", () => {
-  // KVM-FACTS A.3: supervisor writes need W only if CR0.WP=1; the leaf still gets D
+  // docs/kvm-facts.md A.3: supervisor writes need W only if CR0.WP=1; the leaf still gets D
   // (KVM bug c22885050e65 was exactly a missing D here).
   const ro = ["PDE_P", "PDE_W", "PDE_U", "PDE_A", "PTE_P", "PTE_U", "PTE_A"] as AcFlag[];
   const c = combo("intel", ...ro, "ACCESS_WRITE", "CPU_NXE");
@@ -210,13 +210,13 @@ Deno.test("access enum: a supervisor write to a read-only page succeeds only wit
 });
 
 Deno.test("access enum: a user write to a read-only page faults even with CR0.WP=0", () => {
-  // KVM-FACTS A.3: user writes need W at every level whatever CR0.WP.
+  // docs/kvm-facts.md A.3: user writes need W at every level whatever CR0.WP.
   const ro = ["PDE_P", "PDE_U", "PTE_P", "PTE_W", "PTE_U"] as AcFlag[];
   assertFaultUnchanged(combo("intel", ...ro, "ACCESS_USER", "ACCESS_WRITE", "CPU_NXE"), 0x7);
 });
 
 Deno.test("access enum: a fetch from an NX page faults with P|I/D", () => {
-  // KVM-FACTS A.3: X is the AND of !XD over every level when EFER.NXE=1.
+  // docs/kvm-facts.md A.3: X is the AND of !XD over every level when EFER.NXE=1.
   assertFaultUnchanged(combo("intel", ...PAGE, "PDE_NX", "ACCESS_FETCH", "CPU_NXE"), 0x11);
   assertFaultUnchanged(
     combo("intel", ...PAGE, "PTE_NX", "ACCESS_FETCH", "ACCESS_USER", "CPU_NXE"),
@@ -228,7 +228,7 @@ Deno.test("access enum: a fetch from an NX page faults with P|I/D", () => {
 });
 
 Deno.test("access enum: SMEP faults a supervisor fetch from a user page only", () => {
-  // KVM-FACTS A.3: CR4.SMEP=1 and U=1 at every level => supervisor fetch faults.
+  // docs/kvm-facts.md A.3: CR4.SMEP=1 and U=1 at every level => supervisor fetch faults.
   assertFaultUnchanged(combo("intel", ...PAGE, "ACCESS_FETCH", "CPU_SMEP"), 0x11);
   const noSmep = expectedOutcome(combo("intel", ...PAGE, "ACCESS_FETCH"));
   assert.deepEqual(noSmep.outcome, { value: DATA_VALUE });
@@ -239,7 +239,7 @@ Deno.test("access enum: SMEP faults a supervisor fetch from a user page only", (
 });
 
 Deno.test("access enum: SMAP faults supervisor data accesses to user pages unless AC", () => {
-  // KVM-FACTS A.3: CR4.SMAP=1, supervisor data access, U=1 page, EFLAGS.AC=0 => fault.
+  // docs/kvm-facts.md A.3: CR4.SMAP=1, supervisor data access, U=1 page, EFLAGS.AC=0 => fault.
   assertFaultUnchanged(combo("intel", ...PAGE, "CPU_SMAP", "CPU_NXE"), 0x1);
   assertFaultUnchanged(combo("intel", ...PAGE, "ACCESS_WRITE", "CPU_SMAP"), 0x3);
   const ac = expectedOutcome(combo("intel", ...PAGE, "CPU_SMAP", "CPU_AC"));
@@ -253,17 +253,17 @@ Deno.test("access enum: SMAP faults supervisor data accesses to user pages unles
 });
 
 Deno.test("access enum: PML4E bit 8 is reserved on AMD and ignored on Intel", () => {
-  // KVM-FACTS A.2: AMD PML4Es reserve bit 8.
+  // docs/kvm-facts.md A.2: AMD PML4Es reserve bit 8.
   assertFaultUnchanged(combo("amd", ...PAGE, "PML4E_BIT8", "CPU_NXE"), 0x9);
   const intel = expectedOutcome(combo("intel-no1g", ...PAGE, "PML4E_BIT8", "CPU_NXE"));
   assert.deepEqual(intel.outcome, { value: DATA_VALUE });
-  // A non-leaf PDPTE with bit 8 set does not fault (measured, KVM-FACTS A.2).
+  // A non-leaf PDPTE with bit 8 set does not fault (measured, docs/kvm-facts.md A.2).
   const pdpte = expectedOutcome(combo("amd", ...PAGE, "PDPTE_BIT8", "CPU_NXE"));
   assert.deepEqual(pdpte.outcome, { value: DATA_VALUE });
 });
 
 Deno.test("access enum: a 1 GiB PDPTE without Page1GB faults with RSVD before the PDE", () => {
-  // KVM-FACTS A.1/A.2: PDPTE bit 7 is reserved without CPUID Page1GB.
+  // docs/kvm-facts.md A.1/A.2: PDPTE bit 7 is reserved without CPUID Page1GB.
   assertFaultUnchanged(combo("intel-no1g", "PDPTE_PS", "ACCESS_USER", "CPU_NXE"), 0xd);
   assertFaultUnchanged(combo("amd", "PDPTE_PS", "ACCESS_FETCH", "CPU_NXE"), 0x19);
 });
@@ -276,7 +276,7 @@ Deno.test("access enum: the D bit of a non-leaf PDE is ignored", () => {
 });
 
 Deno.test("access enum: a successful walk sets the PDPTE's A bit, a faulting one does not", () => {
-  // KVM-FACTS A.5: A on every level lacking it, only after the whole walk passed.
+  // docs/kvm-facts.md A.5: A on every level lacking it, only after the whole walk passed.
   const ok = combo("amd", ...PAGE, "PDPTE_NO_A", "ACCESS_USER", "CPU_NXE");
   assert.equal(expectedOutcome(ok).pdpteAfter, comboEntries(ok).pdpte | 0x20n);
   const bad = combo("amd", ...PAGE, "PDPTE_NO_A", "PDPTE_NO_W", "ACCESS_WRITE", "CPU_WP");

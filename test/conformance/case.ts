@@ -10,7 +10,7 @@ export type { Area };
 export interface ConformanceCase {
   /** Says the behaviour: "mmu: a user read of a supervisor page faults with P|U". */
   name: string;
-  /** Where the expected behaviour comes from: SDM section, KVM-FACTS item, api.rst. */
+  /** Where the expected behaviour comes from: SDM section, docs/kvm-facts.md item, api.rst. */
   source: string;
   config?: ConfigInput;
   /** Areas the case exercises (default: mmu). */

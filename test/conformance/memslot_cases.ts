@@ -9,7 +9,7 @@ import { tables } from "./mmu_cases.ts";
 
 const API = "Documentation/virt/kvm/api.rst KVM_SET_USER_MEMORY_REGION; kvm_main.c " +
   "__kvm_set_memory_region (v6.10)";
-const DIRTY = "api.rst KVM_GET_DIRTY_LOG; kvm_get_dirty_log_protect; KVM-FACTS B.9";
+const DIRTY = "api.rst KVM_GET_DIRTY_LOG; kvm_get_dirty_log_protect; docs/kvm-facts.md B.9";
 const CLEAR = "api.rst KVM_CLEAR_DIRTY_LOG and 7.18 KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; " +
   "kvm_main.c kvm_clear_dirty_log_protect, kvm_get_dirty_log_protect";
 const WP_MASKED = "mmu.c kvm_arch_mmu_enable_log_dirty_pt_masked (kvm_mmu_write_protect_pt_masked)";
@@ -217,7 +217,7 @@ export const memslotCases: ConformanceCase[] = [
   },
   {
     name: "memslot: a discarded host page reads back as zero",
-    source: "madvise(2) MADV_DONTNEED; KVM mmu notifier invalidate_range (KVM-FACTS B.10)",
+    source: "madvise(2) MADV_DONTNEED; KVM mmu notifier invalidate_range (docs/kvm-facts.md B.10)",
     areas: ["memslot"],
     steps: [
       ["slot 1 gpa=0x100000 pages=4 hva=0x200000000", "errno 0"],
@@ -230,7 +230,7 @@ export const memslotCases: ConformanceCase[] = [
   },
   {
     name: "memslot: aging reports only pages accessed since the last age",
-    source: "mmu notifier clear_young; KVM kvm_age_gfn (KVM-FACTS B.10)",
+    source: "mmu notifier clear_young; KVM kvm_age_gfn (docs/kvm-facts.md B.10)",
     areas: ["memslot"],
     steps: [
       ["slot 1 gpa=0x100000 pages=4 hva=0x200000000", "errno 0"],
@@ -241,7 +241,7 @@ export const memslotCases: ConformanceCase[] = [
   },
   {
     name: "memslot: deleting the slot that holds the page tables ends their translations",
-    source: `${API}; KVM-FACTS B.8 (memslot delete zaps)`,
+    source: `${API}; docs/kvm-facts.md B.8 (memslot delete zaps)`,
     areas: ["memslot", "mmu"],
     steps: [
       ["slot 1 gpa=0x400000 pages=4 hva=0x300000000", "errno 0"],
@@ -254,7 +254,7 @@ export const memslotCases: ConformanceCase[] = [
   },
   {
     name: "memslot: deleting the slot of a mapped frame turns accesses into MMIO exits",
-    source: `${API}; KVM-FACTS B.8`,
+    source: `${API}; docs/kvm-facts.md B.8`,
     areas: ["memslot", "mmu"],
     steps: [
       ["slot 1 gpa=0x400000 pages=4 hva=0x300000000", "errno 0"],
@@ -268,7 +268,7 @@ export const memslotCases: ConformanceCase[] = [
   },
   {
     name: "memslot: moving the slot of a mapped frame makes the old gpa an MMIO exit",
-    source: `${API}; KVM-FACTS B.8`,
+    source: `${API}; docs/kvm-facts.md B.8`,
     areas: ["memslot", "mmu"],
     steps: [
       ["slot 1 gpa=0x400000 pages=4 hva=0x300000000", "errno 0"],

@@ -34,11 +34,11 @@ export function tables(
 const RET = ["write 0x5000 0xc3 size=1", "ok"] satisfies [string, string];
 const A_SET = { pml4e: "0x2027", pdpte: "0x3027", pde: "0x4027", pte: "0x5027" };
 
-const SDM_WALK = "Intel SDM vol. 3A 4.5 (4-level paging); KVM-FACTS A.1";
-const SDM_PF = "Intel SDM vol. 3A 4.7 (page-fault error code); KVM-FACTS A.4";
-const SDM_PERM = "Intel SDM vol. 3A 4.6 (access rights); KVM-FACTS A.3";
-const SDM_AD = "Intel SDM vol. 3A 4.8 (accessed and dirty flags); KVM-FACTS A.5";
-const RSVD = "KVM __reset_rsvds_bits_mask; KVM-FACTS A.2";
+const SDM_WALK = "Intel SDM vol. 3A 4.5 (4-level paging); docs/kvm-facts.md A.1";
+const SDM_PF = "Intel SDM vol. 3A 4.7 (page-fault error code); docs/kvm-facts.md A.4";
+const SDM_PERM = "Intel SDM vol. 3A 4.6 (access rights); docs/kvm-facts.md A.3";
+const SDM_AD = "Intel SDM vol. 3A 4.8 (accessed and dirty flags); docs/kvm-facts.md A.5";
+const RSVD = "KVM __reset_rsvds_bits_mask; docs/kvm-facts.md A.2";
 const TLB = "Intel SDM vol. 3A 4.10.2-4.10.4 (TLBs, invalidation); docs/semantics.md rule 5";
 
 export const mmuCases: ConformanceCase[] = [
@@ -207,7 +207,7 @@ export const mmuCases: ConformanceCase[] = [
   },
   {
     name: "mmu: bits 62:52 of an entry are ignored",
-    source: "Intel SDM vol. 3A table 4-19 (bits 62:52 ignored without PKE); KVM-FACTS A.2",
+    source: "Intel SDM vol. 3A table 4-19 (bits 62:52 ignored without PKE); docs/kvm-facts.md A.2",
     steps: [
       ...tables({ pte: "0x7ff0000000005007" }),
       ["write 0x5000 0x42", "ok"],
@@ -372,7 +372,7 @@ export const mmuCases: ConformanceCase[] = [
   },
   {
     name: "mmu: a 4-byte write to the low half of a PTE takes effect after a flush",
-    source: "KVM-FACTS B.6 (4-byte gpte writes)",
+    source: "docs/kvm-facts.md B.6 (4-byte gpte writes)",
     steps: [
       ...tables(),
       ["write 0x6000 0x22", "ok"],
@@ -472,7 +472,7 @@ export const mmuCases: ConformanceCase[] = [
   },
   {
     name: "mmu: a faulting access leaves every entry's A bit of the leaf unchanged",
-    source: "kvm-unit-tests access.c (leaf unchanged on fault); KVM-FACTS A.5",
+    source: "kvm-unit-tests access.c (leaf unchanged on fault); docs/kvm-facts.md A.5",
     steps: [
       ...tables({ pte: "0x5001" }),
       ["access r 0x400000 user", "pf code=0x5 cr2=0x400000"],

@@ -4,9 +4,9 @@
  * widths, global control/status, counting and overflow, RDPMC and
  * KVM_SET_PMU_EVENT_FILTER, for Intel and AMD, vPMU versions 0, 1 and 2. Every backend
  * must produce these outcomes; each case cites where the expectation comes from
- * (KVM-FACTS.md section C, the KVM v6.10 function, the commit that fixed a bug).
+ * (docs/kvm-facts.md section C, the KVM v6.10 function, the commit that fixed a bug).
  *
- * Eventsel values used below (SDM 20.2.1.1; KVM-FACTS C.2): EN = bit 22, INT = bit 20,
+ * Eventsel values used below (SDM 20.2.1.1; docs/kvm-facts.md C.2): EN = bit 22, INT = bit 20,
  * OS = bit 17, USR = bit 16, so `0x4300c0` = EN|OS|USR with event 0xC0 (instructions
  * retired) and umask 0, `0x5300c0` the same plus INT. IA32_FIXED_CTR_CTRL nibble i: OS
  * bit 0, USR bit 1, PMI bit 3.
@@ -57,7 +57,7 @@ const AMD_V0 = amd(0, 0);
 const intelMsrCases: ConformanceCase[] = [
   {
     name: "pmu: an Intel eventsel write reads back unchanged",
-    source: "KVM-FACTS C.1, C.2; intel_pmu_set_msr/get_msr",
+    source: "docs/kvm-facts.md C.1, C.2; intel_pmu_set_msr/get_msr",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x4300c0", "ok"],
@@ -69,7 +69,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel eventsel reserved bits (AnyThread, IN_TX without HLE/RTM, 63:32) #GP",
-    source: "KVM-FACTS C.2: reserved_bits = 0xffffffff00200000, write with one => #GP",
+    source: "docs/kvm-facts.md C.2: reserved_bits = 0xffffffff00200000, write with one => #GP",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x200000", "gp"],
@@ -82,7 +82,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: a legacy PMC write sign-extends bit 31 and masks to 48 bits",
-    source: "KVM-FACTS C.3 ((s64)(s32)data, then & bitmask); D.15",
+    source: "docs/kvm-facts.md C.3 ((s64)(s32)data, then & bitmask); D.15",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0xc1 0x80000000", "ok"],
@@ -94,7 +94,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: a legacy PMC write ignores bits 63:32 before sign extension",
-    source: "KVM-FACTS C.3: (s64)(s32)data keeps only bits 31:0; legacy writes never #GP",
+    source: "docs/kvm-facts.md C.3: (s64)(s32)data keeps only bits 31:0; legacy writes never #GP",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0xc1 0x123456789", "ok"],
@@ -107,7 +107,8 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: a full-width A_PMC write above the counter width #GPs, within it stores as is",
-    source: "KVM-FACTS C.3 (full-width write with bits above width => #GP, no sign extension)",
+    source:
+      "docs/kvm-facts.md C.3 (full-width write with bits above width => #GP, no sign extension)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x4c1 0x1000000000000", "gp"],
@@ -120,7 +121,8 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: without FW_WRITE the A_PMC aliases #GP but legacy PMCs work",
-    source: "KVM-FACTS C.1 (A_PMCx only with PERF_CAPABILITIES.FW_WRITE, fw_writes_is_enabled)",
+    source:
+      "docs/kvm-facts.md C.1 (A_PMCx only with PERF_CAPABILITIES.FW_WRITE, fw_writes_is_enabled)",
     config: intel(2, 4, 3, { fullWidthWrites: false }),
     steps: [
       ["wrmsr 0x4c1 0x1", "gp"],
@@ -131,7 +133,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: with 32-bit GP counters a legacy write of bit 31 stays 32 bits",
-    source: "KVM-FACTS C.3 (counter_bitmask = (1 << width) - 1 from CPUID.0AH EAX[23:16])",
+    source: "docs/kvm-facts.md C.3 (counter_bitmask = (1 << width) - 1 from CPUID.0AH EAX[23:16])",
     config: intel(2, 4, 3, { gpWidth: 32 }),
     steps: [
       ["wrmsr 0xc1 0x80000000", "ok"],
@@ -144,7 +146,7 @@ const intelMsrCases: ConformanceCase[] = [
   {
     name: "pmu: Intel PMU MSRs beyond nr_gp #GP, except the P6 ones x86.c keeps",
     source:
-      "KVM-FACTS C.1; x86.c kvm_{set,get}_msr_common fallback for MSR_P6_* (measured: docs/measurements.md)",
+      "docs/kvm-facts.md C.1; x86.c kvm_{set,get}_msr_common fallback for MSR_P6_* (measured: docs/measurements.md)",
     config: intel(2, 1, 3),
     steps: [
       ["rdmsr 0xc3", "gp"],
@@ -159,7 +161,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: a fixed counter write is masked to the fixed width without #GP",
-    source: "KVM-FACTS C.3 (fixed counter writes masked to width, no #GP)",
+    source: "docs/kvm-facts.md C.3 (fixed counter writes masked to width, no #GP)",
     config: intel(2, 4, 3, { fixedWidth: 40 }),
     steps: [
       ["wrmsr 0x309 0xffffffffffffffff", "ok"],
@@ -171,7 +173,8 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: fixed counters beyond nr_fixed and FIXED_CTR3 #GP",
-    source: "KVM-FACTS C.1; pmu_intel.c fixed_pmc_events[] has 3 entries (KVM_PMC_MAX_FIXED)",
+    source:
+      "docs/kvm-facts.md C.1; pmu_intel.c fixed_pmc_events[] has 3 entries (KVM_PMC_MAX_FIXED)",
     config: intel(2, 4, 1),
     steps: [
       ["rdmsr 0x309", "value 0x0"],
@@ -182,7 +185,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: FIXED_CTR_CTRL accepts OS, USR and PMI of supported counters",
-    source: "KVM-FACTS C.2 (fixed_ctr_ctrl_mask clears 0xb << 4i per supported counter)",
+    source: "docs/kvm-facts.md C.2 (fixed_ctr_ctrl_mask clears 0xb << 4i per supported counter)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x38d 0xbbb", "ok"],
@@ -193,7 +196,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: FIXED_CTR_CTRL AnyThread and unsupported-counter bits #GP",
-    source: "KVM-FACTS C.2 (ANY stays reserved; bits of absent counters reserved => #GP)",
+    source: "docs/kvm-facts.md C.2 (ANY stays reserved; bits of absent counters reserved => #GP)",
     config: intel(2, 4, 2),
     steps: [
       ["wrmsr 0x38d 0x4", "gp"],
@@ -206,7 +209,8 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel GLOBAL_CTRL resets to the GP enable bits",
-    source: "KVM-FACTS C.3 (refresh sets global_ctrl = GENMASK(nr_gp - 1, 0), de120e1d692d)",
+    source:
+      "docs/kvm-facts.md C.3 (refresh sets global_ctrl = GENMASK(nr_gp - 1, 0), de120e1d692d)",
     config: INTEL_V2,
     steps: [
       ["rdmsr 0x38f", "value 0xf"],
@@ -219,7 +223,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel GLOBAL_CTRL reserved bits #GP",
-    source: "KVM-FACTS C.4 (global_ctrl_mask = ~(GP bits | fixed bits 32+), write => #GP)",
+    source: "docs/kvm-facts.md C.4 (global_ctrl_mask = ~(GP bits | fixed bits 32+), write => #GP)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x38f 0x10", "gp"],
@@ -232,7 +236,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel GLOBAL_STATUS is read-only to the guest",
-    source: "KVM-FACTS C.4 (GLOBAL_STATUS guest write => #GP)",
+    source: "docs/kvm-facts.md C.4 (GLOBAL_STATUS guest write => #GP)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x38e 0x0", "gp"],
@@ -242,7 +246,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: GLOBAL_OVF_CTRL #GPs on status-reserved bits, takes bits 62/63, reads 0",
-    source: "KVM-FACTS C.4 (global_status_mask = ctrl mask minus bits 62, 63; no PT)",
+    source: "docs/kvm-facts.md C.4 (global_status_mask = ctrl mask minus bits 62, 63; no PT)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x390 0x10", "gp"],
@@ -254,7 +258,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel v1 has no global MSRs, no FIXED_CTR_CTRL and no fixed counters",
-    source: "KVM-FACTS C.4 (global MSRs only with kvm_pmu_has_perf_global_ctrl); C.1 v1",
+    source: "docs/kvm-facts.md C.4 (global MSRs only with kvm_pmu_has_perf_global_ctrl); C.1 v1",
     config: intel(1, 4, 0),
     steps: [
       ["rdmsr 0x38f", "gp"],
@@ -270,7 +274,7 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: v4-only GLOBAL_STATUS_SET and GLOBAL_INUSE #GP on KVM's v2 vPMU",
-    source: "KVM-FACTS C.1 (KVM caps the guest version at 2; 0x391/0x392 are v4)",
+    source: "docs/kvm-facts.md C.1 (KVM caps the guest version at 2; 0x391/0x392 are v4)",
     config: INTEL_V2,
     steps: [
       ["rdmsr 0x391", "gp"],
@@ -280,7 +284,8 @@ const intelMsrCases: ConformanceCase[] = [
   },
   {
     name: "pmu: without a vPMU Intel keeps P6 and K7 MSRs readable as 0, the rest #GP",
-    source: "docs/measurements.md (measured); x86.c MSR_K7_*/MSR_P6_* fallback; KVM-FACTS C.1",
+    source:
+      "docs/measurements.md (measured); x86.c MSR_K7_*/MSR_P6_* fallback; docs/kvm-facts.md C.1",
     config: intel(0, 0, 0),
     steps: [
       ["wrmsr 0x186 0x4300c0", "ok"],
@@ -318,7 +323,7 @@ const intelMsrCases: ConformanceCase[] = [
 const intelCountingCases: ConformanceCase[] = [
   {
     name: "pmu: an enabled GP counter counts its event at CPL 0 and CPL 3",
-    source: "KVM-FACTS C.5 (EN, OS/USR, globally enabled, filter)",
+    source: "docs/kvm-facts.md C.5 (EN, OS/USR, globally enabled, filter)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x4300c0", "ok"],
@@ -331,7 +336,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: a GP counter without EN does not count",
-    source: "KVM-FACTS C.5 (locally enabled = EN for GP counters)",
+    source: "docs/kvm-facts.md C.5 (locally enabled = EN for GP counters)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x300c0", "ok"],
@@ -341,7 +346,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: USR counts only CPL 3 events and OS only CPL 0 events",
-    source: "KVM-FACTS C.5 (CPL selection: OS at CPL 0, USR otherwise)",
+    source: "docs/kvm-facts.md C.5 (CPL selection: OS at CPL 0, USR otherwise)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x4100c0", "ok"],
@@ -354,7 +359,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: a GP counter counts only its exact event select and umask",
-    source: "KVM-FACTS C.5 (event select + umask match; E/PC/CMASK/INV ignored)",
+    source: "docs/kvm-facts.md C.5 (event select + umask match; E/PC/CMASK/INV ignored)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x4301c4", "ok"],
@@ -367,7 +372,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: edge, invert and counter-mask bits do not stop counting",
-    source: "KVM-FACTS C.5 (E/PC/CMASK/INV ignored when matching events)",
+    source: "docs/kvm-facts.md C.5 (E/PC/CMASK/INV ignored when matching events)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x1cf00c0", "ok"],
@@ -377,7 +382,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: GLOBAL_CTRL bit i gates GP counter i on Intel v2",
-    source: "KVM-FACTS C.4, C.5 (pmc_is_globally_enabled)",
+    source: "docs/kvm-facts.md C.4, C.5 (pmc_is_globally_enabled)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x4300c0", "ok"],
@@ -391,7 +396,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel v1 counters count without any GLOBAL_CTRL",
-    source: "KVM-FACTS C.4 (98defd2e1780: no global_ctrl => globally enabled)",
+    source: "docs/kvm-facts.md C.4 (98defd2e1780: no global_ctrl => globally enabled)",
     config: intel(1, 2, 0),
     steps: [
       ["wrmsr 0x186 0x4300c0", "ok"],
@@ -402,7 +407,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: GP overflow sets GLOBAL_STATUS and, with INT, one PMI; OVF_CTRL clears it",
-    source: "KVM-FACTS C.5 (__kvm_perf_overflow), C.4 (GLOBAL_OVF_CTRL clears status)",
+    source: "docs/kvm-facts.md C.5 (__kvm_perf_overflow), C.4 (GLOBAL_OVF_CTRL clears status)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x5300c0", "ok"],
@@ -418,7 +423,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: an overflow without INT sets GLOBAL_STATUS but raises no PMI",
-    source: "KVM-FACTS C.5 (PMI only if pmc->intr)",
+    source: "docs/kvm-facts.md C.5 (PMI only if pmc->intr)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x187 0x4300c0", "ok"],
@@ -433,7 +438,7 @@ const intelCountingCases: ConformanceCase[] = [
   {
     name: "pmu: fixed counter 0 counts instructions retired once GLOBAL_CTRL bit 32 is set",
     source:
-      "KVM-FACTS C.1 (FIXED_CTR0 = INST_RETIRED.ANY 0xC0/0x00), C.2 (enabled iff OS|USR and 32+i)",
+      "docs/kvm-facts.md C.1 (FIXED_CTR0 = INST_RETIRED.ANY 0xC0/0x00), C.2 (enabled iff OS|USR and 32+i)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x38d 0x3", "ok"],
@@ -463,7 +468,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: fixed counter OS/USR bits select the CPL it counts at",
-    source: "KVM-FACTS C.2 (fixed ctrl bit 0 OS = CPL 0, bit 1 USR = CPL > 0), C.5",
+    source: "docs/kvm-facts.md C.2 (fixed ctrl bit 0 OS = CPL 0, bit 1 USR = CPL > 0), C.5",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x38f 0x100000000", "ok"],
@@ -480,7 +485,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: a fixed counter overflow sets GLOBAL_STATUS bit 32 and its PMI bit raises a PMI",
-    source: "KVM-FACTS C.4 (fixed i -> bit 32+i), C.5 (fixed-ctrl PMI bit 4i+3)",
+    source: "docs/kvm-facts.md C.4 (fixed i -> bit 32+i), C.5 (fixed-ctrl PMI bit 4i+3)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x38f 0x100000000", "ok"],
@@ -496,7 +501,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: overflows of several counters in one events op coalesce into one PMI",
-    source: "KVM-FACTS C.5 (KVM_REQ_PMI is a single request bit)",
+    source: "docs/kvm-facts.md C.5 (KVM_REQ_PMI is a single request bit)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x38f 0x100000003", "ok"],
@@ -513,7 +518,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: overflows in separate events ops raise separate PMIs",
-    source: "KVM-FACTS C.5 (one KVM_REQ_PMI per overflow, delivered before the next op)",
+    source: "docs/kvm-facts.md C.5 (one KVM_REQ_PMI per overflow, delivered before the next op)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x5300c0", "ok"],
@@ -526,7 +531,7 @@ const intelCountingCases: ConformanceCase[] = [
   },
   {
     name: "pmu: a count that wraps a 32-bit counter several times still overflows once",
-    source: "KVM-FACTS C.3 (counter masked to width), C.5 (overflow = wrap)",
+    source: "docs/kvm-facts.md C.3 (counter masked to width), C.5 (overflow = wrap)",
     config: intel(2, 4, 3, { gpWidth: 32 }),
     steps: [
       ["wrmsr 0x186 0x5300c0", "ok"],
@@ -542,7 +547,7 @@ const intelCountingCases: ConformanceCase[] = [
 const rdpmcCases: ConformanceCase[] = [
   {
     name: "pmu: Intel RDPMC from CPL 3 needs CR4.PCE, CPL 0 does not",
-    source: "KVM-FACTS C.6 (#GP if CR4.PCE=0 && CPL>0 && CR0.PE=1)",
+    source: "docs/kvm-facts.md C.6 (#GP if CR4.PCE=0 && CPL>0 && CR0.PE=1)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0xc1 0x2a", "ok"],
@@ -557,7 +562,7 @@ const rdpmcCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel RDPMC indexes at or beyond the counter count #GP",
-    source: "KVM-FACTS C.6 (index >= number of counters of that type => #GP; 67f4d4288c35)",
+    source: "docs/kvm-facts.md C.6 (index >= number of counters of that type => #GP; 67f4d4288c35)",
     config: INTEL_V2,
     steps: [
       ["rdpmc 0x3", "value 0x0"],
@@ -569,7 +574,7 @@ const rdpmcCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel RDPMC with the fast bit 31 #GPs",
-    source: "KVM-FACTS C.6 (5728a4a0ea79: fast mode #GP for architectural PMUs)",
+    source: "docs/kvm-facts.md C.6 (5728a4a0ea79: fast mode #GP for architectural PMUs)",
     config: INTEL_V2,
     steps: [
       ["rdpmc 0x80000000", "gp"],
@@ -579,7 +584,8 @@ const rdpmcCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel RDPMC types other than 0 and 0x4000 #GP, VMware indexes included",
-    source: "KVM-FACTS C.6 (7a0fc734c20d, a634c76b2c1a; enable_vmware_backdoor off by default)",
+    source:
+      "docs/kvm-facts.md C.6 (7a0fc734c20d, a634c76b2c1a; enable_vmware_backdoor off by default)",
     config: INTEL_V2,
     steps: [
       ["rdpmc 0x10000", "gp"],
@@ -591,7 +597,7 @@ const rdpmcCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel RDPMC returns the sign-extended legacy value within the width",
-    source: "KVM-FACTS C.3, C.6 (result masked to width, 0e6f467ee28e)",
+    source: "docs/kvm-facts.md C.3, C.6 (result masked to width, 0e6f467ee28e)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0xc3 0x80000000", "ok"],
@@ -600,7 +606,7 @@ const rdpmcCases: ConformanceCase[] = [
   },
   {
     name: "pmu: Intel v1 RDPMC reads GP counters, the fixed type #GPs",
-    source: "KVM-FACTS C.6 (fixed type valid, but v1 has 0 fixed counters => #GP)",
+    source: "docs/kvm-facts.md C.6 (fixed type valid, but v1 has 0 fixed counters => #GP)",
     config: intel(1, 2, 0),
     steps: [
       ["rdpmc 0x1", "value 0x0"],
@@ -610,7 +616,7 @@ const rdpmcCases: ConformanceCase[] = [
   },
   {
     name: "pmu: AMD RDPMC takes ECX below nr_gp only; bits 31:30 are not ignored",
-    source: "KVM-FACTS C.6 (ecb490770ad4, d652981db08f)",
+    source: "docs/kvm-facts.md C.6 (ecb490770ad4, d652981db08f)",
     config: AMD_V1,
     steps: [
       ["wrmsr 0xc0010007 0x1234", "ok"],
@@ -623,7 +629,7 @@ const rdpmcCases: ConformanceCase[] = [
   },
   {
     name: "pmu: AMD RDPMC of counters 4 and 5 with PerfCtrExtCore, from CPL 3 only with PCE",
-    source: "KVM-FACTS C.6 (ECX < nr_gp; CR4.PCE check)",
+    source: "docs/kvm-facts.md C.6 (ECX < nr_gp; CR4.PCE check)",
     config: AMD_V1_CORE,
     steps: [
       ["wrmsr 0xc001020b 0x77", "ok"],
@@ -639,7 +645,8 @@ const rdpmcCases: ConformanceCase[] = [
 const amdCases: ConformanceCase[] = [
   {
     name: "pmu: AMD eventsel reserved bits are dropped silently, HostOnly/GuestOnly included",
-    source: "KVM-FACTS C.2 (AMD reserved_bits 0xfffffff000280000 masked, no #GP; cb1d220da0fa)",
+    source:
+      "docs/kvm-facts.md C.2 (AMD reserved_bits 0xfffffff000280000 masked, no #GP; cb1d220da0fa)",
     config: AMD_V1,
     steps: [
       ["wrmsr 0xc0010000 0xffffffffffffffff", "ok"],
@@ -652,7 +659,7 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: AMD counters are masked to 48 bits and never sign-extended or #GP",
-    source: "KVM-FACTS C.3 (AMD counter writes masked to 48 bits, no #GP)",
+    source: "docs/kvm-facts.md C.3 (AMD counter writes masked to 48 bits, no #GP)",
     config: AMD_V1,
     steps: [
       ["wrmsr 0xc0010004 0xffffffffffffffff", "ok"],
@@ -663,7 +670,7 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: AMD with 4 counters has no F15H MSRs and no PerfMonV2 globals",
-    source: "KVM-FACTS C.1 (F15H only with PerfCtrExtCore; globals only with PerfMonV2)",
+    source: "docs/kvm-facts.md C.1 (F15H only with PerfCtrExtCore; globals only with PerfMonV2)",
     config: AMD_V1,
     steps: [
       ["rdmsr 0xc0010200", "gp"],
@@ -675,7 +682,7 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: AMD F15H CTL/CTR MSRs alias the K7 MSRs for counters 0-3",
-    source: "KVM-FACTS C.1 (CTL 0xC0010200+2i, CTR 0xC0010201+2i; K7 alias counters 0-3)",
+    source: "docs/kvm-facts.md C.1 (CTL 0xC0010200+2i, CTR 0xC0010201+2i; K7 alias counters 0-3)",
     config: AMD_V1_CORE,
     steps: [
       ["wrmsr 0xc0010200 0x4300c0", "ok"],
@@ -690,7 +697,7 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: AMD eventsel bits 35:32 are event bits 11:8 (0x1C2 is not 0xC2)",
-    source: "KVM-FACTS C.2 (AMD 35:32 = event select 11:8; 95b065bf5c43)",
+    source: "docs/kvm-facts.md C.2 (AMD 35:32 = event select 11:8; 95b065bf5c43)",
     config: AMD_V1,
     steps: [
       ["wrmsr 0xc0010000 0x1004300c2", "ok"],
@@ -703,7 +710,7 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: AMD v1 counters are always globally enabled and overflow raises a PMI",
-    source: "KVM-FACTS C.4 (no global ctrl => enabled), C.5 (INT => PMI)",
+    source: "docs/kvm-facts.md C.4 (no global ctrl => enabled), C.5 (INT => PMI)",
     config: AMD_V1,
     steps: [
       ["wrmsr 0xc0010003 0x5300c0", "ok"],
@@ -715,7 +722,8 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: AMD PerfMonV2 GLOBAL_CTL resets to all GP counters, reserved bits dropped",
-    source: "KVM-FACTS C.3 (de120e1d692d), C.4 (AMD GLOBAL_CTL reserved bits silently dropped)",
+    source:
+      "docs/kvm-facts.md C.3 (de120e1d692d), C.4 (AMD GLOBAL_CTL reserved bits silently dropped)",
     config: AMD_V2,
     steps: [
       ["rdmsr 0xc0000301", "value 0x3f"],
@@ -727,7 +735,7 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: AMD PerfMonV2 GLOBAL_CTL gates counting",
-    source: "KVM-FACTS C.4, C.5 (pmc_is_globally_enabled with PerfMonV2)",
+    source: "docs/kvm-facts.md C.4, C.5 (pmc_is_globally_enabled with PerfMonV2)",
     config: AMD_V2,
     steps: [
       ["wrmsr 0xc0010200 0x4300c0", "ok"],
@@ -741,7 +749,7 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: AMD GLOBAL_STATUS ignores writes and STATUS_CLR clears it, reading 0",
-    source: "KVM-FACTS C.4 (AMD STATUS guest write ignored; STATUS_CLR clears, reads 0)",
+    source: "docs/kvm-facts.md C.4 (AMD STATUS guest write ignored; STATUS_CLR clears, reads 0)",
     config: AMD_V2,
     steps: [
       ["wrmsr 0xc001020a 0x4300c0", "ok"],
@@ -758,7 +766,7 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: AMD PERF_CNTR_GLOBAL_STATUS_SET #GPs (not emulated before 2025)",
-    source: "KVM-FACTS C.1 (STATUS_SET emulation added 2025, 68e61f6fd656; pinned ~v6.10)",
+    source: "docs/kvm-facts.md C.1 (STATUS_SET emulation added 2025, 68e61f6fd656; pinned ~v6.10)",
     config: AMD_V2,
     steps: [
       ["wrmsr 0xc0000303 0x1", "gp"],
@@ -768,7 +776,7 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: an AMD vPMU leaves the Intel P6 MSRs to x86.c; other Intel PMU MSRs #GP",
-    source: "x86.c MSR_P6_* fallback (measured: docs/measurements.md); KVM-FACTS C.1",
+    source: "x86.c MSR_P6_* fallback (measured: docs/measurements.md); docs/kvm-facts.md C.1",
     config: AMD_V2,
     steps: [
       ["wrmsr 0x186 0x4300c0", "ok"],
@@ -805,7 +813,8 @@ const amdCases: ConformanceCase[] = [
   },
   {
     name: "pmu: with no vPMU (kvm_pvm) K7 and P6 MSRs read 0, the rest and RDPMC #GP",
-    source: "docs/measurements.md (measured on this machine); KVM-FACTS C.6 (version 0 => #GP)",
+    source:
+      "docs/measurements.md (measured on this machine); docs/kvm-facts.md C.6 (version 0 => #GP)",
     config: AMD_V0,
     steps: [
       ["wrmsr 0xc0010000 0x4300c0", "ok"],
@@ -849,7 +858,7 @@ const amdCases: ConformanceCase[] = [
 const filterCases: ConformanceCase[] = [
   {
     name: "filter: a deny-list holding the event stops the GP counter",
-    source: "KVM-FACTS C.7, C.8 (deny-list containing the event => zero)",
+    source: "docs/kvm-facts.md C.7, C.8 (deny-list containing the event => zero)",
     config: INTEL_V2,
     steps: [
       ["filter deny 0xc0", "errno 0"],
@@ -863,7 +872,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: an allow-list counts listed events only",
-    source: "KVM-FACTS C.7, C.8 (allow-list containing => counts, not containing => zero)",
+    source: "docs/kvm-facts.md C.7, C.8 (allow-list containing => counts, not containing => zero)",
     config: INTEL_V2,
     steps: [
       ["filter allow 0xc4", "errno 0"],
@@ -877,7 +886,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: an empty allow-list stops every counter, an empty deny-list none",
-    source: "KVM-FACTS C.7 (not in includes => allowed iff DENY; bitmap decides fixed)",
+    source: "docs/kvm-facts.md C.7 (not in includes => allowed iff DENY; bitmap decides fixed)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x38f 0x10000000f", "ok"],
@@ -895,7 +904,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: a filter takes effect for counting after it is set, counts so far stay",
-    source: "KVM-FACTS C.7 (filter replaces the old one and reprograms every counter)",
+    source: "docs/kvm-facts.md C.7 (filter replaces the old one and reprograms every counter)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x4300c0", "ok"],
@@ -910,7 +919,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: a legacy entry matches the umask exactly",
-    source: "KVM-FACTS C.7 (legacy entries get mask 0xFF: exact umask match)",
+    source: "docs/kvm-facts.md C.7 (legacy entries get mask 0xFF: exact umask match)",
     config: INTEL_V2,
     steps: [
       ["filter deny 0x1c4", "errno 0"],
@@ -924,7 +933,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: legacy entries with bits outside event select and umask are dropped",
-    source: "KVM-FACTS C.7 (convert_to_masked_filter drops them silently)",
+    source: "docs/kvm-facts.md C.7 (convert_to_masked_filter drops them silently)",
     config: INTEL_V2,
     steps: [
       ["filter deny 0x4300c0", "errno 0"],
@@ -949,7 +958,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: an AMD deny of 0x1C2 does not block 0xC2, and a deny of 0xC2 not 0x1C2",
-    source: "KVM-FACTS C.8 (AMD deny-list of 0x1C2 must not block 0xC2); C.2",
+    source: "docs/kvm-facts.md C.8 (AMD deny-list of 0x1C2 must not block 0xC2); C.2",
     config: AMD_V1,
     steps: [
       ["wrmsr 0xc0010000 0x4300c2", "ok"],
@@ -968,7 +977,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: the fixed bitmap alone decides fixed counters on a deny-list",
-    source: "KVM-FACTS C.7 (fixed counters decided by fixed_counter_bitmap only), D.10",
+    source: "docs/kvm-facts.md C.7 (fixed counters decided by fixed_counter_bitmap only), D.10",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x38f 0x70000000f", "ok"],
@@ -985,7 +994,7 @@ const filterCases: ConformanceCase[] = [
   {
     name:
       "filter: an allow-list without the fixed bit stops the fixed counter even if its event is listed",
-    source: "KVM-FACTS C.7, C.8 (bitmap has priority over events[])",
+    source: "docs/kvm-facts.md C.7, C.8 (bitmap has priority over events[])",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x38f 0x70000000f", "ok"],
@@ -1001,7 +1010,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: a deny-list listing the fixed counter's event leaves the fixed counter counting",
-    source: "KVM-FACTS C.7 (is_fixed_event_allowed looks at the bitmap only)",
+    source: "docs/kvm-facts.md C.7 (is_fixed_event_allowed looks at the bitmap only)",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x38f 0x100000001", "ok"],
@@ -1015,7 +1024,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: masked entries include by umask mask/match and exclude",
-    source: "KVM-FACTS C.7 (masked entry: (umask & mask) == match; excludes win), C.8",
+    source: "docs/kvm-facts.md C.7 (masked entry: (umask & mask) == match; excludes win), C.8",
     config: INTEL_V2,
     steps: [
       ["wrmsr 0x186 0x4381d0", "ok"],
@@ -1033,7 +1042,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: a masked deny entry blocks every umask it matches",
-    source: "KVM-FACTS C.7 (masked matching), C.8 (LS_DISPATCH masked tests on AMD)",
+    source: "docs/kvm-facts.md C.7 (masked matching), C.8 (LS_DISPATCH masked tests on AMD)",
     config: AMD_V1,
     steps: [
       ["wrmsr 0xc0010000 0x430129", "ok"],
@@ -1060,7 +1069,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: AMD masked entries with event bits 35:32 match 12-bit events",
-    source: "pmu.c is_masked_filter_valid (AMD EVENTSEL_EVENT 0xF000000FF); KVM-FACTS C.7",
+    source: "pmu.c is_masked_filter_valid (AMD EVENTSEL_EVENT 0xF000000FF); docs/kvm-facts.md C.7",
     config: AMD_V1,
     steps: [
       ["filter allow flags=0x1 0xff000001000000c2", "errno 0"],
@@ -1074,7 +1083,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: the all-ones event is dropped without the masked flag, EINVAL with it",
-    source: "KVM-FACTS C.8 (all-ones event accepted without masked flag, rejected with it)",
+    source: "docs/kvm-facts.md C.8 (all-ones event accepted without masked flag, rejected with it)",
     config: INTEL_V2,
     steps: [
       ["filter deny 0xffffffffffffffff", "errno 0"],
@@ -1087,7 +1096,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: actions other than ALLOW/DENY and unknown flags are EINVAL",
-    source: "KVM-FACTS C.7 (invalid action/flags => -EINVAL), C.8",
+    source: "docs/kvm-facts.md C.7 (invalid action/flags => -EINVAL), C.8",
     config: INTEL_V2,
     steps: [
       ["filter action=2", "errno EINVAL"],
@@ -1099,7 +1108,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: more than 300 events is E2BIG, 300 are accepted",
-    source: "KVM-FACTS C.7 (KVM_PMU_EVENT_FILTER_MAX_EVENTS = 300 => -E2BIG)",
+    source: "docs/kvm-facts.md C.7 (KVM_PMU_EVENT_FILTER_MAX_EVENTS = 300 => -E2BIG)",
     config: INTEL_V2,
     steps: [
       [`filter deny ${manyEvents(301)}`, "errno E2BIG"],
@@ -1120,7 +1129,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: a rejected filter leaves the installed one in place",
-    source: "KVM-FACTS C.7 (the filter is replaced only on success)",
+    source: "docs/kvm-facts.md C.7 (the filter is replaced only on success)",
     config: INTEL_V2,
     steps: [
       ["filter deny 0xc0", "errno 0"],
@@ -1134,7 +1143,7 @@ const filterCases: ConformanceCase[] = [
   },
   {
     name: "filter: undefined fixed_counter_bitmap bits are accepted",
-    source: "KVM-FACTS C.8 (undefined fixed_counter_bitmap bits accepted)",
+    source: "docs/kvm-facts.md C.8 (undefined fixed_counter_bitmap bits accepted)",
     config: INTEL_V2,
     steps: [
       ["filter allow fixed=0xffffffff", "errno 0"],
@@ -1155,7 +1164,8 @@ const filterCases: ConformanceCase[] = [
 const tsxCases: ConformanceCase[] = [
   {
     name: "intel: with HLE/RTM IN_TX is a legal eventsel bit and IN_TXCP only on counter 2",
-    source: "KVM-FACTS C.2 (intel_pmu_refresh un-reserves IN_TX; intel_pmu_set_msr IN_TXCP)",
+    source:
+      "docs/kvm-facts.md C.2 (intel_pmu_refresh un-reserves IN_TX; intel_pmu_set_msr IN_TXCP)",
     config: { ...INTEL_V2, pmu: { ...INTEL_V2.pmu, tsx: true } },
     steps: [
       ["wrmsr 0x186 0x1004300c0", "ok"],
@@ -1166,13 +1176,13 @@ const tsxCases: ConformanceCase[] = [
   },
   {
     name: "intel: without HLE/RTM IN_TX is reserved",
-    source: "KVM-FACTS C.2 (reserved_bits 0xffffffff00200000)",
+    source: "docs/kvm-facts.md C.2 (reserved_bits 0xffffffff00200000)",
     config: INTEL_V2,
     steps: [["wrmsr 0x186 0x1004300c0", "gp"]],
   },
   {
     name: "filter: IN_TXCP in the eventsel does not escape a deny list",
-    source: "aa570a7481c3 (filter lookup uses only event select and umask); KVM-FACTS D.11",
+    source: "aa570a7481c3 (filter lookup uses only event select and umask); docs/kvm-facts.md D.11",
     config: { ...INTEL_V2, pmu: { ...INTEL_V2.pmu, tsx: true } },
     steps: [
       ["filter deny 0xc0", "errno 0"],
