@@ -148,8 +148,112 @@ Deno.test("identity: MSRs by register class, RDPMC by counter class", () => {
       "core",
       config,
     ).signature;
-  assert.notEqual(rdpmc(0x8000_0000), rdpmc(0x0001_0000), "fast and unknown types differ");
-  assert.notEqual(rdpmc(0x4000_0000), rdpmc(0x0000_0000), "fixed and GP differ");
+  // The reserved types are one class (what a core read tells the decoding bugs apart,
+  // see below), and so is an index past the GP or the fixed counters (one check in KVM).
+  assert.equal(rdpmc(0x8000_0000), rdpmc(0x0001_0000), "fast and unknown types are one class");
+  assert.equal(
+    rdpmc(0x8000_0000),
+    "pmu/rdpmc reserved type: core value, architecture #GP",
+    "without history nothing says what the core read",
+  );
+  assert.equal(rdpmc(0x4000_0003), rdpmc(0x0000_0004), "an index past either type's counters");
+  assert.notEqual(rdpmc(0x4000_0000), rdpmc(0x8000_0000), "a reserved type and a valid one differ");
+});
+
+/** A trace from JSON-style ops on a config (`{}` is the default Intel machine). */
+function traceOf(config: Record<string, unknown>, ops: Record<string, unknown>[]) {
+  return traceFromJson({ format: "shadowfuzz.trace/1", config, ops });
+}
+
+/** The signature of the first divergence of `trace` with `bug` planted. */
+function signatureWith(trace: ReturnType<typeof traceOf>, bug: string): string {
+  const d = diffTrace(trace, coreFactory, { inject: [bug] }).divergence;
+  assert.ok(d !== null, `${bug}: the trace does not diverge`);
+  return identify(d, "core", trace.config).signature;
+}
+
+Deno.test("identity: RDPMC decoding bugs that accept one ECX differ by what the core read", () => {
+  // Intel ECX 0x80000000 ("fast", a reserved type since 5728a4a0ea79) with GP counter 0
+  // above 32 bits: the fast read returns its low half, the unknown-type read all of it.
+  const fast = traceOf({}, [
+    { op: "wrmsr", msr: "0x4c1", value: "0x123456789" },
+    { op: "rdpmc", ecx: "0x80000000", user: false },
+  ]);
+  const a = signatureWith(fast, "rdpmc-fast-intel");
+  const b = signatureWith(fast, "rdpmc-unknown-type");
+  assert.notEqual(a, b);
+  assert.match(a, /reads the low 32 bits of GP counter ECX\[15:0\]/);
+  assert.match(b, /reads GP counter ECX\[15:0\]/);
+  // ECX 0xC0000000 with GP counter 0 and fixed counter 0 apart: bit 30 as a flag reads
+  // the fixed counter, an unknown type reads the GP one, the fast read the fixed one's
+  // low half: three bugs, three ids.
+  const fixed = traceOf({}, [
+    { op: "wrmsr", msr: "0x4c1", value: "0x7" },
+    { op: "wrmsr", msr: "0x309", value: "0x100000005" },
+    { op: "rdpmc", ecx: "0xc0000000", user: false },
+  ]);
+  const ids = ["rdpmc-fast-intel", "rdpmc-type-flag", "rdpmc-unknown-type"].map((bug) =>
+    signatureWith(fixed, bug)
+  );
+  assert.equal(new Set(ids).size, 3, ids.join("\n"));
+  // AMD ECX 0x80000000: the fast read (d652981db08f) returns counter 0's low half,
+  // ignoring bits 31:30 (ecb490770ad4) all of it.
+  const amd = traceOf({ vendor: "amd", pmu: { version: 1 } }, [
+    { op: "wrmsr", msr: "0xc0010004", value: "0x100000007" },
+    { op: "rdpmc", ecx: "0x80000000", user: false },
+  ]);
+  const c = signatureWith(amd, "rdpmc-fast-amd");
+  const e = signatureWith(amd, "rdpmc-amd-ignore-31-30");
+  assert.notEqual(c, e);
+  assert.match(c, /low 32 bits of counter/);
+});
+
+Deno.test("identity: one decoding or width bug over other values and ECX gives one id", () => {
+  // rdpmc-unknown-type reads GP counter ECX[15:0] whatever reserved type ECX names.
+  const unknown = [
+    ["0x10000", "0x5"],
+    ["0x20000001", "0x77"],
+    ["0x80000002", "0xabcdef"],
+    ["0xc0000000", "0x3"],
+  ].map(([ecx, value]) => {
+    const index = Number(ecx) & 0xffff;
+    return signatureWith(
+      traceOf({}, [
+        { op: "wrmsr", msr: `0x${(0x4c1 + index).toString(16)}`, value },
+        { op: "rdpmc", ecx, user: false },
+      ]),
+      "rdpmc-unknown-type",
+    );
+  });
+  assert.equal(new Set(unknown).size, 1, unknown.join("\n"));
+  // rdpmc-index-off-by-one past the GP and past the fixed counters, on Intel and AMD.
+  const past = [
+    [{}, "0x4"],
+    [{}, "0x40000003"],
+    [{ vendor: "amd", pmu: { version: 1 } }, "0x4"],
+  ].map(([config, ecx]) =>
+    signatureWith(
+      traceOf(config as Record<string, unknown>, [{ op: "rdpmc", ecx, user: false }]),
+      "rdpmc-index-off-by-one",
+    )
+  );
+  assert.equal(new Set(past).size, 1, past.join("\n"));
+  // legacy-no-sign-extend: a PMC0 write of 0x80000000 read back at once, and one of
+  // 0xfffffff8 read after 16 events (the architecture's counter wraps, the core's
+  // carries into bit 32): both are bit 31 not sign-extended.
+  const legacy = [
+    [{ op: "wrmsr", msr: "0xc1", value: "0x80000000" }],
+    [
+      { op: "wrmsr", msr: "0x186", value: "0x4300c0" },
+      { op: "wrmsr", msr: "0x38f", value: "0x1" },
+      { op: "wrmsr", msr: "0xc1", value: "0xfffffff8" },
+      { op: "events", event: 0xc0, umask: 0, count: 16, user: false },
+    ],
+  ].map((ops) =>
+    signatureWith(traceOf({}, [...ops, { op: "rdmsr", msr: "0xc1" }]), "legacy-no-sign-extend")
+  );
+  assert.equal(new Set(legacy).size, 1, legacy.join("\n"));
+  assert.match(legacy[0]!, /bit 31 not sign-extended \| after wrmsr PMC/);
 });
 
 Deno.test("identity: a planted bug behind a known coarse signature is reported new", async () => {

@@ -28,15 +28,22 @@ import { DEVIATIONS } from "../../src/core/deviations.ts";
 import { type DiffOptions, diffTrace } from "../../src/diff.ts";
 import type { Divergence } from "../../src/diff.ts";
 import { outcomeKind } from "../../src/trace/outcome.ts";
-import { formatOp } from "../../src/trace/text.ts";
+import { annotateOp } from "../../src/trace/text.ts";
+import { ReferenceBackend } from "../../src/reference/mod.ts";
 import { opArea } from "../../src/trace/ops.ts";
 import { msrName } from "../../src/x86/decode.ts";
-import { INTEL_RDPMC_INDEX_MASK } from "../../src/x86/pmu.ts";
+import {
+  INTEL_RDPMC_INDEX_MASK,
+  INTEL_RDPMC_TYPE_FIXED,
+  INTEL_RDPMC_TYPE_GP,
+} from "../../src/x86/pmu.ts";
 import {
   formatPageList,
+  hasPage,
   minusPages,
   NO_PAGES,
   pageCount,
+  pagesOf,
   xorPages,
 } from "../../src/trace/pages.ts";
 import type { Config, Op, Outcome, PageRuns, Trace } from "../../src/trace/types.ts";
@@ -209,6 +216,188 @@ function valueKind(op: Op): "pte" | "ad" | "counter" | "bits" {
   return "pte";
 }
 
+// ------------------------------------------------------------------ the reference's state
+
+/**
+ * The canonical outcomes the reference gives for `ops` run from reset, or undefined when
+ * it throws. The identity reads the architecture's state with probe ops appended after
+ * (or inserted between) the ops before a divergence: what a correct machine held where
+ * the backend went wrong. Only the outcomes are used, never the reference's internals.
+ */
+function referenceOutcomes(config: Config, ops: readonly Op[]): Outcome[] | undefined {
+  try {
+    const ref = new ReferenceBackend(config);
+    return ops.map((op) => ref.step(op));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ops before the diverging one, when the backend recorded them (its history). */
+function opsBefore(d: Divergence): Op[] | undefined {
+  return d.history?.map((h) => h.op);
+}
+
+/** The counters' values, GP and fixed, as the architecture holds them. */
+interface CounterValues {
+  gp: bigint[];
+  fixed: bigint[];
+}
+
+/**
+ * Every counter's value just before the diverging op, read from the reference with a
+ * CPL-0 RDPMC of each (a read has no side effect on a counter), or undefined.
+ */
+function counterValuesBefore(d: Divergence, config: Config): CounterValues | undefined {
+  const ops = opsBefore(d);
+  if (ops === undefined || config.pmu.version === 0) return undefined;
+  const fixed = config.vendor === "intel" ? config.pmu.fixed : 0;
+  const probes: Op[] = [];
+  for (let i = 0; i < config.pmu.gp; i++) probes.push({ op: "rdpmc", ecx: i, user: false });
+  for (let i = 0; i < fixed; i++) {
+    probes.push({ op: "rdpmc", ecx: (INTEL_RDPMC_TYPE_FIXED | i) >>> 0, user: false });
+  }
+  const out = referenceOutcomes(config, [...ops, ...probes]);
+  if (out === undefined) return undefined;
+  const values = out.slice(ops.length).map((o) => "value" in o ? o.value : -1n);
+  return { gp: values.slice(0, config.pmu.gp), fixed: values.slice(config.pmu.gp) };
+}
+
+/**
+ * What an RDPMC the architecture refuses (#GP) read instead, found by matching the
+ * value it returned with the counters the reference holds: `GP counter ECX[15:0]`, the
+ * fixed one, their low 32 bits (the legacy "fast" read), a counter past the last (reads
+ * 0), or `a value no counter holds`. Named relative to ECX, not by index, so that one
+ * decoding bug is one identity whichever counter a trace reads. When several readings
+ * give the value, the first in this order wins: the counter of the index's own type,
+ * then of the other type, then the low halves.
+ *
+ * Intel ECX (SDM vol. 2B RDPMC; KVM intel_rdpmc_ecx_to_pmc): bit 30 selects the fixed
+ * counters, ECX[15:0] is the index. AMD (APM vol. 3 RDPMC): the whole ECX is the index;
+ * a core that ignores bits 31:30 reads ECX[29:0].
+ */
+function refusedRdpmcRead(
+  ecx: number,
+  value: bigint,
+  counters: CounterValues | undefined,
+  config: Config,
+): { key: string; text: string } {
+  ecx >>>= 0;
+  const low32 = (v: bigint) => v & 0xffff_ffffn;
+  // Without the ops before it (a backend with no history) only a read past the last
+  // counter can be told from the value alone.
+  const unknown = { key: "value", text: "" };
+  if (config.vendor === "amd") {
+    const index = ecx & 0x3fff_ffff;
+    const c = counters?.gp[index];
+    if (index >= config.pmu.gp) {
+      return value === 0n
+        ? { key: "reads 0 past the last counter", text: "0, past the last GP counter" }
+        : counters === undefined
+        ? unknown
+        : { key: "a value no counter holds", text: "no counter's value" };
+    }
+    if (counters === undefined) return unknown;
+    if (c === value) return { key: "reads counter ECX[29:0]", text: `counter ${index}` };
+    if (c !== undefined && low32(c) === value) {
+      return {
+        key: "reads the low 32 bits of counter ECX[29:0]",
+        text: `low half of counter ${index}`,
+      };
+    }
+    return { key: "a value no counter holds", text: "no counter's value" };
+  }
+  const index = ecx & INTEL_RDPMC_INDEX_MASK;
+  const own = (ecx & INTEL_RDPMC_TYPE_FIXED) !== 0 ? "fixed" : "GP";
+  const other = own === "fixed" ? "GP" : "fixed";
+  const held = (type: string) => type === "fixed" ? counters?.fixed[index] : counters?.gp[index];
+  const exists = (type: string) => index < (type === "fixed" ? config.pmu.fixed : config.pmu.gp);
+  if (!exists(own) && value === 0n) {
+    return { key: "reads 0 past the last counter", text: `0, past the last ${own} counter` };
+  }
+  if (counters === undefined) return unknown;
+  const order = [own, other].filter(exists);
+  for (const type of order) {
+    if (held(type) === value) {
+      return { key: `reads ${type} counter ECX[15:0]`, text: `${type} counter ${index}` };
+    }
+  }
+  for (const type of order) {
+    const v = held(type);
+    if (v !== undefined && low32(v) === value) {
+      return {
+        key: `reads the low 32 bits of ${type} counter ECX[15:0]`,
+        text: `low half of ${type} counter ${index}`,
+      };
+    }
+  }
+  return { key: "a value no counter holds", text: "no counter's value" };
+}
+
+/**
+ * Where an RDPMC the architecture refuses stands, in what made the architecture refuse
+ * it: on Intel a type in ECX[31:16] other than GP and fixed (the "fast" bit 31, the
+ * metrics type, any other), or an index past its type's counters; on AMD bits 31:30
+ * set, or an index past the counters. The reserved types are one class: which of them a
+ * core accepts is told by what it read ({@linkcode refusedRdpmcRead}).
+ */
+function refusedRdpmcWhere(ecx: number, config: Config): string {
+  ecx >>>= 0;
+  if (config.vendor === "amd") {
+    if (ecx >>> 30 !== 0) return "rdpmc AMD bits 31:30 set";
+    return `rdpmc index ${ecx < config.pmu.gp ? "in range" : "out of range"}`;
+  }
+  const type = (ecx & ~INTEL_RDPMC_INDEX_MASK) >>> 0;
+  if (type !== INTEL_RDPMC_TYPE_GP && type !== INTEL_RDPMC_TYPE_FIXED) {
+    return "rdpmc reserved type";
+  }
+  const fixed = type === INTEL_RDPMC_TYPE_FIXED;
+  const index = ecx & INTEL_RDPMC_INDEX_MASK;
+  // One check in KVM bounds the index by its type's count (intel_rdpmc_ecx_to_pmc), so
+  // an index past the GP and one past the fixed counters are one class.
+  return `rdpmc index ${
+    index < (fixed ? config.pmu.fixed : config.pmu.gp) ? "in range" : "out of range"
+  }`;
+}
+
+/** True for an RDPMC the backend answered with a value where the architecture refuses. */
+function isRefusedRdpmcRead(d: Divergence): boolean {
+  return d.op.op === "rdpmc" && "value" in d.observed &&
+    d.permitted.every((p) => !("value" in p.outcome));
+}
+
+/**
+ * How a counter's value differs from the architecture's, modulo the counter's width
+ * (`width`): a difference of 2^32 is the sign extension of a write's bit 31 (a legacy
+ * PMCn write is sign-extended from bit 31, a full-width A_PMCn write is not: SDM vol. 3B
+ * 21.2.6), missing or extra, whatever the counter counted since; otherwise the
+ * cut/extend patterns of {@linkcode valueDelta}; otherwise whether the counter counted
+ * more or fewer events (the signed difference modulo the width, so that a wrap does not
+ * turn "more" into "lower").
+ */
+export function counterDelta(observed: bigint, expected: bigint, width: number): string {
+  if (observed === expected) return "same";
+  const w = BigInt(width);
+  const m = 1n << w;
+  const inWidth = observed < m && expected < m && observed >= 0n && expected >= 0n;
+  if (inWidth && w > 33n) {
+    const diff = (((observed - expected) % m) + m) % m;
+    if (diff === 1n << 32n) return "bit 31 not sign-extended";
+    if (diff === m - (1n << 32n)) return "bit 31 sign-extended";
+  }
+  const pattern = valueDelta(observed, expected, "counter");
+  if (pattern !== "higher" && pattern !== "lower" || !inWidth) return pattern;
+  const diff = (((observed - expected) % m) + m) % m;
+  return diff < m / 2n ? "counts more" : "counts fewer";
+}
+
+/** The width of the counter an op reads (GP or fixed), or undefined. */
+function counterWidth(op: Op, config: Config): number | undefined {
+  const c = counterOf(op, config);
+  if (c === undefined) return undefined;
+  return c.startsWith("fixed") ? config.pmu.fixedWidth : config.pmu.gpWidth;
+}
+
 // ------------------------------------------------------------------ where
 
 /**
@@ -353,7 +542,7 @@ interface Delta {
 }
 
 /** How the observed outcome differs from the permitted ones. */
-function delta(d: Divergence, backend: BackendName): Delta {
+function delta(d: Divergence, backend: BackendName, config: Config): Delta {
   const o = d.observed;
   const kinds = [...new Set(d.permitted.map((p) => kindText(p.outcome, d.op)))].sort();
   const p = nearest(o, d.permitted);
@@ -379,10 +568,25 @@ function delta(d: Divergence, backend: BackendName): Delta {
       }`,
     };
   }
+  if (isRefusedRdpmcRead(d) && "value" in o && d.op.op === "rdpmc") {
+    const read = refusedRdpmcRead(d.op.ecx, o.value, counterValuesBefore(d, config), config);
+    return {
+      key: `${backend} ${read.key}, architecture #GP`,
+      text: `${backend} 0x${o.value.toString(16)}${read.text === "" ? "" : ` (${read.text})`}, ` +
+        `${arch} #GP`,
+    };
+  }
   if ("value" in o && "value" in q) {
     const exp = (q.value & care) | (o.value & ~care);
+    const kind = valueKind(d.op);
+    const width = counterWidth(d.op, config);
+    const named = isStatusRead(d.op, config)
+      ? statusDelta(o.value, exp, config)
+      : kind === "counter"
+      ? counterDelta(o.value, exp, width ?? 64)
+      : valueDelta(o.value, exp, kind);
     return {
-      key: `${backend} value ${valueDelta(o.value, exp, valueKind(d.op))}`,
+      key: `${backend} value ${named}`,
       text: `${backend} 0x${o.value.toString(16)}, ${arch} 0x${exp.toString(16)}`,
     };
   }
@@ -436,6 +640,7 @@ function delta(d: Divergence, backend: BackendName): Delta {
 }
 
 function outcomeText(o: Outcome): string {
+  if ("gp" in o) return "#GP";
   if ("pf" in o) return `#PF 0x${o.pf.code.toString(16)} (${pfecText(o.pf.code)})`;
   if ("mmio" in o) return `MMIO at 0x${o.mmio.gpa.toString(16)}`;
   if ("value" in o) return `0x${o.value.toString(16)}`;
@@ -522,10 +727,14 @@ function originOf(d: Divergence, config: Config): string | undefined {
   }
   if (d.op.op === "dirtylog" || d.op.op === "age") {
     // How the stores since the last dirty log (or age) went: a page the log misses was
-    // written through some path that did not mark it.
+    // written through some path that did not mark it. When the reference can say which
+    // stores dirtied the pages the log misses, only theirs count (a run's other stores
+    // vary); else every store's since the last log.
     const seen = new Set<string>();
+    const dirtied = storesDirtyingMissed(d, config);
     for (let i = history.length - 1; i >= 0 && history[i]!.op.op !== d.op.op; i--) {
       const h = history[i]!;
+      if (dirtied !== undefined && !dirtied.has(i)) continue;
       if (isStore(h.op)) { for (const e of h.events) if (STORE_PATHS.includes(e)) seen.add(e); }
     }
     // The most specific one (the list is ordered so), not all: a run's other stores vary.
@@ -533,47 +742,70 @@ function originOf(d: Divergence, config: Config): string | undefined {
     return path === undefined ? undefined : `stores ${path}`;
   }
   if (d.op.op !== "rdmsr" && d.op.op !== "pmis" && d.op.op !== "rdpmc") return undefined;
-  // An RDPMC the architecture refuses is a decoding bug: what the counter held is noise.
+  // An RDPMC the architecture refuses is a decoding bug: what it read is in the delta.
   if (
     d.op.op === "rdpmc" &&
     !("value" in d.observed && d.permitted.every((p) => "value" in p.outcome))
   ) {
     return undefined;
   }
-  // A counter or status read: how the counters got their values. The MSR class of the
-  // last write to the counter read (a legacy PMCn write and a full-width A_PMCn write
-  // are different paths), and how the events after it were counted.
+  // A counter, status or PMI read: how the counters got their values. The MSR class of
+  // the last write to the counter that matters (a legacy PMCn write and a full-width
+  // A_PMCn write are different paths), and how the events after it were counted.
   const counter = counterOf(d.op, config);
-  const status = d.op.op === "pmis" ||
-    (d.op.op === "rdmsr" && msrClass(d.op.msr, config.vendor).includes("STATUS"));
-  if (counter === undefined && !status) return undefined;
+  const status = isStatusRead(d.op, config);
+  if (counter === undefined && !status && d.op.op !== "pmis") return undefined;
+  // The counters that matter: the one read; for a status read, those whose overflow
+  // bits differ; for a PMI count, whichever was written last.
+  const matters: (c: string) => boolean = counter !== undefined
+    ? (c) => c === counter
+    : status
+    ? statusCounters(d, config)
+    : () => true;
   let writer: string | undefined;
-  const counted = new Set<string>();
-  const wanted = status ? OVERFLOWS : COUNTING;
+  let since = 0;
   for (let i = history.length - 1; i >= 0; i--) {
     const h = history[i]!;
-    if (h.op.op === "events") { for (const e of h.events) if (wanted.includes(e)) counted.add(e); }
-    if (counter !== undefined && h.op.op === "wrmsr" && counterOf(h.op, config) === counter) {
-      const cls = msrClass(h.op.msr, config.vendor);
-      // AMD's K7 and F15H counter MSRs are one counter's aliases with one write path.
-      writer = cls === "K7_PERFCTR" || cls === "F15H_PERF_CTR" ? "AMD counter" : cls;
-      break;
-    }
+    if (h.op.op !== "wrmsr") continue;
+    const c = counterOf(h.op, config);
+    if (c === undefined || !matters(c)) continue;
+    const cls = msrClass(h.op.msr, config.vendor);
+    // AMD's K7 and F15H counter MSRs are one counter's aliases with one write path.
+    writer = cls === "K7_PERFCTR" || cls === "F15H_PERF_CTR" ? "AMD counter" : cls;
+    since = i + 1;
+    break;
+  }
+  // Events are counted by an events op in hardware or by an instruction KVM emulates
+  // (any op), so every op since the write is looked at.
+  const counted = new Set<string>();
+  for (let i = since; i < history.length; i++) {
+    for (const e of history[i]!.events) if (COUNTING.includes(e)) counted.add(e);
+  }
+  const none = !counted.has("pmu:triggerCounted") && !counted.has("pmu:hardwareCounted");
+  if (status || d.op.op === "pmis") {
+    // What overflowed and how it was signalled varies with how the trace counted; the
+    // write path does not, nor, for an overflow the backend misses, whether it counted
+    // anything at all (an extra overflow may come from the write alone).
+    const o = d.observed, q = d.permitted[0]?.outcome;
+    const fewer = q !== undefined &&
+      ("count" in o && "count" in q ? o.count < q.count : "value" in o && "value" in q &&
+        (q.value & ~o.value) !== 0n);
+    const parts = [
+      writer === undefined ? "" : `after wrmsr ${writer}`,
+      none && fewer ? "nothing counted" : "",
+    ].filter((t) => t !== "");
+    return parts.length === 0 ? undefined : parts.join(" | ");
   }
   // The write path matters to a value cut or extended at a width (legacy against
   // full-width writes); how the events were counted matters to a count that is off.
-  const width = /truncated|sign-extended/.test(valueDeltaOf(d));
-  let how: string;
-  if (status) how = wanted.filter((e) => counted.has(e)).join(",");
-  else {
-    how = counted.has("pmu:triggerCounted")
-      ? "emulated"
-      : counted.has("pmu:hardwareCounted")
-      ? "in hardware"
-      : "";
-    if (how !== "" && (counted.has("pmu:filterDenyGp") || counted.has("pmu:filterDenyFixed"))) {
-      how += " under a denying filter";
-    }
+  const width = /truncated|sign-extended/.test(valueDeltaOf(d, config));
+  let how = counted.has("pmu:triggerCounted")
+    ? "emulated"
+    : counted.has("pmu:hardwareCounted")
+    ? "in hardware"
+    : "";
+  if (how !== "" && (counted.has("pmu:filterDenyGp") || counted.has("pmu:filterDenyFixed"))) {
+    how += " under a denying filter";
   }
   const parts = [
     writer === undefined || !width ? "" : `after wrmsr ${writer}`,
@@ -582,11 +814,120 @@ function originOf(d: Divergence, config: Config): string | undefined {
   return parts.length === 0 ? undefined : parts.join(" | ");
 }
 
-/** The value delta of a value-against-value divergence of a vPMU read, or "". */
-function valueDeltaOf(d: Divergence): string {
+/**
+ * The stores since the last dirty log of the slot that, on the reference, dirtied a page
+ * the backend's log misses (by history index), or undefined when that cannot be told.
+ * The reference runs the ops before the log with a dirty-log probe of the slot after
+ * every such store: the pages each probe newly reports are that store's (its data page,
+ * or a page table whose A/D bits it set). A probe only splits the reference's log; with
+ * manual protection the log is not cleared, so a page is the first reporting store's.
+ */
+function storesDirtyingMissed(d: Divergence, config: Config): Set<number> | undefined {
+  const ops = opsBefore(d);
+  const o = d.observed;
+  if (ops === undefined || d.op.op !== "dirtylog" || !("bitmap" in o)) return undefined;
+  const p = nearest(o, d.permitted);
+  if (p === undefined || !("bitmap" in p.outcome)) return undefined;
+  const missing = minusPages(minusPages(p.outcome.bitmap, o.bitmap), p.dontCarePages ?? NO_PAGES);
+  if (pageCount(missing) === 0) return undefined;
+  let start = ops.length;
+  while (start > 0 && !(ops[start - 1]!.op === "dirtylog" && sameSlot(ops[start - 1]!, d.op))) {
+    start--;
+  }
+  const probe: Op = { op: "dirtylog", id: d.op.id };
+  const run: Op[] = ops.slice(0, start);
+  const at: number[] = [];
+  run.push(probe);
+  const baseline = run.length - 1;
+  for (let i = start; i < ops.length; i++) {
+    run.push(ops[i]!);
+    if (isStore(ops[i]!)) {
+      run.push(probe);
+      at.push(i);
+    }
+  }
+  const out = referenceOutcomes(config, run);
+  if (out === undefined) return undefined;
+  const manual = config.dirtyLog.manualProtect;
+  const stores = new Set<number>();
+  let before = out[baseline]!;
+  let k = 0;
+  for (let j = baseline + 1; j < run.length; j++) {
+    if (run[j] !== probe) continue;
+    const now = out[j]!;
+    if ("bitmap" in now) {
+      const fresh = manual && "bitmap" in before
+        ? minusPages(now.bitmap, before.bitmap)
+        : now.bitmap;
+      for (const page of pagesOf(missing)) {
+        if (hasPage(fresh, page)) {
+          stores.add(at[k]!);
+          break;
+        }
+      }
+    }
+    before = now;
+    k++;
+  }
+  return stores.size === 0 ? undefined : stores;
+}
+
+/** True when two ops name one memslot. */
+function sameSlot(a: Op, b: Op): boolean {
+  return "id" in a && "id" in b && a.id === b.id;
+}
+
+/** True for a read of the overflow status (Intel PERF_GLOBAL_STATUS, AMD PERF_CNTR_GLOBAL_STATUS). */
+function isStatusRead(op: Op, config: Config): boolean {
+  return op.op === "rdmsr" && msrClass(op.msr, config.vendor).endsWith("GLOBAL_STATUS");
+}
+
+/**
+ * The counters whose overflow bits differ between a status read's value and the
+ * architecture's: bit N is GP counter N, bit 32 + N fixed counter N (SDM vol. 3B
+ * Figure 21-9; AMD PERF_CNTR_GLOBAL_STATUS: APM vol. 2 13.2.2, GP bits only).
+ */
+function statusCounters(d: Divergence, config: Config): (c: string) => boolean {
+  const o = d.observed, q = d.permitted[0]?.outcome;
+  if (q === undefined || !("value" in o) || !("value" in q)) return () => true;
+  const x = o.value ^ q.value;
+  const set = new Set<string>();
+  for (let i = 0; i < 32; i++) if ((x >> BigInt(i)) & 1n) set.add(`gp ${i}`);
+  if (config.vendor === "intel") {
+    for (let i = 0; i < 16; i++) if ((x >> BigInt(32 + i)) & 1n) set.add(`fixed ${i}`);
+  }
+  return set.size === 0 ? () => true : (c) => set.has(c);
+}
+
+/**
+ * A status value's delta with its overflow bits named by the counter class they belong
+ * to (`GP overflow set`, `fixed overflow clear`) and other bits by position: which GP
+ * counter overflowed depends on the trace, not on the bug.
+ */
+function statusDelta(observed: bigint, expected: bigint, config: Config): string {
+  const x = observed ^ expected;
+  const words: string[] = [];
+  for (const [what, v] of [["set", observed & x], ["clear", expected & x]] as const) {
+    if (v === 0n) continue;
+    const gp = (v & 0xffff_ffffn) !== 0n;
+    const fixed = config.vendor === "intel" && ((v >> 32n) & 0xffffn) !== 0n;
+    const rest = config.vendor === "intel" ? v >> 48n << 48n : v >> 32n << 32n;
+    const names = [
+      gp ? "GP overflow" : "",
+      fixed ? "fixed overflow" : "",
+      rest !== 0n ? `bits ${bitRuns(rest)}` : "",
+    ]
+      .filter((t) => t !== "");
+    words.push(`${names.join(" and ")} ${what}`);
+  }
+  return words.join(", ");
+}
+
+/** The value delta of a value-against-value divergence of a vPMU counter read, or "". */
+function valueDeltaOf(d: Divergence, config: Config): string {
   const o = d.observed, q = d.permitted[0]?.outcome;
   if (q === undefined || !("value" in o) || !("value" in q)) return "";
-  return valueDelta(o.value, q.value, "counter");
+  return counterDelta(o.value, q.value, counterWidth(d.op, config) ?? 64);
 }
 
 /**
@@ -629,14 +970,6 @@ const COUNTING: readonly string[] = [
   "pmu:filterDenyFixed",
   "pmu:hardwareCounted",
   "pmu:triggerCounted",
-];
-
-/** vPMU events that say how a counter overflowed: what a status read or a PMI shows. */
-const OVERFLOWS: readonly string[] = [
-  "pmu:emulatedOverflow",
-  "pmu:emulatedOverflowDropped",
-  "pmu:perfOverflow",
-  "pmu:perfOverflowIgnored",
 ];
 
 // ------------------------------------------------------------------ the identity
@@ -711,7 +1044,7 @@ export function identifyTrace(
 
 function identifyBase(d: Divergence, backend: BackendName, config: Config): Identity {
   const area = opArea(d.op.op);
-  const opText = formatOp(d.op);
+  const opText = annotateOp(d.op, config);
   let signature: string, title: string;
   if (d.kind === "crash") {
     const message = "crash" in d.observed ? d.observed.crash : "";
@@ -723,14 +1056,23 @@ function identifyBase(d: Divergence, backend: BackendName, config: Config): Iden
     signature = `invariant: ${backend} ${messageTemplate(inv)}`;
     title = `${backend} invariant broken after \`${opText}\`: ${inv}`;
   } else {
-    const dl = delta(d, backend);
+    const dl = delta(d, backend, config);
     const counter = counterRead(d, config);
     // A counter's value is read the same wrong way through any of its aliases (PMCn,
     // A_PMCn, RDPMC; K7_PERFCTRn, F15H_PERF_CTRn), and reading it takes no decision but
     // the decoding: the read's own events are the deferred reprogramming's.
-    const path = decisivePath(d.path).filter((e) => counter === undefined || !e.startsWith("pmu:"));
+    // A refused RDPMC decides only how to decode ECX: the deferred reprogramming it
+    // runs first (and what the filter says there) is the trace's history.
+    const refused = isRefusedRdpmcRead(d) && d.op.op === "rdpmc";
+    const path = decisivePath(d.path).filter((e) =>
+      (counter === undefined || !e.startsWith("pmu:")) &&
+      (!refused || !e.startsWith("pmu:reprogram"))
+    );
     const from = originOf(d, config);
-    signature = `${area}/${counter ?? where(d.op, config)}: ${dl.key}` +
+    const at = refused && d.op.op === "rdpmc"
+      ? refusedRdpmcWhere(d.op.ecx, config)
+      : counter ?? where(d.op, config);
+    signature = `${area}/${at}: ${dl.key}` +
       (path.length > 0 ? ` | path ${path.join(",")}` : "") +
       (from === undefined ? "" : ` | ${from}`);
     title = `${opText}: ${dl.text}`;
