@@ -62,12 +62,14 @@ export const DEVIATIONS = [
   {
     name: "trigger-event-match-in-tx",
     area: "pmu",
-    title: "instructions KVM emulates are not counted by an eventsel with IN_TX/IN_TXCP",
+    title: "instructions KVM emulates are not counted by an eventsel with IN_TXCP",
     path: "kvm_pmu_trigger_event() -> pmc_is_event_match() (arch/x86/kvm/pmu.c, v6.10) " +
       "compares under AMD64_RAW_EVENT_MASK_NB, which includes eventsel bits 35:32",
     architecture: "IN_TXCP counts instructions retired outside transactions too " +
       "(SDM vol. 3B 20.3.6.5)",
-    correction: "on Intel the emulated-event match ignores eventsel bits 33:32",
+    correction: "on Intel the emulated-event match ignores IN_TXCP (eventsel bit 33); an " +
+      "IN_TX event (bit 32) still matches none, as no emulated instruction is inside a " +
+      "transaction",
   },
   {
     name: "np-pf-keeps-stale-spte",

@@ -137,8 +137,11 @@ export class CorePmu {
   ) {
     const isAmd = config.vendor === "amd";
     // AMD64_RAW_EVENT_MASK_NB covers eventsel bits 35:32 (AMD's event select 11:8); the
-    // trigger-event-match-in-tx correction leaves Intel's IN_TX/IN_TXCP (33:32) out.
-    this.matchEventHi = !isAmd && fixes.has("trigger-event-match-in-tx") ? 0xc : 0xf;
+    // trigger-event-match-in-tx correction leaves Intel's IN_TXCP (33) out of the match.
+    // IN_TX (32) stays in it: an IN_TX event counts only inside transactional regions
+    // (SDM vol. 3B 20.3.6.5) and no instruction KVM emulates is inside one, so there
+    // KVM's "no match" is what the architecture says.
+    this.matchEventHi = !isAmd && fixes.has("trigger-event-match-in-tx") ? 0xd : 0xf;
     this.fixInTxcp = fixes.has("in-txcp-counter-no-pmi");
 
     this.pmu = new KvmPmu(isAmd, bug);
