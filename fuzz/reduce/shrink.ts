@@ -6,7 +6,6 @@
  * candidate is a valid trace ({@linkcode interpret}), so shrinking never leaves the
  * space of meaningful traces. The op-level minimizer (`minimize.ts`) runs after it.
  */
-import fc from "fast-check";
 import { choicesArbitrary, type TraceChoices } from "../model/choices.ts";
 
 /** How much shrinking may cost. */
