@@ -9,6 +9,7 @@
  * succeeds.
  */
 import assert from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
 import { generateRun } from "../fuzz/gen/generate.ts";
 import { KvmBackend, kvmFactory } from "../src/kvm/mod.ts";
 import { kvmPvmConfig } from "../src/trace/config.ts";
@@ -33,8 +34,14 @@ Deno.test("fuzz: kvm mode only adds ops in front of fetches, from the same choic
   for (let r = 0; r < 300; r++) {
     const plain = generateRun(5, r, fixed).trace;
     const kvm = generateRun(5, r, { ...fixed, kvm: true }).trace;
-    const kept = kvm.ops.filter((_, i) => !inserted(kvm.ops, i));
-    assert.deepEqual(kept, plain.ops, `run ${r}`);
+    // The kvm trace is the plain one with ops inserted: walk both in order (a generated
+    // op can look like an inserted one, so the plain trace's ops are matched first).
+    let p = 0;
+    kvm.ops.forEach((op, i) => {
+      if (p < plain.ops.length && isDeepStrictEqual(op, plain.ops[p])) p++;
+      else assert.ok(inserted(kvm.ops, i), `run ${r}: op ${i} is neither generated nor inserted`);
+    });
+    assert.equal(p, plain.ops.length, `run ${r}`);
     added += kvm.ops.length - plain.ops.length;
     loads += kvm.ops.filter((o, i) =>
       o.op === "access" && o.kind === "read" && inserted(kvm.ops, i)
@@ -44,8 +51,9 @@ Deno.test("fuzz: kvm mode only adds ops in front of fetches, from the same choic
   }
   // Fetches at gvas the generator believes unmapped (tables outside every slot
   // included: the walk faults not-present there), at MMIO or at its page tables get no
-  // ret; the rest (about a fifth here) do.
-  assert.ok(fetches > 50 && added - loads > fetches / 6, `${added} added for ${fetches} fetches`);
+  // ret; the rest do: 18% of these 300 runs' fetches, 12-13% over 1000 runs of seed 5
+  // (before and after the deletes and moves at a generation wrap were added).
+  assert.ok(fetches > 50 && added - loads > fetches / 9, `${added} added for ${fetches} fetches`);
   assert.ok(loads > 0, "no A-bit load was ever needed");
   // The ret lies at the fetch's page offset (in the frame the generator believes).
   for (let r = 0; r < 100; r++) {

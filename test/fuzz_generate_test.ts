@@ -140,6 +140,9 @@ Deno.test("fuzz: every step kind has a fast-check arbitrary producing valid ops"
     );
   }
   const filters = fc.sample(arbStep("filter", { areas: ["pmu"] }), { numRuns: 50, seed: 3 });
-  assert.ok(filters.every((ops) => ops.length > 0 && ops.every((o) => o.op === "filter")));
+  // A filter, now and then followed by a counter programmed with one of its entries.
+  const follow = new Set(["wrmsr", "events", "rdmsr", "rdpmc"]);
+  assert.ok(filters.every((ops) => ops[0]?.op === "filter"));
+  assert.ok(filters.every((ops) => ops.slice(1).every((o) => follow.has(o.op))));
   assert.throws(() => arbStep("nope" as "map"), /unknown step/);
 });

@@ -3,14 +3,16 @@
  * Generators of the memslot area: create, move and delete memslots (often over gfns
  * that hold page tables or cached MMIO), flag changes (dirty logging on and off, the
  * EINVAL of a read-only flip), bursts of flag changes that wrap a small MMIO
- * generation, host discards of table pages, dirty-log reads and clears, and aging.
+ * generation, deletes and moves at such a wrap, host discards of table pages, dirty-log
+ * reads and clears, and aging.
  */
 import type { Op } from "../../src/trace/types.ts";
 import type { Source } from "../model/source.ts";
 import { between, chance, pick, weighted } from "./_pick.ts";
 import { emit, flagsOf, GFN_GRID, HVA_BASE_PAGE, HVA_STRIDE_PAGES, slotOp } from "./_emit.ts";
 import { MMIO_SPTE_GEN_LOW_BITS, mmioGenLowBits } from "../../src/core/spte.ts";
-import type { World, WSlot } from "../model/world.ts";
+import { genMap } from "./mmu.ts";
+import { NR_AS, type World, type WSlot } from "../model/world.ts";
 
 /** Slot sizes: small ones make neighbours, 512 pages is one 2 MiB page. */
 const PAGES = [16, 1, 512, 64, 1024] as const;
@@ -68,18 +70,85 @@ function pickSlot(src: Source, world: World): WSlot | undefined {
   return pick(src, world.slots);
 }
 
-/** Deletes a slot (pages 0). */
+/**
+ * Deletes a slot (pages 0); now and then (a late decision) at an MMIO generation wrap
+ * with translations through it live ({@linkcode updateAtWrap}).
+ */
 export function genSlotDelete(src: Source, world: World, out: Op[]): void {
   const s = pickSlot(src, world);
   if (s === undefined) return genSlotCreate(src, world, out);
+  if (chance(world.late, 20)) return updateAtWrap(world.late, world, out, s, s.gfn, 0);
   emit(world, out, slotOp(s, s.gfn, 0));
 }
 
-/** Moves a slot to a new gpa (same hva, size and flags). */
+/**
+ * Moves a slot to a new gpa (same hva, size and flags); now and then (a late decision)
+ * at an MMIO generation wrap ({@linkcode updateAtWrap}).
+ */
 export function genSlotMove(src: Source, world: World, out: Op[]): void {
   const s = pickSlot(src, world);
   if (s === undefined) return genSlotCreate(src, world, out);
-  emit(world, out, slotOp(s, placeGfn(src, world, s.pages)));
+  const gfn = placeGfn(src, world, s.pages);
+  if (chance(world.late, 20)) return updateAtWrap(world.late, world, out, s, gfn, s.pages);
+  emit(world, out, slotOp(s, gfn));
+}
+
+/** The most updates {@linkcode updateAtWrap} spends reaching a wrap (8 bits: 127). */
+const WRAP_UPDATES = 128;
+
+/**
+ * A delete (`pages` 0) or move of `s` to `gfn` whose first or second swap (DELETE and MOVE
+ * swap twice, docs/kvm-facts.md B.2) wraps the MMIO generation, while translations through `s`
+ * are live: dirty-log toggles of `s` (one swap each) until that swap lands on a wrap
+ * (`World.wrapsAt`), a load of each address whose walk goes through `s` (its shadow
+ * pages and sptes exist), the update, and the loads again. The wrap's
+ * `kvm_mmu_zap_all_fast` and the slot flush (with the slot-zap quirk a fast zap too, else
+ * a zap of the slot's gfns) then fall into one memslot update, and the translations into
+ * the old slot must be gone. When the wrap is out of reach (a wide `mmioGenBits`, a slot
+ * of the SMM address space) the update is emitted alone.
+ */
+function updateAtWrap(
+  src: Source,
+  world: World,
+  out: Op[],
+  s: WSlot,
+  gfn: number,
+  pages: number,
+): void {
+  const second = chance(src, 50);
+  // How many one-swap updates bring the chosen swap of the update onto a wrap (-1: none
+  // within WRAP_UPDATES, or a slot of the SMM address space, whose generation is apart).
+  const togglesToWrap = () => {
+    if (s.id >>> 16 !== 0) return -1;
+    for (let t = 0; t < WRAP_UPDATES; t++) {
+      if (world.wrapsAt(world.gen + (t + (second ? 2 : 1)) * NR_AS)) return t;
+    }
+    return -1;
+  };
+  let probes: bigint[] = [];
+  if (togglesToWrap() >= 0) {
+    probes = world.gvasThrough(s);
+    // No mapping known through `s`: map addresses until one is (tables and frames are
+    // drawn from the live slots).
+    for (let tries = 0; probes.length === 0 && tries < 3; tries++) {
+      genMap(src, world, out);
+      probes = world.gvasThrough(s);
+    }
+    probes = probes.slice(-2);
+  }
+  const toggles = togglesToWrap();
+  for (let i = 0; i < toggles; i++) {
+    const cur = world.slotById(s.id) ?? s;
+    emit(world, out, slotOp(cur, cur.gfn, cur.pages, !cur.log, cur.ro));
+  }
+  const load = (gva: bigint): Op => ({ op: "access", gva, kind: "read", user: false, size: 8 });
+  for (const gva of probes) out.push(load(gva));
+  const cur = world.slotById(s.id) ?? s;
+  emit(world, out, slotOp(cur, gfn, pages));
+  for (const gva of probes) out.push(load(gva));
+  if (probes.length > 0 && chance(src, 30)) {
+    out.push({ op: "access", gva: probes[0]!, kind: "write", user: false, size: 8, value: 0x5an });
+  }
 }
 
 /** Toggles dirty logging (or, rarely, the read-only flag: EINVAL). */
@@ -110,6 +179,15 @@ export function genChurn(src: Source, world: World, out: Op[]): void {
     const cur = world.slotById(s.id) ?? s;
     emit(world, out, slotOp(cur, cur.gfn, cur.pages, !cur.log, cur.ro));
     if (probe !== null) out.push({ op: "access", gva: probe, kind: "read", user: false, size: 8 });
+  }
+  // Now and then (a late decision) the burst ends with a delete or move of a slot that
+  // translations go through, at a wrap: two fast zaps in one update (`updateAtWrap`).
+  if (chance(world.late, 50)) {
+    const late = world.late;
+    const t = pickSlot(late, world);
+    if (t === undefined) return;
+    if (chance(late, 50)) updateAtWrap(late, world, out, t, t.gfn, 0);
+    else updateAtWrap(late, world, out, t, placeGfn(late, world, t.pages), t.pages);
   }
 }
 

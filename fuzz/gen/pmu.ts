@@ -9,6 +9,13 @@
  */
 import type { Op } from "../../src/trace/types.ts";
 import {
+  FILTER_FLAG_MASKED_EVENTS,
+  FILTER_FLAGS_VALID_MASK,
+  FILTER_MAX_EVENTS,
+  MASKED_ENTRY_EVENT_SELECT,
+  MASKED_ENTRY_EXCLUDE,
+  MASKED_ENTRY_UMASK_MASK,
+  MASKED_ENTRY_UMASK_MATCH,
   MSR_AMD64_PERF_CNTR_GLOBAL_CTL,
   MSR_AMD64_PERF_CNTR_GLOBAL_STATUS,
   MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR,
@@ -26,6 +33,7 @@ import {
   MSR_K7_EVNTSEL0,
   MSR_K7_PERFCTR0,
 } from "../../src/x86/pmu.ts";
+import { FILTER_ALLOW, FILTER_DENY } from "../../src/trace/types.ts";
 import type { Source } from "../model/source.ts";
 import { between, chance, nearPower, pick, u64, weighted } from "./_pick.ts";
 import type { World } from "../model/world.ts";
@@ -52,6 +60,13 @@ const AMD_EVENTS: readonly (readonly [number, number])[] = [
   [0x29, 1],
   [0x76, 0],
 ];
+
+/**
+ * The events KVM emulates (`kvm_pmu_eventsel`, docs/kvm-facts.md C.5): instructions retired and
+ * branches retired, umask 0, in a filter entry's encoding (event select and umask).
+ */
+const INTEL_EMULATED: readonly bigint[] = [0xc0n, 0xc4n];
+const AMD_EMULATED: readonly bigint[] = [0xc0n, 0xc2n];
 
 function eventPair(src: Source, world: World): { event: number; umask: number } {
   if (world.events.length > 0 && chance(src, 60)) return pick(src, world.events);
@@ -198,8 +213,18 @@ function msrValue(src: Source, world: World, kind: MsrKind): bigint {
 
 /** WRMSR to a PMU MSR. */
 export function genWrmsr(src: Source, world: World, out: Op[]): void {
-  const { msr, kind } = pickMsr(src, world);
-  out.push({ op: "wrmsr", msr, value: msrValue(src, world, kind) });
+  const { msr, kind, index } = pickMsr(src, world);
+  let value = msrValue(src, world, kind);
+  // Now and then (a late decision) an event select is aimed at an entry of the installed
+  // filter, with the TSX qualifiers its lookup must ignore (`filteredSelect`).
+  const f = world.filter;
+  if (kind === "eventsel" && f !== null && f.length > 0 && chance(world.late, 30)) {
+    const late = world.late;
+    const sel = filteredSelect(late, world, pick(late, f), index);
+    // The mode, enable and INT bits stay as drawn.
+    value = (value & ~0xf_0000_ffffn) | sel.value;
+  }
+  out.push({ op: "wrmsr", msr, value });
 }
 
 /** RDMSR of a PMU MSR (sometimes a non-PMU one). */
@@ -253,7 +278,10 @@ function filterEntry(src: Source, world: World, masked: boolean): bigint {
   }
 }
 
-/** KVM_SET_PMU_EVENT_FILTER of any shape. */
+/**
+ * KVM_SET_PMU_EVENT_FILTER of any shape; now and then (a late decision) followed by a
+ * counter programmed with one of its entries ({@linkcode genFilteredCount}).
+ */
 export function genFilter(src: Source, world: World, out: Op[]): void {
   const action = pick(src, [1, 0, 2, 0xffff_ffff]);
   const flags = pick(src, [0, 0, 0, 1, 2]);
@@ -262,6 +290,108 @@ export function genFilter(src: Source, world: World, out: Op[]): void {
   const events: bigint[] = [];
   for (let i = 0; i < n; i++) events.push(filterEntry(src, world, flags === 1));
   out.push({ op: "filter", action, flags, fixed, events });
+  const kept = keptEntries(world, action, flags, events);
+  if (kept !== null) world.filter = kept;
+  if (world.filter !== null && world.filter.length > 0 && chance(world.late, 70)) {
+    genFilteredCount(world.late, world, out, world.filter);
+  }
+}
+
+/**
+ * The entries KVM keeps of a filter (docs/kvm-facts.md C.7), or null when it rejects the op: a bad
+ * action or flag is EINVAL, more than 300 entries E2BIG, a masked entry with a bit outside
+ * its fields EINVAL; a legacy entry with a bit outside event select and umask is dropped.
+ * The event select is bits 7:0, and on AMD also 35:32.
+ */
+function keptEntries(
+  world: World,
+  action: number,
+  flags: number,
+  events: readonly bigint[],
+): bigint[] | null {
+  if (action !== FILTER_ALLOW && action !== FILTER_DENY) return null;
+  if ((flags & ~FILTER_FLAGS_VALID_MASK) !== 0 || events.length > FILTER_MAX_EVENTS) return null;
+  const select = world.config.vendor === "amd" ? MASKED_ENTRY_EVENT_SELECT : 0xffn;
+  if ((flags & FILTER_FLAG_MASKED_EVENTS) === 0) {
+    return events.filter((e) => (e & ~(select | MASKED_ENTRY_UMASK_MATCH)) === 0n);
+  }
+  const legal = select | MASKED_ENTRY_UMASK_MATCH | MASKED_ENTRY_EXCLUDE |
+    MASKED_ENTRY_UMASK_MASK;
+  return events.some((e) => (e & ~legal) !== 0n) ? null : [...events];
+}
+
+/**
+ * The event select, umask and TSX qualifier bits of an eventsel of GP counter `i` aimed at
+ * filter entry `e` (legacy or masked: event select 7:0, on AMD 11:8 from 35:32; the umask
+ * or a masked entry's match in 15:8): sometimes one umask bit off, a near miss of a
+ * masked entry; with TSX in guest CPUID often IN_TXCP (bit 33, legal on counter 2 only)
+ * and IN_TX (bit 32), SDM vol. 3B 20.3.6.5, which KVM's lookup must ignore: it keys on the
+ * Intel eventsel's bits 15:0 only (docs/kvm-facts.md C.7, aa570a7481c3). The pair joins
+ * `world.events`, so that later events are of its kind.
+ */
+function filteredSelect(
+  src: Source,
+  world: World,
+  e: bigint,
+  i: number,
+): { value: bigint; event: number; umask: number } {
+  const amd = world.config.vendor === "amd";
+  const event = Number(e & 0xffn) | (amd ? Number((e >> 32n) & 0xfn) << 8 : 0);
+  let umask = Number((e >> 8n) & 0xffn);
+  if (chance(src, 20)) umask ^= 1 << src.int(8);
+  let value = BigInt(event & 0xff) | (BigInt(umask) << 8n) | (BigInt(event >> 8) << 32n);
+  const tsx = !amd && world.config.pmu.tsx;
+  const txcp = tsx && i === 2 && !chance(src, 20);
+  if (txcp) value |= 1n << 33n;
+  // IN_TX confines counting to transactions (none here): rarely with IN_TXCP.
+  if (tsx && chance(src, txcp ? 10 : 40)) value |= 1n << 32n;
+  world.events.push({ event, umask });
+  if (world.events.length > 8) world.events.shift();
+  return { value, event, umask };
+}
+
+/** The MSRs of GP counter `i`: its event select and its counter. */
+function gpMsrs(world: World, i: number): { sel: number; ctr: number } {
+  if (world.config.vendor === "amd") {
+    // K7 PerfEvtSel0..3/PerfCtr0..3; counters 4 and 5 exist only as the F15H pairs.
+    return i < 4
+      ? { sel: MSR_K7_EVNTSEL0 + i, ctr: MSR_K7_PERFCTR0 + i }
+      : { sel: MSR_F15H_PERF_CTL0 + 2 * i, ctr: MSR_F15H_PERF_CTR0 + 2 * i };
+  }
+  return { sel: MSR_IA32_PERFEVTSEL0 + i, ctr: MSR_IA32_PMC0 + i };
+}
+
+/**
+ * After a filter: a GP counter programmed with one of the installed filter's `entries`
+ * ({@linkcode filteredSelect}: with TSX in guest CPUID mostly counter 2 with IN_TXCP),
+ * counting in both modes, then events of that kind and a read of the counter, so that the
+ * filter's decision on exactly its own entries shows in the count.
+ */
+function genFilteredCount(src: Source, world: World, out: Op[], entries: bigint[]): void {
+  const pmu = world.config.pmu;
+  const amd = world.config.vendor === "amd";
+  // IN_TXCP is legal on counter 2 only: aim there when the guest has it.
+  const i = !amd && pmu.tsx && pmu.gp > 2 && !chance(src, 30) ? 2 : src.int(gpCount(world));
+  // Mostly an entry whose events the hardware counts: KVM counts the two events it
+  // emulates through kvm_pmu_trigger_event instead (docs/kvm-facts.md C.5), which never matches
+  // an eventsel with IN_TX or IN_TXCP (a known deviation, `trigger-event-match-in-tx`).
+  const emulated = amd ? AMD_EMULATED : INTEL_EMULATED;
+  const hardware = entries.filter((e) => !emulated.includes(e & 0xf_0000_ffffn));
+  const e = pick(src, hardware.length > 0 && !chance(src, 20) ? hardware : entries);
+  const { value, event, umask } = filteredSelect(src, world, e, i);
+  const { sel, ctr } = gpMsrs(world, i);
+  // EN, USR, OS: the events count in either mode.
+  out.push({ op: "wrmsr", msr: sel, value: value | (1n << 22n) | (1n << 16n) | (1n << 17n) });
+  // The counter's global enable (v2 and later) may be clear: at RESET in the core, or
+  // cleared by an earlier step.
+  if (pmu.version >= 2 && !chance(src, 15)) {
+    const msr = amd ? MSR_AMD64_PERF_CNTR_GLOBAL_CTL : MSR_IA32_PERF_GLOBAL_CTRL;
+    out.push({ op: "wrmsr", msr, value: gpMask(world) | fixedMask(world) });
+  }
+  const count = pick(src, [16, 1, 100]);
+  out.push({ op: "events", event, umask, count, user: chance(src, 50) });
+  if (chance(src, 50)) out.push({ op: "rdmsr", msr: ctr });
+  else out.push({ op: "rdpmc", ecx: i, user: false });
 }
 
 /** Events happen: a few, or enough to carry a counter near its width over. */

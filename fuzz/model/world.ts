@@ -10,7 +10,7 @@
  * with simple rules, and a wrong belief only makes a later op less targeted.
  */
 import type { Config, Op, SlotFlag } from "../../src/trace/types.ts";
-import { PTE_ADDR_MASK } from "../../src/x86/paging.ts";
+import { levelShift, PTE_ADDR_MASK } from "../../src/x86/paging.ts";
 import type { Source } from "./source.ts";
 import { type PagingView, type Walk, walk } from "./paging.ts";
 
@@ -93,6 +93,11 @@ export class World implements PagingView {
   /** Event (select, umask) pairs programmed into counters. */
   readonly events: { event: number; umask: number }[] = [];
   /**
+   * The entries of the PMU event filter the generator believes installed (those KVM
+   * keeps, in the op's encoding), or null before any filter was accepted.
+   */
+  filter: bigint[] | null = null;
+  /**
    * The source of the current step's late decisions (`generate.ts` `lateRng`): drawn
    * after all of the step's own, from a stream of their own in a campaign, so that a
    * seed's earlier decisions keep their values.
@@ -137,6 +142,37 @@ export class World implements PagingView {
   walk(gva: bigint): Walk {
     if (this.root < 0) return { steps: [], end: "absent" };
     return walk(this, BigInt(this.root) << 12n, gva);
+  }
+
+  /**
+   * Whether a swap that leaves address space 0 at generation `gen` wraps the MMIO
+   * generation: `kvm_mmu_invalidate_mmio_sptes` masks the final generation to the bits an
+   * MMIO spte holds and drops the address-space bit; 0 runs `kvm_mmu_zap_all_fast`
+   * (docs/kvm-facts.md B.2). `mmioGenBits` is the width the config gives that mask.
+   */
+  wrapsAt(gen: number): boolean {
+    const bits = this.config.mmioGenBits;
+    const mask = bits >= 31 ? 0x7fff_ffff : 2 ** bits - 1;
+    return (gen & mask & ~(NR_AS - 1)) === 0;
+  }
+
+  /**
+   * The mapped linear addresses (most recent last) whose believed walk reads a table in
+   * `slot` or ends at a frame in it: the translations a change of that slot must break.
+   */
+  gvasThrough(slot: WSlot): bigint[] {
+    const inSlot = (gpa: bigint) => {
+      const gfn = Number(gpa >> 12n);
+      return gfn >= slot.gfn && gfn < slot.gfn + slot.pages;
+    };
+    return this.gvas.filter((gva) => {
+      const w = this.walk(gva);
+      if (w.end !== "leaf") return false;
+      if (w.steps.some((s) => inSlot(s.table))) return true;
+      const leaf = w.steps[w.steps.length - 1]!;
+      const span = (1n << BigInt(levelShift(leaf.level))) - 1n;
+      return inSlot((leaf.value & PTE_ADDR_MASK & ~span) | (gva & span & ~0xfffn));
+    });
   }
 
   slotById(id: number): WSlot | undefined {
