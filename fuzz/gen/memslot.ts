@@ -16,7 +16,7 @@ import { NR_AS, type World, type WSlot } from "../model/world.ts";
 
 /** Slot sizes: small ones make neighbours, 512 pages is one 2 MiB page. */
 const PAGES = [16, 1, 512, 64, 1024] as const;
-/** Ids at the uAPI edges (KVM-FACTS / semantics 9): last valid, first invalid, SMM, bad AS. */
+/** Ids at the uAPI edges (docs/kvm-facts.md / semantics 9): last valid, first invalid, SMM, bad AS. */
 const EDGE_IDS = [32763, 32764, 0x1_0000, 0x2_0000] as const;
 
 /** A gfn where a slot could go: over cached MMIO, on the grid, or over an old slot. */
@@ -288,7 +288,7 @@ function genMmioAlias(src: Source, world: World, out: Op[], s: WSlot): void {
       if (chance(src, 70)) out.push({ op: "write", gpa: m.gpa, size: 8, value: 0x1234n });
     }
   }
-  // A power-of-two distance, most often the low field's width (KVM-FACTS B.2: gen[7:0]
+  // A power-of-two distance, most often the low field's width (docs/kvm-facts.md B.2: gen[7:0]
   // in spte bits 10:3; the core scales the split for a narrow `mmioGenBits`): where a
   // wrong split of the fields makes two generations alias.
   const low = mmioGenLowBits(world.config.mmioGenBits);

@@ -15,7 +15,7 @@ import type { Source } from "../model/source.ts";
 import { between, chance, pick, weighted } from "./_pick.ts";
 import { emit, GFN_GRID, HVA_BASE_PAGE, HVA_STRIDE_PAGES, slotOp } from "./_emit.ts";
 import type { WEntry, World } from "../model/world.ts";
-// Entry bits (SDM vol. 3A table 4-19ff; KVM-FACTS A.1), by short names here.
+// Entry bits (SDM vol. 3A table 4-19ff; docs/kvm-facts.md A.1), by short names here.
 import {
   levelShift,
   PTE_A as A,
@@ -123,7 +123,7 @@ function entryBits(src: Source, world: World, level: number, leaf: boolean, c: M
   return v;
 }
 
-/** One bit that is reserved for an entry of this level (KVM-FACTS A.2). */
+/** One bit that is reserved for an entry of this level (docs/kvm-facts.md A.2). */
 function reservedBit(src: Source, world: World, level: number, leaf: boolean): bigint {
   const bits: number[] = [];
   const m = world.config.maxPhyAddr;
@@ -327,7 +327,7 @@ export function genRewrite(src: Source, world: World, out: Op[]): void {
     : pick(src, list);
   const value = rewriteValue(src, world, e.value, e.level);
   // A guest store through a linear mapping of the table page (what makes a shadowed
-  // page unsync, KVM-FACTS B.5) instead of a direct store.
+  // page unsync, docs/kvm-facts.md B.5) instead of a direct store.
   const selfMap = world.leaves.get(Number(e.gpa >> 12n));
   if (selfMap !== undefined && chance(src, 40)) {
     const gva = selfMap + (e.gpa & 0xfffn);
@@ -359,7 +359,7 @@ export function genRewrite(src: Source, world: World, out: Op[]): void {
  * known value or zeros. KVM judges such a write after `mmu_pte_write_fetch_gpte` aligned
  * a 4-byte one down to its 8-byte gpte: every other size is misaligned (the shadow page
  * is zapped), a 4-byte one at offset 5-7 zaps only the first entry's spte
- * (`detect_write_misaligned`, `get_written_sptes`; KVM-FACTS B.6). Returns the address
+ * (`detect_write_misaligned`, `get_written_sptes`; docs/kvm-facts.md B.6). Returns the address
  * to access next (often one through the second entry of a straddle), or null (nothing
  * emitted) when the store would cross the page.
  */
@@ -547,7 +547,7 @@ function walkEntries(world: World, gva: bigint): WEntry[] {
 /**
  * Unlinks an upper-level entry, changes a PTE below it while it is unreachable, reloads
  * CR3 and links it again: a shadow page that went unsync while detached must be
- * synced when it is linked again (KVM-FACTS B.5). Accesses to two pages under the same
+ * synced when it is linked again (docs/kvm-facts.md B.5). Accesses to two pages under the same
  * page table, so that the second one uses the spte the relink brought back. Half the
  * time the relink is an alias instead ({@linkcode aliasRelink}).
  */

@@ -5,7 +5,7 @@
  * control, global control/status/overflow MSRs, RDPMC with edge ECX values, event
  * filters of every shape (allow/deny, masked entries, AMD 12-bit selects, bits above the
  * event, E2BIG and bad flags), events that count toward overflow, and PMI reads.
- * MSR numbers are from `src/x86/pmu.ts` (KVM-FACTS C.1).
+ * MSR numbers are from `src/x86/pmu.ts` (docs/kvm-facts.md C.1).
  */
 import type { Op } from "../../src/trace/types.ts";
 import {
@@ -42,7 +42,7 @@ import type { World } from "../model/world.ts";
 type MsrKind = "eventsel" | "counter" | "fullcounter" | "fixedctr" | "fixedctrl" | "global";
 
 /**
- * Events the filter tests use (KVM-FACTS C.8): instructions retired 0xC0, branches
+ * Events the filter tests use (docs/kvm-facts.md C.8): instructions retired 0xC0, branches
  * 0xC4 (Intel) / 0xC2 (AMD), cycles 0x3C, MEM_INST_RETIRED 0xD0/0x81, AMD LS_DISPATCH
  * 0x29, and 0x1C2 whose bits 11:8 only AMD sees.
  */
@@ -137,7 +137,7 @@ function eventsel(src: Source, world: World): bigint {
   const { event, umask } = eventPair(src, world);
   world.events.push({ event, umask });
   if (world.events.length > 8) world.events.shift();
-  // AMD keeps event select bits 11:8 in PerfEvtSel 35:32 (KVM-FACTS C.2).
+  // AMD keeps event select bits 11:8 in PerfEvtSel 35:32 (docs/kvm-facts.md C.2).
   let v = BigInt(event & 0xff) | (BigInt(umask) << 8n) | (BigInt(event >> 8) << 32n);
   v |= 1n << 22n; // EN
   if (!chance(src, 30)) v |= 1n << 16n; // USR
@@ -235,7 +235,7 @@ export function genRdmsr(src: Source, world: World, out: Op[]): void {
   out.push({ op: "rdmsr", msr });
 }
 
-/** RDPMC with an edge ECX (KVM-FACTS C.6), from user or kernel mode. */
+/** RDPMC with an edge ECX (docs/kvm-facts.md C.6), from user or kernel mode. */
 export function genRdpmc(src: Source, world: World, out: Op[]): void {
   const pmu = world.config.pmu;
   const i = src.int(Math.max(pmu.gp, 1));
@@ -259,7 +259,7 @@ function filterEntry(src: Source, world: World, masked: boolean): bigint {
   const { event, umask } = eventPair(src, world);
   const select = BigInt(event & 0xff) | (BigInt(event >> 8) << 32n);
   if (masked) {
-    // KVM_PMU_ENCODE_MASKED_ENTRY: mask 63:56, exclude 55, match 15:8 (KVM-FACTS C.7).
+    // KVM_PMU_ENCODE_MASKED_ENTRY: mask 63:56, exclude 55, match 15:8 (docs/kvm-facts.md C.7).
     const mask = BigInt(pick(src, [0xff, 0x00, 0x80, 0x03]));
     const exclude = chance(src, 25) ? 1n << 55n : 0n;
     let v = select | (BigInt(umask) << 8n) | exclude | (mask << 56n);

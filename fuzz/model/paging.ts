@@ -9,7 +9,7 @@
  *
  * - a table in a gpa that no memslot backs ends the walk as not present, as KVM's
  *   walker does when `kvm_vcpu_gfn_to_hva_prot` fails (`FNAME(walk_addr_generic)`);
- * - PS in a PML4E, and PS in a PDPTE without `gbPages`, is a reserved bit (KVM-FACTS
+ * - PS in a PML4E, and PS in a PDPTE without `gbPages`, is a reserved bit (docs/kvm-facts.md
  *   A.2, `__reset_rsvds_bits_mask`): the walk ends there with a reserved-bit fault;
  * - PS in a PDPTE (with `gbPages`) or a PDE makes the entry a leaf.
  *

@@ -55,7 +55,7 @@ export interface WMmio {
 
 /**
  * Address spaces (SMM and normal): each memslot swap adds this to the generation
- * (KVM-FACTS B.2: `kvm_swap_active_memslots` adds KVM_ADDRESS_SPACE_NUM).
+ * (docs/kvm-facts.md B.2: `kvm_swap_active_memslots` adds KVM_ADDRESS_SPACE_NUM).
  */
 export const NR_AS = 2;
 
@@ -87,7 +87,7 @@ export class World implements PagingView {
   readonly large: WLarge[] = [];
   /**
    * The memslot generation of address space 0 as the generator believes it: one
-   * swap per create or flags change, two per move or delete (KVM-FACTS B.2).
+   * swap per create or flags change, two per move or delete (docs/kvm-facts.md B.2).
    */
   gen = 0;
   /** Event (select, umask) pairs programmed into counters. */

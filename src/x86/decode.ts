@@ -213,7 +213,7 @@ export function pfecDelta(a: number, b: number): string[] {
 
 // ---------------------------------------------------------------------------------------
 // Page-table entries (SDM vol. 3A 4.5: table 4-15 PML4E, 4-16 PDPTE mapping 1 GiB, 4-17
-// PDPTE, 4-18 PDE mapping 2 MiB, 4-19 PDE, 4-20 PTE mapping 4 KiB; KVM-FACTS A.1)
+// PDPTE, 4-18 PDE mapping 2 MiB, 4-19 PDE, 4-20 PTE mapping 4 KiB; docs/kvm-facts.md A.1)
 // ---------------------------------------------------------------------------------------
 
 /** How to read an entry: without options, as a 4-level entry of unknown level. */
@@ -378,7 +378,7 @@ function flag(name: string, mask: bigint): Field {
 
 /**
  * IA32_PERFEVTSELx (SDM vol. 3B 20.2.1.1, figure "Layout of IA32_PERFEVTSELx MSRs";
- * IN_TX/IN_TXCP: the TSX facilities of ch. 20, perf_event.h HSW_IN_TX*; KVM-FACTS C.2).
+ * IN_TX/IN_TXCP: the TSX facilities of ch. 20, perf_event.h HSW_IN_TX*; docs/kvm-facts.md C.2).
  */
 const INTEL_EVENTSEL: Layout = [
   { name: "event", mask: EVENTSEL_EVENT, value: true, always: true },
@@ -415,7 +415,7 @@ const AMD_EVENTSEL: Layout = [
   flag("HO", AMD_EVENTSEL_HOSTONLY),
 ];
 
-/** IA32_FIXED_CTR_CTRL: 4 bits per fixed counter (SDM vol. 3B 20.2.2; KVM-FACTS C.2). */
+/** IA32_FIXED_CTR_CTRL: 4 bits per fixed counter (SDM vol. 3B 20.2.2; docs/kvm-facts.md C.2). */
 const FIXED_CTR_CTRL: Layout = Array.from({ length: INTEL_ARCH_FIXED_COUNTERS }, (_, i) => {
   const shift = FIXED_CTRL_FIELD_BITS * BigInt(i);
   const group = `FIXED_CTR${i}`;
@@ -536,7 +536,7 @@ function block(base: number, count: number, prefix: string, layout: Layout, stri
 }
 
 /**
- * Every MSR this module names: the PMU MSRs both vendors' vPMUs emulate (KVM-FACTS C.1)
+ * Every MSR this module names: the PMU MSRs both vendors' vPMUs emulate (docs/kvm-facts.md C.1)
  * and the few others the generators read (`fuzz/gen/pmu.ts` genRdmsr) or the kvm
  * backend refuses to write (`src/kvm/constraints.ts`). Names drop msr-index.h's
  * `MSR_IA32_` / `MSR_AMD64_` / `MSR_` prefix. Intel and AMD numbers do not overlap, so a
