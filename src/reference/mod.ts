@@ -206,13 +206,14 @@ export class ReferenceBackend implements Backend, Oracle {
 
   /**
    * A store by software (not an A/D update), through the log so that earlier states stay
-   * reconstructible. `landed: false`: it may have landed elsewhere (another translation
-   * of the same access), so the bytes may hold their values with or without it.
+   * reconstructible. Not `certain`: it may have landed elsewhere (another translation of
+   * the same access), so the bytes may hold their values with or without it; the oracle
+   * follows the history in which it landed here.
    */
-  #store(hva: number, size: number, value: bigint, landed: boolean | "certainly"): void {
+  #store(hva: number, size: number, value: bigint, certain: boolean): void {
     this.#logChange(hva, size);
-    if (landed === "certainly") this.#memory.write(hva, size, value);
-    else this.#memory.mayStore(hva, size, value, landed);
+    if (certain) this.#memory.write(hva, size, value);
+    else this.#memory.mayStore(hva, size, value, true);
   }
 
   /** Logs the qwords under `[hva, hva + size)` as about to change. */
@@ -236,7 +237,7 @@ export class ReferenceBackend implements Backend, Oracle {
       });
     }
     return fixed({ ok: true }, "guest-physical store", () => {
-      this.#store(target.hva, op.size, op.value, "certainly");
+      this.#store(target.hva, op.size, op.value, true);
       this.#touch(op.gpa, true);
     });
   }
@@ -621,7 +622,7 @@ export class ReferenceBackend implements Backend, Oracle {
     const { size, value } = ctx.op;
     const primary = frames[0]!;
     const definite = new Set(frames.map((f) => f.hva)).size === 1;
-    this.#store(primary.hva, size, value!, definite ? "certainly" : true);
+    this.#store(primary.hva, size, value!, definite);
     this.#touch(primary.gpa, true, definite);
     const done = new Set([primary.hva]);
     for (const f of frames.slice(1)) {
