@@ -18,12 +18,13 @@ import type {
   SlotOp,
   WriteOp,
 } from "../trace/types.ts";
-import { PTE_A, PTE_D } from "../x86/paging.ts";
-import { HostMemory } from "./memory.ts";
+import { PAGE_SIZE, PFERR_PRESENT, PFERR_RSVD, PTE_A, PTE_D } from "../x86/paging.ts";
+import { bytesOver, HostMemory } from "./memory.ts";
 import { Memslots, type Slot } from "./memslots.ts";
 import { pageRunsOf } from "../trace/pages.ts";
 import { ReferencePmu } from "./pmu.ts";
-import { InvalidationLog, makeView } from "./tlb.ts";
+import { InvalidationLog, makeView, type StaleTranslation } from "./tlb.ts";
+import { Uncertain } from "./uncertain.ts";
 import {
   accessedDirtyUpdates,
   isCanonical,
@@ -33,6 +34,7 @@ import {
   type WalkEntry,
   walkFaultCode,
   type WalkRegs,
+  type WalkResult,
 } from "./walk.ts";
 
 /** Options of the reference. */
@@ -202,19 +204,25 @@ export class ReferenceBackend implements Backend, Oracle {
     return { gpa, slot, hva };
   }
 
-  /** Stores through the log so that earlier states stay reconstructible. */
-  #store(hva: number, size: number, value: bigint): void {
+  /**
+   * A store by software (not an A/D update), through the log so that earlier states stay
+   * reconstructible. Not `certain`: it may have landed elsewhere (another translation of
+   * the same access), so the bytes may hold their values with or without it; the oracle
+   * follows the history in which it landed here.
+   */
+  #store(hva: number, size: number, value: bigint, certain: boolean): void {
+    this.#logChange(hva, size);
+    if (certain) this.#memory.write(hva, size, value);
+    else this.#memory.mayStore(hva, size, value, true);
+  }
+
+  /** Logs the qwords under `[hva, hva + size)` as about to change. */
+  #logChange(hva: number, size: number): void {
     const first = hva - (hva % 8);
     const last = hva + size - 1 - ((hva + size - 1) % 8);
     for (let q = first; q <= last; q += 8) {
-      this.#log.memoryChanged(
-        q,
-        this.#memory.read(q, 8),
-        this.#opIndex,
-        this.#memory.alternatives(q),
-      );
+      this.#log.memoryChanged(q, this.#memory.qword(q), this.#opIndex);
     }
-    this.#memory.write(hva, size, value);
   }
 
   #physWrite(op: WriteOp): Branch {
@@ -229,7 +237,7 @@ export class ReferenceBackend implements Backend, Oracle {
       });
     }
     return fixed({ ok: true }, "guest-physical store", () => {
-      this.#store(target.hva, op.size, op.value);
+      this.#store(target.hva, op.size, op.value, true);
       this.#touch(op.gpa, true);
     });
   }
@@ -239,27 +247,18 @@ export class ReferenceBackend implements Backend, Oracle {
     if (target.slot === undefined) {
       return fixed({ mmio: { gpa: op.gpa, write: false } }, "no memslot", () => {});
     }
-    return this.#readBranch(target, op.size, "guest-physical load", true, () => {
-      this.#accessed.add(Number(op.gpa >> 12n));
-    });
-  }
-
-  #readBranch(
-    target: PhysTarget,
-    size: number,
-    why: string,
-    resolve: boolean,
-    after: () => void,
-  ): Branch {
-    const value = this.#memory.read(target.hva, size);
-    const dontCare = this.#memory.dontCare(target.hva, size);
+    const { value, unknown } = this.#memory.load(target.hva, op.size);
     return {
-      permitted: { outcome: { value }, ...(dontCare !== 0n ? { dontCare } : {}), why },
+      permitted: {
+        outcome: { value },
+        ...(unknown !== 0n ? { dontCare: unknown } : {}),
+        why: "guest-physical load",
+      },
       commit: (observed) => {
-        if (resolve && dontCare !== 0n && "value" in observed) {
-          this.#memory.resolve(target.hva, size, observed.value);
+        if (unknown !== 0n && "value" in observed) {
+          this.#memory.resolve(target.hva, op.size, observed.value);
         }
-        after();
+        this.#accessed.add(Number(op.gpa >> 12n));
       },
     };
   }
@@ -277,15 +276,9 @@ export class ReferenceBackend implements Backend, Oracle {
    */
   #discard(hva: bigint, pages: number): void {
     for (const p of this.#memory.pagesIn(Number(hva >> 12n), pages)) {
-      for (let q = p * 4096; q < (p + 1) * 4096; q += 8) {
-        if (!this.#memory.isZeroQword(q) || this.#memory.alternatives(q).length > 0) {
-          this.#log.memoryChanged(
-            q,
-            this.#memory.read(q, 8),
-            this.#opIndex,
-            this.#memory.alternatives(q),
-          );
-        }
+      for (let q = p * PAGE_SIZE; q < (p + 1) * PAGE_SIZE; q += 8) {
+        if (this.#memory.isZeroQword(q) && this.#memory.qword(q).others.length === 0) continue;
+        this.#log.memoryChanged(q, this.#memory.qword(q), this.#opIndex);
       }
       this.#memory.discardPage(p);
     }
@@ -354,23 +347,57 @@ export class ReferenceBackend implements Backend, Oracle {
   }
 
   // --- accesses through the page tables -------------------------------------------------
+  //
+  // An access (SDM vol. 3A 4.5-4.8) is judged in steps. The ways it may be served: the
+  // current walk, walks over the other values uncertain entries may hold, and the stale
+  // translations the TLB may still cache (4.10.2). Each way is served on its own: the
+  // walk's #PF, a permission #PF (4.6), an MMIO exit, a store, or a load that sees the
+  // walk's own A/D updates (4.8). Ways with the same outcome form one permitted outcome.
+  // Committing the outcome a backend observed: what it says of the uncertain entries, then
+  // a #PF's A bits and invalidation (4.10.4.1), or the A/D updates, aging and dirty
+  // logging, and the store or the load.
 
   #access(op: AccessOp): Branch[] {
     if (!isCanonical(op.gva)) return [fixed({ gp: true }, "non-canonical address", noop)];
-    const regs = this.#regs;
-    const view = makeView(this.#slots.slots, (hva) => this.#memory.read(hva, 8));
-    const w = walk(view, this.config, regs, op.gva);
-    const current = w.ok ? w.t : null;
+    const current = this.#walkAssuming(op.gva, []);
+    const tlb = this.#tlbLookup(op.gva, current);
+    const walks = this.#walkCandidates(op, current);
+    const candidates = [...walks.candidates, ...tlb.stale.map(staleCandidate)];
+    const ctx: AccessContext = {
+      op,
+      write: op.kind === "write",
+      walked: entriesOf(current),
+      adMayStay: tlb.adMayStay,
+      tried: triedValues(candidates),
+      capped: walks.capped,
+    };
+    const groups = groupByOutcome(candidates, (c) => this.#serve(c, ctx));
+    return this.#accessBranches(groups, ctx, tlb.currentCached);
+  }
+
+  /** The walk of `gva` in memory as it is, but with the entries at `pin` holding those values. */
+  #walkAssuming(gva: bigint, pin: readonly Pin[]): WalkResult {
+    const qword = pin.length === 0
+      ? (hva: number) => this.#memory.read(hva, 8)
+      : (hva: number) => pin.find((p) => p.hva === hva)?.value ?? this.#memory.read(hva, 8);
+    return walk(makeView(this.#slots.slots, qword), this.config, this.#regs, gva);
+  }
+
+  /**
+   * What the TLB and paging-structure caches may serve for `gva` (SDM vol. 3A 4.10.2):
+   * the stale translations, whether a cached copy of the current one may serve, and which
+   * entries may then keep A (and the leaf D) clear.
+   */
+  #tlbLookup(gva: bigint, current: WalkResult): TlbLookup {
     const { stale, cached } = this.#log.stale(
       this.#memory,
       this.#slots.slots,
       this.config,
-      regs,
-      op.gva,
-      current,
-      w.ok ? w.t.entries : w.entries,
+      this.#regs,
+      gva,
+      current.ok ? current.t : null,
+      entriesOf(current),
     );
-    const currentCached = cached.length > 0;
     // A cached copy of the current translation may serve the access without A/D updates,
     // but it exists only if A was 1 in every entry its walk used (SDM vol. 3A 4.10.2.3),
     // and a flag stays 0 on a later access only if software cleared it (4.8). So an entry
@@ -379,33 +406,24 @@ export class ReferenceBackend implements Backend, Oracle {
     // a same-value store to an upper entry makes no other entry's A/D don't care.
     const adMayStay = (e: WalkEntry): boolean =>
       cached.some((c) => !c.hvas.includes(e.hva) || this.#log.changedSince(e.hva, e.gpa, c.at));
-    const candidates: Candidate[] = [];
-    const currentReads = (w.ok ? w.t.entries : w.entries).map((e) => e.hva);
-    if (w.ok) {
-      candidates.push({ t: w.t, current: true, why: "current walk", reads: currentReads });
-    } else {
-      const code = walkFaultCode(w.rsvd, op, regs);
-      candidates.push({ fault: code, current: true, why: "current walk", reads: currentReads });
-    }
-    // Entries with don't-care bits beyond A/D (a store that may have gone through a
-    // stale translation into a table) may hold other values: the ones stores that may
-    // have landed elsewhere leave there, or without that record (too many) any subset of
-    // the unknown bits flipped. Walk every combination the walks meet, entry by entry
-    // (one store may have landed in either of two entries of one walk): at most 64.
-    const otherValues = (e: WalkEntry): bigint[] => {
-      const unknown = this.#memory.dontCare(e.hva, 8) & ~(PTE_A | PTE_D);
-      if (unknown === 0n) return [];
-      const alts = this.#memory.alternatives(e.hva);
-      return alts.length > 0
-        ? alts.filter((v) => ((v ^ e.value) & ~(PTE_A | PTE_D)) !== 0n)
-        : unknownSubsets(unknown).map((flip) => e.value ^ flip);
-    };
+    return { stale, currentCached: cached.length > 0, adMayStay };
+  }
+
+  /**
+   * The current walk, then walks over the other values its entries may hold (a store
+   * that may have gone through a stale translation into a table;
+   * {@linkcode Uncertain.otherValues}, A/D ignored): every combination the walks meet,
+   * entry by entry (one store may have landed in either of two entries of one walk),
+   * breadth first, at most {@linkcode MAX_OTHER_WALKS}; `capped` when some were left.
+   */
+  #walkCandidates(op: AccessOp, current: WalkResult): { candidates: Candidate[]; capped: boolean } {
+    const candidates = [walkCandidate(current, op, this.#regs, "current walk")];
     const queue: Pin[][] = [];
     const seen = new Set<string>();
-    const expand = (assign: Pin[], entries: readonly WalkEntry[]) => {
+    const expand = (assign: readonly Pin[], entries: readonly WalkEntry[]) => {
       for (const e of entries) {
         if (assign.some((p) => p.hva === e.hva)) continue;
-        for (const value of otherValues(e)) {
+        for (const value of this.#memory.qword(e.hva).otherValues(PTE_A | PTE_D)) {
           const next = [...assign, { hva: e.hva, gpa: e.gpa, value }];
           const key = next.map((p) => `${p.hva}:${p.value}`).sort().join(",");
           if (seen.has(key)) continue;
@@ -414,274 +432,232 @@ export class ReferenceBackend implements Backend, Oracle {
         }
       }
     };
-    expand([], w.ok ? w.t.entries : w.entries);
-    let capped = false;
+    expand([], entriesOf(current));
     for (let i = 0; i < queue.length; i++) {
-      if (i === 64) {
-        capped = true;
-        break;
-      }
+      if (i === MAX_OTHER_WALKS) return { candidates, capped: true };
       const pin = queue[i]!;
-      const alt = walk(
-        makeView(
-          this.#slots.slots,
-          (hva) => pin.find((p) => p.hva === hva)?.value ?? this.#memory.read(hva, 8),
-        ),
-        this.config,
-        regs,
-        op.gva,
-      );
+      const alt = this.#walkAssuming(op.gva, pin);
       const why = `current walk with ${
         pin.map((p) => `${hex(p.value)} at gpa ${hex(p.gpa)}`).join(", ")
       } (an earlier store may have landed elsewhere)`;
-      const reads = (alt.ok ? alt.t.entries : alt.entries).map((e) => e.hva);
-      if (alt.ok) candidates.push({ t: alt.t, current: true, why, pin, reads });
-      else {
-        const fault = walkFaultCode(alt.rsvd, op, regs);
-        candidates.push({ fault, current: true, why, pin, reads });
-      }
-      expand(pin, alt.ok ? alt.t.entries : alt.entries);
+      candidates.push(walkCandidate(alt, op, this.#regs, why, pin));
+      expand(pin, entriesOf(alt));
     }
-    for (const s of stale) {
-      candidates.push({
-        t: s.t,
-        current: false,
-        why: `stale translation from before op ${s.until} (valid until invalidated)`,
-      });
-    }
-    // Evaluate each candidate, then merge candidates with identical outcomes.
-    const groups: { outcome: Outcome; dontCare: bigint; members: Candidate[] }[] = [];
-    for (const c of candidates) {
-      const { outcome, dontCare } = this.#evaluate(c, op, adMayStay);
-      const g = groups.find((x) => sameOutcome(x.outcome, outcome) && x.dontCare === dontCare);
-      if (g === undefined) groups.push({ outcome, dontCare, members: [c] });
-      else g.members.push(c);
-    }
-    const walked = w.ok ? w.t.entries : w.entries;
-    // The entries whose other possible values were walked, and those values.
-    const tried = new Map<number, Set<bigint>>();
-    for (const c of candidates) {
-      for (const p of c.pin ?? []) {
-        let set = tried.get(p.hva);
-        if (set === undefined) tried.set(p.hva, set = new Set());
-        set.add(p.value);
-      }
-    }
-    const permitted = groups.map((g): Permitted => ({
-      outcome: g.outcome,
-      ...(g.dontCare !== 0n ? { dontCare: g.dontCare } : {}),
-      why: g.members.map((m) => m.why).join("; ") +
-        (currentCached && g.members.some((m) => m.current) ? " (or its cached copy)" : ""),
-    }));
-    return permitted.map((p) => ({
-      permitted: p,
-      // Don't-care bits can make one observation match several groups: then any of
-      // their members may have served it, and the state must allow all of them.
-      commit: (observed) => {
-        const members = groups.filter((_, i) => matchesPermitted(permitted[i]!, observed))
-          .flatMap((g) => g.members);
-        const taken = members.length > 0 ? members : groups[permitted.indexOf(p)]!.members;
-        this.#commitAccess(op, taken, adMayStay, observed, walked, tried, capped);
-      },
-    }));
+    return { candidates, capped: false };
   }
 
-  #evaluate(
-    c: Candidate,
-    op: AccessOp,
-    adMayStay: (e: WalkEntry) => boolean,
-  ): { outcome: Outcome; dontCare: bigint } {
+  /**
+   * How one way ends: its walk's #PF, a permission #PF (SDM vol. 3A 4.6), an MMIO exit
+   * (no slot, or a write to a readonly one), a store, or a load.
+   */
+  #serve(c: Candidate, ctx: AccessContext): Served {
+    const { op, write } = ctx;
     if (c.t === undefined) {
       return { outcome: { pf: { code: c.fault!, cr2: op.gva } }, dontCare: 0n };
     }
     const code = permissionFault(c.t, op, this.#regs);
     if (code !== 0) return { outcome: { pf: { code, cr2: op.gva } }, dontCare: 0n };
     const target = this.#phys(c.t.gpa);
-    const write = op.kind === "write";
     if (target.slot === undefined || (write && target.slot.ro)) {
       return { outcome: { mmio: { gpa: c.t.gpa, write } }, dontCare: 0n };
     }
     if (write) return { outcome: { ok: true }, dontCare: 0n };
-    let value = this.#memory.read(target.hva, op.size);
-    let dontCare = this.#memory.dontCare(target.hva, op.size);
-    if (c.current) {
-      // The walk's own A/D updates land before the load (SDM 4.8): a read of a paging
-      // structure through a self-mapping sees them; don't care if they may not happen.
-      for (const { entry, value: updated } of accessedDirtyUpdates(c.t, false)) {
-        const lo = Math.max(entry.hva, target.hva);
-        const hi = Math.min(entry.hva + 8, target.hva + op.size);
-        for (let a = lo; a < hi; a++) {
-          const shift = BigInt(8 * (a - target.hva));
-          const from = BigInt(8 * (a - entry.hva));
-          const byte = (updated >> from) & 0xffn;
-          const changed = ((updated ^ entry.value) >> from) & 0xffn;
-          value = (value & ~(0xffn << shift)) | (byte << shift);
-          if (adMayStay(entry)) dontCare |= changed << shift;
-        }
-      }
-    }
-    return { outcome: { value }, dontCare };
+    let load = this.#memory.load(target.hva, op.size);
+    if (c.current) load = afterWalkUpdates(load, target.hva, op.size, c.t, ctx.adMayStay);
+    return { outcome: { value: load.value }, dontCare: load.unknown };
   }
 
-  #commitAccess(
-    op: AccessOp,
-    members: Candidate[],
-    adMayStay: (e: WalkEntry) => boolean,
-    observed: Outcome,
-    walked: readonly WalkEntry[],
-    tried: ReadonlyMap<number, ReadonlySet<bigint>>,
-    capped: boolean,
-  ): void {
-    const write = op.kind === "write";
-    // A not-present or reserved-bit fault comes from a walk, never from a translation (a
-    // cached one, or one of another possible history of memory, which this oracle does
-    // not enumerate): an entry whose other values were walked can hold only the values
-    // the matching walks assumed (its current one for a walk that assumed none); one
-    // such value alone is pinned. Other outcomes may come from such translations.
-    const walkOnly = "pf" in observed &&
-      ((observed.pf.code & 1) === 0 || (observed.pf.code & 8) !== 0);
-    const pinned = members.every((m) => m.pin !== undefined);
-    if (members.every((m) => m.current) && (walkOnly || pinned)) {
-      for (const [hva, walkedValues] of tried) {
-        // A walk that did not read the entry says nothing of it.
-        if (members.some((m) => !(m.reads ?? []).includes(hva))) continue;
-        const assumed = members.map((m) => m.pin?.find((p) => p.hva === hva));
-        const ok = new Set(assumed.flatMap((p) => p === undefined ? [] : [p.value]));
-        if (assumed.some((p) => p === undefined)) {
-          // Values no walk tried (the walk cap) stay possible.
-          if (walkOnly) {
-            this.#memory.filterAlternatives(
-              hva,
-              (v) => ok.has(v) || !walkedValues.has(v),
-              PTE_A | PTE_D,
-            );
-          }
-        } else if (ok.size === 1 && !capped) {
-          const unknown = this.#memory.dontCare(hva, 8);
-          this.#memory.write(hva, 8, [...ok][0]!);
-          this.#memory.addDontCare(hva, unknown & (PTE_A | PTE_D));
-        }
-      }
-    }
-    for (const e of walked) this.#accessed.add(Number(e.gpa >> 12n));
-    if ("pf" in observed) {
-      // A faulting walk sets no A/D in KVM (docs/kvm-facts.md A.5); hardware may set A in the
-      // upper levels it used, so those A bits become don't care (docs/semantics.md rule 5).
-      // The leaf (or the faulting entry) stays unchanged, as access.c checks.
-      for (const e of walked.slice(0, -1)) {
-        if ((e.value & PTE_A) === 0n) this.#memory.addDontCare(e.hva - (e.hva % 8), PTE_A);
-      }
-      // "A page-fault exception resulting from an attempt to use a linear address will
-      // invalidate any TLB entries that are for a page number corresponding to that
-      // linear address" and the paging-structure-cache entries used for it (SDM vol. 3A
-      // 4.10.4.1): like INVLPG of that address.
-      this.#log.invlpg(op.gva);
-      return;
-    }
-    const ambiguous = members.length > 1;
+  /** One branch per group; its commit follows every way its observed outcome may have taken. */
+  #accessBranches(groups: Group[], ctx: AccessContext, currentCached: boolean): Branch[] {
+    const permitted = groups.map((g): Permitted => ({
+      outcome: g.outcome,
+      ...(g.dontCare !== 0n ? { dontCare: g.dontCare } : {}),
+      why: g.members.map((m) => m.why).join("; ") +
+        (currentCached && g.members.some((m) => m.current) ? " (or its cached copy)" : ""),
+    }));
+    return permitted.map((p, i) => ({
+      permitted: p,
+      // Don't-care bits can make one observation match several groups: then any of
+      // their members may have served it, and the state must allow all of them.
+      commit: (observed) => {
+        const members = groups.filter((_, j) => matchesPermitted(permitted[j]!, observed))
+          .flatMap((g) => g.members);
+        this.#commitAccess(ctx, members.length > 0 ? members : groups[i]!.members, observed);
+      },
+    }));
+  }
+
+  /** Commits the outcome a backend observed; `members`: the ways it may have come from. */
+  #commitAccess(ctx: AccessContext, members: Candidate[], observed: Outcome): void {
+    this.#learnEntryValues(ctx, members, observed);
+    for (const e of ctx.walked) this.#accessed.add(Number(e.gpa >> 12n));
+    if ("pf" in observed) return this.#commitPageFault(ctx);
+    this.#commitAccessedDirty(ctx, members);
     const translations = members.filter((m) => m.t !== undefined).map((m) => m.t!);
-    // A/D updates of the current walk: definite unless a cached copy or another branch
-    // with the same outcome may have served the access instead.
-    // A walk whose assumed entry values memory does not hold (not pinned) only makes its
-    // A/D bits don't care: its entries are not what memory holds.
+    const frames = this.#touchTranslations(translations);
+    // An MMIO exit leaves memory alone (the A/D updates of the walk already happened).
+    if ("mmio" in observed) return;
+    if (ctx.write) this.#commitStore(ctx, frames);
+    else this.#commitLoad(ctx, { members, translations, frames }, observed);
+  }
+
+  /**
+   * What the observed outcome says of the entries whose other values were walked. A
+   * not-present or reserved-bit fault comes from a walk, never from a translation (a
+   * cached one, or one of another possible history of memory, which this oracle does not
+   * enumerate): an entry whose other values were walked can hold only the values the
+   * matching walks assumed (its current one for a walk that assumed none); one such value
+   * alone is pinned. Other outcomes may come from such translations.
+   */
+  #learnEntryValues(ctx: AccessContext, members: Candidate[], observed: Outcome): void {
+    const walkOnly = "pf" in observed &&
+      ((observed.pf.code & PFERR_PRESENT) === 0 || (observed.pf.code & PFERR_RSVD) !== 0);
+    const pinned = members.every((m) => m.pin !== undefined);
+    if (!members.every((m) => m.current) || !(walkOnly || pinned)) return;
+    for (const [hva, walkedValues] of ctx.tried) {
+      // A walk that did not read the entry says nothing of it.
+      if (members.some((m) => !(m.reads ?? []).includes(hva))) continue;
+      const assumed = members.map((m) => m.pin?.find((p) => p.hva === hva));
+      const ok = new Set(assumed.flatMap((p) => p === undefined ? [] : [p.value]));
+      const entry = this.#memory.qword(hva);
+      if (assumed.some((p) => p === undefined)) {
+        // Values no walk tried (the walk cap) stay possible.
+        const keep = (v: bigint) => ok.has(v) || !walkedValues.has(v);
+        if (walkOnly) this.#memory.setQword(hva, entry.narrowed(keep, PTE_A | PTE_D));
+      } else if (ok.size === 1 && !ctx.capped) {
+        this.#memory.setQword(hva, Uncertain.of([...ok][0]!, entry.unknown & (PTE_A | PTE_D)));
+      }
+    }
+  }
+
+  /**
+   * A #PF. A faulting walk sets no A/D in KVM (docs/kvm-facts.md A.5); hardware may set A in the
+   * upper levels it used, so those A bits become don't care (docs/semantics.md rule 5).
+   * The leaf (or the faulting entry) stays unchanged, as access.c checks. "A page-fault
+   * exception resulting from an attempt to use a linear address will invalidate any TLB
+   * entries that are for a page number corresponding to that linear address" and the
+   * paging-structure-cache entries used for it (SDM vol. 3A 4.10.4.1): like INVLPG of it.
+   */
+  #commitPageFault(ctx: AccessContext): void {
+    for (const e of ctx.walked.slice(0, -1)) {
+      if ((e.value & PTE_A) === 0n) this.#addUnknown(e.hva - (e.hva % 8), PTE_A);
+    }
+    this.#log.invlpg(ctx.op.gva);
+  }
+
+  /**
+   * The A/D updates of the walk that served the access (SDM vol. 3A 4.8; KVM
+   * `FNAME(update_accessed_dirty_bits)`): definite unless a cached copy or another way
+   * with the same outcome may have served it instead. A walk whose assumed entry values
+   * memory does not hold (not pinned) only makes its A/D bits don't care: its entries are
+   * not what memory holds.
+   */
+  #commitAccessedDirty(ctx: AccessContext, members: Candidate[]): void {
     const holds = (m: Candidate) =>
       (m.pin ?? []).every((p) =>
         ((this.#memory.read(p.hva, 8) ^ p.value) & ~(PTE_A | PTE_D)) === 0n
       );
     const cur = members.find((m) => m.current && m.t !== undefined && holds(m));
-    const loose = cur === undefined
-      ? members.find((m) => m.current && m.t !== undefined)
-      : undefined;
-    if (loose !== undefined) {
-      for (const { entry, value } of accessedDirtyUpdates(loose.t!, write)) {
-        this.#memory.addDontCare(entry.hva, value ^ entry.value);
+    if (cur === undefined) {
+      const loose = members.find((m) => m.current && m.t !== undefined);
+      if (loose === undefined) return;
+      for (const { entry, value } of accessedDirtyUpdates(loose.t!, ctx.write)) {
+        this.#addUnknown(entry.hva, value ^ entry.value);
         this.#touch(entry.gpa, true, false);
       }
+      return;
     }
-    if (cur !== undefined) {
-      // Per entry: another branch with this outcome, or a cached copy that lets it stay.
-      const fuzzy = (e: WalkEntry) => ambiguous || adMayStay(e);
-      // A/D bits this walk needs that are don't care may really be clear: the walk may
-      // then set them (and dirty the table page); afterwards they are set either way.
-      for (const e of cur.t!.entries) {
-        const need = PTE_A | (write && e.level === cur.t!.level ? PTE_D : 0n);
-        const unsure = this.#memory.dontCare(e.hva, 8) & need & e.value;
-        if (unsure === 0n || e.ro) continue;
-        this.#touch(e.gpa, true, false);
-        if (!fuzzy(e)) {
-          const unknown = this.#memory.dontCare(e.hva, 8);
-          this.#memory.write(e.hva, 8, this.#memory.read(e.hva, 8), true);
-          this.#memory.addDontCare(e.hva, unknown & ~unsure);
-        }
-      }
-      for (const { entry, value } of accessedDirtyUpdates(cur.t!, write)) {
-        // A/D updates are not logged: they never change a translation.
-        const unknown = this.#memory.dontCare(entry.hva, 8);
-        const changed = value ^ entry.value;
-        this.#memory.write(entry.hva, 8, value, true);
-        const maybe = fuzzy(entry);
-        this.#memory.addDontCare(entry.hva, maybe ? unknown | changed : unknown & ~changed);
-        this.#touch(entry.gpa, true, !maybe);
-      }
+    // Per entry: another way with this outcome, or a cached copy that lets it stay.
+    const ambiguous = members.length > 1;
+    const fuzzy = (e: WalkEntry) => ambiguous || ctx.adMayStay(e);
+    this.#accessedDirtyUnsure(cur.t!, ctx.write, fuzzy);
+    for (const { entry, value } of accessedDirtyUpdates(cur.t!, ctx.write)) {
+      // A/D updates are not logged: they never change a translation.
+      const maybe = fuzzy(entry);
+      const changed = value ^ entry.value;
+      const updated = this.#memory.qword(entry.hva).withValue(value);
+      this.#memory.setQword(
+        entry.hva,
+        maybe ? updated.withUnknownBits(changed) : updated.withKnownBits(changed),
+      );
+      this.#touch(entry.gpa, true, !maybe);
     }
+  }
+
+  /**
+   * A/D bits the walk needs that are don't care may really be clear: the walk may then
+   * set them (and dirty the table page); afterwards they are set either way, so they are
+   * known unless the update may not have happened (`fuzzy`).
+   */
+  #accessedDirtyUnsure(t: Translation, write: boolean, fuzzy: (e: WalkEntry) => boolean): void {
+    for (const e of t.entries) {
+      const need = PTE_A | (write && e.level === t.level ? PTE_D : 0n);
+      const entry = this.#memory.qword(e.hva);
+      const unsure = entry.unknown & need & e.value;
+      if (unsure === 0n || e.ro) continue;
+      this.#touch(e.gpa, true, false);
+      if (!fuzzy(e)) this.#memory.setQword(e.hva, entry.withKnownBits(unsure));
+    }
+  }
+
+  /**
+   * Aging of the pages the serving translations used, and their frames (a write to a
+   * readonly slot still maps the page, read-only, so it may age young).
+   */
+  #touchTranslations(translations: readonly Translation[]): PhysTarget[] {
     for (const t of translations) {
       for (const e of t.entries) this.#accessed.add(Number(e.gpa >> 12n));
     }
     const frames = translations.map((t) => this.#phys(t.gpa));
-    // A write to a readonly slot still maps the page (read-only), so it may age young.
     for (const f of frames) if (f.slot !== undefined) this.#accessed.add(Number(f.gpa >> 12n));
-    // An MMIO exit leaves memory alone (the A/D updates of the walk already happened).
-    if ("mmio" in observed) return;
-    const distinct = new Set(frames.map((f) => f.hva));
-    if (write) {
-      const primary = frames[0]!;
-      const old = this.#memory.read(primary.hva, op.size);
-      // If the store went elsewhere, these bytes keep whatever they may have held.
-      const oldUnknown = this.#memory.dontCare(primary.hva, op.size);
-      const before = distinct.size > 1 ? this.#memory.possibleValues(primary.hva, op.size) : [];
-      this.#store(primary.hva, op.size, op.value!);
-      this.#touch(primary.gpa, true, distinct.size === 1);
-      const done = new Set([primary.hva]);
-      for (const f of frames.slice(1)) {
-        if (done.has(f.hva)) continue;
-        done.add(f.hva);
-        // The write may have landed here instead: every bit it would change is unknown,
-        // and the qwords may hold their values with or without it.
-        const other = this.#memory.read(f.hva, op.size);
-        const was = this.#memory.possibleValues(f.hva, op.size);
-        this.#markUnknown(f.hva, op.size, other ^ op.value!);
-        this.#memory.storeMaybe(f.hva, op.size, op.value!, false, was);
-        this.#touch(f.gpa, true, false);
-      }
-      if (distinct.size > 1) {
-        this.#markUnknown(primary.hva, op.size, (old ^ op.value!) | oldUnknown);
-        this.#memory.storeMaybe(primary.hva, op.size, op.value!, true, before);
-      }
-      return;
+    return frames;
+  }
+
+  /**
+   * The store, in the frame of the first way that may have served it. If other ways lead
+   * to other frames, it landed in exactly one of them: in each, the bytes may hold their
+   * values with or without it ({@linkcode Uncertain.mayStore}).
+   */
+  #commitStore(ctx: AccessContext, frames: readonly PhysTarget[]): void {
+    const { size, value } = ctx.op;
+    const primary = frames[0]!;
+    const definite = new Set(frames.map((f) => f.hva)).size === 1;
+    this.#store(primary.hva, size, value!, definite);
+    this.#touch(primary.gpa, true, definite);
+    const done = new Set([primary.hva]);
+    for (const f of frames.slice(1)) {
+      if (done.has(f.hva)) continue;
+      done.add(f.hva);
+      this.#memory.mayStore(f.hva, size, value!, false);
+      this.#touch(f.gpa, true, false);
     }
-    if (!ambiguous && "value" in observed) {
-      this.#memory.resolve(frames[0]!.hva, op.size, observed.value);
+  }
+
+  /**
+   * The load: an observed value pins the don't-care bits when one way alone served it.
+   * KVM maps a page writable on a read fault when the gpte is writable and dirty, and
+   * then marks it dirty (make_spte): such a page may appear in the dirty log.
+   */
+  #commitLoad(ctx: AccessContext, taken: Taken, observed: Outcome): void {
+    if (taken.members.length === 1 && "value" in observed) {
+      this.#memory.resolve(taken.frames[0]!.hva, ctx.op.size, observed.value);
     }
-    // KVM maps a page writable on a read fault when the gpte is writable and dirty, and
-    // then marks it dirty (make_spte): such a page may appear in the dirty log.
-    for (const t of translations) {
+    for (const t of taken.translations) {
       const leaf = t.entries[t.entries.length - 1]!;
-      if (t.w && (this.#memory.read(leaf.hva - (leaf.hva % 8), 8) & (1n << 6n)) !== 0n) {
+      if (t.w && (this.#memory.read(leaf.hva - (leaf.hva % 8), 8) & PTE_D) !== 0n) {
         this.#touch(t.gpa, true, false);
       }
     }
   }
 
-  /** Marks `mask` bits of the `size` bytes at `hva` as don't care. */
-  #markUnknown(hva: number, size: number, mask: bigint): void {
-    for (let i = 0; i < size; i++) {
-      const byte = (mask >> BigInt(8 * i)) & 0xffn;
-      if (byte === 0n) continue;
-      const a = hva + i;
-      this.#memory.addDontCare(a - (a % 8), byte << BigInt(8 * (a % 8)));
-    }
+  /** Marks `mask` bits of the qword at 8-aligned `hva` as unknown. */
+  #addUnknown(hva: number, mask: bigint): void {
+    if (mask !== 0n) this.#memory.setQword(hva, this.#memory.qword(hva).withUnknownBits(mask));
   }
 }
+
+/** More walks over other entry values than this per access: the rest stay possible. */
+const MAX_OTHER_WALKS = 64;
 
 /** An entry value a walk assumed: the qword at `hva` (guest `gpa`) held `value`. */
 interface Pin {
@@ -702,29 +678,119 @@ interface Candidate {
   reads?: number[];
 }
 
-/**
- * The non-empty subsets of the `unknown` bits of an entry, as masks to flip: of single
- * bits when there are at most 6 of them, else of the bytes that hold any (at most 255).
- * Each is a value the entry may hold when some of the stores that made those bits
- * unknown landed there and others did not.
- */
-export function unknownSubsets(unknown: bigint): bigint[] {
-  const parts: bigint[] = [];
-  for (let b = 0n; b < 64n; b++) if ((unknown >> b) & 1n) parts.push(1n << b);
-  if (parts.length > 6) {
-    parts.length = 0;
-    for (let i = 0n; i < 8n; i++) {
-      const byte = unknown & (0xffn << (8n * i));
-      if (byte !== 0n) parts.push(byte);
+/** What the TLB may serve for an access ({@linkcode ReferenceBackend}'s `#tlbLookup`). */
+interface TlbLookup {
+  stale: StaleTranslation[];
+  /** A cached copy of the current translation may serve the access. */
+  currentCached: boolean;
+  /** Whether an entry's A (and the leaf's D) may stay clear: a cached copy may serve. */
+  adMayStay: (e: WalkEntry) => boolean;
+}
+
+/** One access being judged: what every step of it reads. */
+interface AccessContext {
+  op: AccessOp;
+  write: boolean;
+  /** The entries the current walk read, top first. */
+  walked: readonly WalkEntry[];
+  adMayStay: (e: WalkEntry) => boolean;
+  /** The entries whose other possible values were walked, and those values. */
+  tried: ReadonlyMap<number, ReadonlySet<bigint>>;
+  /** More walks were due than {@linkcode MAX_OTHER_WALKS}: values no walk tried stay possible. */
+  capped: boolean;
+}
+
+/** How one way ends: its outcome and the bits of a loaded value that may differ. */
+interface Served {
+  outcome: Outcome;
+  dontCare: bigint;
+}
+
+/** The ways with one outcome. */
+interface Group extends Served {
+  members: Candidate[];
+}
+
+/** The ways an observed outcome may have come from, their translations and frames. */
+interface Taken {
+  members: readonly Candidate[];
+  translations: readonly Translation[];
+  frames: readonly PhysTarget[];
+}
+
+function entriesOf(w: WalkResult): WalkEntry[] {
+  return w.ok ? w.t.entries : w.entries;
+}
+
+/** A walk as a way to serve `op`: its translation, or its fault's error code. */
+function walkCandidate(
+  w: WalkResult,
+  op: AccessOp,
+  regs: WalkRegs,
+  why: string,
+  pin?: Pin[],
+): Candidate {
+  const reads = entriesOf(w).map((e) => e.hva);
+  const how = w.ok ? { t: w.t } : { fault: walkFaultCode(w.rsvd, op, regs) };
+  return { ...how, current: true, why, ...(pin === undefined ? {} : { pin }), reads };
+}
+
+function staleCandidate(s: StaleTranslation): Candidate {
+  return {
+    t: s.t,
+    current: false,
+    why: `stale translation from before op ${s.until} (valid until invalidated)`,
+  };
+}
+
+/** The entries whose other possible values some candidate walked, and those values. */
+function triedValues(candidates: readonly Candidate[]): Map<number, Set<bigint>> {
+  const tried = new Map<number, Set<bigint>>();
+  for (const c of candidates) {
+    for (const p of c.pin ?? []) {
+      let set = tried.get(p.hva);
+      if (set === undefined) tried.set(p.hva, set = new Set());
+      set.add(p.value);
     }
   }
-  const out: bigint[] = [];
-  for (let m = 1; m < 1 << parts.length; m++) {
-    let flip = 0n;
-    for (let j = 0; j < parts.length; j++) if (m & (1 << j)) flip |= parts[j]!;
-    out.push(flip);
+  return tried;
+}
+
+/** Candidates with identical outcomes (and don't-care bits) in one group, first-seen order. */
+function groupByOutcome(
+  candidates: readonly Candidate[],
+  serve: (c: Candidate) => Served,
+): Group[] {
+  const groups: Group[] = [];
+  for (const c of candidates) {
+    const { outcome, dontCare } = serve(c);
+    const g = groups.find((x) => sameOutcome(x.outcome, outcome) && x.dontCare === dontCare);
+    if (g === undefined) groups.push({ outcome, dontCare, members: [c] });
+    else g.members.push(c);
   }
-  return out;
+  return groups;
+}
+
+/**
+ * A load at `hva` after the walk's own A/D updates, which land before it (SDM vol. 3A
+ * 4.8): a read of a paging structure through a self-mapping sees them; their bits are
+ * unknown where the update may not happen (`adMayStay`).
+ */
+function afterWalkUpdates(
+  load: Uncertain,
+  hva: number,
+  size: number,
+  t: Translation,
+  adMayStay: (e: WalkEntry) => boolean,
+): Uncertain {
+  let { value, unknown } = load;
+  for (const { entry, value: updated } of accessedDirtyUpdates(t, false)) {
+    const { mask, bits } = bytesOver(entry.hva, 8, updated, hva, size);
+    if (mask === 0n) continue;
+    value = (value & ~mask) | bits;
+    if (adMayStay(entry)) unknown |= bytesOver(entry.hva, 8, updated ^ entry.value, hva, size).bits;
+  }
+  return Uncertain.of(value, unknown);
 }
 
 function hex(v: bigint): string {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { defaultConfig } from "../trace/config.ts";
 import { formatPermitted, parseOp, parseOutcome } from "../trace/text.ts";
 import type { Config } from "../trace/types.ts";
-import { ReferenceBackend, unknownSubsets } from "./mod.ts";
+import { ReferenceBackend } from "./mod.ts";
 
 const SETUP = [
   "slot 0 gpa=0x0 pages=1024 hva=0x100000000",
@@ -203,13 +203,6 @@ Deno.test("reference: two uncertain stores into one entry permit each one alone"
   const outcomes = permittedText(ref, "access r 0x180c0802000").map((p) => p.split(":")[0]!);
   assert.ok(outcomes.includes("mmio 0x100000000 r"), outcomes.join("\n"));
   assert.ok(outcomes.some((o) => o.startsWith("value 0x21")), outcomes.join("\n"));
-});
-
-Deno.test("reference: unknown bits give every subset to flip, by bit or else by byte", () => {
-  assert.deepEqual(unknownSubsets(0x100001000n), [0x1000n, 0x1_0000_0000n, 0x1_0000_1000n]);
-  assert.equal(unknownSubsets(0x3fn).length, 63);
-  // Seven bits in two bytes: subsets of the bytes.
-  assert.deepEqual(unknownSubsets(0x3f01n), [0x01n, 0x3f00n, 0x3f01n]);
 });
 
 Deno.test("reference: a store that may have landed keeps its whole value, whatever the bits", () => {

@@ -18,6 +18,7 @@
  */
 import type { Slot } from "./memslots.ts";
 import type { HostMemory } from "./memory.ts";
+import type { Uncertain } from "./uncertain.ts";
 import { type Translation, walk, type WalkEntry, type WalkRegs, type WalkView } from "./walk.ts";
 import type { Config } from "../trace/types.ts";
 import { levelShift } from "../x86/paging.ts";
@@ -43,10 +44,11 @@ export interface StaleTranslation {
 interface MemChange {
   /** Position in the log (a global sequence number since the last flush). */
   seq: number;
-  /** The qword's value before this change. */
-  old: bigint;
-  /** Other values it may have held then (stores that may have landed elsewhere). */
-  alts: readonly bigint[];
+  /**
+   * What the oracle knew of the qword before this change: its value and the other values
+   * it may have held then (stores that may have landed elsewhere).
+   */
+  old: Uncertain;
   op: number;
 }
 
@@ -158,10 +160,11 @@ export class InvalidationLog {
     this.#lastInvlpg.clear();
   }
 
-  memoryChanged(hva: number, old: bigint, op: number, alts: readonly bigint[] = []): void {
+  /** Op `op` changed the qword at `hva`, of which the oracle knew `old` before. */
+  memoryChanged(hva: number, old: Uncertain, op: number): void {
     if (!this.enabled) return;
     const list = this.#mem.get(hva);
-    const change = { seq: this.#seq++, old, alts, op };
+    const change = { seq: this.#seq++, old, op };
     if (list === undefined) this.#mem.set(hva, [change]);
     else list.push(change);
   }
@@ -206,9 +209,9 @@ export class InvalidationLog {
     const list = this.#mem.get(hva);
     if (list !== undefined) {
       const i = lastBefore(list, seq) + 1;
-      if (i < list.length) return list[i]!.alts;
+      if (i < list.length) return list[i]!.old.others;
     }
-    return memory.alternatives(hva);
+    return memory.qword(hva).others;
   }
 
   /** The value of a qword just before log position `seq` (current memory if unchanged since). */
@@ -216,7 +219,7 @@ export class InvalidationLog {
     const list = this.#mem.get(hva);
     if (list !== undefined) {
       const i = lastBefore(list, seq) + 1;
-      if (i < list.length) return list[i]!.old;
+      if (i < list.length) return list[i]!.old.value;
     }
     return memory.read(hva, 8);
   }
