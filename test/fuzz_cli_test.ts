@@ -167,7 +167,7 @@ Deno.test("fuzz cli: a campaign records a finding once, replay exits 1 until fix
     // the RDPMC too, docs/identity.md, so it can have several).
     const rdpmc = summary.findings
       .filter((f: { signature: string }) =>
-        f.signature.startsWith("pmu/rdpmc reserved type: core reads GP counter ECX[15:0]")
+        f.signature.startsWith("pmu/rdpmc reserved type: core decoder ignores bit 31")
       )
       .sort((a: { ops: number }, b: { ops: number }) => a.ops - b.ops)[0];
     assert.ok(rdpmc, first.stdout);

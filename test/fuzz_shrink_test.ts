@@ -7,7 +7,7 @@ import { Engine, findingKey } from "../fuzz/campaign/engine.ts";
 import { generateRun, interpret } from "../fuzz/gen/generate.ts";
 import { minimizeTrace, simplerOps } from "../fuzz/reduce/minimize.ts";
 import { shrinkChoices } from "../fuzz/reduce/shrink.ts";
-import { opArea, signatureId, signatureOf } from "../fuzz/campaign/identity.ts";
+import { identify, opArea, signatureId, signatureOf } from "../fuzz/campaign/identity.ts";
 import { buggyFactory } from "../fuzz/testing/buggy.ts";
 import { referenceFactory } from "../src/reference/mod.ts";
 import { diffTrace } from "../src/diff.ts";
@@ -183,7 +183,9 @@ Deno.test("fuzz: a baseline divergence does not hide the injected bug's runs of 
     const t = traceFromJson(m.minimized!.trace);
     assert.equal(diffTrace(t, factory).divergence, null);
     const d = diffTrace(t, factory, { inject: ["fixed-too"] }).divergence;
-    assert.equal(signatureOf(d!, "core", t.config), m.signature);
+    // The engine identifies with probes on the same backend (docs/identity.md "Probes").
+    const probes = { factory, trace: t, diff: { inject: ["fixed-too"] } };
+    assert.equal(identify(d!, "core", t.config, undefined, probes).signature, m.signature);
   }
   assert.equal(findingKey(baseline), `${baseline.signature} [baseline]`);
   assert.equal(findingKey(injected), injected.signature);

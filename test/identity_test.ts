@@ -8,9 +8,11 @@ import { join } from "node:path";
 import { catalogue } from "../fuzz/campaign/catalogue.ts";
 import { Engine } from "../fuzz/campaign/engine.ts";
 import { explainDeviation, identify } from "../fuzz/campaign/identity.ts";
+import type { BackendFactory } from "../src/backend.ts";
 import { coreFactory } from "../src/core/mod.ts";
 import { DEVIATIONS } from "../src/core/deviations.ts";
 import { listFindings } from "../src/corpus/store.ts";
+import { generateRun } from "../fuzz/gen/generate.ts";
 import { diffTrace } from "../src/diff.ts";
 import { defaultConfig } from "../src/trace/config.ts";
 import { traceFromJson } from "../src/trace/parse.ts";
@@ -335,4 +337,86 @@ Deno.test("identity: two known deviations that compound are explained together, 
   for (const fix of ["pmc-write-period-from-offset", "in-txcp-counter-no-pmi"]) {
     assert.notEqual(diffTrace(trace, coreFactory, { fix: [fix] }).divergence, null, fix);
   }
+});
+
+// ------------------------------------------------------------------ probes (docs/identity.md "Probes")
+
+/**
+ * The identity of the first divergence of run `run` of `seed`'s ordinary campaign with
+ * `bug` planted, without probes (`old`, today's identity before probes) and with them.
+ * The sightings were found by `selftest --identity`'s own loop; each test first checks
+ * that its sightings still share one id without probes, so a generator change that
+ * moves them fails with that message rather than passing vacuously.
+ */
+function sighting(bug: string, seed: number, run: number, factory: BackendFactory = coreFactory) {
+  const { trace } = generateRun(seed, run, {});
+  const diff = { inject: [bug] };
+  const d = diffTrace(trace, factory, diff).divergence;
+  assert.ok(d !== null, `${bug}: run ${run} of seed ${seed} no longer diverges`);
+  return {
+    old: identify(d, "core", trace.config).signature,
+    probed: identify(d, "core", trace.config, undefined, { factory, trace, diff }).signature,
+  };
+}
+
+function probesSeparate(cases: [string, number, number][]) {
+  const seen = cases.map(([bug, seed, run]) => ({ bug, ...sighting(bug, seed, run) }));
+  assert.equal(
+    new Set(seen.map((s) => s.old)).size,
+    1,
+    `premise: these sightings share one id without probes: ${seen.map((s) => s.old).join(" / ")}`,
+  );
+  const probed = new Map(seen.map((s) => [s.probed, s.bug]));
+  assert.equal(probed.size, cases.length, `probed ids: ${seen.map((s) => s.probed).join(" / ")}`);
+}
+
+Deno.test("identity probes: a counter write bug is told from a spurious overflow behind one PMI count", () => {
+  // Both "pmis: core counts more | after wrmsr PMC" without probes.
+  probesSeparate([["write-no-truncate", 1, 78], ["fullwidth-sign-extend", 6, 217]]);
+  const s = sighting("fullwidth-sign-extend", 6, 217);
+  assert.equal(
+    s.probed,
+    "pmu/counter write GP: core holds bit 31 sign-extended | after wrmsr A_PMC",
+  );
+  assert.match(sighting("write-no-truncate", 1, 78).probed, /\| counters agree$/);
+});
+
+Deno.test("identity probes: Intel RDPMC decoding bugs that read one counter value get one id each", () => {
+  probesSeparate([["rdpmc-fast-intel", 1, 21], ["rdpmc-type-flag", 1, 21], [
+    "rdpmc-unknown-type",
+    1,
+    5,
+  ]]);
+});
+
+Deno.test("identity probes: AMD RDPMC decoding bugs that read one counter value get one id each", () => {
+  probesSeparate([["rdpmc-fast-amd", 1, 34], ["rdpmc-amd-ignore-31-30", 1, 17]]);
+});
+
+Deno.test("identity probes: a count a filter denied is told from a counter that never counts", () => {
+  probesSeparate([["filter-mask-in-tx", 1, 589], ["v1-global-ctrl-check", 1, 84]]);
+});
+
+Deno.test("identity probes: a backend that cannot run the probe ops gets the identity without them", () => {
+  // A core that refuses every RDPMC and RDMSR (as a kvm backend refuses what it cannot
+  // run): the prefix's reads are left out as the diff leaves them out, and the probes,
+  // which are reads, are skipped.
+  const refusing: BackendFactory = {
+    ...coreFactory,
+    create(config, options) {
+      const b = coreFactory.create(config, options);
+      return new Proxy(b, {
+        get(t, k) {
+          if (k === "supports") {
+            return (op: Op) =>
+              op.op === "rdpmc" || op.op === "rdmsr" ? "refused by the test" : null;
+          }
+          const v = Reflect.get(t, k);
+          return typeof v === "function" ? v.bind(t) : v;
+        },
+      });
+    },
+  };
+  const s = sighting("write-no-truncate", 1, 78, refusing);
+  assert.equal(s.probed, s.old);
 });

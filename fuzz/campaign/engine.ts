@@ -205,12 +205,16 @@ export class Engine {
   /** The signature `trace` diverges with, or null. */
   signature(trace: Trace, diff: DiffOptions = this.options.diff): string | null {
     const d = this.observe(trace, diff).divergence;
-    return d === null ? null : this.identity(trace, d).signature;
+    return d === null ? null : this.identity(trace, d, diff).signature;
   }
 
-  /** The identity of the divergence `d` of `trace`, its known deviation included. */
-  identity(trace: Trace, d: Divergence): Identity {
-    return identify(d, this.options.backend, trace.config, this.explain(trace, d));
+  /** The identity of the divergence `d` of `trace`, its known deviation and probes included. */
+  identity(trace: Trace, d: Divergence, diff: DiffOptions = this.options.diff): Identity {
+    return identify(d, this.options.backend, trace.config, this.explain(trace, d), {
+      factory: this.#factory,
+      trace,
+      diff,
+    });
   }
 
   /**
@@ -275,7 +279,11 @@ export class Engine {
       }
       if (obs.divergence !== null) {
         const deviation = this.explain(trace, obs.divergence);
-        const identity = identify(obs.divergence, this.options.backend, trace.config, deviation);
+        const identity = identify(obs.divergence, this.options.backend, trace.config, deviation, {
+          factory: this.#factory,
+          trace,
+          diff: this.options.diff,
+        });
         const sig = identity.signature;
         const finding: RunFinding = {
           index: i,

@@ -21,7 +21,7 @@ import { diffTrace, type Divergence } from "../../src/diff.ts";
 import { outcomeFromJson, permittedFromJson } from "../../src/trace/json.ts";
 import { parseOpJson, traceFromJson } from "../../src/trace/parse.ts";
 import { Engine } from "../campaign/engine.ts";
-import { identify } from "../campaign/identity.ts";
+import { identify, type Probes } from "../campaign/identity.ts";
 import { args, type FlagSpecs, HelpRequest, UsageError } from "./usage.ts";
 
 /** The order statuses advance in: a merge keeps the furthest. */
@@ -60,6 +60,7 @@ export function migrateOne(f: Json): Migrated {
   const inject = typeof f.inject === "string" ? [f.inject] : [];
   let d: Divergence | null;
   let deviation: string | undefined;
+  let probes: Probes | undefined;
   if (backend === "core") {
     const options = { inject, audit: f.kind === "invariant" };
     d = diffTrace(trace, coreFactory, options).divergence;
@@ -71,8 +72,10 @@ export function migrateOne(f: Json): Migrated {
       backend,
     });
     deviation = engine.explain(trace, d);
+    probes = { factory: coreFactory, trace, diff: options };
   } else d = recorded(f);
-  const id = identify(d, backend, trace.config, deviation);
+  // A kvm finding is migrated from its recorded divergence, without probes (docs/identity.md).
+  const id = identify(d, backend, trace.config, deviation, probes);
   return {
     oldId: f.id as string,
     newId: id.id,

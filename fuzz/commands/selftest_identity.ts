@@ -53,7 +53,11 @@ export function identityReport(
         if (d === null || diffTrace(trace, coreFactory).divergence !== null) continue;
         const deviation = explainDeviation(trace, d, coreFactory, diff);
         if (deviation !== undefined) continue;
-        const { signature } = identify(d, "core", trace.config);
+        const { signature } = identify(d, "core", trace.config, undefined, {
+          factory: coreFactory,
+          trace,
+          diff,
+        });
         seen++;
         counts.set(signature, (counts.get(signature) ?? 0) + 1);
         owners.set(signature, (owners.get(signature) ?? new Set()).add(bug.name));
