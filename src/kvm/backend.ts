@@ -411,7 +411,7 @@ export class KvmBackend implements Backend {
           // An MSR the host cannot read is one KVM does not emulate here (the vPMU's
           // without one): the guest's write #GPs and leaves nothing behind. Should it
           // succeed, the flush blocks reuse.
-          const v = this.#vm.getMsr(op.msr);
+          const v = this.#vm.initialMsr(op.msr);
           if (v === null) this.#unreadableMsrs.add(op.msr);
           else this.#savedMsrs.set(op.msr, v);
         }
@@ -567,14 +567,14 @@ export class KvmBackend implements Backend {
 
   /** Puts the agent's PML4 entries into a root page, saving the trace's bytes. */
   #install(page: bigint): void {
-    const v = this.#vm.hostView(page + BigInt(ROOT_BYTES), 16);
-    const cur: [bigint, bigint] = [v.getBigUint64(0, true), v.getBigUint64(8, true)];
+    const [v, o] = this.#vm.hostView(page + BigInt(ROOT_BYTES));
+    const cur: [bigint, bigint] = [v.getBigUint64(o, true), v.getBigUint64(o + 8, true)];
     const [e0, e1] = this.#agentEntries;
     if (cur[0] === e0 && cur[1] === e1 && this.#installed.has(page)) return;
     // Not ours (first install, or the page was discarded meanwhile): save what is there.
     this.#installed.set(page, cur);
-    v.setBigUint64(0, e0, true);
-    v.setBigUint64(8, e1, true);
+    v.setBigUint64(o, e0, true);
+    v.setBigUint64(o + 8, e1, true);
   }
 
   /** Restores the trace's bytes in every installed page but `keep`. */
@@ -582,10 +582,10 @@ export class KvmBackend implements Backend {
     const [e0, e1] = this.#agentEntries;
     for (const [page, saved] of [...this.#installed]) {
       if (page === keep) continue;
-      const v = this.#vm.hostView(page + BigInt(ROOT_BYTES), 16);
-      if (v.getBigUint64(0, true) === e0 && v.getBigUint64(8, true) === e1) {
-        v.setBigUint64(0, saved[0], true);
-        v.setBigUint64(8, saved[1], true);
+      const [v, o] = this.#vm.hostView(page + BigInt(ROOT_BYTES));
+      if (v.getBigUint64(o, true) === e0 && v.getBigUint64(o + 8, true) === e1) {
+        v.setBigUint64(o, saved[0], true);
+        v.setBigUint64(o + 8, saved[1], true);
       }
       this.#installed.delete(page);
     }
@@ -685,7 +685,8 @@ export class KvmBackend implements Backend {
       }
       walk.tables.push(page);
       const host = page + (gpa & 0xfffn);
-      const value = this.#vm.hostView(host, 8).getBigUint64(0, true);
+      const [hv, ho] = this.#vm.hostView(host);
+      const value = hv.getBigUint64(ho, true);
       walk.entries.push({ level, gpa, host, value });
       if ((value & PTE_P) === 0n) break;
       if (level === 1 || (level <= 3 && (value & PTE_PS) !== 0n)) {
@@ -723,7 +724,8 @@ export class KvmBackend implements Backend {
         "(MMIO): KVM cannot execute from there, and the agent runs only a ret it read";
     }
     const target = frame + (walk.frame & 0xfffn);
-    const byte = this.#vm.hostView(target, 1).getUint8(0);
+    const [tv, to] = this.#vm.hostView(target);
+    const byte = tv.getUint8(to);
     if (byte !== RET) {
       return `${at}: the byte at gpa 0x${walk.frame.toString(16)} is 0x${byte.toString(16)}, not ` +
         `ret (0x${RET.toString(16)}); the agent executes nothing else (write 0xc3 there first)`;

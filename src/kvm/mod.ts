@@ -25,7 +25,7 @@ export {
 export type { KvmTraceConstraints } from "./constraints.ts";
 export { kvmHost, readKvmHost, TDP_NOTE } from "./host.ts";
 export { closeIdleVms, idleVms, POOL_MAX } from "./pool.ts";
-export { kvmCounters } from "./vm.ts";
+export { kvmCounters, kvmOptions, kvmProfile } from "./vm.ts";
 export type { KvmHost, KvmMmuMode } from "./host.ts";
 
 /** The kvm factories: they make {@linkcode KvmBackend}s and give the host record. */

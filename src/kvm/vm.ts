@@ -65,6 +65,42 @@ function itimerspec(ms: number): Uint8Array<ArrayBuffer> {
  */
 export const kvmCounters = { runs: 0, memslots: 0 };
 
+/**
+ * Switches for measurements only (`deno task bench` runs the backend with and without
+ * them in one run): `noSyncRegs` reads the agent's r12 with KVM_GET_REGS after each MMIO
+ * exit instead of from kvm_run (KVM_CAP_SYNC_REGS), `noMsrCache` reads an MSR with
+ * KVM_GET_MSRS before each trace's first write of it instead of once per VM.
+ */
+export const kvmOptions = { noSyncRegs: false, noMsrCache: false };
+
+/**
+ * Time spent in each kind of ioctl (and madvise) of this thread while `enabled`, for
+ * measurements (`deno task bench`'s breakdown): name to calls and milliseconds.
+ */
+export const kvmProfile = {
+  enabled: false,
+  calls: new Map<string, { calls: number; ms: number }>(),
+};
+
+/** Names of the ioctl requests the VM issues, for {@linkcode kvmProfile}. */
+const IOCTL_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(U).filter(([k, v]) =>
+    k.startsWith("KVM_") && typeof v === "number" &&
+    !k.startsWith("KVM_EXIT") && !k.startsWith("KVM_CAP") && !k.startsWith("KVM_MEM_") &&
+    !k.startsWith("KVM_DIRTY") && !k.startsWith("KVM_PMU") && k !== "KVM_API_VERSION"
+  ).map(([k, v]) => [v as number, k]),
+);
+
+function profiled(name: string, t0: number): void {
+  const e = kvmProfile.calls.get(name);
+  const ms = performance.now() - t0;
+  if (e === undefined) kvmProfile.calls.set(name, { calls: 1, ms });
+  else {
+    e.calls++;
+    e.ms += ms;
+  }
+}
+
 /** Thrown when a syscall needed to build or run the VM fails. */
 export class KvmError extends Error {
   override name = "KvmError";
@@ -106,6 +142,13 @@ export class KvmVm {
   #runAddr = 0n;
   #runSize = 0;
   #run!: DataView;
+  /** Whether KVM copies the registers into kvm_run on each exit (KVM_CAP_SYNC_REGS). */
+  #syncRegs = false;
+  /** Each MSR's value right after setup (null: KVM_GET_MSRS cannot read it), read once. */
+  readonly #initialMsrs = new Map<number, bigint | null>();
+  /** The watchdog's two timer values, made once (an allocation per batch otherwise). */
+  readonly #armSpec = new Map<number, Uint8Array<ArrayBuffer>>();
+  readonly #disarmSpec = itimerspec(0);
   #agentAddr = 0n;
   #windowMap = 0n;
   #windowMapLen = 0n;
@@ -141,9 +184,11 @@ export class KvmVm {
   }
 
   #ioctl(fd: number, req: number, arg: Uint8Array<ArrayBuffer> | bigint): number {
+    const t0 = kvmProfile.enabled ? performance.now() : 0;
     const r = typeof arg === "bigint"
       ? this.#c.ioctl_int(fd, BigInt(req), arg)
       : this.#c.ioctl_buf(fd, BigInt(req), arg);
+    if (kvmProfile.enabled) profiled(IOCTL_NAMES.get(req) ?? `ioctl 0x${req.toString(16)}`, t0);
     return r < 0 ? -errno() : r;
   }
 
@@ -230,6 +275,13 @@ export class KvmVm {
       this.#vcpuFd,
     );
     this.#run = new DataView(memoryView(this.#runAddr, this.#runSize));
+    // The registers on every exit in kvm_run, so that attributing an MMIO exit to its
+    // command (the agent's r12) costs no KVM_GET_REGS.
+    const sync = this.#ioctl(this.#vmFd, U.KVM_CHECK_EXTENSION, BigInt(U.KVM_CAP_SYNC_REGS));
+    if (sync > 0 && (sync & U.KVM_SYNC_X86_REGS) !== 0) {
+      this.#run.setBigUint64(U.RUN_VALID_REGS, BigInt(U.KVM_SYNC_X86_REGS), true);
+      this.#syncRegs = true;
+    }
     this.#setUpWatchdog();
     this.#setCpuid();
     this.#setSregs();
@@ -239,6 +291,21 @@ export class KvmVm {
     this.#must("KVM_GET_SREGS", this.#ioctl(this.#vcpuFd, U.KVM_GET_SREGS, this.#initialSregs));
     this.#initialRegs = new Uint8Array(U.REGS_SIZE);
     this.#must("KVM_GET_REGS", this.#ioctl(this.#vcpuFd, U.KVM_GET_REGS, this.#initialRegs));
+  }
+
+  /**
+   * The value MSR `index` had right after setup, or null when KVM_GET_MSRS cannot read
+   * it: read once per VM. A reset puts every MSR a trace wrote back to this value, so it
+   * is also the value before each later trace's first write of it.
+   */
+  initialMsr(index: number): bigint | null {
+    if (kvmOptions.noMsrCache) return this.getMsr(index);
+    let v = this.#initialMsrs.get(index);
+    if (v === undefined) {
+      v = this.getMsr(index);
+      this.#initialMsrs.set(index, v);
+    }
+    return v;
   }
 
   /** KVM_GET_MSRS of one MSR: its value, or null when KVM cannot read it. */
@@ -417,13 +484,29 @@ export class KvmVm {
 
   /** MADV_DONTNEED over host memory [addr, addr + len); returns 0 or the errno number. */
   discard(addr: bigint, len: bigint): number {
+    const t0 = kvmProfile.enabled ? performance.now() : 0;
     const r = this.#c.madvise(addressPointer(addr), len, U.MADV_DONTNEED);
+    if (kvmProfile.enabled) profiled("madvise", t0);
     return r < 0 ? errno() : 0;
   }
 
-  /** A host view of trace memory at host address `addr` (inside the window). */
-  hostView(addr: bigint, len: number): DataView {
-    return new DataView(memoryView(addr, len));
+  /** A view of each host page of the window the backend has read or written. */
+  readonly #pageViews = new Map<bigint, DataView>();
+
+  /**
+   * A host view of trace memory at host address `addr` (inside the window) and the
+   * offset of `addr` in it: a view of its whole page, made once per page (the window's
+   * mapping lives as long as the VM; the cache goes with it).
+   */
+  hostView(addr: bigint): [DataView, number] {
+    const page = addr & ~0xfffn;
+    let v = this.#pageViews.get(page);
+    if (v === undefined) {
+      if (this.#pageViews.size >= 4096) this.#pageViews.clear();
+      v = new DataView(memoryView(page, 4096));
+      this.#pageViews.set(page, v);
+    }
+    return [v, Number(addr - page)];
   }
 
   /**
@@ -465,7 +548,13 @@ export class KvmVm {
    */
   armWatchdog(ms: number): void {
     if (this.#timer === null) return;
-    if (this.#c.timer_settime(this.#timer, 0, itimerspec(ms), null) !== 0) {
+    let spec = this.#armSpec.get(ms);
+    if (spec === undefined) {
+      if (this.#armSpec.size > 16) this.#armSpec.clear();
+      spec = itimerspec(ms);
+      this.#armSpec.set(ms, spec);
+    }
+    if (this.#c.timer_settime(this.#timer, 0, spec, null) !== 0) {
       throw new KvmError(`Cannot arm the KVM_RUN watchdog: timer_settime: ${errnoName(errno())}`);
     }
     this.#watchdogArmed = true;
@@ -475,7 +564,7 @@ export class KvmVm {
   disarmWatchdog(): void {
     if (this.#timer === null || !this.#watchdogArmed) return;
     this.#watchdogArmed = false;
-    this.#c.timer_settime(this.#timer, 0, itimerspec(0), null);
+    this.#c.timer_settime(this.#timer, 0, this.#disarmSpec, null);
   }
 
   /** Whether the armed one-shot timer has gone off (its it_value reads 0 then). */
@@ -569,6 +658,9 @@ export class KvmVm {
   }
 
   #reg(offset: number): bigint {
+    if (this.#syncRegs && !kvmOptions.noSyncRegs) {
+      return this.#run.getBigUint64(U.RUN_SYNC_REGS + offset, true);
+    }
     const regs = new Uint8Array(U.REGS_SIZE);
     if (this.#ioctl(this.#vcpuFd, U.KVM_GET_REGS, regs) < 0) return -1n;
     return new DataView(regs.buffer).getBigUint64(offset, true);
@@ -599,6 +691,7 @@ export class KvmVm {
     if (this.#agentAddr !== 0n) c.munmap(addressPointer(this.#agentAddr), BigInt(L.AGENT_MEM_SIZE));
     if (this.#windowMap !== 0n) c.munmap(addressPointer(this.#windowMap), this.#windowMapLen);
     this.#runAddr = this.#agentAddr = this.#windowMap = 0n;
+    this.#pageViews.clear();
     this.#vcpuFd = this.#vmFd = this.#kvmFd = -1;
   }
 
