@@ -19,6 +19,7 @@ import {
   pointerAddress,
 } from "./libc.ts";
 import * as U from "./uapi.ts";
+import { KvmStats } from "./stats.ts";
 
 /** Page-table entry bits the agent's tables use (SDM vol. 3A 4.5; KVM-FACTS A.1). */
 const P = 1 << 0, W = 1 << 1, US = 1 << 2, A = 1 << 5, D = 1 << 6, PS = 1 << 7;
@@ -91,6 +92,19 @@ const IOCTL_NAMES: ReadonlyMap<number, string> = new Map(
   ).map(([k, v]) => [v as number, k]),
 );
 
+/**
+ * Ioctls {@linkcode KvmVm.log} leaves out: KVM_RUN (its exits are logged instead) and
+ * the reads the backend makes for itself (registers, MSRs before a write).
+ */
+const UNLOGGED: ReadonlySet<number> = new Set([
+  U.KVM_RUN,
+  U.KVM_GET_REGS,
+  U.KVM_GET_SREGS,
+  U.KVM_GET_MSRS,
+  U.KVM_CHECK_EXTENSION,
+  U.KVM_GET_STATS_FD,
+]);
+
 function profiled(name: string, t0: number): void {
   const e = kvmProfile.calls.get(name);
   const ms = performance.now() - t0;
@@ -100,6 +114,13 @@ function profiled(name: string, t0: number): void {
     e.ms += ms;
   }
 }
+
+/** The agent's memslots: [start, end) offsets in the agent region and their flags. */
+const AGENT_PARTS = [
+  [0, L.OFF_DATA, U.KVM_MEM_READONLY],
+  [L.OFF_DATA, L.OFF_ROOT, 0],
+  [L.OFF_ROOT, L.AGENT_MEM_SIZE, U.KVM_MEM_READONLY],
+] as const;
 
 /** Thrown when a syscall needed to build or run the VM fails. */
 export class KvmError extends Error {
@@ -169,6 +190,21 @@ export class KvmVm {
   readonly directLimit: bigint;
   /** Whether a backend has run on this VM (set by the backend; pool statistics). */
   used = false;
+  /**
+   * While not null, what the VM did is appended here in order, by name: each ioctl but
+   * KVM_RUN and the backend's own reads ({@linkcode UNLOGGED}), `madvise`, and each exit
+   * of KVM_RUN other than the agent's end of batch (`KVM_EXIT_MMIO`, a fatal exit's
+   * name, `watchdog`). The backend's trail (README.md "The trail") reads it.
+   */
+  log: string[] | null = null;
+  /**
+   * Whether KVM may hold shadow pages: the guest ran since the VM was made or since the
+   * last memslot deletion (which zaps them all). The reset zaps them when a trace left
+   * some and no slot of its own to delete.
+   */
+  #shadowPages = false;
+  /** The VM's and the vCPU's KVM_GET_STATS_FD readers, made on first use. */
+  #stats: [KvmStats, KvmStats] | null = null;
   /** The agent's own root (CR3 while the trace root is unusable). */
   readonly agentRoot = L.AGENT_GPA + BigInt(L.OFF_ROOT);
 
@@ -189,6 +225,9 @@ export class KvmVm {
       ? this.#c.ioctl_int(fd, BigInt(req), arg)
       : this.#c.ioctl_buf(fd, BigInt(req), arg);
     if (kvmProfile.enabled) profiled(IOCTL_NAMES.get(req) ?? `ioctl 0x${req.toString(16)}`, t0);
+    if (this.log !== null && !UNLOGGED.has(req)) {
+      this.log.push(IOCTL_NAMES.get(req) ?? `ioctl 0x${req.toString(16)}`);
+    }
     return r < 0 ? -errno() : r;
   }
 
@@ -250,12 +289,7 @@ export class KvmVm {
     // Code, descriptor tables and page tables read-only to the guest: a write there (a
     // trace whose tables map the agent's gpas) is an MMIO exit and never lands, so a
     // VM's agent is as built after any trace (the reset need not compare it).
-    const parts = [
-      [0, L.OFF_DATA, U.KVM_MEM_READONLY],
-      [L.OFF_DATA, L.OFF_ROOT, 0],
-      [L.OFF_ROOT, L.AGENT_MEM_SIZE, U.KVM_MEM_READONLY],
-    ] as const;
-    parts.forEach(([lo, hi, flags], i) => {
+    AGENT_PARTS.forEach(([lo, hi, flags], i) => {
       const r = this.setMemoryRegion(
         L.AGENT_SLOTS[i]!,
         flags,
@@ -347,6 +381,21 @@ export class KvmVm {
       const e = this.setMemoryRegion(id, 0, 0n, 0n, 0n);
       if (e !== 0) return `cannot delete memslot ${id}: ${errnoName(e)}`;
     }
+    // A fresh VM has no shadow pages. Deleting any memslot zaps them all (the
+    // "fast zap", kvm_mmu_zap_all_fast() from kvm_arch_flush_shadow_memslot(), unless
+    // userspace turned KVM_X86_QUIRK_SLOT_ZAP_ALL off), so a trace that left slots is
+    // covered; after one that left none while the guest ran since the last deletion,
+    // the agent's first slot is deleted and made again for that zap alone. Without it
+    // the next trace's first deletion would zap the agent's pages left from this one
+    // (a trail with mmu_shadow_zapped that a fresh VM does not give:
+    // test/kvm_trail_test.ts).
+    if (this.#shadowPages) {
+      const [lo, hi, flags] = AGENT_PARTS[0];
+      const gpa = L.AGENT_GPA + BigInt(lo), size = BigInt(hi - lo);
+      const e = this.setMemoryRegion(L.AGENT_SLOTS[0]!, flags, gpa, 0n, 0n) ||
+        this.setMemoryRegion(L.AGENT_SLOTS[0]!, flags, gpa, size, this.#agentAddr + BigInt(lo));
+      if (e !== 0) return `cannot delete and make again agent memslot 0: ${errnoName(e)}`;
+    }
     const d = this.discard(this.#windowMap, this.#windowMapLen);
     if (d !== 0) return `madvise(MADV_DONTNEED) of the window: ${errnoName(d)}`;
     // Data page, stacks and the first record (which ends a batch until the host writes one).
@@ -391,6 +440,7 @@ export class KvmVm {
     v.setBigUint64(16, BigInt.asUintN(64, size), true);
     v.setBigUint64(24, BigInt.asUintN(64, hva), true);
     const r = this.#ioctl(this.#vmFd, U.KVM_SET_USER_MEMORY_REGION, b);
+    if (r >= 0 && size === 0n) this.#shadowPages = false;
     return r < 0 ? -r : 0;
   }
 
@@ -487,6 +537,7 @@ export class KvmVm {
     const t0 = kvmProfile.enabled ? performance.now() : 0;
     const r = this.#c.madvise(addressPointer(addr), len, U.MADV_DONTNEED);
     if (kvmProfile.enabled) profiled("madvise", t0);
+    this.log?.push("madvise");
     return r < 0 ? errno() : 0;
   }
 
@@ -588,6 +639,7 @@ export class KvmVm {
    * watchdog's timeout.
    */
   run(): Exit {
+    this.#shadowPages = true;
     for (;;) {
       kvmCounters.runs++;
       const r = this.#ioctl(this.#vcpuFd, U.KVM_RUN, 0n);
@@ -599,11 +651,13 @@ export class KvmVm {
           this.#drainWatchdog();
           if (this.#watchdogExpired()) {
             this.#watchdogArmed = false;
+            this.log?.push("watchdog");
             return { kind: "timeout", record: this.#reg(U.REGS_R12) };
           }
           continue;
         }
         if (-r === U.EAGAIN) continue;
+        this.log?.push(`KVM_RUN ${errnoName(-r)}`);
         return {
           kind: "fatal",
           message: `KVM_RUN: ${errnoName(-r)}`,
@@ -619,10 +673,12 @@ export class KvmVm {
         const write = this.#run.getUint8(U.RUN_MMIO_IS_WRITE) !== 0;
         // Reads complete with zeros when KVM_RUN is re-entered.
         if (!write) this.#run.setBigUint64(U.RUN_MMIO_DATA, 0n, true);
+        this.log?.push("KVM_EXIT_MMIO");
         return { kind: "mmio", gpa, write, record: this.#reg(U.REGS_R12) };
       }
       if (reason === U.KVM_EXIT_INTR) continue;
       const name = U.KVM_EXIT_NAMES[reason] ?? `exit reason ${reason}`;
+      this.log?.push(name);
       let detail = "";
       if (reason === 17) detail = ` suberror ${this.#run.getUint32(U.RUN_INTERNAL_SUBERROR, true)}`;
       if (reason === 9) {
@@ -670,6 +726,23 @@ export class KvmVm {
     return "0x" + this.#reg(U.REGS_RIP).toString(16);
   }
 
+  /**
+   * The VM's and the vCPU's binary stats (KVM_GET_STATS_FD), opened on first use; null
+   * when this kernel has none (KVM_CAP_BINARY_STATS_FD, Linux 5.14) or the VM is closed.
+   */
+  stats(): [KvmStats, KvmStats] | null {
+    if (this.#stats !== null || this.#vcpuFd < 0) return this.#stats;
+    const vm = this.#ioctl(this.#vmFd, U.KVM_GET_STATS_FD, 0n);
+    if (vm < 0) return null;
+    const vcpu = this.#ioctl(this.#vcpuFd, U.KVM_GET_STATS_FD, 0n);
+    if (vcpu < 0) {
+      this.#c.close(vm);
+      return null;
+    }
+    this.#stats = [new KvmStats(vm), new KvmStats(vcpu)];
+    return this.#stats;
+  }
+
   /** The gva of agent routine `k` (layout.ts K_* / U_*). */
   routine(k: number): bigint {
     return L.AGENT_GVA + BigInt(routineOffset(k));
@@ -677,6 +750,10 @@ export class KvmVm {
 
   close(): void {
     const c = this.#c;
+    if (this.#stats !== null) {
+      for (const st of this.#stats) st.close();
+      this.#stats = null;
+    }
     if (this.#timer !== null) {
       c.timer_delete(this.#timer);
       this.#timer = null;
