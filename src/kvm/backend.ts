@@ -12,7 +12,7 @@ import { isKvmPvm, KvmConstraintError, plausibleSlot, staticViolation } from "./
 import * as L from "./layout.ts";
 import { ctlWords, sizeIndex } from "./layout.ts";
 import { ERRNO_NAMES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "./uapi.ts";
-import { kvmConfigMismatch } from "./capabilities.ts";
+import { kvmConfigMismatch, kvmHasVpmu } from "./capabilities.ts";
 import { HvaMap } from "./hva.ts";
 import { giveVm, takeVm } from "./pool.ts";
 import { KvmVm } from "./vm.ts";
@@ -463,7 +463,14 @@ export class KvmBackend implements Backend {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#reuse && this.#dead === null && this.#noReuse === null) {
-      const why = this.#vm.reset(this.#slots.keys(), this.#savedMsrs, this.#filtered);
+      // Without a vPMU a filter is inert, and the next trace's filter op replaces it
+      // whatever it is: the reset leaves it (a KVM_SET_PMU_EVENT_FILTER waits for an SRCU
+      // grace period like a memslot update).
+      const why = this.#vm.reset(
+        this.#slots.keys(),
+        this.#savedMsrs,
+        this.#filtered && kvmHasVpmu(),
+      );
       if (why === null) return giveVm(this.#vm);
       this.#noReuse = why;
     }
