@@ -71,6 +71,12 @@ export interface KvmBenchResult {
     batchedVsReused: number;
     batchedVsOldIoctls: number;
   };
+  /**
+   * The same ratios as medians over the chunks (each mode's time on the same 20 traces,
+   * measured one after the other): robust to a burst of load on a shared machine, which
+   * makes a memslot ioctl take 20 us or 13 ms here.
+   */
+  medianRatios: KvmBenchResult["ratios"];
   /** Where the default mode's (reused VM, batched) time goes, per trace. */
   breakdown: KvmTimePart[];
 }
@@ -115,6 +121,8 @@ export function kvmBench(count: number, rounds: number): KvmBenchResult {
     ["batched, GET_REGS/GET_MSRS back", kvmFactory, true],
   ];
   const seconds = modes.map(() => 0);
+  /** Each mode's seconds on each chunk, for the median ratios. */
+  const chunks: number[][] = modes.map(() => []);
   const runs = modes.map(() => 0), memslots = modes.map(() => 0);
   const setOld = (old: boolean) => {
     kvmOptions.noSyncRegs = old;
@@ -143,7 +151,9 @@ export function kvmBench(count: number, rounds: number): KvmBenchResult {
           const r0 = kvmCounters.runs, s0 = kvmCounters.memslots;
           const t0 = performance.now();
           for (const t of chunk) diffTrace(t, factory);
-          seconds[m]! += (performance.now() - t0) / 1000;
+          const dt = (performance.now() - t0) / 1000;
+          seconds[m]! += dt;
+          chunks[m]!.push(dt);
           runs[m]! += kvmCounters.runs - r0;
           memslots[m]! += kvmCounters.memslots - s0;
           if (timed) {
@@ -187,6 +197,11 @@ export function kvmBench(count: number, rounds: number): KvmBenchResult {
     number,
     number,
   ];
+  // Speed-up of mode b over mode a: the median over chunks of a's time over b's.
+  const medianRatio = (a: number, b: number) => {
+    const q = chunks[a]!.map((t, k) => t / chunks[b]![k]!).sort((x, y) => x - y);
+    return Math.round((q[Math.floor(q.length / 2)] ?? 0) * 100) / 100;
+  };
   const totalMs = seconds[2]! * 1000;
   const part = (name: string, ms: number, calls?: number): KvmTimePart => ({
     part: name,
@@ -206,6 +221,12 @@ export function kvmBench(count: number, rounds: number): KvmBenchResult {
     ops,
     rounds,
     modes: results,
+    medianRatios: {
+      reusedVsFresh: medianRatio(0, 1),
+      batchedVsFresh: medianRatio(0, 2),
+      batchedVsReused: medianRatio(1, 2),
+      batchedVsOldIoctls: medianRatio(3, 2),
+    },
     ratios: {
       reusedVsFresh: ratio(reused, fresh),
       batchedVsFresh: ratio(batched, fresh),
@@ -228,6 +249,9 @@ export function formatKvmBench(r: KvmBenchResult): string[] {
     `  ratios: reused/fresh ${r.ratios.reusedVsFresh}x, batched/fresh ${r.ratios.batchedVsFresh}x, ` +
     `batched/reused ${r.ratios.batchedVsReused}x, batched/GET_REGS-GET_MSRS ` +
     `${r.ratios.batchedVsOldIoctls}x`,
+    `  median over chunks: reused/fresh ${r.medianRatios.reusedVsFresh}x, batched/fresh ` +
+    `${r.medianRatios.batchedVsFresh}x, batched/reused ${r.medianRatios.batchedVsReused}x, ` +
+    `batched/GET_REGS-GET_MSRS ${r.medianRatios.batchedVsOldIoctls}x`,
     "  where the batched mode's time goes, per trace:",
     ...r.breakdown.map((p) =>
       `    ${p.part.padEnd(28)} ${String(p.us).padStart(6)} us ${

@@ -30,6 +30,7 @@ Deno.test({
     const old = r.modes[3]!;
     assert.equal(old.runsPerTrace, batched!.runsPerTrace);
     assert.equal(old.memslotsPerTrace, batched!.memslotsPerTrace);
+    for (const [k, v] of Object.entries(r.medianRatios)) assert.ok(v > 0, k);
     const lines = formatKvmBench(r);
     assert.ok(lines.some((l) => /^ {2}ratios: reused\/fresh [\d.]+x/.test(l)), lines.join("\n"));
     // The breakdown names KVM_RUN, the reference and the rest, shares adding up to ~100%.
