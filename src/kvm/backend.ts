@@ -214,7 +214,7 @@ export const TRAIL_STATS: ReadonlySet<string> = new Set([
  * instruction, so every guest write, the agent's own result stores included, reaches
  * `kvm_mmu_track_write()`, which counts `mmu_pte_write` whenever any indirect shadow
  * page exists (arch/x86/kvm/mmu/mmu.c), that is on almost every op. Measured here: the
- * stat moved on 9 of the 10 ops of `corpus/findings/cc5e6bd6ad70ebe6.json`, reads too.
+ * stat moved on 9 of the 10 ops of `corpus/findings/cbe0175ad6fb1ec6.json`, reads too.
  */
 export const TRAIL_STATS_PVM_NOISE: ReadonlySet<string> = new Set(["mmu_pte_write"]);
 
