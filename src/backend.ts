@@ -79,8 +79,9 @@ export interface Backend {
    * before it left (the op is then not run, as a runner that skips it would do). The
    * outcome of every op is the one `step` would give after the same ops; a backend
    * offers it when running ops together is cheaper (the kvm backend: one KVM_RUN for
-   * many guest ops). It has no per-op `trail`, so runners use it only for backends
-   * without `trail` and `coverage`. Total over valid ops like `step`.
+   * many guest ops). It leaves no per-op `trail` or `coverage`: runners use it only for
+   * backends without `coverage`, and read a diverging op's trail from a rerun with
+   * {@linkcode BackendOptions.trail}. Total over valid ops like `step`.
    */
   stepMany?(ops: readonly Op[]): StepResult[];
   /** Releases OS resources (the kvm backend's VM); a no-op elsewhere. */
@@ -95,7 +96,9 @@ export interface Backend {
   readonly coverageNames?: readonly string[];
   /**
    * What the backend saw of the last `step` when it has no counters (the kvm backend:
-   * exit reasons, ioctls), in order; part of a finding's identity like `coverage`.
+   * the ioctls it issued, the exits of its KVM_RUNs, the KVM stats that moved), in
+   * order, for a backend created with {@linkcode BackendOptions.trail}; part of a
+   * finding's identity like `coverage` (docs/identity.md).
    */
   trail?(): readonly string[];
   /**
@@ -132,6 +135,12 @@ export interface BackendOptions {
    * running the trace again with the deviation corrected.
    */
   fix?: readonly string[];
+  /**
+   * Record the trail of each `step` (backends with `trail`; the kvm backend then pays
+   * a settling KVM_RUN and stats reads per op). `diffTrace` sets it on the rerun that
+   * reads a diverging op's path.
+   */
+  trail?: boolean;
 }
 
 /** The reference's verdict on one op. */

@@ -36,7 +36,8 @@ export interface Divergence {
   invariant?: string;
   /**
    * The backend's named events during the diverging op (its coverage counters that
-   * moved, in counter order, or its `trail()`): the path part of the identity.
+   * moved, in counter order, or its `trail()`, both from a rerun of the trace up to that
+   * op): the path part of the identity.
    */
   path?: string[];
   /** Every op before the diverging one: its kind and events (same source as `path`). */
@@ -117,10 +118,11 @@ interface PathInfo {
 }
 
 /**
- * The events the backend counted during op `index`, and each earlier op's: for a backend
- * with counters, the trace is run again on a fresh one up to that op (only diverging
- * runs need it, and the backends with counters are deterministic), reading the counters
- * around every op; otherwise the backend's own `trail()` of its last step.
+ * The events the backend counted during op `index`, and each earlier op's: the trace is
+ * run again on a new backend up to that op, op by op (only diverging runs need it, and
+ * the backends with events are deterministic), reading the counters around every op,
+ * or for a backend without counters its `trail()` after every op (created with
+ * `trail: true`, so that it records one; the kvm backend's batched run has none).
  */
 function pathOf(
   trace: Trace,
@@ -130,19 +132,18 @@ function pathOf(
   index: number,
 ): PathInfo | undefined {
   const names = backend.coverageNames;
-  if (names === undefined || backend.coverage === undefined) {
-    const t = backend.trail?.();
-    return t === undefined ? undefined : { path: [...t] };
-  }
+  const counters = names !== undefined && backend.coverage !== undefined;
+  if (!counters && backend.trail === undefined) return undefined;
   const again = factory.create(trace.config, {
     inject: options.inject ?? [],
     ...(options.fix === undefined ? {} : { fix: options.fix }),
+    ...(counters ? {} : { trail: true }),
   });
   try {
     const history: HistoryEntry[] = [];
     // The trace index of each op the backend ran (skipped ops do not count).
     const ran: number[] = [];
-    let before = again.coverage!.slice();
+    let before = counters ? again.coverage!.slice() : new Uint32Array(0);
     for (let i = 0; i <= index; i++) {
       const op = trace.ops[i]!;
       if ((again.supports?.(op) ?? null) !== null) {
@@ -156,8 +157,12 @@ function pathOf(
         // A crash's path is the events up to the throw.
         if (i < index) return undefined;
       }
+      if (!counters) {
+        history.push({ op, events: [...(again.trail?.() ?? [])] });
+        continue;
+      }
       const after = again.coverage!;
-      history.push({ op, events: movedEvents(before, after, names) });
+      history.push({ op, events: movedEvents(before, after, names!) });
       before = after.slice();
     }
     const serial = again.origin?.() ?? null;
@@ -187,7 +192,15 @@ export function diffTrace(
   let skipReason: string | undefined;
   let skipIndex: number | undefined;
   let site: string | undefined;
+  let closed = false;
   const diverged = (d: Divergence): Divergence => {
+    // A backend without counters is done with once it diverged: closing it first hands
+    // its resources to the rerun (the kvm backend's VM goes back to its pool, so the
+    // rerun does not build a VM of its own).
+    if (options.path !== false && backend.coverage === undefined) {
+      closed = true;
+      backend.close();
+    }
     const info = options.path === false
       ? undefined
       : pathOf(trace, factory, options, backend, d.index);
@@ -209,12 +222,12 @@ export function diffTrace(
   try {
     // A backend that runs ops together (stepMany) runs the whole trace first; the ops are
     // then judged one by one exactly as below, with its skips as supports' refusals.
-    // Not with audit (it runs after every op), nor for a backend whose per-op events
-    // (trail, coverage) a finding's path reads.
+    // Not with audit (it runs after every op), nor for a backend whose coverage the
+    // campaign reads after every run. A trail comes from pathOf's rerun.
     let batch: StepResult[] | null = null;
     if (
       backend.stepMany !== undefined && !(options.audit && backend.audit !== undefined) &&
-      backend.trail === undefined && backend.coverage === undefined
+      backend.coverage === undefined
     ) {
       try {
         batch = backend.stepMany(trace.ops);
@@ -297,6 +310,6 @@ export function diffTrace(
     }
     return done(null, trace.ops.length);
   } finally {
-    backend.close();
+    if (!closed) backend.close();
   }
 }

@@ -3,7 +3,8 @@
  * diffTrace with a backend that runs whole traces (`Backend.stepMany`): the same
  * DiffResult as op-by-op `supports` and `step` (divergences, crashes, skips and their
  * first reason), stepMany called once and step never; not used with `audit`, nor for a
- * backend with `trail` or `coverage`. The test backend wraps the reference, refuses
+ * backend with `coverage`; a backend with `trail` runs batched too, and a divergence's
+ * path comes from a rerun with `trail: true`, op by op. The test backend wraps the reference, refuses
  * `age` ops and, state-dependently, reads after a `ctl`, and diverges on demand.
  */
 import assert from "node:assert/strict";
@@ -86,11 +87,14 @@ class Wrapped implements Backend {
   close(): void {}
 }
 
-function factory(shape: Shape, calls: Calls): BackendFactory {
+function factory(shape: Shape, calls: Calls, trails?: boolean[]): BackendFactory {
   return {
     name: "core",
     available: () => null,
-    create: (config) => new Wrapped(config, shape, calls),
+    create: (config, options) => {
+      trails?.push(options?.trail ?? false);
+      return new Wrapped(config, shape, calls);
+    },
   };
 }
 
@@ -156,14 +160,34 @@ Deno.test("diff: with stepMany a divergence, crash or throw is at the same op as
   assert.match(JSON.stringify(whole.divergence?.observed), /thrown at run 2/);
 });
 
-Deno.test("diff: stepMany is not used with audit, nor for a backend with a trail", () => {
+Deno.test("diff: stepMany is not used with audit; a backend with a trail runs batched", () => {
   const t = trace(["slot 0 gpa=0x0 pages=16 hva=0x100000000", "write 0x8 0x5", "read 0x8"]);
   const audited = both(t, { audit: true }, { audit: true });
   assert.deepEqual(audited.whole, { step: 3, stepMany: 0 });
   const trailed = both(t, { trail: true });
-  assert.deepEqual(trailed.whole, { step: 3, stepMany: 0 });
+  assert.deepEqual(trailed.whole, { step: 0, stepMany: 1 });
   // Audit asked for, but the backend has none: stepMany again.
   assert.deepEqual(both(t, {}, { audit: true }).whole, { step: 0, stepMany: 1 });
+});
+
+Deno.test("diff: a trail backend's path and history come from a rerun with trail: true", () => {
+  const t = trace(["slot 0 gpa=0x0 pages=16 hva=0x100000000", "write 0x8 0x5", "read 0x8"]);
+  const calls: Calls = { step: 0, stepMany: 0 };
+  const trails: boolean[] = [];
+  const r = diffTrace(t, factory({ many: true, trail: true, corruptAt: 2 }, calls, trails));
+  assert.equal(r.divergence?.index, 2);
+  assert.deepEqual(r.divergence?.path, ["event"]);
+  assert.deepEqual(r.divergence?.history?.map((h) => h.events), [["event"], ["event"]]);
+  // The run itself batched; the rerun stepped the three ops, asking for the trail.
+  assert.deepEqual(calls, { step: 3, stepMany: 1 });
+  assert.deepEqual(trails, [false, true]);
+  // Without the path (the known-deviation check) there is no rerun.
+  const quiet: boolean[] = [];
+  const q = diffTrace(t, factory({ many: true, trail: true, corruptAt: 2 }, calls, quiet), {
+    path: false,
+  });
+  assert.equal(q.divergence?.path, undefined);
+  assert.deepEqual(quiet, [false]);
 });
 
 Deno.test("diff: stepMany and step agree on random dense traces", () => {

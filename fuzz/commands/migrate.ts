@@ -2,9 +2,9 @@
  * @module
  * `deno task migrate [--corpus DIR] [--dry-run]`: moves a corpus's findings to the current
  * identity rules (docs/identity.md). For each finding the identity is computed again
- * from its minimized trace (the core is run again for its event path; a kvm finding's
- * identity comes from the recorded divergence, since the kvm backend reports no path
- * yet); the file is renamed to the new id, the old id is kept in `aliases` (so
+ * from its minimized trace (the core is run again for its event path, the kvm backend
+ * for its trail where /dev/kvm works here; elsewhere a kvm finding keeps its identity);
+ * the file is renamed to the new id, the old id is kept in `aliases` (so
  * `replay OLD-ID` still works), and status, note and hits are kept. Findings that
  * collapse into one id are merged: hits added, seeds joined, the earliest firstSeen,
  * the most advanced status, and both notes. A core finding that a known deviation
@@ -15,6 +15,7 @@
 import { join } from "node:path";
 import type { BackendName } from "../../src/backend.ts";
 import { coreFactory } from "../../src/core/mod.ts";
+import { kvmFactory } from "../../src/kvm/mod.ts";
 import { atomicWriteText, readFindingState, stateDir } from "../../src/corpus/store.ts";
 import type { FindingState } from "../../src/corpus/types.ts";
 import { diffTrace, type Divergence } from "../../src/diff.ts";
@@ -73,8 +74,21 @@ export function migrateOne(f: Json): Migrated {
     });
     deviation = engine.explain(trace, d);
     probes = { factory: coreFactory, trace, diff: options };
+  } else if (backend === "kvm") {
+    // The path is the kvm backend's trail, read on the kernel here; where /dev/kvm cannot
+    // be used, or the kernel no longer diverges there, the finding keeps its identity.
+    d = kvmFactory.available() === null ? diffTrace(trace, kvmFactory).divergence : null;
+    if (d === null || d.index !== (f.divergence as Json).opIndex) {
+      return {
+        oldId: f.id as string,
+        newId: f.id as string,
+        signature: f.signature as string,
+        title: f.title as string,
+      };
+    }
   } else d = recorded(f);
-  // A kvm finding is migrated from its recorded divergence, without probes (docs/identity.md).
+  // A kvm finding's path is its trail, read above on this kernel; it is not probed
+  // (docs/identity.md).
   const id = identify(d, backend, trace.config, deviation, probes);
   return {
     oldId: f.id as string,

@@ -8,11 +8,11 @@
 import type { Backend, StepResult } from "../backend.ts";
 import type { Config, CtlOp, Errno, Op, Outcome } from "../trace/types.ts";
 import { PAGE_SIZE, PTE_ADDR_MASK } from "../x86/paging.ts";
-import { KvmConstraintError, plausibleSlot, staticViolation } from "./constraints.ts";
+import { isKvmPvm, KvmConstraintError, plausibleSlot, staticViolation } from "./constraints.ts";
 import * as L from "./layout.ts";
 import { ctlWords, sizeIndex } from "./layout.ts";
 import { ERRNO_NAMES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "./uapi.ts";
-import { kvmConfigMismatch } from "./capabilities.ts";
+import { kvmConfigMismatch, kvmHasVpmu } from "./capabilities.ts";
 import { HvaMap } from "./hva.ts";
 import { giveVm, takeVm } from "./pool.ts";
 import { KvmVm } from "./vm.ts";
@@ -24,7 +24,26 @@ interface Slot {
   host: bigint;
 }
 
-/** One agent command and the trace op it stands for (-1: an internal CR3 switch). */
+/** The `op` of a command that settles the VM before a traced op (trail mode). */
+const SETTLE = -2;
+
+/** The op kinds that run as agent commands (the rest are the host's ioctls). */
+const GUEST_OPS: ReadonlySet<string> = new Set([
+  "write",
+  "read",
+  "access",
+  "invlpg",
+  "cr3",
+  "ctl",
+  "wrmsr",
+  "rdmsr",
+  "rdpmc",
+]);
+
+/**
+ * One agent command and the trace op it stands for (-1: an internal CR3 switch; -2:
+ * a settling load of the agent's own pages).
+ */
 interface Command {
   op: number;
   /** Routine index (layout.ts K_*). */
@@ -152,7 +171,52 @@ export interface KvmBackendOptions {
    * it read; what it refuses is then refused once it ran).
    */
   hostFetchCheck?: boolean;
+  /**
+   * Record each `step`'s trail (README.md "The trail"; {@linkcode KvmBackend.trail}): a
+   * settling KVM_RUN before each guest op and two stats reads around it. For the reruns
+   * that read a finding's path (`diffTrace`), not for campaigns' own runs.
+   */
+  trail?: boolean;
 }
+
+/**
+ * The KVM stats a trail names when they moved during the op (README.md "The trail"):
+ * what KVM decided for it. Left out, because they follow the VM's history or the
+ * agent rather than the op: `pf_taken`, `pf_fixed`, `pf_spurious` and `mmu_cache_miss`
+ * (whether an spte or shadow page already existed; the agent's own pages after a zap:
+ * measured, `pf_spurious` moved on a reused VM only, for one op of 40 campaign
+ * traces), `tlb_flush` (a consequence of a zap or CR3 load the trail names otherwise,
+ * and counted only when no flush was pending yet: measured, it moved on a fresh VM but
+ * not on a reused one for a write that zapped a flooded shadow page), the exit
+ * counts (the exits are named instead), `insn_emulation` (kvm_pvm emulates every guest
+ * instruction), and the halt, interrupt, preemption and reload counters. On kvm_pvm
+ * also `mmu_pte_write` ({@linkcode TRAIL_STATS_PVM_NOISE}).
+ */
+export const TRAIL_STATS: ReadonlySet<string> = new Set([
+  // VM (arch/x86/kvm/x86.c kvm_vm_stats_desc)
+  "remote_tlb_flush",
+  "mmu_shadow_zapped",
+  "mmu_pte_write",
+  "mmu_pde_zapped",
+  "mmu_flooded",
+  "mmu_recycled",
+  // vCPU (kvm_vcpu_stats_desc)
+  "pf_emulate",
+  "pf_fast",
+  "pf_mmio_spte_created",
+  "pf_guest",
+  "invlpg",
+  "insn_emulation_fail",
+]);
+
+/**
+ * Stats of {@linkcode TRAIL_STATS} left out on kvm_pvm: it emulates every guest
+ * instruction, so every guest write, the agent's own result stores included, reaches
+ * `kvm_mmu_track_write()`, which counts `mmu_pte_write` whenever any indirect shadow
+ * page exists (arch/x86/kvm/mmu/mmu.c), that is on almost every op. Measured here: the
+ * stat moved on 9 of the 10 ops of `corpus/findings/cbe0175ad6fb1ec6.json`, reads too.
+ */
+export const TRAIL_STATS_PVM_NOISE: ReadonlySet<string> = new Set(["mmu_pte_write"]);
 
 /** The kvm backend (see the module doc). */
 export class KvmBackend implements Backend {
@@ -195,6 +259,9 @@ export class KvmBackend implements Backend {
   readonly #pendingQwords = new Set<bigint>();
   #pendingOpaque = false;
   #outcomes: (StepResult | undefined)[] = [];
+  /** Whether `step` records its trail (the `trail` option), and the last step's. */
+  readonly #recordTrail: boolean;
+  #trail: string[] = [];
   /** Where the trace's hvas lie in the VM's window (hva.ts). */
   readonly #hva = new HvaMap(L.HVA_WINDOW_END - L.HVA_WINDOW_START, L.HVA_WINDOW_START);
   /** EFER.NXE and CR4.SMEP as the trace left them (the config, then each `ctl` that ran). */
@@ -213,6 +280,7 @@ export class KvmBackend implements Backend {
   constructor(config: Config, options: KvmBackendOptions = {}) {
     this.#refusePvmDiffs = !options.runPvmDiffs;
     this.#hostFetchCheck = options.hostFetchCheck ?? true;
+    this.#recordTrail = options.trail ?? false;
     this.#watchdogMs = watchdogMs(options.watchdogMs);
     this.#reuse = reuseVms(options.reuse);
     this.#config = config;
@@ -252,8 +320,70 @@ export class KvmBackend implements Backend {
   }
 
   step(op: Op): Outcome {
-    const [out] = this.runBatch([op]);
+    if (!this.#recordTrail) {
+      const [out] = this.runBatch([op]);
+      return out ?? { crash: "kvm: no outcome" };
+    }
+    this.#trail = [];
+    const stats = this.#dead === null && !this.#closed ? this.#vm.stats() : null;
+    // A guest op runs after a settling KVM_RUN of its own: the CR3 switch back to the
+    // trace's root and the agent's own page faults (after a zap) land there, not in the
+    // op's KVM_RUN.
+    if (stats !== null && GUEST_OPS.has(op.op) && this.supports(op) === null) this.#settle();
+    const before = stats?.map((st) => st.read());
+    const log: string[] = [];
+    if (this.#dead === null && !this.#closed) this.#vm.log = log;
+    let out: Outcome | undefined;
+    try {
+      [out] = this.runBatch([op]);
+    } finally {
+      this.#vm.log = null;
+    }
+    const moved: string[] = [];
+    if (stats !== null && before !== undefined && this.#dead === null) {
+      const noise = isKvmPvm() ? TRAIL_STATS_PVM_NOISE : new Set<string>();
+      stats.forEach((st, k) => {
+        for (const name of st.moved(before[k]!, st.read())) {
+          if (TRAIL_STATS.has(name) && !noise.has(name)) moved.push(name);
+        }
+      });
+    }
+    // Each name once, in order: counts depend on batching and history, names do not.
+    this.#trail = [...new Set([...log, ...moved])];
     return out ?? { crash: "kvm: no outcome" };
+  }
+
+  /**
+   * What KVM did for the last `step` (with the `trail` option; empty otherwise), in
+   * order, each name once: the ioctls it issued but KVM_RUN (`KVM_SET_USER_MEMORY_REGION`,
+   * `KVM_GET_DIRTY_LOG`, `KVM_SET_SREGS` when the root lost its slot, `madvise`), the
+   * exits of its KVM_RUNs other than the agent's end of batch (`KVM_EXIT_MMIO`,
+   * `KVM_EXIT_SHUTDOWN`, `watchdog`), then the {@linkcode TRAIL_STATS} that moved
+   * (`pf_guest`, `mmu_pte_write`, ...). No addresses or counts: one root cause gives one
+   * trail (README.md "The trail").
+   */
+  trail(): readonly string[] {
+    return this.#trail;
+  }
+
+  /**
+   * Runs the prologue (a CR3 switch back to the trace's root) and touches the agent's
+   * pages in a KVM_RUN of their own, so that the next op's KVM_RUN holds only what the op
+   * itself made KVM do (trail mode).
+   */
+  #settle(): void {
+    const touch = (off: number): Command => ({
+      op: SETTLE,
+      kind: L.K_LOAD + 3,
+      addr: L.AGENT_GVA + BigInt(off),
+      value: 0n,
+      aux: 0n,
+      status: L.S_VALUE,
+    });
+    this.#batch = [L.OFF_VECTORS, L.OFF_DATA, L.OFF_LOOP_STACK_TOP - 8, L.OFF_FAULT_STACK_TOP - 8]
+      .map(touch);
+    this.#outcomes = [];
+    this.#flush();
   }
 
   /**
@@ -333,7 +463,14 @@ export class KvmBackend implements Backend {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#reuse && this.#dead === null && this.#noReuse === null) {
-      const why = this.#vm.reset(this.#slots.keys(), this.#savedMsrs, this.#filtered);
+      // Without a vPMU a filter is inert, and the next trace's filter op replaces it
+      // whatever it is: the reset leaves it (a KVM_SET_PMU_EVENT_FILTER waits for an SRCU
+      // grace period like a memslot update).
+      const why = this.#vm.reset(
+        this.#slots.keys(),
+        this.#savedMsrs,
+        this.#filtered && kvmHasVpmu(),
+      );
       if (why === null) return giveVm(this.#vm);
       this.#noReuse = why;
     }
@@ -411,7 +548,7 @@ export class KvmBackend implements Backend {
           // An MSR the host cannot read is one KVM does not emulate here (the vPMU's
           // without one): the guest's write #GPs and leaves nothing behind. Should it
           // succeed, the flush blocks reuse.
-          const v = this.#vm.getMsr(op.msr);
+          const v = this.#vm.initialMsr(op.msr);
           if (v === null) this.#unreadableMsrs.add(op.msr);
           else this.#savedMsrs.set(op.msr, v);
         }
@@ -567,14 +704,14 @@ export class KvmBackend implements Backend {
 
   /** Puts the agent's PML4 entries into a root page, saving the trace's bytes. */
   #install(page: bigint): void {
-    const v = this.#vm.hostView(page + BigInt(ROOT_BYTES), 16);
-    const cur: [bigint, bigint] = [v.getBigUint64(0, true), v.getBigUint64(8, true)];
+    const [v, o] = this.#vm.hostView(page + BigInt(ROOT_BYTES));
+    const cur: [bigint, bigint] = [v.getBigUint64(o, true), v.getBigUint64(o + 8, true)];
     const [e0, e1] = this.#agentEntries;
     if (cur[0] === e0 && cur[1] === e1 && this.#installed.has(page)) return;
     // Not ours (first install, or the page was discarded meanwhile): save what is there.
     this.#installed.set(page, cur);
-    v.setBigUint64(0, e0, true);
-    v.setBigUint64(8, e1, true);
+    v.setBigUint64(o, e0, true);
+    v.setBigUint64(o + 8, e1, true);
   }
 
   /** Restores the trace's bytes in every installed page but `keep`. */
@@ -582,10 +719,10 @@ export class KvmBackend implements Backend {
     const [e0, e1] = this.#agentEntries;
     for (const [page, saved] of [...this.#installed]) {
       if (page === keep) continue;
-      const v = this.#vm.hostView(page + BigInt(ROOT_BYTES), 16);
-      if (v.getBigUint64(0, true) === e0 && v.getBigUint64(8, true) === e1) {
-        v.setBigUint64(0, saved[0], true);
-        v.setBigUint64(8, saved[1], true);
+      const [v, o] = this.#vm.hostView(page + BigInt(ROOT_BYTES));
+      if (v.getBigUint64(o, true) === e0 && v.getBigUint64(o + 8, true) === e1) {
+        v.setBigUint64(o, saved[0], true);
+        v.setBigUint64(o + 8, saved[1], true);
       }
       this.#installed.delete(page);
     }
@@ -685,7 +822,8 @@ export class KvmBackend implements Backend {
       }
       walk.tables.push(page);
       const host = page + (gpa & 0xfffn);
-      const value = this.#vm.hostView(host, 8).getBigUint64(0, true);
+      const [hv, ho] = this.#vm.hostView(host);
+      const value = hv.getBigUint64(ho, true);
       walk.entries.push({ level, gpa, host, value });
       if ((value & PTE_P) === 0n) break;
       if (level === 1 || (level <= 3 && (value & PTE_PS) !== 0n)) {
@@ -723,7 +861,8 @@ export class KvmBackend implements Backend {
         "(MMIO): KVM cannot execute from there, and the agent runs only a ret it read";
     }
     const target = frame + (walk.frame & 0xfffn);
-    const byte = this.#vm.hostView(target, 1).getUint8(0);
+    const [tv, to] = this.#vm.hostView(target);
+    const byte = tv.getUint8(to);
     if (byte !== RET) {
       return `${at}: the byte at gpa 0x${walk.frame.toString(16)} is 0x${byte.toString(16)}, not ` +
         `ret (0x${RET.toString(16)}); the agent executes nothing else (write 0xc3 there first)`;
@@ -841,6 +980,7 @@ export class KvmBackend implements Backend {
     let death = fatal?.message ?? null;
     for (let n = 0; n < batch.length; n++) {
       const c = batch[n]!;
+      if (c.op === SETTLE) continue;
       if (c.op < 0) {
         // An internal CR3 switch: its failure kills the VM (a fatal exit already did).
         if (fatal === null && death === null) {

@@ -62,6 +62,17 @@ export interface KvmMismatch {
 }
 
 /**
+ * Whether KVM here has a vPMU at all (`kvm.enable_pmu`). Without one a PMU event filter
+ * is inert: KVM reads it only when it programs a counter (arch/x86/kvm/pmu.c
+ * `pmc_is_event_allowed()`), and no vCPU has counters then. Call only when
+ * `kvmFactory.available()` is null.
+ */
+export function kvmHasVpmu(): boolean {
+  host ??= readHost();
+  return host.pmu;
+}
+
+/**
  * Which config fields the KVM here cannot provide faithfully (empty object: none). A
  * trace that never depends on a listed field still runs fine (most MMU traces do not
  * care about the vPMU), so runners skip by field: PMU traces on `pmu`, traces with 1 GiB

@@ -1,6 +1,6 @@
 /**
  * @module
- * The libc calls of the kvm backend through Deno FFI (`--allow-ffi`): open, close, read,
+ * The libc calls of the kvm backend through Deno FFI (`--allow-ffi`): open, close, read, pread,
  * ioctl, mmap, munmap, madvise, memcmp, errno via `__errno_location`, the KVM_RUN watchdog's
  * POSIX timer and signal-mask calls (timer_create/settime/gettime/delete, gettid,
  * pthread_sigmask, sigtimedwait; glibc >= 2.34 has them in libc.so.6) and the directory
@@ -12,6 +12,7 @@ const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   // ioctl is variadic; on x86-64 SysV a fixed third integer/pointer argument is passed
   // exactly as a variadic one, so two non-variadic views of the same symbol suffice.
   ioctl_buf: { name: "ioctl", parameters: ["i32", "u64", "buffer"], result: "i32" },

@@ -4,14 +4,14 @@
  * (`--allow-ffi`). See README.md for the guest agent and the constraints a trace must
  * respect ({@linkcode kvmTraceConstraints}).
  */
-import type { BackendFactory } from "../backend.ts";
+import type { BackendFactory, BackendOptions } from "../backend.ts";
 import type { Config, Op } from "../trace/types.ts";
 import { KvmBackend, type KvmBackendOptions } from "./backend.ts";
 import { staticViolation } from "./constraints.ts";
 import { type KvmHost, kvmHost } from "./host.ts";
 import { kvmUnavailable } from "./vm.ts";
 
-export { KVM_WATCHDOG_MS, KvmBackend, watchdogMessage } from "./backend.ts";
+export { KVM_WATCHDOG_MS, KvmBackend, TRAIL_STATS, watchdogMessage } from "./backend.ts";
 export type { KvmBackendOptions } from "./backend.ts";
 export { kvmConfigMismatch } from "./capabilities.ts";
 export type { KvmMismatch } from "./capabilities.ts";
@@ -25,13 +25,16 @@ export {
 export type { KvmTraceConstraints } from "./constraints.ts";
 export { kvmHost, readKvmHost, TDP_NOTE } from "./host.ts";
 export { closeIdleVms, idleVms, POOL_MAX } from "./pool.ts";
-export { kvmCounters } from "./vm.ts";
+export { kvmCounters, kvmOptions, kvmProfile } from "./vm.ts";
 export type { KvmHost, KvmMmuMode } from "./host.ts";
 
 /** The kvm factories: they make {@linkcode KvmBackend}s and give the host record. */
 export interface KvmBackendFactory extends BackendFactory {
-  /** A backend on a VM for `config` (a pooled one unless the options say otherwise). */
-  create(config: Config): KvmBackend;
+  /**
+   * A backend on a VM for `config` (a pooled one unless the options say otherwise);
+   * `backend.trail` asks it to record each step's trail.
+   */
+  create(config: Config, backend?: BackendOptions): KvmBackend;
   /** The host record ({@linkcode kvmHost}). */
   host(): Readonly<KvmHost>;
 }
@@ -50,8 +53,8 @@ export function kvmFactoryWith(options: KvmBackendOptions): KvmBackendFactory {
     cannotRun(op: Op, config: Config): string | null {
       return staticViolation(op, config);
     },
-    create(config: Config): KvmBackend {
-      return new KvmBackend(config, options);
+    create(config: Config, backend?: BackendOptions): KvmBackend {
+      return new KvmBackend(config, backend?.trail ? { ...options, trail: true } : options);
     },
     host(): Readonly<KvmHost> {
       return kvmHost();

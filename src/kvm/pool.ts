@@ -19,6 +19,9 @@ function keyOf(config: Config): string {
   return JSON.stringify(config, (_k, v) => typeof v === "bigint" ? `0x${v.toString(16)}` : v);
 }
 
+/** Each pooled VM's key, computed once when it was taken (its config is not read again). */
+const vmKeys = new WeakMap<KvmVm, string>();
+
 /** An idle VM for `config`, or a new one. */
 export function takeVm(config: Config): KvmVm {
   const key = keyOf(config);
@@ -27,12 +30,14 @@ export function takeVm(config: Config): KvmVm {
     idle.delete(key);
     return vm;
   }
-  return new KvmVm(config);
+  const made = new KvmVm(config);
+  vmKeys.set(made, key);
+  return made;
 }
 
 /** Keeps a VM that was reset for reuse (closing the oldest idle one beyond POOL_MAX). */
 export function giveVm(vm: KvmVm): void {
-  const key = keyOf(vm.config);
+  const key = vmKeys.get(vm) ?? keyOf(vm.config);
   idle.get(key)?.close();
   idle.delete(key);
   if (idle.size >= POOL_MAX) {

@@ -171,6 +171,19 @@ export const RUN_IO_PORT = 34;
 export const RUN_INTERNAL_SUBERROR = 32;
 /** union member `fail_entry`: u64 hardware_entry_failure_reason. */
 export const RUN_FAIL_REASON = 32;
+/**
+ * After the 256-byte exit union: u64 kvm_valid_regs at 288, u64 kvm_dirty_regs at 296,
+ * then the union `s` whose x86 member struct kvm_sync_regs starts with struct kvm_regs
+ * (kvm.h; arch/x86/include/uapi/asm/kvm.h). With KVM_SYNC_X86_REGS in kvm_valid_regs,
+ * KVM copies the registers there on every exit of KVM_RUN (api.rst, "The kvm_run
+ * structure": kvm_valid_regs; and its KVM_CAP_SYNC_REGS entry).
+ */
+export const RUN_VALID_REGS = 288;
+export const RUN_SYNC_REGS = 304;
+/** KVM_CAP_SYNC_REGS (kvm.h): KVM_CHECK_EXTENSION returns the valid kvm_valid_regs bits. */
+export const KVM_CAP_SYNC_REGS = 74;
+/** KVM_SYNC_X86_REGS (arch/x86/include/uapi/asm/kvm.h): bit 0 of kvm_valid_regs. */
+export const KVM_SYNC_X86_REGS = 1;
 
 /** KVM_EXIT_* (kvm.h). */
 export const KVM_EXIT_NAMES: Readonly<Record<number, string>> = {
@@ -259,3 +272,18 @@ export const EINTR = 4;
 export const EAGAIN = 11;
 export const EACCES = 13;
 export const ENOENT = 2;
+
+/**
+ * The binary stats interface (Documentation/virt/kvm/api.rst 4.133 KVM_GET_STATS_FD;
+ * kvm.h struct kvm_stats_header and struct kvm_stats_desc): `_IO(KVMIO, 0xce)` on a VM
+ * or vCPU fd returns a read-only fd. The header is six u32: flags, name_size, num_desc,
+ * id_offset, desc_offset, data_offset. Each descriptor is u32 flags, s16 exponent, u16
+ * size, u32 offset, u32 bucket_size, then `name_size` bytes of name; a stat's `size` u64
+ * values lie at data_offset + offset.
+ */
+export const KVM_GET_STATS_FD = ioc(IOC_NONE, 0xce, 0);
+export const STATS_HEADER_SIZE = 24;
+export const STATS_DESC_SIZE = 16;
+/** KVM_STATS_TYPE_* in bits 3:0 of a descriptor's flags (kvm.h). */
+export const KVM_STATS_TYPE_MASK = 0xf;
+export const KVM_STATS_TYPE_CUMULATIVE = 0;

@@ -19,6 +19,7 @@ import {
   pointerAddress,
 } from "./libc.ts";
 import * as U from "./uapi.ts";
+import { KvmStats } from "./stats.ts";
 
 /** Page-table entry bits the agent's tables use (SDM vol. 3A 4.5; docs/kvm-facts.md A.1). */
 const P = 1 << 0, W = 1 << 1, US = 1 << 2, A = 1 << 5, D = 1 << 6, PS = 1 << 7;
@@ -65,6 +66,62 @@ function itimerspec(ms: number): Uint8Array<ArrayBuffer> {
  */
 export const kvmCounters = { runs: 0, memslots: 0 };
 
+/**
+ * Switches for measurements only (`deno task bench` runs the backend with and without
+ * them in one run): `noSyncRegs` reads the agent's r12 with KVM_GET_REGS after each MMIO
+ * exit instead of from kvm_run (KVM_CAP_SYNC_REGS), `noMsrCache` reads an MSR with
+ * KVM_GET_MSRS before each trace's first write of it instead of once per VM.
+ */
+export const kvmOptions = { noSyncRegs: false, noMsrCache: false };
+
+/**
+ * Time spent in each kind of ioctl (and madvise) of this thread while `enabled`, for
+ * measurements (`deno task bench`'s breakdown): name to calls and milliseconds.
+ */
+export const kvmProfile = {
+  enabled: false,
+  calls: new Map<string, { calls: number; ms: number }>(),
+};
+
+/** Names of the ioctl requests the VM issues, for {@linkcode kvmProfile}. */
+const IOCTL_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(U).filter(([k, v]) =>
+    k.startsWith("KVM_") && typeof v === "number" &&
+    !k.startsWith("KVM_EXIT") && !k.startsWith("KVM_CAP") && !k.startsWith("KVM_MEM_") &&
+    !k.startsWith("KVM_DIRTY") && !k.startsWith("KVM_PMU") && k !== "KVM_API_VERSION"
+  ).map(([k, v]) => [v as number, k]),
+);
+
+/**
+ * Ioctls {@linkcode KvmVm.log} leaves out: KVM_RUN (its exits are logged instead) and
+ * the reads the backend makes for itself (registers, MSRs before a write).
+ */
+const UNLOGGED: ReadonlySet<number> = new Set([
+  U.KVM_RUN,
+  U.KVM_GET_REGS,
+  U.KVM_GET_SREGS,
+  U.KVM_GET_MSRS,
+  U.KVM_CHECK_EXTENSION,
+  U.KVM_GET_STATS_FD,
+]);
+
+function profiled(name: string, t0: number): void {
+  const e = kvmProfile.calls.get(name);
+  const ms = performance.now() - t0;
+  if (e === undefined) kvmProfile.calls.set(name, { calls: 1, ms });
+  else {
+    e.calls++;
+    e.ms += ms;
+  }
+}
+
+/** The agent's memslots: [start, end) offsets in the agent region and their flags. */
+const AGENT_PARTS = [
+  [0, L.OFF_DATA, U.KVM_MEM_READONLY],
+  [L.OFF_DATA, L.OFF_ROOT, 0],
+  [L.OFF_ROOT, L.AGENT_MEM_SIZE, U.KVM_MEM_READONLY],
+] as const;
+
 /** Thrown when a syscall needed to build or run the VM fails. */
 export class KvmError extends Error {
   override name = "KvmError";
@@ -106,6 +163,13 @@ export class KvmVm {
   #runAddr = 0n;
   #runSize = 0;
   #run!: DataView;
+  /** Whether KVM copies the registers into kvm_run on each exit (KVM_CAP_SYNC_REGS). */
+  #syncRegs = false;
+  /** Each MSR's value right after setup (null: KVM_GET_MSRS cannot read it), read once. */
+  readonly #initialMsrs = new Map<number, bigint | null>();
+  /** The watchdog's two timer values, made once (an allocation per batch otherwise). */
+  readonly #armSpec = new Map<number, Uint8Array<ArrayBuffer>>();
+  readonly #disarmSpec = itimerspec(0);
   #agentAddr = 0n;
   #windowMap = 0n;
   #windowMapLen = 0n;
@@ -126,6 +190,21 @@ export class KvmVm {
   readonly directLimit: bigint;
   /** Whether a backend has run on this VM (set by the backend; pool statistics). */
   used = false;
+  /**
+   * While not null, what the VM did is appended here in order, by name: each ioctl but
+   * KVM_RUN and the backend's own reads ({@linkcode UNLOGGED}), `madvise`, and each exit
+   * of KVM_RUN other than the agent's end of batch (`KVM_EXIT_MMIO`, a fatal exit's
+   * name, `watchdog`). The backend's trail (README.md "The trail") reads it.
+   */
+  log: string[] | null = null;
+  /**
+   * Whether KVM may hold shadow pages: the guest ran since the VM was made or since the
+   * last memslot deletion (which zaps them all). The reset zaps them when a trace left
+   * some and no slot of its own to delete.
+   */
+  #shadowPages = false;
+  /** The VM's and the vCPU's KVM_GET_STATS_FD readers, made on first use. */
+  #stats: [KvmStats, KvmStats] | null = null;
   /** The agent's own root (CR3 while the trace root is unusable). */
   readonly agentRoot = L.AGENT_GPA + BigInt(L.OFF_ROOT);
 
@@ -141,9 +220,14 @@ export class KvmVm {
   }
 
   #ioctl(fd: number, req: number, arg: Uint8Array<ArrayBuffer> | bigint): number {
+    const t0 = kvmProfile.enabled ? performance.now() : 0;
     const r = typeof arg === "bigint"
       ? this.#c.ioctl_int(fd, BigInt(req), arg)
       : this.#c.ioctl_buf(fd, BigInt(req), arg);
+    if (kvmProfile.enabled) profiled(IOCTL_NAMES.get(req) ?? `ioctl 0x${req.toString(16)}`, t0);
+    if (this.log !== null && !UNLOGGED.has(req)) {
+      this.log.push(IOCTL_NAMES.get(req) ?? `ioctl 0x${req.toString(16)}`);
+    }
     return r < 0 ? -errno() : r;
   }
 
@@ -205,12 +289,7 @@ export class KvmVm {
     // Code, descriptor tables and page tables read-only to the guest: a write there (a
     // trace whose tables map the agent's gpas) is an MMIO exit and never lands, so a
     // VM's agent is as built after any trace (the reset need not compare it).
-    const parts = [
-      [0, L.OFF_DATA, U.KVM_MEM_READONLY],
-      [L.OFF_DATA, L.OFF_ROOT, 0],
-      [L.OFF_ROOT, L.AGENT_MEM_SIZE, U.KVM_MEM_READONLY],
-    ] as const;
-    parts.forEach(([lo, hi, flags], i) => {
+    AGENT_PARTS.forEach(([lo, hi, flags], i) => {
       const r = this.setMemoryRegion(
         L.AGENT_SLOTS[i]!,
         flags,
@@ -230,6 +309,13 @@ export class KvmVm {
       this.#vcpuFd,
     );
     this.#run = new DataView(memoryView(this.#runAddr, this.#runSize));
+    // The registers on every exit in kvm_run, so that attributing an MMIO exit to its
+    // command (the agent's r12) costs no KVM_GET_REGS.
+    const sync = this.#ioctl(this.#vmFd, U.KVM_CHECK_EXTENSION, BigInt(U.KVM_CAP_SYNC_REGS));
+    if (sync > 0 && (sync & U.KVM_SYNC_X86_REGS) !== 0) {
+      this.#run.setBigUint64(U.RUN_VALID_REGS, BigInt(U.KVM_SYNC_X86_REGS), true);
+      this.#syncRegs = true;
+    }
     this.#setUpWatchdog();
     this.#setCpuid();
     this.#setSregs();
@@ -239,6 +325,21 @@ export class KvmVm {
     this.#must("KVM_GET_SREGS", this.#ioctl(this.#vcpuFd, U.KVM_GET_SREGS, this.#initialSregs));
     this.#initialRegs = new Uint8Array(U.REGS_SIZE);
     this.#must("KVM_GET_REGS", this.#ioctl(this.#vcpuFd, U.KVM_GET_REGS, this.#initialRegs));
+  }
+
+  /**
+   * The value MSR `index` had right after setup, or null when KVM_GET_MSRS cannot read
+   * it: read once per VM. A reset puts every MSR a trace wrote back to this value, so it
+   * is also the value before each later trace's first write of it.
+   */
+  initialMsr(index: number): bigint | null {
+    if (kvmOptions.noMsrCache) return this.getMsr(index);
+    let v = this.#initialMsrs.get(index);
+    if (v === undefined) {
+      v = this.getMsr(index);
+      this.#initialMsrs.set(index, v);
+    }
+    return v;
   }
 
   /** KVM_GET_MSRS of one MSR: its value, or null when KVM cannot read it. */
@@ -279,6 +380,21 @@ export class KvmVm {
     for (const id of slots) {
       const e = this.setMemoryRegion(id, 0, 0n, 0n, 0n);
       if (e !== 0) return `cannot delete memslot ${id}: ${errnoName(e)}`;
+    }
+    // A fresh VM has no shadow pages. Deleting any memslot zaps them all (the
+    // "fast zap", kvm_mmu_zap_all_fast() from kvm_arch_flush_shadow_memslot(), unless
+    // userspace turned KVM_X86_QUIRK_SLOT_ZAP_ALL off), so a trace that left slots is
+    // covered; after one that left none while the guest ran since the last deletion,
+    // the agent's first slot is deleted and made again for that zap alone. Without it
+    // the next trace's first deletion would zap the agent's pages left from this one
+    // (a trail with mmu_shadow_zapped that a fresh VM does not give:
+    // test/kvm_trail_test.ts).
+    if (this.#shadowPages) {
+      const [lo, hi, flags] = AGENT_PARTS[0];
+      const gpa = L.AGENT_GPA + BigInt(lo), size = BigInt(hi - lo);
+      const e = this.setMemoryRegion(L.AGENT_SLOTS[0]!, flags, gpa, 0n, 0n) ||
+        this.setMemoryRegion(L.AGENT_SLOTS[0]!, flags, gpa, size, this.#agentAddr + BigInt(lo));
+      if (e !== 0) return `cannot delete and make again agent memslot 0: ${errnoName(e)}`;
     }
     const d = this.discard(this.#windowMap, this.#windowMapLen);
     if (d !== 0) return `madvise(MADV_DONTNEED) of the window: ${errnoName(d)}`;
@@ -324,6 +440,7 @@ export class KvmVm {
     v.setBigUint64(16, BigInt.asUintN(64, size), true);
     v.setBigUint64(24, BigInt.asUintN(64, hva), true);
     const r = this.#ioctl(this.#vmFd, U.KVM_SET_USER_MEMORY_REGION, b);
+    if (r >= 0 && size === 0n) this.#shadowPages = false;
     return r < 0 ? -r : 0;
   }
 
@@ -417,13 +534,30 @@ export class KvmVm {
 
   /** MADV_DONTNEED over host memory [addr, addr + len); returns 0 or the errno number. */
   discard(addr: bigint, len: bigint): number {
+    const t0 = kvmProfile.enabled ? performance.now() : 0;
     const r = this.#c.madvise(addressPointer(addr), len, U.MADV_DONTNEED);
+    if (kvmProfile.enabled) profiled("madvise", t0);
+    this.log?.push("madvise");
     return r < 0 ? errno() : 0;
   }
 
-  /** A host view of trace memory at host address `addr` (inside the window). */
-  hostView(addr: bigint, len: number): DataView {
-    return new DataView(memoryView(addr, len));
+  /** A view of each host page of the window the backend has read or written. */
+  readonly #pageViews = new Map<bigint, DataView>();
+
+  /**
+   * A host view of trace memory at host address `addr` (inside the window) and the
+   * offset of `addr` in it: a view of its whole page, made once per page (the window's
+   * mapping lives as long as the VM; the cache goes with it).
+   */
+  hostView(addr: bigint): [DataView, number] {
+    const page = addr & ~0xfffn;
+    let v = this.#pageViews.get(page);
+    if (v === undefined) {
+      if (this.#pageViews.size >= 4096) this.#pageViews.clear();
+      v = new DataView(memoryView(page, 4096));
+      this.#pageViews.set(page, v);
+    }
+    return [v, Number(addr - page)];
   }
 
   /**
@@ -465,7 +599,13 @@ export class KvmVm {
    */
   armWatchdog(ms: number): void {
     if (this.#timer === null) return;
-    if (this.#c.timer_settime(this.#timer, 0, itimerspec(ms), null) !== 0) {
+    let spec = this.#armSpec.get(ms);
+    if (spec === undefined) {
+      if (this.#armSpec.size > 16) this.#armSpec.clear();
+      spec = itimerspec(ms);
+      this.#armSpec.set(ms, spec);
+    }
+    if (this.#c.timer_settime(this.#timer, 0, spec, null) !== 0) {
       throw new KvmError(`Cannot arm the KVM_RUN watchdog: timer_settime: ${errnoName(errno())}`);
     }
     this.#watchdogArmed = true;
@@ -475,7 +615,7 @@ export class KvmVm {
   disarmWatchdog(): void {
     if (this.#timer === null || !this.#watchdogArmed) return;
     this.#watchdogArmed = false;
-    this.#c.timer_settime(this.#timer, 0, itimerspec(0), null);
+    this.#c.timer_settime(this.#timer, 0, this.#disarmSpec, null);
   }
 
   /** Whether the armed one-shot timer has gone off (its it_value reads 0 then). */
@@ -499,6 +639,7 @@ export class KvmVm {
    * watchdog's timeout.
    */
   run(): Exit {
+    this.#shadowPages = true;
     for (;;) {
       kvmCounters.runs++;
       const r = this.#ioctl(this.#vcpuFd, U.KVM_RUN, 0n);
@@ -510,11 +651,13 @@ export class KvmVm {
           this.#drainWatchdog();
           if (this.#watchdogExpired()) {
             this.#watchdogArmed = false;
+            this.log?.push("watchdog");
             return { kind: "timeout", record: this.#reg(U.REGS_R12) };
           }
           continue;
         }
         if (-r === U.EAGAIN) continue;
+        this.log?.push(`KVM_RUN ${errnoName(-r)}`);
         return {
           kind: "fatal",
           message: `KVM_RUN: ${errnoName(-r)}`,
@@ -530,10 +673,12 @@ export class KvmVm {
         const write = this.#run.getUint8(U.RUN_MMIO_IS_WRITE) !== 0;
         // Reads complete with zeros when KVM_RUN is re-entered.
         if (!write) this.#run.setBigUint64(U.RUN_MMIO_DATA, 0n, true);
+        this.log?.push("KVM_EXIT_MMIO");
         return { kind: "mmio", gpa, write, record: this.#reg(U.REGS_R12) };
       }
       if (reason === U.KVM_EXIT_INTR) continue;
       const name = U.KVM_EXIT_NAMES[reason] ?? `exit reason ${reason}`;
+      this.log?.push(name);
       let detail = "";
       if (reason === 17) detail = ` suberror ${this.#run.getUint32(U.RUN_INTERNAL_SUBERROR, true)}`;
       if (reason === 9) {
@@ -569,6 +714,9 @@ export class KvmVm {
   }
 
   #reg(offset: number): bigint {
+    if (this.#syncRegs && !kvmOptions.noSyncRegs) {
+      return this.#run.getBigUint64(U.RUN_SYNC_REGS + offset, true);
+    }
     const regs = new Uint8Array(U.REGS_SIZE);
     if (this.#ioctl(this.#vcpuFd, U.KVM_GET_REGS, regs) < 0) return -1n;
     return new DataView(regs.buffer).getBigUint64(offset, true);
@@ -578,6 +726,23 @@ export class KvmVm {
     return "0x" + this.#reg(U.REGS_RIP).toString(16);
   }
 
+  /**
+   * The VM's and the vCPU's binary stats (KVM_GET_STATS_FD), opened on first use; null
+   * when this kernel has none (KVM_CAP_BINARY_STATS_FD, Linux 5.14) or the VM is closed.
+   */
+  stats(): [KvmStats, KvmStats] | null {
+    if (this.#stats !== null || this.#vcpuFd < 0) return this.#stats;
+    const vm = this.#ioctl(this.#vmFd, U.KVM_GET_STATS_FD, 0n);
+    if (vm < 0) return null;
+    const vcpu = this.#ioctl(this.#vcpuFd, U.KVM_GET_STATS_FD, 0n);
+    if (vcpu < 0) {
+      this.#c.close(vm);
+      return null;
+    }
+    this.#stats = [new KvmStats(vm), new KvmStats(vcpu)];
+    return this.#stats;
+  }
+
   /** The gva of agent routine `k` (layout.ts K_* / U_*). */
   routine(k: number): bigint {
     return L.AGENT_GVA + BigInt(routineOffset(k));
@@ -585,6 +750,10 @@ export class KvmVm {
 
   close(): void {
     const c = this.#c;
+    if (this.#stats !== null) {
+      for (const st of this.#stats) st.close();
+      this.#stats = null;
+    }
     if (this.#timer !== null) {
       c.timer_delete(this.#timer);
       this.#timer = null;
@@ -599,6 +768,7 @@ export class KvmVm {
     if (this.#agentAddr !== 0n) c.munmap(addressPointer(this.#agentAddr), BigInt(L.AGENT_MEM_SIZE));
     if (this.#windowMap !== 0n) c.munmap(addressPointer(this.#windowMap), this.#windowMapLen);
     this.#runAddr = this.#agentAddr = this.#windowMap = 0n;
+    this.#pageViews.clear();
     this.#vcpuFd = this.#vmFd = this.#kvmFd = -1;
   }
 
