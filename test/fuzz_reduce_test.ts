@@ -5,7 +5,11 @@
  * never grow a trace in the order.
  */
 import assert from "node:assert/strict";
-import { simplerOps } from "../fuzz/reduce/minimize.ts";
+import { minimizeTrace, simplerOps } from "../fuzz/reduce/minimize.ts";
+import { identifyTrace } from "../fuzz/campaign/identity.ts";
+import { coreFactory } from "../src/core/mod.ts";
+import { diffTrace } from "../src/diff.ts";
+import { traceFromJson } from "../src/trace/parse.ts";
 import {
   compareTraces,
   less,
@@ -268,4 +272,27 @@ Deno.test("reduce: a later tier runs only when the earlier ones are stuck, then 
     "drop 1",
     "clear 3",
   ]);
+});
+
+Deno.test("reduce: a wrap timed by two runs of slot updates around an access shrinks to the few ops it needs", () => {
+  // fast-zap-double-toggle as the classic self-test found it on seed 1 (19 ops): the
+  // generation pass tried only the longest run of slot ops and stopped there.
+  const trace = traceFromJson(
+    JSON.parse(
+      Deno.readTextFileSync(
+        new URL("./testdata/fast-zap-wrap-across-access.json", import.meta.url),
+      ),
+    ),
+  );
+  const options = { inject: ["fast-zap-double-toggle"] };
+  const sig = (t: Trace) => {
+    const d = diffTrace(t, coreFactory, options).divergence;
+    return d === null ? null : identifyTrace(t, d, coreFactory, options).signature;
+  };
+  const signature = sig(trace);
+  assert.notEqual(signature, null);
+  const m = minimizeTrace(trace, (t) => sig(t) === signature, {
+    deadline: performance.now() + 60_000,
+  });
+  assert.ok(m.trace.ops.length <= 8, `minimized to ${m.trace.ops.length} ops`);
 });

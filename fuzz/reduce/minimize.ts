@@ -86,23 +86,24 @@ function* dropChunks(ctx: ReduceContext): Generator<Trace> {
   }
 }
 
-/** The longest run of consecutive slot ops: `[start, end)`. */
-function longestSlotRun(ops: readonly Op[]): [number, number] {
-  let best: [number, number] = [0, 0];
+/** The runs of consecutive slot ops, as `[start, end)`, longest first (ties: earlier first). */
+function slotRuns(ops: readonly Op[]): [number, number][] {
+  const runs: [number, number][] = [];
   for (let i = 0; i < ops.length;) {
     let j = i;
     while (j < ops.length && ops[j]!.op === "slot") j++;
-    if (j - i > best[1] - best[0]) best = [i, j];
+    if (j - i >= 2) runs.push([i, j]);
     i = j === i ? i + 1 : j;
   }
-  return best;
+  return runs.sort((a, b) => (b[1] - b[0]) - (a[1] - a[0]) || a[0] - b[0]);
 }
 
 /**
  * A smaller MMIO generation, from 2 bits up: fewer memslot updates reach its
  * wraparound (or, in the core's scaled MMIO-spte layout, alias), so with it the start
- * or the end of the longest run of slot ops may go too (each op alone breaks the
- * generation's timing).
+ * or the end of a run of slot ops may go too (each op alone breaks the generation's
+ * timing). Runs are tried longest first; then, for the two longest, ops from the start
+ * of both at once (a wrap timed across an access between two runs of updates).
  */
 function* generation(ctx: ReduceContext): Generator<Trace> {
   const at = ctx.accepted;
@@ -110,16 +111,34 @@ function* generation(ctx: ReduceContext): Generator<Trace> {
     const t = ctx.trace;
     const config = { ...t.config, mmioGenBits: bits };
     yield { ...t, config };
-    const [start, end] = longestSlotRun(t.ops);
-    for (let k = 1; k < end - start; k++) {
-      for (
-        const ops of [
-          t.ops.slice(0, start).concat(t.ops.slice(start + k)),
-          t.ops.slice(0, end - k).concat(t.ops.slice(end)),
-        ]
-      ) {
-        if (ctx.accepted !== at) return;
-        yield { ...t, config, ops };
+    const runs = slotRuns(t.ops);
+    for (const [start, end] of runs) {
+      for (let k = 1; k < end - start; k++) {
+        for (
+          const ops of [
+            t.ops.slice(0, start).concat(t.ops.slice(start + k)),
+            t.ops.slice(0, end - k).concat(t.ops.slice(end)),
+          ]
+        ) {
+          if (ctx.accepted !== at) return;
+          yield { ...t, config, ops };
+        }
+      }
+    }
+    if (runs.length >= 2) {
+      const [a, b] = [runs[0]!, runs[1]!].sort((x, y) => x[0] - y[0]) as [
+        [number, number],
+        [number, number],
+      ];
+      for (let ka = 1; ka < a[1] - a[0]; ka++) {
+        for (let kb = 1; kb < b[1] - b[0]; kb++) {
+          if (ctx.accepted !== at) return;
+          const ops = t.ops.slice(0, a[0]).concat(
+            t.ops.slice(a[0] + ka, b[0]),
+            t.ops.slice(b[0] + kb),
+          );
+          yield { ...t, config, ops };
+        }
       }
     }
     if (ctx.accepted !== at) return;
