@@ -31,6 +31,7 @@ import {
   type FlagSpecs,
   oneArgument,
   readInputFile,
+  SHARED_FLAGS,
   UsageError,
 } from "./usage.ts";
 
@@ -61,11 +62,7 @@ export const EXPORT_FLAGS = {
     value: "minimized|full",
     help: "which trace of a finding (default minimized)",
   },
-  corpus: {
-    type: "string",
-    value: "DIR",
-    help: "the corpus an ID is looked up in (default corpus)",
-  },
+  corpus: SHARED_FLAGS.lookupCorpus,
   "skip-unsupported": {
     type: "boolean",
     help: "leave out ops the kvm backend cannot run, as replay does",

@@ -35,11 +35,7 @@ result or writes it to FILE. Exits 0, or 2 when the trace does not diverge.`;
 /** `minimize`'s flags. */
 export const MINIMIZE_FLAGS = {
   out: { type: "string", value: "FILE", help: "write the minimized trace here (atomically)" },
-  corpus: {
-    type: "string",
-    value: "DIR",
-    help: "the corpus an ID is looked up in (default corpus); read only",
-  },
+  corpus: SHARED_FLAGS.lookupCorpus,
   backend: {
     type: "string",
     value: "NAME",

@@ -63,11 +63,7 @@ bug, audit) and says exactly what happened.`;
 
 /** `replay`'s flags. */
 export const REPLAY_FLAGS = {
-  corpus: {
-    type: "string",
-    value: "DIR",
-    help: "the corpus an ID is looked up in (default corpus); read only",
-  },
+  corpus: SHARED_FLAGS.lookupCorpus,
   backend: {
     type: "string",
     value: "NAME",

@@ -108,10 +108,11 @@ export const SHARED_FLAGS = {
     help: "plant catalogue bugs (comma-separated) into the core; `deno task fuzz --inject list` " +
       "prints the catalogue. Core only",
   },
-  corpus: {
+  /** `--corpus` of the commands that only look a finding up (replay, minimize, export). */
+  lookupCorpus: {
     type: "string",
     value: "DIR",
-    help: "the corpus directory: findings, run records, state (default corpus)",
+    help: "the corpus an ID is looked up in (default corpus); read only",
   },
 } as const satisfies FlagSpecs;
 
