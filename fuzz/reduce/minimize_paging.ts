@@ -15,7 +15,7 @@
  * host memory through the slot that backs them, so that a slot moved or deleted takes
  * its tables along. They know nothing of why a trace fails.
  */
-import type { Config, Op, Trace } from "../../src/trace/types.ts";
+import type { AccessOp, Config, Op, Trace } from "../../src/trace/types.ts";
 import {
   levelShift,
   PAGE_OFFSET_MASK,
@@ -32,6 +32,11 @@ import {
 } from "../../src/x86/paging.ts";
 import { type PagingView, type Walk, walk, type WalkStep, withIndex } from "../model/paging.ts";
 import { World } from "../model/world.ts";
+
+/** A CPL-0 store of `size` bytes of `value` at `gva`, as an access op. */
+function kernelStore(gva: bigint, size: AccessOp["size"], value: bigint): AccessOp {
+  return { op: "access", gva, kind: "write", user: false, size, value };
+}
 
 const PAGE = BigInt(PAGE_OFFSET_MASK);
 
@@ -467,14 +472,7 @@ export function storeFolds(trace: Trace): Op[][] {
         if (value === null) continue;
         copy[wi!] = { ...leafOp, value };
       }
-      copy[i] = {
-        op: "access",
-        gva: (access.gva & ~PAGE) + (st.gpa & PAGE),
-        kind: "write",
-        user: false,
-        size: st.size,
-        value: st.value,
-      };
+      copy[i] = kernelStore((access.gva & ~PAGE) + (st.gpa & PAGE), st.size, st.value);
       copy.splice(k, 1);
       out.push(copy, writable(copy));
       // A store that makes the leaf map its own table: the two values change places, the
@@ -486,14 +484,11 @@ export function storeFolds(trace: Trace): Op[][] {
       ) {
         const swapped = ops.slice();
         swapped[wi!] = { ...leafOp, value: st.value };
-        swapped[i] = {
-          op: "access",
-          gva: (access.gva & ~PAGE) + (leaf.entry & PAGE),
-          kind: "write",
-          user: false,
-          size: leafOp.size,
-          value: leafOp.value,
-        };
+        swapped[i] = kernelStore(
+          (access.gva & ~PAGE) + (leaf.entry & PAGE),
+          leafOp.size,
+          leafOp.value,
+        );
         swapped.splice(k, 1);
         out.push(swapped, writable(swapped));
       }
