@@ -4,7 +4,14 @@
  * stops at the first op whose outcome lies outside the reference's permitted set, at
  * the first broken invariant (with `audit`), or at the first exception (a crash).
  */
-import type { Backend, BackendFactory, FindingKind, Permitted, StepResult } from "./backend.ts";
+import type {
+  Backend,
+  BackendFactory,
+  BackendOptions,
+  FindingKind,
+  Permitted,
+  StepResult,
+} from "./backend.ts";
 import { ReferenceBackend } from "./reference/mod.ts";
 import type { Op, Outcome, Trace } from "./trace/types.ts";
 
@@ -135,8 +142,7 @@ function pathOf(
   const counters = names !== undefined && backend.coverage !== undefined;
   if (!counters && backend.trail === undefined) return undefined;
   const again = factory.create(trace.config, {
-    inject: options.inject ?? [],
-    ...(options.fix === undefined ? {} : { fix: options.fix }),
+    ...backendOptionsOf(options),
     ...(counters ? {} : { trail: true }),
   });
   try {
@@ -177,6 +183,18 @@ function pathOf(
   }
 }
 
+/**
+ * The options a backend is made with for a diff with `options` (its injected bugs and
+ * corrections): the diff's own backend, its path rerun, and the identity's probes are
+ * all made so.
+ */
+export function backendOptionsOf(options: DiffOptions): BackendOptions {
+  return {
+    inject: options.inject ?? [],
+    ...(options.fix === undefined ? {} : { fix: options.fix }),
+  };
+}
+
 /** Runs `trace` on `factory`'s backend against the reference. */
 export function diffTrace(
   trace: Trace,
@@ -184,10 +202,7 @@ export function diffTrace(
   options: DiffOptions = {},
 ): DiffResult {
   const reference = new ReferenceBackend(trace.config, { strict: options.strict ?? false });
-  const backend = factory.create(trace.config, {
-    inject: options.inject ?? [],
-    ...(options.fix === undefined ? {} : { fix: options.fix }),
-  });
+  const backend = factory.create(trace.config, backendOptionsOf(options));
   let skipped = 0;
   let skipReason: string | undefined;
   let skipIndex: number | undefined;

@@ -8,7 +8,7 @@
  * RDPMC's ECX. Probes a backend cannot run are skipped. The façade is `identity.ts`.
  */
 import type { Backend, BackendFactory, StepResult } from "../../src/backend.ts";
-import type { DiffOptions, Divergence } from "../../src/diff.ts";
+import { backendOptionsOf, type DiffOptions, type Divergence } from "../../src/diff.ts";
 import { outcomeKind } from "../../src/trace/outcome.ts";
 import { ReferenceBackend } from "../../src/reference/mod.ts";
 import { opArea } from "../../src/trace/ops.ts";
@@ -89,10 +89,7 @@ function runProbe(probes: Probes, config: Config, ops: readonly Op[], tail: read
   const all = [...ops, ...tail];
   let backend: Backend;
   try {
-    backend = probes.factory.create(config, {
-      inject: probes.diff?.inject ?? [],
-      ...(probes.diff?.fix === undefined ? {} : { fix: probes.diff.fix }),
-    });
+    backend = probes.factory.create(config, backendOptionsOf(probes.diff ?? {}));
   } catch {
     return undefined;
   }
